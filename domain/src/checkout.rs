@@ -1,0 +1,308 @@
+//! A checkout request as it arrives (a [`CheckoutDraft`] of plain strings, from REST JSON or
+//! gRPC) and its validated form, [`NewCheckout`]. Every rejection names the offending field.
+
+use crate::card::{json_contains_card_number, looks_like_card_number};
+use crate::currency::Currency;
+use crate::ids::{BuyerId, CheckoutId, PaymentOrderId, SellerAccount};
+use crate::money::Money;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+/// Most payment orders (sellers) one checkout may hold.
+pub const PAYMENT_ORDERS_MAX: usize = 100;
+/// Longest PSP payment-method token accepted.
+pub const PAYMENT_TOKEN_LEN_MAX: usize = 255;
+/// Largest `buyer_info` object, serialized, in bytes.
+pub const BUYER_INFO_BYTES_MAX: usize = 4096;
+
+/// A request field failed validation. `param` is the field's path, e.g.
+/// `payment_orders[1].amount`, as in Stripe's error objects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{param}: {message}")]
+pub struct FieldError {
+    /// Path of the offending field.
+    pub param: String,
+    /// What is wrong with it, for the API caller.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds an error for `param`.
+    pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { param: param.into(), message: message.into() }
+    }
+}
+
+/// A checkout as received, before validation. Empty strings count as missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckoutDraft {
+    /// The marketplace's checkout id.
+    pub checkout_id: String,
+    /// Free-form buyer object; must hold a string `buyer_id`.
+    pub buyer_info: Map<String, Value>,
+    /// The PSP payment-method token (`credit_card_info.token`).
+    pub payment_token: String,
+    /// One entry per seller.
+    pub payment_orders: Vec<OrderDraft>,
+}
+
+/// One payment order as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderDraft {
+    /// Seller receiving the money.
+    pub seller_account: String,
+    /// Decimal amount string in major units.
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The marketplace's id for this order; unique across all checkouts.
+    pub payment_order_id: String,
+}
+
+/// A validated checkout, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCheckout {
+    /// Checkout id.
+    pub checkout_id: CheckoutId,
+    /// Buyer id taken from `buyer_info.buyer_id`.
+    pub buyer_id: BuyerId,
+    /// The whole buyer object, checked to hold no card number.
+    pub buyer_info: Map<String, Value>,
+    /// PSP payment-method token.
+    pub payment_token: String,
+    /// Orders, in request order, with distinct ids.
+    pub orders: Vec<NewPaymentOrder>,
+}
+
+/// A validated payment order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPaymentOrder {
+    /// Order id (PSP idempotency key).
+    pub payment_order_id: PaymentOrderId,
+    /// Seller.
+    pub seller_account: SellerAccount,
+    /// Amount to charge.
+    pub amount: Money,
+}
+
+impl NewCheckout {
+    /// Validates a draft. The first problem found is returned, naming its field.
+    pub fn parse(draft: CheckoutDraft) -> Result<Self, FieldError> {
+        let checkout_id = CheckoutId::parse(required("checkout_id", draft.checkout_id)?)
+            .map_err(|e| FieldError::new("checkout_id", e.to_string()))?;
+        let buyer_id = parse_buyer_info(&draft.buyer_info)?;
+        let payment_token = parse_token(draft.payment_token)?;
+        if draft.payment_orders.is_empty() {
+            return Err(FieldError::new("payment_orders", "must hold at least one payment order"));
+        }
+        if draft.payment_orders.len() > PAYMENT_ORDERS_MAX {
+            return Err(FieldError::new(
+                "payment_orders",
+                format!("must hold at most {PAYMENT_ORDERS_MAX} payment orders"),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut orders = Vec::with_capacity(draft.payment_orders.len());
+        for (i, order) in draft.payment_orders.into_iter().enumerate() {
+            let order = parse_order(i, order)?;
+            if !seen.insert(order.payment_order_id.clone()) {
+                return Err(FieldError::new(
+                    format!("payment_orders[{i}].payment_order_id"),
+                    format!("{} is repeated in this request", order.payment_order_id),
+                ));
+            }
+            orders.push(order);
+        }
+        Ok(NewCheckout { checkout_id, buyer_id, buyer_info: draft.buyer_info, payment_token, orders })
+    }
+}
+
+fn required(param: &str, value: String) -> Result<String, FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(param, "is required"));
+    }
+    Ok(value)
+}
+
+fn parse_buyer_info(info: &Map<String, Value>) -> Result<BuyerId, FieldError> {
+    let size = serde_json::to_vec(info).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > BUYER_INFO_BYTES_MAX {
+        return Err(FieldError::new(
+            "buyer_info",
+            format!("must be at most {BUYER_INFO_BYTES_MAX} bytes"),
+        ));
+    }
+    if json_contains_card_number(&Value::Object(info.clone())) {
+        return Err(FieldError::new(
+            "buyer_info",
+            "looks like it holds a card number; card data must never be sent, use a PSP token",
+        ));
+    }
+    match info.get("buyer_id") {
+        Some(Value::String(s)) if !s.is_empty() => BuyerId::parse(s.clone())
+            .map_err(|e| FieldError::new("buyer_info.buyer_id", e.to_string())),
+        Some(Value::String(_)) | None => Err(FieldError::new("buyer_info.buyer_id", "is required")),
+        Some(_) => Err(FieldError::new("buyer_info.buyer_id", "must be a string")),
+    }
+}
+
+fn parse_token(token: String) -> Result<String, FieldError> {
+    const PARAM: &str = "credit_card_info.token";
+    let token = required(PARAM, token)?;
+    if looks_like_card_number(&token) {
+        return Err(FieldError::new(
+            PARAM,
+            "looks like a card number; card data must never be sent, use a PSP token",
+        ));
+    }
+    if token.len() > PAYMENT_TOKEN_LEN_MAX
+        || !token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
+        return Err(FieldError::new(
+            PARAM,
+            format!("must be a PSP token of at most {PAYMENT_TOKEN_LEN_MAX} letters, digits, '_' or '-'"),
+        ));
+    }
+    Ok(token)
+}
+
+fn parse_order(i: usize, order: OrderDraft) -> Result<NewPaymentOrder, FieldError> {
+    let p = |field: &str| format!("payment_orders[{i}].{field}");
+    let payment_order_id = PaymentOrderId::parse(required(&p("payment_order_id"), order.payment_order_id)?)
+        .map_err(|e| FieldError::new(p("payment_order_id"), e.to_string()))?;
+    let seller_account = SellerAccount::parse(required(&p("seller_account"), order.seller_account)?)
+        .map_err(|e| FieldError::new(p("seller_account"), e.to_string()))?;
+    let currency = Currency::parse(&required(&p("currency"), order.currency)?)
+        .map_err(|e| FieldError::new(p("currency"), e.to_string()))?;
+    let amount = Money::parse(&required(&p("amount"), order.amount)?, currency)
+        .map_err(|e| FieldError::new(p("amount"), e.to_string()))?;
+    Ok(NewPaymentOrder { payment_order_id, seller_account, amount })
+}
+
+/// Reads the seeds' `POST /v1/payments` JSON body into a draft. Unknown fields and wrong JSON
+/// types are rejected with the field's path; card data fields are refused outright.
+pub fn draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
+    let obj = as_object("", body)?;
+    reject_unknown("", obj, &["checkout_id", "buyer_info", "credit_card_info", "payment_orders"])?;
+    let card = as_object("credit_card_info", obj.get("credit_card_info").unwrap_or(&Value::Null))?;
+    for key in card.keys() {
+        if key != "token" {
+            return Err(FieldError::new(
+                format!("credit_card_info.{key}"),
+                "is not accepted: card data must never be sent, use a PSP token in credit_card_info.token",
+            ));
+        }
+    }
+    let orders = match obj.get("payment_orders") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| order_from_json(i, item))
+            .collect::<Result<Vec<_>, _>>()?,
+        None | Some(Value::Null) => return Err(FieldError::new("payment_orders", "is required")),
+        Some(_) => return Err(FieldError::new("payment_orders", "must be an array")),
+    };
+    Ok(CheckoutDraft {
+        checkout_id: string_field("", obj, "checkout_id")?,
+        buyer_info: as_object("buyer_info", obj.get("buyer_info").unwrap_or(&Value::Null))?.clone(),
+        payment_token: string_field("credit_card_info", card, "token")?,
+        payment_orders: orders,
+    })
+}
+
+fn order_from_json(i: usize, item: &Value) -> Result<OrderDraft, FieldError> {
+    let path = format!("payment_orders[{i}]");
+    let obj = as_object(&path, item)?;
+    reject_unknown(&path, obj, &["seller_account", "amount", "currency", "payment_order_id"])?;
+    Ok(OrderDraft {
+        seller_account: string_field(&path, obj, "seller_account")?,
+        amount: string_field(&path, obj, "amount")?,
+        currency: string_field(&path, obj, "currency")?,
+        payment_order_id: string_field(&path, obj, "payment_order_id")?,
+    })
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+}
+
+fn as_object<'a>(path: &str, v: &'a Value) -> Result<&'a Map<String, Value>, FieldError> {
+    match v {
+        Value::Object(map) => Ok(map),
+        Value::Null => Err(FieldError::new(if path.is_empty() { "body" } else { path }, "is required")),
+        _ => Err(FieldError::new(if path.is_empty() { "body" } else { path }, "must be a JSON object")),
+    }
+}
+
+fn reject_unknown(path: &str, obj: &Map<String, Value>, known: &[&str]) -> Result<(), FieldError> {
+    match obj.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(FieldError::new(join(path, k), "is not a known field")),
+        None => Ok(()),
+    }
+}
+
+/// A string field; a JSON number is refused so amounts can never pass through a float.
+fn string_field(path: &str, obj: &Map<String, Value>, field: &str) -> Result<String, FieldError> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None | Some(Value::Null) => Err(FieldError::new(join(path, field), "is required")),
+        Some(_) => Err(FieldError::new(join(path, field), "must be a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body() -> Value {
+        json!({
+            "checkout_id": "chk-1",
+            "buyer_info": {"buyer_id": "buyer-1", "email": "b@example.com"},
+            "credit_card_info": {"token": "pm_card_visa"},
+            "payment_orders": [
+                {"seller_account": "seller-a", "amount": "10.50", "currency": "USD", "payment_order_id": "po-1"},
+                {"seller_account": "seller-b", "amount": "15000", "currency": "KRW", "payment_order_id": "po-2"}
+            ]
+        })
+    }
+
+    fn parse(v: &Value) -> Result<NewCheckout, FieldError> {
+        NewCheckout::parse(draft_from_json(v)?)
+    }
+
+    #[test]
+    fn parses_the_seeds_request() {
+        let c = parse(&body()).unwrap();
+        assert_eq!(c.orders.len(), 2);
+        assert_eq!(c.orders[0].amount.amount_minor(), 1050);
+        assert_eq!(c.orders[1].amount.amount_minor(), 15000);
+        assert_eq!(c.buyer_id.as_str(), "buyer-1");
+    }
+
+    fn param_of(mutate: impl FnOnce(&mut Value)) -> String {
+        let mut v = body();
+        mutate(&mut v);
+        parse(&v).unwrap_err().param
+    }
+
+    #[test]
+    fn every_rejection_names_its_field() {
+        assert_eq!(param_of(|v| v["payment_orders"] = json!([])), "payment_orders");
+        assert_eq!(param_of(|v| v["payment_orders"][1]["payment_order_id"] = json!("po-1")),
+            "payment_orders[1].payment_order_id");
+        assert_eq!(param_of(|v| v["payment_orders"][0]["amount"] = json!("10.005")), "payment_orders[0].amount");
+        assert_eq!(param_of(|v| v["payment_orders"][1]["amount"] = json!("1.5")), "payment_orders[1].amount");
+        assert_eq!(param_of(|v| v["payment_orders"][0]["amount"] = json!(10.5)), "payment_orders[0].amount");
+        assert_eq!(param_of(|v| v["payment_orders"][0]["currency"] = json!("XYZ")), "payment_orders[0].currency");
+        assert_eq!(param_of(|v| { v.as_object_mut().unwrap().remove("checkout_id"); }), "checkout_id");
+        assert_eq!(param_of(|v| v["credit_card_info"] = json!({"token": "4242424242424242"})),
+            "credit_card_info.token");
+        assert_eq!(param_of(|v| v["credit_card_info"]["number"] = json!("4242424242424242")),
+            "credit_card_info.number");
+        assert_eq!(param_of(|v| v["buyer_info"]["note"] = json!("4111 1111 1111 1111")), "buyer_info");
+        assert_eq!(param_of(|v| v["extra"] = json!(1)), "extra");
+        assert_eq!(param_of(|v| v["buyer_info"] = json!({})), "buyer_info.buyer_id");
+    }
+}
