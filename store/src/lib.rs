@@ -1,0 +1,213 @@
+//! Storage for the pay-in path: checkouts (payment events), payment orders and their
+//! append-only status history, seller wallets and the double-entry ledger. One code path serves
+//! SQLite (the embedded default) and PostgreSQL (production) through sqlx's `Any` driver; the
+//! schema differs only where the SQL dialects do (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! Layout: `lib.rs` (connecting, migrating, errors), `checkouts.rs` (create and read checkouts),
+//! `orders.rs` (status transitions and history), `wallet.rs` (idempotent wallet movements),
+//! `ledger.rs` (balanced, sealed ledger transactions), `verify.rs` (ledger balance and
+//! wallet-equals-ledger checks), `records.rs` (row types, validated on read).
+//!
+//! Every money-moving write carries a business idempotency key backed by a primary key:
+//! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts.
+
+mod checkouts;
+mod ledger;
+mod migrate;
+mod orders;
+mod records;
+mod verify;
+mod wallet;
+
+pub mod test_db;
+
+pub use checkouts::CreateOutcome;
+pub use orders::Transition;
+pub use ledger::{
+    Direction, EntryDraft, LedgerEntry, PSP_CLEARING_ACCOUNT, PostOutcome, TransactionDraft, order_ledger_key,
+    seller_payable_account,
+};
+pub use records::{CheckoutRecord, HistoryRecord, OrderRecord};
+pub use verify::{Imbalance, VerifyReport, WalletMismatch};
+pub use wallet::{WalletBalance, wallet_credit_key};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Transaction};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Connections per pool. SQLite serializes writers anyway; PostgreSQL gets enough for the
+/// worker's concurrent activities without starving other clients of the server.
+pub const POOL_CONNECTIONS_MAX: u32 = 16;
+/// How long a caller waits for a pooled connection before the operation fails (retryably).
+pub const POOL_ACQUIRE_TIMEOUT_MS: u64 = 10_000;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (or `:memory:` for tests).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Store failures. [`StoreError::is_retryable`] tells activities how to classify them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or was unreachable; retrying may succeed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database URL names no supported backend.
+    #[error("unsupported database url (expected sqlite: or postgres:): {0}")]
+    UnsupportedUrl(String),
+    /// No row with that id.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A status change that the order's lifecycle forbids.
+    #[error("payment order {order}: transition {from} -> {to} is not allowed")]
+    InvalidTransition {
+        /// The order.
+        order: String,
+        /// Its current status.
+        from: String,
+        /// The refused target status.
+        to: String,
+    },
+    /// The checkout id exists with different contents.
+    #[error("checkout {0} already exists with different payment orders")]
+    CheckoutMismatch(String),
+    /// A payment order id of the request already belongs to another checkout.
+    #[error("payment order {payment_order_id} already belongs to another checkout")]
+    OrderIdTaken {
+        /// Position of the order in the request.
+        index: usize,
+        /// The taken id.
+        payment_order_id: String,
+    },
+    /// A precondition of the operation does not hold (e.g. crediting a wallet for an order that
+    /// did not succeed).
+    #[error("precondition failed: {0}")]
+    Precondition(String),
+    /// A stored value failed validation on read: data corruption or a schema/code mismatch.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same call may succeed. Database faults are transient (connection
+    /// loss, lock timeouts, serialization conflicts); everything else is a fact about the data.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Database(_))
+    }
+
+    /// A stable name for the failure kind, used as the Temporal application failure type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StoreError::Database(_) => "StoreDatabase",
+            StoreError::UnsupportedUrl(_) => "StoreUnsupportedUrl",
+            StoreError::NotFound(_) => "StoreNotFound",
+            StoreError::InvalidTransition { .. } => "StoreInvalidTransition",
+            StoreError::CheckoutMismatch(_) => "StoreCheckoutMismatch",
+            StoreError::OrderIdTaken { .. } => "StoreOrderIdTaken",
+            StoreError::Precondition(_) => "StorePrecondition",
+            StoreError::Corrupt(_) => "StoreCorrupt",
+        }
+    }
+}
+
+/// Handle to the payments database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and applies pending migrations. `url` is `sqlite://path?mode=rwc`,
+    /// `sqlite::memory:` or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .acquire_timeout(Duration::from_millis(POOL_ACQUIRE_TIMEOUT_MS));
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the single writer; NORMAL sync is durable across
+            // process crashes (what a worker kill tests) and fast. Foreign keys are on by
+            // default in sqlx's SQLite driver; the ledger's deferred key depends on them.
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+            if url.contains(":memory:") {
+                // Every connection to :memory: is its own database: keep exactly one.
+                options = options.max_connections(1).min_connections(1);
+            }
+        }
+        let pool = options.connect(url).await?;
+        let store = Store { pool, backend };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for tests and tools that need raw SQL.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and writes later can fail with
+    /// SQLITE_BUSY when another writer committed in between, which no busy timeout fixes.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch, for `*_at_ms` columns.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Drops the password from a database URL so it can appear in errors and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// True when a database error is a UNIQUE / PRIMARY KEY violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

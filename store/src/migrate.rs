@@ -1,0 +1,65 @@
+//! A small embedded migrator. Migrations are compiled into the binary (no files needed at run
+//! time) and applied in one transaction under a lock, so a worker and a gateway starting
+//! together cannot apply the same migration twice.
+
+use crate::{Backend, Store, StoreError, now_ms};
+use sqlx::Row;
+
+/// (version, description, SQL) per backend, in order. Never edit an applied migration: add one.
+const SQLITE: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.
+const PG_MIGRATION_LOCK_KEY: i64 = 0x7061_796d_656e_7473; // "payments"
+
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let migrations = match store.backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let mut tx = store.begin_write().await?;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PG_MIGRATION_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migration (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            applied_at_ms BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migration")
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    for (version, description, sql) in migrations {
+        if applied.contains(version) {
+            continue;
+        }
+        tracing::info!(version, description, "applying migration");
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migration (version, description, applied_at_ms) VALUES ($1, $2, $3)")
+            .bind(*version)
+            .bind(*description)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(newest) = applied.iter().max()
+        && *newest > migrations.last().map(|m| m.0).unwrap_or(0)
+    {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {newest} is newer than this binary knows"
+        )));
+    }
+    tx.commit().await?;
+    Ok(())
+}

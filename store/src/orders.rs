@@ -1,0 +1,134 @@
+//! Payment order status transitions and their append-only history.
+
+use crate::records::{HistoryRecord, ORDER_COLUMNS, OrderRecord};
+use crate::{Store, StoreError, now_ms};
+use payments_domain::{PaymentOrderId, PaymentOrderStatus};
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
+
+/// A requested status change with what the PSP told us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// Target status.
+    pub to: PaymentOrderStatus,
+    /// Why, for the history (e.g. "psp captured", "card_declined").
+    pub reason: String,
+    /// The PSP's payment id, when known.
+    pub psp_reference: Option<String>,
+    /// Decline or failure code, for FAILED.
+    pub failure_code: Option<String>,
+    /// Failure text, for FAILED.
+    pub failure_message: Option<String>,
+}
+
+impl Transition {
+    /// A transition with only a reason.
+    pub fn to(to: PaymentOrderStatus, reason: impl Into<String>) -> Self {
+        Transition { to, reason: reason.into(), psp_reference: None, failure_code: None, failure_message: None }
+    }
+}
+
+impl Store {
+    /// Reads one payment order.
+    pub async fn order(&self, id: &PaymentOrderId) -> Result<Option<OrderRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM payment_order WHERE payment_order_id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(OrderRecord::from_row).transpose()
+    }
+
+    /// Moves an order to `t.to` and appends the history row, in one transaction. Repeating a
+    /// transition that already happened returns the order unchanged (activities are retried);
+    /// a move the lifecycle forbids is [`StoreError::InvalidTransition`].
+    pub async fn transition(&self, id: &PaymentOrderId, t: &Transition) -> Result<OrderRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current = load_order(&mut tx, id).await?;
+        if current.status == t.to {
+            tx.rollback().await?;
+            return Ok(current);
+        }
+        if !current.status.can_transition_to(t.to) {
+            return Err(StoreError::InvalidTransition {
+                order: id.to_string(),
+                from: current.status.to_string(),
+                to: t.to.to_string(),
+            });
+        }
+        let now = now_ms();
+        // Compare-and-set on the old status: under PostgreSQL's READ COMMITTED a concurrent
+        // writer could have moved the order since we read it.
+        let updated = sqlx::query(
+            "UPDATE payment_order SET status = $1, psp_reference = COALESCE($2, psp_reference), \
+             failure_code = COALESCE($3, failure_code), failure_message = COALESCE($4, failure_message), \
+             updated_at_ms = $5 WHERE payment_order_id = $6 AND status = $7",
+        )
+        .bind(t.to.as_str())
+        .bind(t.psp_reference.clone())
+        .bind(t.failure_code.clone())
+        .bind(t.failure_message.clone())
+        .bind(now)
+        .bind(id.as_str())
+        .bind(current.status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            // Lost the race: let the caller retry and see the new status.
+            return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                "payment order {id} changed concurrently"
+            ))));
+        }
+        append_history(&mut tx, id, Some(current.status), t.to, &t.reason, now).await?;
+        let order = load_order(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    /// The order's status history, oldest first.
+    pub async fn history(&self, id: &PaymentOrderId) -> Result<Vec<HistoryRecord>, StoreError> {
+        sqlx::query(
+            "SELECT from_status, to_status, reason, created_at_ms FROM payment_order_history \
+             WHERE payment_order_id = $1 ORDER BY id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(HistoryRecord::from_row)
+        .collect()
+    }
+}
+
+pub(crate) async fn load_order(
+    tx: &mut Transaction<'static, Any>,
+    id: &PaymentOrderId,
+) -> Result<OrderRecord, StoreError> {
+    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM payment_order WHERE payment_order_id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("payment order {id}")))?;
+    OrderRecord::from_row(&row)
+}
+
+pub(crate) async fn append_history(
+    tx: &mut Transaction<'static, Any>,
+    id: &PaymentOrderId,
+    from: Option<PaymentOrderStatus>,
+    to: PaymentOrderStatus,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO payment_order_history (payment_order_id, from_status, to_status, reason, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id.as_str())
+    .bind(from.map(|s| s.as_str()))
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Rows as the rest of the system sees them. Every id, amount and status is validated when
+//! read back, so corruption surfaces as [`StoreError::Corrupt`] instead of travelling on.
+
+use crate::StoreError;
+use payments_domain::{
+    BuyerId, CheckoutId, Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A checkout (payment event) with its orders in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutRecord {
+    /// Checkout id.
+    pub checkout_id: CheckoutId,
+    /// Buyer id.
+    pub buyer_id: BuyerId,
+    /// The buyer object as received.
+    pub buyer_info: serde_json::Map<String, serde_json::Value>,
+    /// PSP payment-method token.
+    pub payment_token: String,
+    /// True once every order is terminal and every successful one is in wallet and ledger.
+    pub is_payment_done: bool,
+    /// Orders by position.
+    pub orders: Vec<OrderRecord>,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+/// One payment order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    /// Order id.
+    pub payment_order_id: PaymentOrderId,
+    /// Its checkout.
+    pub checkout_id: CheckoutId,
+    /// Seller.
+    pub seller_account: SellerAccount,
+    /// Amount charged.
+    pub amount: Money,
+    /// Current status.
+    pub status: PaymentOrderStatus,
+    /// The PSP's id for the payment, once known.
+    pub psp_reference: Option<String>,
+    /// Why it failed (PSP decline code or our reason), if it did.
+    pub failure_code: Option<String>,
+    /// Human-readable failure text.
+    pub failure_message: Option<String>,
+    /// The seller's wallet has been credited.
+    pub wallet_updated: bool,
+    /// The ledger transaction has been posted.
+    pub ledger_updated: bool,
+    /// Last change.
+    pub updated_at_ms: i64,
+}
+
+/// One status transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// Previous status (`None` for the row written at creation).
+    pub from_status: Option<PaymentOrderStatus>,
+    /// New status.
+    pub to_status: PaymentOrderStatus,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub created_at_ms: i64,
+}
+
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+pub(crate) const ORDER_COLUMNS: &str = "payment_order_id, checkout_id, seller_account, amount_minor, \
+    currency, status, psp_reference, failure_code, failure_message, \
+    CASE WHEN wallet_updated THEN 1 ELSE 0 END AS wallet_updated, \
+    CASE WHEN ledger_updated THEN 1 ELSE 0 END AS ledger_updated, updated_at_ms";
+
+/// Flags are BOOLEAN columns, read through `CASE ... THEN 1 ELSE 0` because sqlx's `Any`
+/// driver cannot decode SQLite's BOOLEAN; this reads them back.
+pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+    match row.try_get::<i64, _>(column)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(corrupt(column, format!("flag value {other}"))),
+    }
+}
+
+impl OrderRecord {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let id: String = row.try_get("payment_order_id")?;
+        let currency: String = row.try_get("currency")?;
+        let currency = Currency::parse(&currency).map_err(|e| corrupt(&id, e))?;
+        let amount = Money::positive_from_minor(row.try_get("amount_minor")?, currency)
+            .map_err(|e| corrupt(&id, e))?;
+        let status: String = row.try_get("status")?;
+        Ok(OrderRecord {
+            checkout_id: CheckoutId::parse(row.try_get::<String, _>("checkout_id")?)
+                .map_err(|e| corrupt(&id, e))?,
+            seller_account: SellerAccount::parse(row.try_get::<String, _>("seller_account")?)
+                .map_err(|e| corrupt(&id, e))?,
+            amount,
+            status: PaymentOrderStatus::parse(&status).map_err(|e| corrupt(&id, e))?,
+            psp_reference: row.try_get("psp_reference")?,
+            failure_code: row.try_get("failure_code")?,
+            failure_message: row.try_get("failure_message")?,
+            wallet_updated: flag(row, "wallet_updated")?,
+            ledger_updated: flag(row, "ledger_updated")?,
+            updated_at_ms: row.try_get("updated_at_ms")?,
+            payment_order_id: PaymentOrderId::parse(id.clone()).map_err(|e| corrupt(&id, e))?,
+        })
+    }
+}
+
+impl HistoryRecord {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let from: Option<String> = row.try_get("from_status")?;
+        let to: String = row.try_get("to_status")?;
+        Ok(HistoryRecord {
+            from_status: from
+                .map(|s| PaymentOrderStatus::parse(&s))
+                .transpose()
+                .map_err(|e| corrupt("history", e))?,
+            to_status: PaymentOrderStatus::parse(&to).map_err(|e| corrupt("history", e))?,
+            reason: row.try_get("reason")?,
+            created_at_ms: row.try_get("created_at_ms")?,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! Seller wallets: balances per seller and currency, changed only through idempotent
+//! movements keyed by a business key.
+
+use crate::orders::load_order;
+use crate::{Store, StoreError, now_ms};
+use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// A seller's balance in one currency after a movement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletBalance {
+    /// Seller.
+    pub seller_account: SellerAccount,
+    /// Balance.
+    pub balance: Money,
+    /// False when the movement had already been applied (a retry): nothing changed.
+    pub applied_now: bool,
+}
+
+/// Idempotency key of the wallet credit for a captured order.
+pub fn wallet_credit_key(order: &PaymentOrderId) -> String {
+    format!("{order}:wallet")
+}
+
+impl Store {
+    /// Credits the seller's wallet with a captured order's amount, at most once per order
+    /// (key `{payment_order_id}:wallet`), and sets the order's `wallet_updated` flag, in one
+    /// transaction. The amount comes from the stored order, not from the caller.
+    pub async fn credit_wallet_for_order(&self, id: &PaymentOrderId) -> Result<WalletBalance, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let order = load_order(&mut tx, id).await?;
+        if order.status != PaymentOrderStatus::Success {
+            return Err(StoreError::Precondition(format!(
+                "wallet credit for payment order {id} in status {}: only SUCCESS orders are credited",
+                order.status
+            )));
+        }
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO wallet_movement (idempotency_key, payment_order_id, seller_account, currency, \
+             amount_minor, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(wallet_credit_key(id))
+        .bind(id.as_str())
+        .bind(order.seller_account.as_str())
+        .bind(order.amount.currency().code())
+        .bind(order.amount.amount_minor())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            // The database does the addition; an overflow is an error on PostgreSQL and a
+            // CHECK (typeof = integer) violation on SQLite, never a silent wrap or float.
+            sqlx::query(
+                "INSERT INTO wallet (seller_account, currency, balance_minor, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (seller_account, currency) DO UPDATE SET \
+                 balance_minor = wallet.balance_minor + excluded.balance_minor, \
+                 updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(order.seller_account.as_str())
+            .bind(order.amount.currency().code())
+            .bind(order.amount.amount_minor())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE payment_order SET wallet_updated = $1, updated_at_ms = $2 WHERE payment_order_id = $3")
+            .bind(true)
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let balance: i64 = sqlx::query("SELECT balance_minor FROM wallet WHERE seller_account = $1 AND currency = $2")
+            .bind(order.seller_account.as_str())
+            .bind(order.amount.currency().code())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        Ok(WalletBalance {
+            seller_account: order.seller_account,
+            balance: Money::from_minor(balance, order.amount.currency()),
+            applied_now: inserted,
+        })
+    }
+
+    /// Every wallet balance of a seller, by currency code.
+    pub async fn wallet_balances(&self, seller: &SellerAccount) -> Result<Vec<Money>, StoreError> {
+        let rows = sqlx::query("SELECT currency, balance_minor FROM wallet WHERE seller_account = $1 ORDER BY currency")
+            .bind(seller.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let code: String = r.try_get("currency")?;
+                let currency = Currency::parse(&code)
+                    .map_err(|e| StoreError::Corrupt(format!("wallet {seller}: {e}")))?;
+                Ok(Money::from_minor(r.try_get("balance_minor")?, currency))
+            })
+            .collect()
+    }
+}
