@@ -1,0 +1,20 @@
+//! The activities of the payment workflows: all I/O lives here.
+//!
+//! Layout: `risk.rs` (rules-based risk check: amount limits and blocklists from config),
+//! `psp/` (the [`psp::PspClient`] trait, error classification, and the Stripe adapter),
+//! `orders.rs` (order status, wallet credit, ledger post and checkout completion over the
+//! store), `chaos.rs` (an opt-in crash point for failure tests), `failure.rs` (how errors
+//! become Temporal failures: retryable or not, with a type name the workflow can match).
+//!
+//! Each `#[activities]` struct holds only its own dependencies and implements contracts
+//! declared in `payments_workflows::contract`.
+
+pub mod chaos;
+pub mod failure;
+pub mod orders;
+pub mod psp;
+pub mod risk;
+
+pub use orders::OrderActivities;
+pub use psp::PspActivities;
+pub use risk::{RiskActivities, RiskRules};

@@ -1,0 +1,117 @@
+//! The one place where errors become HTTP and gRPC answers. Bodies follow Stripe's error
+//! shape (`type`, `code`, `message`, `param`); internal errors are logged in full and shown to
+//! the caller only as an opaque message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use payments_domain::FieldError;
+use payments_store::StoreError;
+use serde_json::json;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is invalid; nothing was stored or started.
+    #[error("{param}: {message}")]
+    InvalidRequest {
+        /// Machine-readable reason, e.g. `parameter_invalid`.
+        code: &'static str,
+        /// The offending field's path.
+        param: String,
+        /// Explanation for the caller.
+        message: String,
+    },
+    /// No such resource.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Our fault; details are logged, not returned.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// A validation failure of one field.
+    pub fn invalid(
+        code: &'static str,
+        param: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::InvalidRequest {
+            code,
+            param: param.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::invalid("parameter_invalid", e.param, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::CheckoutMismatch(id) => ApiError::invalid(
+                "checkout_id_reused",
+                "checkout_id",
+                format!("checkout {id} already exists with different payment orders"),
+            ),
+            StoreError::OrderIdTaken {
+                index,
+                payment_order_id,
+            } => ApiError::invalid(
+                "payment_order_id_taken",
+                format!("payment_orders[{index}].payment_order_id"),
+                format!("{payment_order_id} is already used by another checkout"),
+            ),
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::InvalidRequest {
+                code,
+                param,
+                message,
+            } => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"type": "invalid_request_error", "code": code, "param": param,
+                    "message": format!("{param}: {message}")}}),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                json!({"error": {"type": "invalid_request_error", "code": "resource_missing",
+                    "message": format!("{what} not found")}}),
+            ),
+            ApiError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": {"type": "api_error", "message": "internal error; it has been logged"}}),
+                )
+            }
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::InvalidRequest { param, message, .. } => {
+                tonic::Status::invalid_argument(format!("{param}: {message}"))
+            }
+            ApiError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
+            ApiError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                tonic::Status::internal("internal error; it has been logged")
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The gateway: the platform's edges. REST JSON (the seeds' API) and tonic gRPC (the same
+//! operations, with server reflection and health) in front of one [`service::PaymentsService`]
+//! that stores a checkout and starts its Temporal workflow. It never moves money itself.
+//!
+//! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs),
+//! `rest.rs` (axum routes), `grpc.rs` (tonic service), `views.rs` (wire views of records),
+//! `error.rs` (the one mapping of errors to HTTP and gRPC statuses), `main.rs` (thin).
+
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod rest;
+pub mod service;
+pub mod views;
+
+pub use config::GatewayConfig;
+
+use anyhow::Context;
+use payments_proto::payments_v1::payment_service_server::PaymentServiceServer;
+use payments_store::Store;
+use service::PaymentsService;
+use std::future::Future;
+use tokio::net::TcpListener;
+
+/// Serves REST on `rest` and gRPC on `grpc` until `shutdown` resolves.
+pub async fn run(
+    config: GatewayConfig,
+    rest: TcpListener,
+    grpc: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "database {}",
+                payments_store::redact_url(&config.database_url)
+            )
+        })?;
+    let temporal =
+        payments_worker::temporal::connect(&config.temporal_address, &config.temporal_namespace)
+            .await?;
+    let service = PaymentsService::new(store.clone(), temporal, config.task_queue.clone());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    tracing::info!(rest = %rest.local_addr()?, grpc = %grpc.local_addr()?, "gateway listening");
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(payments_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<PaymentServiceServer<grpc::GrpcPayments>>()
+        .await;
+    let grpc_server = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(PaymentServiceServer::new(grpc::GrpcPayments::new(
+            service.clone(),
+        )))
+        .serve_with_incoming_shutdown(tokio_stream_listener(grpc), stopped(stop_rx.clone()));
+
+    let rest_server =
+        axum::serve(rest, rest::router(service)).with_graceful_shutdown(stopped(stop_rx));
+    let (rest_result, grpc_result) = tokio::join!(rest_server, grpc_server);
+    rest_result.context("REST server")?;
+    grpc_result.context("gRPC server")?;
+    store.close().await;
+    Ok(())
+}
+
+/// Adapts a bound listener to the stream of connections tonic accepts.
+fn tokio_stream_listener(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let conn = listener.accept().await.map(|(stream, _)| {
+            let _ = stream.set_nodelay(true);
+            stream
+        });
+        Some((conn, listener))
+    })
+}

@@ -1,0 +1,122 @@
+//! Shared harness: a simulator on an ephemeral port and a small HTTP client.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use psp_simulator::SimConfig;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A valid test-mode secret key.
+pub const API_KEY: &str = "sk_test_simulatorkey0000001234";
+
+/// A running simulator; shut down when dropped.
+pub struct Sim {
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Sim {
+    /// Starts a simulator with default configuration.
+    pub async fn start() -> Self {
+        Self::start_with(SimConfig::new()).await
+    }
+
+    /// Starts a simulator with `config` on `127.0.0.1:0`.
+    pub async fn start_with(config: SimConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(psp_simulator::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+
+    /// Form-encoded POST with the test key and an optional idempotency key.
+    pub async fn post(
+        &self,
+        path: &str,
+        form: &str,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("POST")
+    }
+
+    /// GET with the test key.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `GET /_sim/captures`, optionally filtered, as a list.
+    pub async fn captures(&self, payment_order_id: Option<&str>) -> Vec<Value> {
+        let path = match payment_order_id {
+            Some(id) => format!("/_sim/captures?payment_order_id={id}"),
+            None => "/_sim/captures".to_owned(),
+        };
+        let body = json(self.get(&path).await).await;
+        body["captures"]
+            .as_array()
+            .cloned()
+            .expect("captures array")
+    }
+
+    /// `GET /_sim/stats`.
+    pub async fn stats(&self) -> Value {
+        json(self.get("/_sim/stats").await).await
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The response body as JSON.
+pub async fn json(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON body")
+}
+
+/// A create body that confirms immediately with `payment_method`.
+pub fn confirmed_body(payment_method: &str, payment_order_id: &str) -> String {
+    format!(
+        "amount=15000&currency=krw&confirm=true&payment_method={payment_method}\
+         &metadata%5Bpayment_order_id%5D={payment_order_id}"
+    )
+}

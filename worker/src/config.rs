@@ -1,0 +1,71 @@
+//! Worker configuration: command-line flags, each overridable by an environment variable.
+
+use clap::Parser;
+use std::time::Duration;
+
+/// Worker configuration.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "payments-worker",
+    about = "Runs the checkout workflow and its activities"
+)]
+pub struct WorkerConfig {
+    /// Temporal frontend address.
+    #[arg(
+        long,
+        env = "TEMPORAL_ADDRESS",
+        default_value = "http://127.0.0.1:7233"
+    )]
+    pub temporal_address: String,
+    /// Temporal namespace.
+    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
+    pub temporal_namespace: String,
+    /// Task queue polled for checkout workflows.
+    #[arg(long, env = "PAYMENTS_TASK_QUEUE", default_value = "checkout")]
+    pub task_queue: String,
+    /// Payments database: `sqlite://payments.db?mode=rwc` or `postgres://...`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://payments.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// PSP adapter: `stripe`.
+    #[arg(long, env = "PSP_PROVIDER", default_value = "stripe")]
+    pub psp_provider: String,
+    /// PSP API base URL (the simulator locally, `https://api.stripe.com` in production).
+    #[arg(long, env = "PSP_BASE_URL", default_value = "http://127.0.0.1:8090")]
+    pub psp_base_url: String,
+    /// PSP secret key. Taken from the environment; never logged.
+    #[arg(
+        long,
+        env = "PSP_SECRET_KEY",
+        default_value = "sk_test_local",
+        hide_env_values = true
+    )]
+    pub psp_secret_key: String,
+    /// Per-order amount limits, `CUR:AMOUNT,...` in major units.
+    #[arg(long, env = "RISK_ORDER_LIMITS", default_value = payments_activities::risk::DEFAULT_ORDER_LIMITS)]
+    pub risk_order_limits: String,
+    /// Comma-separated buyer ids to decline.
+    #[arg(long, env = "RISK_BLOCKED_BUYERS", default_value = "")]
+    pub risk_blocked_buyers: String,
+    /// Comma-separated seller accounts to decline.
+    #[arg(long, env = "RISK_BLOCKED_SELLERS", default_value = "")]
+    pub risk_blocked_sellers: String,
+    /// Seconds in-flight tasks get to finish on shutdown.
+    #[arg(long, env = "WORKER_GRACEFUL_SHUTDOWN_SECS", default_value_t = 10)]
+    pub graceful_shutdown_secs: u64,
+}
+
+impl WorkerConfig {
+    /// Defaults, as if no flag or variable were given (for tests and embedding).
+    pub fn defaults() -> Self {
+        WorkerConfig::parse_from(["payments-worker"])
+    }
+
+    /// The graceful shutdown period.
+    pub fn graceful_shutdown(&self) -> Duration {
+        Duration::from_secs(self.graceful_shutdown_secs)
+    }
+}

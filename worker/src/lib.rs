@@ -1,0 +1,71 @@
+//! The Temporal worker of the payment platform: it polls one task queue and runs the checkout
+//! workflow and its activities (risk, PSP, orders/wallet/ledger).
+//!
+//! Layout: `config.rs` (typed configuration from flags and environment), `temporal.rs`
+//! (connecting a Temporal client; shared with the gateway and CLI), `telemetry.rs` (logging),
+//! this file ([`run`]: build the activities, register, run until shutdown), `main.rs` (thin).
+
+pub mod config;
+pub mod telemetry;
+pub mod temporal;
+
+pub use config::WorkerConfig;
+
+use anyhow::Context;
+use payments_activities::psp::stripe::StripeClient;
+use payments_activities::psp::{PspClient, SecretKey};
+use payments_activities::{OrderActivities, PspActivities, RiskActivities, RiskRules};
+use payments_store::Store;
+use payments_workflows::CheckoutWorkflow;
+use std::future::Future;
+use std::sync::Arc;
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+
+/// Connects to the database and Temporal, then runs the worker until `shutdown` resolves;
+/// in-flight tasks are given the graceful shutdown period to finish.
+pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "database {}",
+                payments_store::redact_url(&config.database_url)
+            )
+        })?;
+    let rules = RiskRules::parse(
+        &config.risk_order_limits,
+        &config.risk_blocked_buyers,
+        &config.risk_blocked_sellers,
+    )?;
+    let psp: Arc<dyn PspClient> = match config.psp_provider.as_str() {
+        "stripe" => Arc::new(StripeClient::new(
+            &config.psp_base_url,
+            SecretKey::new(config.psp_secret_key.clone()),
+        )?),
+        other => anyhow::bail!("unsupported PSP_PROVIDER {other:?} (supported: stripe)"),
+    };
+    let client = temporal::connect(&config.temporal_address, &config.temporal_namespace).await?;
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let options = WorkerOptions::new(config.task_queue.clone())
+        .register_workflow::<CheckoutWorkflow>()?
+        .register_activities(RiskActivities::new(rules))
+        .register_activities(PspActivities::new(psp))
+        .register_activities(OrderActivities::new(store.clone()))
+        .graceful_shutdown_period(config.graceful_shutdown())
+        .build();
+    let mut worker = Worker::new(&runtime, client, options)?;
+    let stop = worker.shutdown_handle();
+    tracing::info!(task_queue = %config.task_queue, temporal = %config.temporal_address, psp = %config.psp_base_url, "worker running");
+    let running = worker.run();
+    tokio::pin!(running);
+    tokio::select! {
+        result = &mut running => result?,
+        () = shutdown => {
+            tracing::info!("shutting down: finishing in-flight tasks");
+            stop();
+            running.await?;
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Activity contracts: one marker type per activity with its stable name and its input and
+//! output types. The `activities` crate implements each with
+//! `#[activity(definition = payments_workflows::contract::X)]`, which checks at compile time
+//! that the implementation's types match. Names are explicit and versioned by hand: renaming a
+//! Rust item never changes what running workflow histories refer to.
+
+use payments_domain::{
+    BuyerId, CheckoutId, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount,
+};
+use serde::{Deserialize, Serialize};
+use temporalio_common::ActivityDefinition;
+
+macro_rules! activity_contract {
+    ($(#[$doc:meta])* $marker:ident, $name:literal, $input:ty => $output:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $marker;
+
+        impl ActivityDefinition for $marker {
+            type Input = $input;
+            type Output = $output;
+            fn name(&self) -> &str {
+                $name
+            }
+        }
+    };
+}
+
+activity_contract!(
+    /// Rules-based risk check of a whole checkout (amount limits, blocklists).
+    AssessRisk, "risk.assess", RiskInput => RiskDecision
+);
+activity_contract!(
+    /// Charge one payment order at the PSP, `payment_order_id` as the idempotency key.
+    ChargeOrder, "psp.charge", ChargeInput => ChargeOutcome
+);
+activity_contract!(
+    /// Move a payment order to a new status and append the history row.
+    TransitionOrder, "order.transition", StatusChange => PaymentOrderStatus
+);
+activity_contract!(
+    /// Credit the seller's wallet with a captured order, once (`{payment_order_id}:wallet`).
+    CreditWallet, "wallet.credit", PaymentOrderId => WalletCredited
+);
+activity_contract!(
+    /// Post the order's pay-in ledger transaction, once (`{payment_order_id}:ledger`).
+    PostLedger, "ledger.post_order", PaymentOrderId => bool
+);
+activity_contract!(
+    /// Mark the checkout done when every order is final; answers whether it is.
+    CompleteCheckout, "checkout.complete", CheckoutId => bool
+);
+
+/// What the risk check looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskInput {
+    /// Checkout.
+    pub checkout_id: CheckoutId,
+    /// Buyer.
+    pub buyer_id: BuyerId,
+    /// (order, seller, amount) per order.
+    pub orders: Vec<RiskOrder>,
+}
+
+/// One order as the risk check sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskOrder {
+    /// Order id.
+    pub payment_order_id: PaymentOrderId,
+    /// Seller.
+    pub seller_account: SellerAccount,
+    /// Amount.
+    pub amount: Money,
+}
+
+/// The risk check's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RiskDecision {
+    /// Go ahead.
+    Approve,
+    /// Refuse the checkout; no money moves.
+    Decline {
+        /// Machine-readable rule that fired, e.g. `buyer_blocked`.
+        code: String,
+        /// Explanation for operators.
+        message: String,
+    },
+}
+
+/// A charge request for one order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeInput {
+    /// The order; also the PSP idempotency key, so a retry never charges twice.
+    pub payment_order_id: PaymentOrderId,
+    /// Its checkout.
+    pub checkout_id: CheckoutId,
+    /// PSP payment-method token.
+    pub payment_token: String,
+    /// Amount to capture.
+    pub amount: Money,
+}
+
+/// What the PSP did. A decline is an outcome, not an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChargeOutcome {
+    /// Money captured.
+    Captured {
+        /// The PSP's payment id.
+        psp_reference: String,
+    },
+    /// The PSP refused the payment.
+    Declined {
+        /// The PSP's decline code, e.g. `insufficient_funds`.
+        code: String,
+        /// The PSP's message.
+        message: String,
+        /// The PSP's payment id, when it created one.
+        psp_reference: Option<String>,
+    },
+}
+
+/// A status change request for one order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The order.
+    pub payment_order_id: PaymentOrderId,
+    /// Target status.
+    pub to: PaymentOrderStatus,
+    /// Why, for the history.
+    pub reason: String,
+    /// The PSP's payment id, when known.
+    pub psp_reference: Option<String>,
+    /// Failure code, for FAILED.
+    pub failure_code: Option<String>,
+    /// Failure text, for FAILED.
+    pub failure_message: Option<String>,
+}
+
+impl StatusChange {
+    /// A change with only a reason.
+    pub fn new(
+        payment_order_id: PaymentOrderId,
+        to: PaymentOrderStatus,
+        reason: impl Into<String>,
+    ) -> Self {
+        StatusChange {
+            payment_order_id,
+            to,
+            reason: reason.into(),
+            psp_reference: None,
+            failure_code: None,
+            failure_message: None,
+        }
+    }
+}
+
+/// Result of a wallet credit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletCredited {
+    /// Balance after the credit.
+    pub balance: Money,
+    /// False when this was a retry of an applied credit.
+    pub applied_now: bool,
+}
