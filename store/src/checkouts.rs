@@ -31,14 +31,19 @@ impl Store {
     /// Stores a new checkout with its orders (NOT_STARTED) and their first history rows, in one
     /// transaction. The same checkout again answers [`CreateOutcome::Existing`]; a checkout id
     /// reused with other contents, or an order id owned by another checkout, is refused.
-    pub async fn create_checkout(&self, checkout: &NewCheckout) -> Result<CreateOutcome, StoreError> {
+    pub async fn create_checkout(
+        &self,
+        checkout: &NewCheckout,
+    ) -> Result<CreateOutcome, StoreError> {
         // Two identical requests can race past the existence check (PostgreSQL, READ
         // COMMITTED): the loser sees a unique violation or its own order ids already taken by
         // the same checkout. Trying again reads the winner's rows and answers `Existing`.
         for _ in 0..CREATE_ATTEMPTS_MAX - 1 {
             match self.try_create_checkout(checkout).await {
                 Err(StoreError::Database(e)) if is_unique_violation(&e) => continue,
-                Err(StoreError::OrderIdTaken { .. }) if self.checkout(&checkout.checkout_id).await?.is_some() => {
+                Err(StoreError::OrderIdTaken { .. })
+                    if self.checkout(&checkout.checkout_id).await?.is_some() =>
+                {
                     continue;
                 }
                 other => return other,
@@ -47,21 +52,27 @@ impl Store {
         self.try_create_checkout(checkout).await
     }
 
-    async fn try_create_checkout(&self, checkout: &NewCheckout) -> Result<CreateOutcome, StoreError> {
+    async fn try_create_checkout(
+        &self,
+        checkout: &NewCheckout,
+    ) -> Result<CreateOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
         if let Some(existing) = load_checkout(&mut tx, &checkout.checkout_id).await? {
             tx.rollback().await?;
             return if same_request(&existing, checkout) {
                 Ok(CreateOutcome::Existing(existing))
             } else {
-                Err(StoreError::CheckoutMismatch(checkout.checkout_id.to_string()))
+                Err(StoreError::CheckoutMismatch(
+                    checkout.checkout_id.to_string(),
+                ))
             };
         }
         for (index, order) in checkout.orders.iter().enumerate() {
-            let taken = sqlx::query("SELECT checkout_id FROM payment_order WHERE payment_order_id = $1")
-                .bind(order.payment_order_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+            let taken =
+                sqlx::query("SELECT checkout_id FROM payment_order WHERE payment_order_id = $1")
+                    .bind(order.payment_order_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if taken.is_some() {
                 return Err(StoreError::OrderIdTaken {
                     index,
@@ -104,8 +115,15 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            crate::orders::append_history(&mut tx, &order.payment_order_id, None,
-                PaymentOrderStatus::NotStarted, "checkout received", now).await?;
+            crate::orders::append_history(
+                &mut tx,
+                &order.payment_order_id,
+                None,
+                PaymentOrderStatus::NotStarted,
+                "checkout received",
+                now,
+            )
+            .await?;
         }
         let record = load_checkout(&mut tx, &checkout.checkout_id)
             .await?
@@ -194,4 +212,3 @@ pub(crate) async fn load_checkout(
         created_at_ms: row.try_get("created_at_ms")?,
     }))
 }
-

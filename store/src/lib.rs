@@ -22,11 +22,11 @@ mod wallet;
 pub mod test_db;
 
 pub use checkouts::CreateOutcome;
-pub use orders::Transition;
 pub use ledger::{
-    Direction, EntryDraft, LedgerEntry, PSP_CLEARING_ACCOUNT, PostOutcome, TransactionDraft, order_ledger_key,
-    seller_payable_account,
+    Direction, EntryDraft, LedgerEntry, PSP_CLEARING_ACCOUNT, PostOutcome, TransactionDraft,
+    order_ledger_key, seller_payable_account,
 };
+pub use orders::Transition;
 pub use records::{CheckoutRecord, HistoryRecord, OrderRecord};
 pub use verify::{Imbalance, VerifyReport, WalletMismatch};
 pub use wallet::{WalletBalance, wallet_credit_key};
@@ -142,10 +142,18 @@ impl Store {
             // default in sqlx's SQLite driver; the ledger's deferred key depends on them.
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -210,4 +218,26 @@ pub fn redact_url(url: &str) -> String {
 /// True when a database error is a UNIQUE / PRIMARY KEY violation.
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod send_checks {
+    //! The gateway and worker spawn store calls onto multi-threaded runtimes: every public
+    //! future must be `Send`. These fail to compile if one is not.
+    use super::*;
+    fn assert_send<T: Send>(_: T) {}
+
+    #[allow(dead_code, unused_must_use)]
+    fn store_futures_are_send(
+        store: Store,
+        c: payments_domain::NewCheckout,
+        id: payments_domain::PaymentOrderId,
+    ) {
+        assert_send(Store::connect("sqlite::memory:"));
+        assert_send(store.create_checkout(&c));
+        assert_send(store.checkout(&c.checkout_id));
+        assert_send(store.order(&id));
+        assert_send(store.verify());
+        assert_send(store.history(&id));
+    }
 }

@@ -3,13 +3,19 @@
 //! together cannot apply the same migration twice.
 
 use crate::{Backend, Store, StoreError, now_ms};
-use sqlx::Row;
+use sqlx::{Executor, Row};
 
 /// (version, description, SQL) per backend, in order. Never edit an applied migration: add one.
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.
 const PG_MIGRATION_LOCK_KEY: i64 = 0x7061_796d_656e_7473; // "payments"
@@ -40,15 +46,18 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .iter()
         .map(|r| r.try_get::<i64, _>(0))
         .collect::<Result<_, _>>()?;
-    for (version, description, sql) in migrations {
-        if applied.contains(version) {
+    for &(version, description, sql) in migrations {
+        if applied.contains(&version) {
             continue;
         }
         tracing::info!(version, description, "applying migration");
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        // A whole script through the Executor trait (simple query protocol: several statements
+        // at once). `sqlx::raw_sql` would do too, but its generic async fn makes this future
+        // fail the `Send` check (a higher-ranked lifetime limitation of the compiler).
+        (&mut *tx).execute(sql).await?;
         sqlx::query("INSERT INTO schema_migration (version, description, applied_at_ms) VALUES ($1, $2, $3)")
-            .bind(*version)
-            .bind(*description)
+            .bind(version)
+            .bind(description.to_owned())
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;

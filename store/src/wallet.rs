@@ -27,7 +27,10 @@ impl Store {
     /// Credits the seller's wallet with a captured order's amount, at most once per order
     /// (key `{payment_order_id}:wallet`), and sets the order's `wallet_updated` flag, in one
     /// transaction. The amount comes from the stored order, not from the caller.
-    pub async fn credit_wallet_for_order(&self, id: &PaymentOrderId) -> Result<WalletBalance, StoreError> {
+    pub async fn credit_wallet_for_order(
+        &self,
+        id: &PaymentOrderId,
+    ) -> Result<WalletBalance, StoreError> {
         let mut tx = self.begin_write().await?;
         let order = load_order(&mut tx, id).await?;
         if order.status != PaymentOrderStatus::Success {
@@ -74,12 +77,14 @@ impl Store {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
-        let balance: i64 = sqlx::query("SELECT balance_minor FROM wallet WHERE seller_account = $1 AND currency = $2")
-            .bind(order.seller_account.as_str())
-            .bind(order.amount.currency().code())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let balance: i64 = sqlx::query(
+            "SELECT balance_minor FROM wallet WHERE seller_account = $1 AND currency = $2",
+        )
+        .bind(order.seller_account.as_str())
+        .bind(order.amount.currency().code())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
         tx.commit().await?;
         Ok(WalletBalance {
             seller_account: order.seller_account,

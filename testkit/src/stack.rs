@@ -1,0 +1,289 @@
+//! The whole stack in one test process: PSP simulator, worker and gateway on port 0, with a
+//! fresh database and task queue per stack.
+
+use crate::poll::poll_until;
+use crate::temporal::{temporal_address, unique};
+use payments_domain::CheckoutId;
+use payments_gateway::GatewayConfig;
+use payments_store::{CheckoutRecord, Store};
+use payments_worker::WorkerConfig;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long a test waits for a checkout to finish.
+pub const CHECKOUT_TIMEOUT_SECS: u64 = 60;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Database URL; a fresh SQLite file when `None`.
+    pub database_url: Option<String>,
+    /// Start an in-process worker (off for tests that run the worker binary themselves).
+    pub worker: bool,
+    /// Buyers the risk check declines.
+    pub risk_blocked_buyers: String,
+}
+
+impl StackOptions {
+    /// Everything on, fresh SQLite.
+    pub fn new() -> Self {
+        StackOptions {
+            database_url: None,
+            worker: true,
+            risk_blocked_buyers: String::new(),
+        }
+    }
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running stack. Dropping it stops the simulator, worker and gateway.
+pub struct Stack {
+    /// REST base URL of the gateway.
+    pub rest_url: String,
+    /// gRPC address of the gateway (`http://127.0.0.1:port`).
+    pub grpc_url: String,
+    /// Base URL of the PSP simulator.
+    pub sim_url: String,
+    /// Temporal frontend address.
+    pub temporal_address: String,
+    /// This stack's task queue.
+    pub task_queue: String,
+    /// This stack's database.
+    pub database_url: String,
+    /// A store on the same database, for assertions on rows.
+    pub store: Store,
+    /// HTTP client for the tests.
+    pub http: reqwest::Client,
+    stops: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+    worker_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn stop_signal() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+impl Stack {
+    /// Starts the stack.
+    pub async fn start(options: StackOptions) -> Stack {
+        let temporal_address = temporal_address().await;
+        let database_url = options
+            .database_url
+            .clone()
+            .unwrap_or_else(payments_store::test_db::sqlite_url);
+        let store = Store::connect(&database_url).await.expect("test database");
+        let task_queue = unique("tq");
+        let (mut stops, mut tasks) = (Vec::new(), Vec::new());
+
+        let sim = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
+        let sim_url = format!("http://{}", sim.local_addr().expect("addr"));
+        let (tx, stop) = stop_signal();
+        stops.push(tx);
+        tasks.push(tokio::spawn(async move {
+            psp_simulator::run(sim, psp_simulator::SimConfig::new(), stop)
+                .await
+                .expect("simulator");
+        }));
+
+        let mut stack = Stack {
+            rest_url: String::new(),
+            grpc_url: String::new(),
+            sim_url,
+            temporal_address,
+            task_queue,
+            database_url,
+            store,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http"),
+            stops,
+            tasks,
+            worker_thread: None,
+        };
+        if options.worker {
+            stack.start_worker(&options);
+        }
+        stack.start_gateway().await;
+        stack
+    }
+
+    /// The configuration an in-process or subprocess worker of this stack uses.
+    pub fn worker_config(&self) -> WorkerConfig {
+        let mut c = WorkerConfig::defaults();
+        c.temporal_address = self.temporal_address.clone();
+        c.task_queue = self.task_queue.clone();
+        c.database_url = self.database_url.clone();
+        c.psp_base_url = self.sim_url.clone();
+        c.graceful_shutdown_secs = 1;
+        c
+    }
+
+    fn start_worker(&mut self, options: &StackOptions) {
+        let mut config = self.worker_config();
+        config.risk_blocked_buyers = options.risk_blocked_buyers.clone();
+        let (tx, stop) = stop_signal();
+        self.stops.push(tx);
+        // The SDK's worker future is not `Send` (workflow code is single-threaded), so it gets
+        // a thread and a runtime of its own, as in the worker binary.
+        self.worker_thread = Some(std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("worker runtime");
+            rt.block_on(payments_worker::run(config, stop))
+                .expect("worker");
+        }));
+    }
+
+    async fn start_gateway(&mut self) {
+        let rest = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+        self.rest_url = format!("http://{}", rest.local_addr().expect("addr"));
+        self.grpc_url = format!("http://{}", grpc.local_addr().expect("addr"));
+        let mut config = GatewayConfig::defaults();
+        config.temporal_address = self.temporal_address.clone();
+        config.task_queue = self.task_queue.clone();
+        config.database_url = self.database_url.clone();
+        let (tx, stop) = stop_signal();
+        self.stops.push(tx);
+        self.tasks.push(tokio::spawn(async move {
+            payments_gateway::run(config, rest, grpc, stop)
+                .await
+                .expect("gateway");
+        }));
+        let url = format!("{}/healthz", self.rest_url);
+        let http = self.http.clone();
+        poll_until("gateway health", Duration::from_secs(30), || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.get(&url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
+        })
+        .await;
+    }
+
+    /// POSTs a raw body to `/v1/payments`; answers status and JSON body.
+    pub async fn post_payment_raw(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/v1/payments", self.rest_url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /v1/payments");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs a JSON checkout.
+    pub async fn post_payment(&self, body: &Value) -> (u16, Value) {
+        self.post_payment_raw(body.to_string()).await
+    }
+
+    /// GETs a path of the gateway; answers status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.rest_url))
+            .send()
+            .await
+            .expect("GET");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until the checkout is done: every order final and every captured one booked.
+    pub async fn wait_done(&self, checkout_id: &str) -> CheckoutRecord {
+        let id = CheckoutId::parse(checkout_id).expect("checkout id");
+        poll_until(
+            &format!("checkout {checkout_id} to be done"),
+            Duration::from_secs(CHECKOUT_TIMEOUT_SECS),
+            || {
+                let (store, id) = (self.store.clone(), id.clone());
+                async move {
+                    store
+                        .checkout(&id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .filter(|c| c.is_payment_done)
+                }
+            },
+        )
+        .await
+    }
+
+    /// The simulator's captures for one order (the "money moved" records).
+    pub async fn captures(&self, payment_order_id: &str) -> Vec<Value> {
+        let url = format!(
+            "{}/_sim/captures?payment_order_id={payment_order_id}",
+            self.sim_url
+        );
+        let body: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("sim captures")
+            .json()
+            .await
+            .expect("json");
+        body["captures"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// How many workflow executions (any status) Temporal has with this id.
+    pub async fn workflow_count(&self, workflow_id: &str) -> usize {
+        let client = payments_worker::temporal::connect(&self.temporal_address, "default")
+            .await
+            .expect("temporal");
+        client
+            .count_workflows(format!("WorkflowId = '{workflow_id}'"), Default::default())
+            .await
+            .expect("count workflows")
+            .count()
+    }
+
+    /// Stops everything and waits for it.
+    pub async fn shutdown(mut self) {
+        for tx in self.stops.drain(..) {
+            let _ = tx.send(());
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(worker) = self.worker_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        }
+        self.store.close().await;
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
