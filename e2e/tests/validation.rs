@@ -1,0 +1,223 @@
+//! Bad input is refused at the edge: 400 (REST) or INVALID_ARGUMENT (gRPC) naming the field,
+//! with nothing stored and no workflow started.
+
+use payments_domain::CheckoutId;
+use payments_proto::payments_v1 as pb;
+use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
+use payments_testkit::{Stack, StackOptions, unique};
+use serde_json::{Value, json};
+
+fn valid(checkout_id: &str) -> Value {
+    json!({
+        "checkout_id": checkout_id,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "credit_card_info": {"token": "pm_card_visa"},
+        "payment_orders": [
+            {"seller_account": "seller-a", "amount": "10.00", "currency": "USD", "payment_order_id": format!("{checkout_id}-1")},
+            {"seller_account": "seller-b", "amount": "5000", "currency": "KRW", "payment_order_id": format!("{checkout_id}-2")}
+        ]
+    })
+}
+
+/// Asserts the request was refused naming `param`, and that the checkout left no trace.
+async fn assert_refused(
+    stack: &Stack,
+    checkout_id: &str,
+    status: u16,
+    answer: &Value,
+    param: &str,
+) {
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["type"], "invalid_request_error", "{answer}");
+    assert_eq!(answer["error"]["param"], param, "{answer}");
+    if let Ok(id) = CheckoutId::parse(checkout_id) {
+        assert!(
+            stack.store.checkout(&id).await.unwrap().is_none(),
+            "row stored for {checkout_id}"
+        );
+        assert_eq!(
+            stack.workflow_count(&id.workflow_id()).await,
+            0,
+            "workflow started for {checkout_id}"
+        );
+    }
+}
+
+/// Every bad input of the issue gets 400 naming the field and leaves no row and no workflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_are_refused_without_side_effects() {
+    let stack = Stack::start(StackOptions::new()).await;
+    type Mutation = fn(&mut Value);
+    let cases: Vec<(&str, Mutation)> = vec![
+        ("payment_orders", |v| v["payment_orders"] = json!([])),
+        ("payment_orders", |v| {
+            v.as_object_mut().unwrap().remove("payment_orders");
+        }),
+        ("checkout_id", |v| {
+            v.as_object_mut().unwrap().remove("checkout_id");
+        }),
+        ("buyer_info.buyer_id", |v| {
+            v["buyer_info"] = json!({"name": "x"})
+        }),
+        ("credit_card_info", |v| {
+            v.as_object_mut().unwrap().remove("credit_card_info");
+        }),
+        ("payment_orders[1].payment_order_id", |v| {
+            v["payment_orders"][1]["payment_order_id"] =
+                v["payment_orders"][0]["payment_order_id"].clone()
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!("10.005")
+        }),
+        ("payment_orders[1].amount", |v| {
+            v["payment_orders"][1]["amount"] = json!("1.5")
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!("-1")
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!("0")
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!("1e3")
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!("NaN")
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!(" 10")
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!("100000000000000000000")
+        }),
+        ("payment_orders[0].amount", |v| {
+            v["payment_orders"][0]["amount"] = json!(10)
+        }),
+        ("payment_orders[0].currency", |v| {
+            v["payment_orders"][0]["currency"] = json!("XYZ")
+        }),
+        ("payment_orders[0].seller_account", |v| {
+            v["payment_orders"][0]["seller_account"] = json!("")
+        }),
+        ("credit_card_info.token", |v| {
+            v["credit_card_info"]["token"] = json!("4242 4242 4242 4242")
+        }),
+        ("credit_card_info.number", |v| {
+            v["credit_card_info"]["number"] = json!("4242424242424242")
+        }),
+        ("buyer_info", |v| {
+            v["buyer_info"]["card"] = json!("4000056655665556")
+        }),
+    ];
+    for (param, mutate) in cases {
+        let id = unique("bad");
+        let mut body = valid(&id);
+        mutate(&mut body);
+        let (status, answer) = stack.post_payment(&body).await;
+        assert_refused(&stack, &id, status, &answer, param).await;
+    }
+    for raw in ["{", "not json", "[]", ""] {
+        let (status, answer) = stack.post_payment_raw(raw.to_owned()).await;
+        assert_eq!(status, 400, "{raw:?}: {answer}");
+        assert_eq!(answer["error"]["param"], "body");
+    }
+    stack.shutdown().await;
+}
+
+/// An order id already owned by another checkout is refused (400, nothing of the new checkout
+/// stored); a checkout id reused with different orders is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_cannot_be_reused_across_checkouts() {
+    let stack = Stack::start(StackOptions::new()).await;
+    let first = unique("chk");
+    assert_eq!(stack.post_payment(&valid(&first)).await.0, 202);
+    let second = unique("chk");
+    let mut body = valid(&second);
+    body["payment_orders"][1]["payment_order_id"] = json!(format!("{first}-2"));
+    let (status, answer) = stack.post_payment(&body).await;
+    assert_refused(
+        &stack,
+        &second,
+        status,
+        &answer,
+        "payment_orders[1].payment_order_id",
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], "payment_order_id_taken");
+
+    let mut changed = valid(&first);
+    changed["payment_orders"][0]["amount"] = json!("11.00");
+    let (status, answer) = stack.post_payment(&changed).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("checkout_id_reused")),
+        "{answer}"
+    );
+    stack.wait_done(&first).await;
+    assert_eq!(
+        stack.captures(&format!("{first}-1")).await[0]["amount"],
+        1000,
+        "the original amount was charged"
+    );
+    stack.shutdown().await;
+}
+
+/// The gRPC API validates with the same rules (INVALID_ARGUMENT naming the field, nothing
+/// started), creates a checkout that completes, and serves reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_api_mirrors_rest() {
+    let stack = Stack::start(StackOptions::new()).await;
+    let mut client = PaymentServiceClient::connect(stack.grpc_url.clone())
+        .await
+        .unwrap();
+    let id = unique("grpc");
+    let request = |amount: &str| pb::CreatePaymentRequest {
+        checkout_id: id.clone(),
+        buyer_info: Some(pb::BuyerInfo {
+            buyer_id: "buyer-1".into(),
+            ..Default::default()
+        }),
+        credit_card_info: Some(pb::CreditCardInfo {
+            token: "pm_card_visa".into(),
+        }),
+        payment_orders: vec![pb::PaymentOrderRequest {
+            seller_account: "seller-a".into(),
+            amount: amount.into(),
+            currency: "USD".into(),
+            payment_order_id: format!("{id}-1"),
+        }],
+    };
+    let err = client.create_payment(request("10.005")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().starts_with("payment_orders[0].amount"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(stack.workflow_count(&format!("checkout-{id}")).await, 0);
+
+    let created = client
+        .create_payment(request("10.00"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.payment_orders[0].amount, "10.00");
+    stack.wait_done(&id).await;
+    let order = client
+        .get_payment_order(pb::GetPaymentOrderRequest {
+            payment_order_id: format!("{id}-1"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(order.status(), pb::PaymentOrderStatus::Success);
+    assert!(order.wallet_updated && order.ledger_updated);
+    let missing = client
+        .get_checkout(pb::GetCheckoutRequest {
+            checkout_id: "no-such".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    stack.shutdown().await;
+}
