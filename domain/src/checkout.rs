@@ -30,7 +30,10 @@ pub struct FieldError {
 impl FieldError {
     /// Builds an error for `param`.
     pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { param: param.into(), message: message.into() }
+        FieldError {
+            param: param.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -94,7 +97,10 @@ impl NewCheckout {
         let buyer_id = parse_buyer_info(&draft.buyer_info)?;
         let payment_token = parse_token(draft.payment_token)?;
         if draft.payment_orders.is_empty() {
-            return Err(FieldError::new("payment_orders", "must hold at least one payment order"));
+            return Err(FieldError::new(
+                "payment_orders",
+                "must hold at least one payment order",
+            ));
         }
         if draft.payment_orders.len() > PAYMENT_ORDERS_MAX {
             return Err(FieldError::new(
@@ -114,7 +120,13 @@ impl NewCheckout {
             }
             orders.push(order);
         }
-        Ok(NewCheckout { checkout_id, buyer_id, buyer_info: draft.buyer_info, payment_token, orders })
+        Ok(NewCheckout {
+            checkout_id,
+            buyer_id,
+            buyer_info: draft.buyer_info,
+            payment_token,
+            orders,
+        })
     }
 }
 
@@ -126,7 +138,9 @@ fn required(param: &str, value: String) -> Result<String, FieldError> {
 }
 
 fn parse_buyer_info(info: &Map<String, Value>) -> Result<BuyerId, FieldError> {
-    let size = serde_json::to_vec(info).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(info)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > BUYER_INFO_BYTES_MAX {
         return Err(FieldError::new(
             "buyer_info",
@@ -157,11 +171,15 @@ fn parse_token(token: String) -> Result<String, FieldError> {
         ));
     }
     if token.len() > PAYMENT_TOKEN_LEN_MAX
-        || !token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
     {
         return Err(FieldError::new(
             PARAM,
-            format!("must be a PSP token of at most {PAYMENT_TOKEN_LEN_MAX} letters, digits, '_' or '-'"),
+            format!(
+                "must be a PSP token of at most {PAYMENT_TOKEN_LEN_MAX} letters, digits, '_' or '-'"
+            ),
         ));
     }
     Ok(token)
@@ -169,23 +187,41 @@ fn parse_token(token: String) -> Result<String, FieldError> {
 
 fn parse_order(i: usize, order: OrderDraft) -> Result<NewPaymentOrder, FieldError> {
     let p = |field: &str| format!("payment_orders[{i}].{field}");
-    let payment_order_id = PaymentOrderId::parse(required(&p("payment_order_id"), order.payment_order_id)?)
-        .map_err(|e| FieldError::new(p("payment_order_id"), e.to_string()))?;
-    let seller_account = SellerAccount::parse(required(&p("seller_account"), order.seller_account)?)
-        .map_err(|e| FieldError::new(p("seller_account"), e.to_string()))?;
+    let payment_order_id =
+        PaymentOrderId::parse(required(&p("payment_order_id"), order.payment_order_id)?)
+            .map_err(|e| FieldError::new(p("payment_order_id"), e.to_string()))?;
+    let seller_account =
+        SellerAccount::parse(required(&p("seller_account"), order.seller_account)?)
+            .map_err(|e| FieldError::new(p("seller_account"), e.to_string()))?;
     let currency = Currency::parse(&required(&p("currency"), order.currency)?)
         .map_err(|e| FieldError::new(p("currency"), e.to_string()))?;
     let amount = Money::parse(&required(&p("amount"), order.amount)?, currency)
         .map_err(|e| FieldError::new(p("amount"), e.to_string()))?;
-    Ok(NewPaymentOrder { payment_order_id, seller_account, amount })
+    Ok(NewPaymentOrder {
+        payment_order_id,
+        seller_account,
+        amount,
+    })
 }
 
 /// Reads the seeds' `POST /v1/payments` JSON body into a draft. Unknown fields and wrong JSON
 /// types are rejected with the field's path; card data fields are refused outright.
 pub fn draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
     let obj = as_object("", body)?;
-    reject_unknown("", obj, &["checkout_id", "buyer_info", "credit_card_info", "payment_orders"])?;
-    let card = as_object("credit_card_info", obj.get("credit_card_info").unwrap_or(&Value::Null))?;
+    reject_unknown(
+        "",
+        obj,
+        &[
+            "checkout_id",
+            "buyer_info",
+            "credit_card_info",
+            "payment_orders",
+        ],
+    )?;
+    let card = as_object(
+        "credit_card_info",
+        obj.get("credit_card_info").unwrap_or(&Value::Null),
+    )?;
     for key in card.keys() {
         if key != "token" {
             return Err(FieldError::new(
@@ -214,7 +250,11 @@ pub fn draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
 fn order_from_json(i: usize, item: &Value) -> Result<OrderDraft, FieldError> {
     let path = format!("payment_orders[{i}]");
     let obj = as_object(&path, item)?;
-    reject_unknown(&path, obj, &["seller_account", "amount", "currency", "payment_order_id"])?;
+    reject_unknown(
+        &path,
+        obj,
+        &["seller_account", "amount", "currency", "payment_order_id"],
+    )?;
     Ok(OrderDraft {
         seller_account: string_field(&path, obj, "seller_account")?,
         amount: string_field(&path, obj, "amount")?,
@@ -224,14 +264,24 @@ fn order_from_json(i: usize, item: &Value) -> Result<OrderDraft, FieldError> {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 fn as_object<'a>(path: &str, v: &'a Value) -> Result<&'a Map<String, Value>, FieldError> {
     match v {
         Value::Object(map) => Ok(map),
-        Value::Null => Err(FieldError::new(if path.is_empty() { "body" } else { path }, "is required")),
-        _ => Err(FieldError::new(if path.is_empty() { "body" } else { path }, "must be a JSON object")),
+        Value::Null => Err(FieldError::new(
+            if path.is_empty() { "body" } else { path },
+            "is required",
+        )),
+        _ => Err(FieldError::new(
+            if path.is_empty() { "body" } else { path },
+            "must be a JSON object",
+        )),
     }
 }
 
@@ -289,20 +339,52 @@ mod tests {
 
     #[test]
     fn every_rejection_names_its_field() {
-        assert_eq!(param_of(|v| v["payment_orders"] = json!([])), "payment_orders");
-        assert_eq!(param_of(|v| v["payment_orders"][1]["payment_order_id"] = json!("po-1")),
-            "payment_orders[1].payment_order_id");
-        assert_eq!(param_of(|v| v["payment_orders"][0]["amount"] = json!("10.005")), "payment_orders[0].amount");
-        assert_eq!(param_of(|v| v["payment_orders"][1]["amount"] = json!("1.5")), "payment_orders[1].amount");
-        assert_eq!(param_of(|v| v["payment_orders"][0]["amount"] = json!(10.5)), "payment_orders[0].amount");
-        assert_eq!(param_of(|v| v["payment_orders"][0]["currency"] = json!("XYZ")), "payment_orders[0].currency");
-        assert_eq!(param_of(|v| { v.as_object_mut().unwrap().remove("checkout_id"); }), "checkout_id");
-        assert_eq!(param_of(|v| v["credit_card_info"] = json!({"token": "4242424242424242"})),
-            "credit_card_info.token");
-        assert_eq!(param_of(|v| v["credit_card_info"]["number"] = json!("4242424242424242")),
-            "credit_card_info.number");
-        assert_eq!(param_of(|v| v["buyer_info"]["note"] = json!("4111 1111 1111 1111")), "buyer_info");
+        assert_eq!(
+            param_of(|v| v["payment_orders"] = json!([])),
+            "payment_orders"
+        );
+        assert_eq!(
+            param_of(|v| v["payment_orders"][1]["payment_order_id"] = json!("po-1")),
+            "payment_orders[1].payment_order_id"
+        );
+        assert_eq!(
+            param_of(|v| v["payment_orders"][0]["amount"] = json!("10.005")),
+            "payment_orders[0].amount"
+        );
+        assert_eq!(
+            param_of(|v| v["payment_orders"][1]["amount"] = json!("1.5")),
+            "payment_orders[1].amount"
+        );
+        assert_eq!(
+            param_of(|v| v["payment_orders"][0]["amount"] = json!(10.5)),
+            "payment_orders[0].amount"
+        );
+        assert_eq!(
+            param_of(|v| v["payment_orders"][0]["currency"] = json!("XYZ")),
+            "payment_orders[0].currency"
+        );
+        assert_eq!(
+            param_of(|v| {
+                v.as_object_mut().unwrap().remove("checkout_id");
+            }),
+            "checkout_id"
+        );
+        assert_eq!(
+            param_of(|v| v["credit_card_info"] = json!({"token": "4242424242424242"})),
+            "credit_card_info.token"
+        );
+        assert_eq!(
+            param_of(|v| v["credit_card_info"]["number"] = json!("4242424242424242")),
+            "credit_card_info.number"
+        );
+        assert_eq!(
+            param_of(|v| v["buyer_info"]["note"] = json!("4111 1111 1111 1111")),
+            "buyer_info"
+        );
         assert_eq!(param_of(|v| v["extra"] = json!(1)), "extra");
-        assert_eq!(param_of(|v| v["buyer_info"] = json!({})), "buyer_info.buyer_id");
+        assert_eq!(
+            param_of(|v| v["buyer_info"] = json!({})),
+            "buyer_info.buyer_id"
+        );
     }
 }

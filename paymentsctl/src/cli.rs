@@ -1,0 +1,126 @@
+//! The command line: global flags (each with an environment override) and the command tree.
+
+use crate::commands::{bench, checkout, demo, payment, verify};
+use clap::{Args, Parser, Subcommand};
+
+/// `paymentsctl` and its flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "paymentsctl",
+    version,
+    about = "Operate and exercise the payment platform"
+)]
+pub struct Cli {
+    /// Where the services are.
+    #[command(flatten)]
+    pub globals: Globals,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Globals {
+    /// Base URL of the gateway's REST API.
+    #[arg(
+        long,
+        global = true,
+        env = "PAYMENTS_GATEWAY_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub gateway: String,
+    /// Database of the platform (`sqlite://...` or `postgres://...`), for `verify`.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://payments.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Temporal frontend address.
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_ADDRESS",
+        default_value = "http://127.0.0.1:7233"
+    )]
+    pub temporal_address: String,
+    /// Temporal namespace the workflows run in.
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_NAMESPACE",
+        default_value = "default"
+    )]
+    pub temporal_namespace: String,
+    /// Base URL of the Temporal web UI, for links to workflows.
+    #[arg(
+        long,
+        global = true,
+        env = "TEMPORAL_UI_URL",
+        default_value = "http://127.0.0.1:8233"
+    )]
+    pub temporal_ui: String,
+}
+
+impl Globals {
+    /// The Temporal UI page of the workflow of `checkout_id`.
+    pub fn workflow_link(&self, checkout_id: &str) -> String {
+        format!(
+            "{}/namespaces/{}/workflows/checkout-{}",
+            self.temporal_ui.trim_end_matches('/'),
+            self.temporal_namespace,
+            checkout_id
+        )
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pay a two-seller checkout through the gateway and wait for the outcome.
+    Demo(demo::DemoArgs),
+    /// Inspect checkouts.
+    #[command(subcommand)]
+    Checkout(checkout::CheckoutCommand),
+    /// Inspect payment orders.
+    #[command(subcommand)]
+    Payment(payment::PaymentCommand),
+    /// Check that the ledger balances and every wallet equals its ledger account.
+    Verify(verify::VerifyArgs),
+    /// Measure checkout throughput and latency (gateway + Temporal + worker).
+    Bench(bench::BenchArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_link_is_built() {
+        let cli = Cli::try_parse_from([
+            "paymentsctl",
+            "checkout",
+            "show",
+            "c-1",
+            "--temporal-ui",
+            "http://ui:8233/",
+            "--temporal-namespace",
+            "payments",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.globals.workflow_link("c-1"),
+            "http://ui:8233/namespaces/payments/workflows/checkout-c-1"
+        );
+        assert!(matches!(cli.command, Command::Checkout(_)));
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,33 @@
+//! `paymentsctl`: the operator's command line for the payment platform. It runs a demo
+//! checkout end to end, shows checkouts and payment orders as the gateway sees them, verifies
+//! that the ledger balances and every wallet equals its ledger account, and benchmarks
+//! checkout throughput and latency through the gateway and Temporal.
+//!
+//! Layout: `cli.rs` (the clap definitions: global flags with their environment overrides and
+//! the command tree), `gateway.rs` (a small REST client of the gateway: URLs, timeouts, error
+//! bodies), `stats.rs` (nearest-rank percentiles, pure), and one file per command under
+//! `commands/` (`demo`, `checkout`, `payment`, `verify`, `bench`), mini-redis style. `main.rs`
+//! only parses the flags and calls [`run`].
+//!
+//! Money is never a float here: amounts travel as the gateway's decimal strings, or as the
+//! store's integer minor units, and are printed as such.
+
+pub mod cli;
+pub mod commands;
+pub mod gateway;
+pub mod stats;
+
+pub use cli::{Cli, Command, Globals};
+
+/// Runs one parsed command line. An `Err` means the command failed and the process should
+/// exit non-zero; its message is meant for the operator.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let globals = cli.globals;
+    match cli.command {
+        Command::Demo(args) => commands::demo::run(&globals, args).await,
+        Command::Checkout(cmd) => commands::checkout::run(&globals, cmd).await,
+        Command::Payment(cmd) => commands::payment::run(&globals, cmd).await,
+        Command::Verify(args) => commands::verify::run(&globals, args).await,
+        Command::Bench(args) => commands::bench::run(&globals, args).await,
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the whole system locally and pushes a demo checkout with two sellers through it:
+# Temporal dev server (durable SQLite file, WAL) + UI, PSP simulator, worker, gateway.
+# Everything stays up until Ctrl-C (or exits after the demo with --exit).
+#
+#   scripts/run.sh          # demo, then keep running: open the Temporal UI, call the APIs
+#   scripts/run.sh --exit   # demo, then stop everything (exit code = demo result)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+RUN_DIR="${RUN_DIR:-.run}"
+mkdir -p "$RUN_DIR/logs"
+
+ensure_temporal_cli
+log "building (debug; target dir $CARGO_TARGET_DIR)"
+cargo build --locked --bins -q
+bin="$CARGO_TARGET_DIR/debug"
+
+pids=()
+cleanup() {
+    log "stopping"
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap "exit 130" INT TERM
+
+export TEMPORAL_ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
+export DATABASE_URL="${DATABASE_URL:-sqlite://$PWD/$RUN_DIR/payments.db?mode=rwc}"
+export PSP_BASE_URL="${PSP_BASE_URL:-http://127.0.0.1:8090}"
+export TEMPORAL_UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT"
+
+log "Temporal dev server on :$TEMPORAL_PORT, UI on :$TEMPORAL_UI_PORT"
+start_temporal "$RUN_DIR/temporal.db" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$RUN_DIR/logs/temporal.log"
+pids+=("$TEMPORAL_PID")
+
+for port in 8090 8080 50051; do port_free "$port" || die "port $port is taken; stop what uses it"; done
+"$bin/psp-simulator" >"$RUN_DIR/logs/psp-simulator.log" 2>&1 & pids+=($!)
+"$bin/payments-worker" >"$RUN_DIR/logs/worker.log" 2>&1 & pids+=($!)
+"$bin/payments-gateway" >"$RUN_DIR/logs/gateway.log" 2>&1 & pids+=($!)
+wait_for_http http://127.0.0.1:8090/healthz 30 || die "simulator did not start; see $RUN_DIR/logs/psp-simulator.log"
+wait_for_http http://127.0.0.1:8080/healthz 60 || die "gateway did not start; see $RUN_DIR/logs/gateway.log"
+
+log "demo checkout"
+status=0
+"$bin/paymentsctl" demo || status=$?
+"$bin/paymentsctl" verify || status=$?
+
+cat >&2 <<MSG
+
+  Temporal UI      $TEMPORAL_UI_URL   (workflows: checkout-<checkout_id>)
+  REST gateway     http://127.0.0.1:8080   (POST /v1/payments, GET /v1/payments/{id}, GET /v1/checkouts/{id})
+  gRPC gateway     127.0.0.1:50051   (payments.v1.PaymentService; reflection on)
+  PSP simulator    http://127.0.0.1:8090   (GET /_sim/captures)
+  logs             $RUN_DIR/logs/
+
+MSG
+if [ "${1:-}" = "--exit" ]; then exit "$status"; fi
+log "running; Ctrl-C stops everything"
+wait

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test: unit, property, store (SQLite, and PostgreSQL when configured), end-to-end
+# against a real Temporal dev server, the crash-recovery test, and the docker-compose check.
+#
+#   scripts/test.sh                        # SQLite always; PostgreSQL if PAYMENTS_TEST_POSTGRES_URL is set
+#   PAYMENTS_REQUIRE_POSTGRES=1 scripts/test.sh   # PostgreSQL mandatory (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_temporal_cli
+
+if [ "${PAYMENTS_REQUIRE_POSTGRES:-0}" = 1 ] && [ -z "${PAYMENTS_TEST_POSTGRES_URL:-}" ]; then
+    export PAYMENTS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+fi
+if [ -n "${PAYMENTS_TEST_POSTGRES_URL:-}" ]; then
+    ensure_postgres "$PAYMENTS_TEST_POSTGRES_URL"
+    # Databases left by earlier runs (each test creates its own).
+    psql "$PAYMENTS_TEST_POSTGRES_URL" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'payments_test_%'" |
+        while read -r db; do [ -n "$db" ] && psql "$PAYMENTS_TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null; done
+    log "PostgreSQL tests: on"
+else
+    log "PostgreSQL tests: off (set PAYMENTS_TEST_POSTGRES_URL to run them)"
+fi
+
+# One in-memory Temporal dev server for the whole run; every test uses its own task queue and
+# unique workflow ids. (Without it, each test binary would start its own.)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+temporal server start-dev --headless --ip 127.0.0.1 --port "$port" --log-level error >/tmp/payments-test-temporal.log 2>&1 &
+temporal_pid=$!
+trap 'kill $temporal_pid 2>/dev/null; wait $temporal_pid 2>/dev/null || true' EXIT
+wait_for_port 127.0.0.1 "$port" 60 || die "Temporal dev server did not start; see /tmp/payments-test-temporal.log"
+export PAYMENTS_TEST_TEMPORAL_ADDRESS="http://127.0.0.1:$port"
+
+log "docker-compose.yml"
+bash scripts/check-compose.sh
+
+log "cargo test (target dir $CARGO_TARGET_DIR)"
+out=$(mktemp)
+set +e
+cargo test --workspace --locked 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary, the last often a
+# doc-test run with nothing in it).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$out"
+rm -f "$out"
+exit "$status"
