@@ -1,6 +1,7 @@
 //! Gateway configuration: command-line flags, each overridable by an environment variable.
 
 use clap::Parser;
+use payments_worker::config::SharedConfig;
 
 /// Gateway configuration.
 #[derive(Debug, Clone, Parser)]
@@ -15,26 +16,9 @@ pub struct GatewayConfig {
     /// gRPC listen address.
     #[arg(long, env = "GATEWAY_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
     pub grpc_listen: String,
-    /// Temporal frontend address.
-    #[arg(
-        long,
-        env = "TEMPORAL_ADDRESS",
-        default_value = "http://127.0.0.1:7233"
-    )]
-    pub temporal_address: String,
-    /// Temporal namespace.
-    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
-    pub temporal_namespace: String,
-    /// Task queue the checkout workflows are started on (the worker polls it).
-    #[arg(long, env = "PAYMENTS_TASK_QUEUE", default_value = "checkout")]
-    pub task_queue: String,
-    /// Payments database, shared with the worker.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://payments.db?mode=rwc"
-    )]
-    pub database_url: String,
+    /// Temporal and database, as the worker's.
+    #[command(flatten)]
+    pub shared: SharedConfig,
 }
 
 impl GatewayConfig {

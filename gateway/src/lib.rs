@@ -29,18 +29,20 @@ pub async fn run(
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url)
+    let store = Store::connect(&config.shared.database_url)
         .await
         .with_context(|| {
             format!(
                 "database {}",
-                payments_store::redact_url(&config.database_url)
+                payments_store::redact_url(&config.shared.database_url)
             )
         })?;
-    let temporal =
-        payments_worker::temporal::connect(&config.temporal_address, &config.temporal_namespace)
-            .await?;
-    let service = PaymentsService::new(store.clone(), temporal, config.task_queue.clone());
+    let temporal = payments_worker::temporal::connect(
+        &config.shared.temporal_address,
+        &config.shared.temporal_namespace,
+    )
+    .await?;
+    let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

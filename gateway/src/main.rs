@@ -14,14 +14,5 @@ async fn main() -> anyhow::Result<()> {
     let grpc = TcpListener::bind(&config.grpc_listen)
         .await
         .with_context(|| format!("binding {}", config.grpc_listen))?;
-    payments_gateway::run(config, rest, grpc, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    payments_gateway::run(config, rest, grpc, payments_worker::signal::shutdown()).await
 }

@@ -2,7 +2,7 @@
 //! row "seals" them; the database refuses a seal that does not balance per currency, any entry
 //! added to a sealed transaction, and any UPDATE or DELETE.
 
-use crate::orders::load_order;
+use crate::orders::{OrderFlag, load_order, set_flag};
 use crate::{Store, StoreError, now_ms};
 use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
 use serde::{Deserialize, Serialize};
@@ -154,12 +154,7 @@ impl Store {
             ],
         };
         let outcome = post_in_tx(&mut tx, &draft).await?;
-        sqlx::query("UPDATE payment_order SET ledger_updated = $1, updated_at_ms = $2 WHERE payment_order_id = $3")
-            .bind(true)
-            .bind(now_ms())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        set_flag(&mut tx, id, OrderFlag::LedgerUpdated).await?;
         tx.commit().await?;
         Ok(outcome)
     }

@@ -146,3 +146,36 @@ pub(crate) async fn append_history(
     .await?;
     Ok(())
 }
+
+/// A booking flag of a payment order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OrderFlag {
+    /// `wallet_updated`.
+    WalletUpdated,
+    /// `ledger_updated`.
+    LedgerUpdated,
+}
+
+/// Sets a booking flag in the caller's transaction, beside the write it records.
+pub(crate) async fn set_flag(
+    tx: &mut Transaction<'static, Any>,
+    id: &PaymentOrderId,
+    flag: OrderFlag,
+) -> Result<(), StoreError> {
+    // Column names cannot be bound parameters; each flag has its own fixed statement.
+    let sql = match flag {
+        OrderFlag::WalletUpdated => {
+            "UPDATE payment_order SET wallet_updated = $1, updated_at_ms = $2 WHERE payment_order_id = $3"
+        }
+        OrderFlag::LedgerUpdated => {
+            "UPDATE payment_order SET ledger_updated = $1, updated_at_ms = $2 WHERE payment_order_id = $3"
+        }
+    };
+    sqlx::query(sql)
+        .bind(true)
+        .bind(now_ms())
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

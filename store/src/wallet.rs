@@ -1,7 +1,7 @@
 //! Seller wallets: balances per seller and currency, changed only through idempotent
 //! movements keyed by a business key.
 
-use crate::orders::load_order;
+use crate::orders::{OrderFlag, load_order, set_flag};
 use crate::{Store, StoreError, now_ms};
 use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
 use serde::{Deserialize, Serialize};
@@ -71,12 +71,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE payment_order SET wallet_updated = $1, updated_at_ms = $2 WHERE payment_order_id = $3")
-            .bind(true)
-            .bind(now)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        set_flag(&mut tx, id, OrderFlag::WalletUpdated).await?;
         let balance: i64 = sqlx::query(
             "SELECT balance_minor FROM wallet WHERE seller_account = $1 AND currency = $2",
         )

@@ -125,9 +125,9 @@ impl Stack {
     /// The configuration an in-process or subprocess worker of this stack uses.
     pub fn worker_config(&self) -> WorkerConfig {
         let mut c = WorkerConfig::defaults();
-        c.temporal_address = self.temporal_address.clone();
-        c.task_queue = self.task_queue.clone();
-        c.database_url = self.database_url.clone();
+        c.shared.temporal_address = self.temporal_address.clone();
+        c.shared.task_queue = self.task_queue.clone();
+        c.shared.database_url = self.database_url.clone();
         c.psp_base_url = self.sim_url.clone();
         c.graceful_shutdown_secs = 1;
         c
@@ -157,9 +157,9 @@ impl Stack {
         self.rest_url = format!("http://{}", rest.local_addr().expect("addr"));
         self.grpc_url = format!("http://{}", grpc.local_addr().expect("addr"));
         let mut config = GatewayConfig::defaults();
-        config.temporal_address = self.temporal_address.clone();
-        config.task_queue = self.task_queue.clone();
-        config.database_url = self.database_url.clone();
+        config.shared.temporal_address = self.temporal_address.clone();
+        config.shared.task_queue = self.task_queue.clone();
+        config.shared.database_url = self.database_url.clone();
         let (tx, stop) = stop_signal();
         self.stops.push(tx);
         self.tasks.push(tokio::spawn(async move {

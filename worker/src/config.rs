@@ -3,13 +3,10 @@
 use clap::Parser;
 use std::time::Duration;
 
-/// Worker configuration.
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "payments-worker",
-    about = "Runs the checkout workflow and its activities"
-)]
-pub struct WorkerConfig {
+/// Where Temporal and the payments database are: shared by the worker and the gateway, which
+/// must agree on all four.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SharedConfig {
     /// Temporal frontend address.
     #[arg(
         long,
@@ -20,7 +17,7 @@ pub struct WorkerConfig {
     /// Temporal namespace.
     #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
     pub temporal_namespace: String,
-    /// Task queue polled for checkout workflows.
+    /// Task queue of the checkout workflows (the gateway starts them there, the worker polls it).
     #[arg(long, env = "PAYMENTS_TASK_QUEUE", default_value = "checkout")]
     pub task_queue: String,
     /// Payments database: `sqlite://payments.db?mode=rwc` or `postgres://...`.
@@ -30,6 +27,18 @@ pub struct WorkerConfig {
         default_value = "sqlite://payments.db?mode=rwc"
     )]
     pub database_url: String,
+}
+
+/// Worker configuration.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "payments-worker",
+    about = "Runs the checkout workflow and its activities"
+)]
+pub struct WorkerConfig {
+    /// Temporal and database (shared with the gateway).
+    #[command(flatten)]
+    pub shared: SharedConfig,
     /// PSP adapter: `stripe`.
     #[arg(long, env = "PSP_PROVIDER", default_value = "stripe")]
     pub psp_provider: String,

@@ -2,10 +2,11 @@
 //! workflow and its activities (risk, PSP, orders/wallet/ledger).
 //!
 //! Layout: `config.rs` (typed configuration from flags and environment), `temporal.rs`
-//! (connecting a Temporal client; shared with the gateway and CLI), `telemetry.rs` (logging),
+//! (connecting a Temporal client; shared with the gateway and CLI), `telemetry.rs` (logging), `signal.rs` (shutdown signals),
 //! this file ([`run`]: build the activities, register, run until shutdown), `main.rs` (thin).
 
 pub mod config;
+pub mod signal;
 pub mod telemetry;
 pub mod temporal;
 
@@ -24,12 +25,12 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 /// Connects to the database and Temporal, then runs the worker until `shutdown` resolves;
 /// in-flight tasks are given the graceful shutdown period to finish.
 pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url)
+    let store = Store::connect(&config.shared.database_url)
         .await
         .with_context(|| {
             format!(
                 "database {}",
-                payments_store::redact_url(&config.database_url)
+                payments_store::redact_url(&config.shared.database_url)
             )
         })?;
     let rules = RiskRules::parse(
@@ -44,9 +45,13 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         )?),
         other => anyhow::bail!("unsupported PSP_PROVIDER {other:?} (supported: stripe)"),
     };
-    let client = temporal::connect(&config.temporal_address, &config.temporal_namespace).await?;
+    let client = temporal::connect(
+        &config.shared.temporal_address,
+        &config.shared.temporal_namespace,
+    )
+    .await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let options = WorkerOptions::new(config.task_queue.clone())
+    let options = WorkerOptions::new(config.shared.task_queue.clone())
         .register_workflow::<CheckoutWorkflow>()?
         .register_activities(RiskActivities::new(rules))
         .register_activities(PspActivities::new(psp))
@@ -55,7 +60,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;
     let stop = worker.shutdown_handle();
-    tracing::info!(task_queue = %config.task_queue, temporal = %config.temporal_address, psp = %config.psp_base_url, "worker running");
+    tracing::info!(task_queue = %config.shared.task_queue, temporal = %config.shared.temporal_address, psp = %config.psp_base_url, "worker running");
     let running = worker.run();
     tokio::pin!(running);
     tokio::select! {

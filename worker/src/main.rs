@@ -6,14 +6,5 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     payments_worker::telemetry::init();
     let config = payments_worker::WorkerConfig::parse();
-    payments_worker::run(config, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    payments_worker::run(config, payments_worker::signal::shutdown()).await
 }

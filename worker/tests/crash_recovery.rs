@@ -13,9 +13,9 @@ use std::time::Duration;
 fn spawn_worker(stack: &Stack, chaos: bool) -> Child {
     let c = stack.worker_config();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_payments-worker"));
-    cmd.env("TEMPORAL_ADDRESS", &c.temporal_address)
-        .env("PAYMENTS_TASK_QUEUE", &c.task_queue)
-        .env("DATABASE_URL", &c.database_url)
+    cmd.env("TEMPORAL_ADDRESS", &c.shared.temporal_address)
+        .env("PAYMENTS_TASK_QUEUE", &c.shared.task_queue)
+        .env("DATABASE_URL", &c.shared.database_url)
         .env("PSP_BASE_URL", &c.psp_base_url)
         .env("RUST_LOG", "warn")
         .env_remove(ABORT_AFTER_ENV)
