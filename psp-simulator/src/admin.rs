@@ -1,29 +1,48 @@
 //! Simulator-only endpoints for tests and operators (not part of any PSP's
-//! API): the capture ledger, counters and a health check. They need no
-//! authentication because the simulator only ever holds test data.
+//! API): the capture and refund ledgers, the request log, the webhook
+//! delivery log, manual-review resolution, counters and a health check. They need no authentication
+//! because the simulator only ever holds test data.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::state::{Capture, SimState};
+use crate::ledger::{Capture, RefundRecord};
+use crate::request_log::LoggedRequest;
+use crate::state::SimState;
+use crate::stripe::error::json_bytes;
+use crate::stripe::resolve::{self, ResolveError, Verdict};
+use crate::toss;
+use crate::webhooks::DeliveryRecord;
 
 /// Routes under `/_sim` plus `/healthz`.
 pub fn router(sim: Arc<SimState>) -> Router {
     Router::new()
         .route("/_sim/captures", get(captures))
+        .route("/_sim/refunds", get(refunds))
+        .route("/_sim/requests", get(requests))
+        .route("/_sim/review/{id}", post(review))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/webhooks", get(webhooks))
         .route("/healthz", get(healthz))
         .with_state(sim)
 }
 
+/// An admin error: `{"error": "<message>"}` with `status`.
+pub fn admin_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CapturesQuery {
+struct OrderQuery {
     payment_order_id: Option<String>,
 }
 
@@ -35,10 +54,95 @@ struct CapturesBody {
 /// `GET /_sim/captures[?payment_order_id=X]`: captures in creation order.
 async fn captures(
     State(sim): State<Arc<SimState>>,
-    Query(query): Query<CapturesQuery>,
+    Query(query): Query<OrderQuery>,
 ) -> Json<CapturesBody> {
     let captures = sim.with_ledger(|ledger| ledger.captures(query.payment_order_id.as_deref()));
     Json(CapturesBody { captures })
+}
+
+#[derive(Serialize)]
+struct RefundsBody {
+    refunds: Vec<RefundRecord>,
+}
+
+/// `GET /_sim/refunds[?payment_order_id=X]`: refunds and cancellations in
+/// creation order.
+async fn refunds(
+    State(sim): State<Arc<SimState>>,
+    Query(query): Query<OrderQuery>,
+) -> Json<RefundsBody> {
+    let refunds = sim.with_ledger(|ledger| ledger.refunds(query.payment_order_id.as_deref()));
+    Json(RefundsBody { refunds })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestsQuery {
+    idempotency_key: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RequestsBody {
+    requests: Vec<LoggedRequest>,
+}
+
+/// `GET /_sim/requests[?idempotency_key=K]`: logged POSTs in arrival order.
+async fn requests(
+    State(sim): State<Arc<SimState>>,
+    Query(query): Query<RequestsQuery>,
+) -> Json<RequestsBody> {
+    Json(RequestsBody {
+        requests: sim.requests.matching(query.idempotency_key.as_deref()),
+    })
+}
+
+#[derive(Deserialize)]
+struct ReviewBody {
+    result: String,
+}
+
+/// `POST /_sim/review/{id}` with `{"result":"approve"|"reject"}`: resolves
+/// a payment in manual review — a Stripe intent (`pi_...`) or a Toss
+/// `paymentKey` — and answers the updated intent or Payment.
+async fn review(
+    State(sim): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    Json(body): Json<ReviewBody>,
+) -> Response {
+    let verdict = match body.result.as_str() {
+        "approve" => Verdict::Approve,
+        "reject" => Verdict::Reject,
+        _ => return admin_error(StatusCode::BAD_REQUEST, "result must be approve or reject"),
+    };
+    // Stripe ids are `pi_...`; Toss payment keys never contain `_`.
+    let resolved = if id.starts_with("pi_") {
+        resolve::resolve_review(&sim, &id, verdict).map(|intent| json_bytes(&intent))
+    } else {
+        toss::review::resolve_review(&sim, &id, verdict).map(|payment| json_bytes(&payment))
+    };
+    match resolved {
+        Ok(body) => json_ok(body),
+        Err(ResolveError::NotFound) => admin_error(StatusCode::NOT_FOUND, "no such payment"),
+        Err(ResolveError::NotWaiting) => {
+            admin_error(StatusCode::CONFLICT, "payment is not in review")
+        }
+    }
+}
+
+fn json_ok(body: axum::body::Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+#[derive(Serialize)]
+struct WebhooksBody {
+    deliveries: Vec<DeliveryRecord>,
+}
+
+/// `GET /_sim/webhooks`: every webhook delivery attempt, oldest first.
+async fn webhooks(State(sim): State<Arc<SimState>>) -> Json<WebhooksBody> {
+    Json(WebhooksBody {
+        deliveries: sim.webhooks.deliveries(),
+    })
 }
 
 #[derive(Serialize)]
@@ -47,6 +151,7 @@ struct StatsBody {
     captures_total: u64,
     declines_total: u64,
     idempotent_replays_total: u64,
+    refunds_total: u64,
 }
 
 /// `GET /_sim/stats`: request and outcome counters.
@@ -57,6 +162,7 @@ async fn stats(State(sim): State<Arc<SimState>>) -> Json<StatsBody> {
         captures_total: stats.captures_total.load(Ordering::Relaxed),
         declines_total: stats.declines_total.load(Ordering::Relaxed),
         idempotent_replays_total: stats.idempotent_replays_total.load(Ordering::Relaxed),
+        refunds_total: stats.refunds_total.load(Ordering::Relaxed),
     })
 }
 

@@ -23,8 +23,12 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::state::lock;
 
-/// Longest `Idempotency-Key` accepted, in bytes (Stripe's limit).
+/// Longest `Idempotency-Key` accepted by the Stripe dialect, in bytes
+/// (Stripe's limit).
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+/// Longest `Idempotency-Key` accepted by the Toss dialect, in characters
+/// (Toss's documented limit).
+pub const TOSS_IDEMPOTENCY_KEY_LEN_MAX: usize = 300;
 
 /// A response remembered for replay.
 #[derive(Clone, Debug)]
@@ -35,10 +39,21 @@ pub struct StoredResponse {
     pub body: Bytes,
 }
 
-/// Exclusive access to one key's record; `None` until a response is stored.
-pub type SlotGuard = OwnedMutexGuard<Option<StoredResponse>>;
+/// Everything remembered about one key.
+#[derive(Debug, Default)]
+pub struct KeyRecord {
+    /// How many requests have used this key so far, including the current
+    /// one once it holds the lock. Fault tokens key their behaviour off it
+    /// ("fail attempts 1 and 2"), so it counts requests that stored nothing.
+    pub attempts: u32,
+    /// The response to replay; `None` until one is stored.
+    pub stored: Option<StoredResponse>,
+}
 
-type Slot = Arc<AsyncMutex<Option<StoredResponse>>>;
+/// Exclusive access to one key's record.
+pub type SlotGuard = OwnedMutexGuard<KeyRecord>;
+
+type Slot = Arc<AsyncMutex<KeyRecord>>;
 
 /// Keys are scoped per API key, as Stripe scopes them per account.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -14,34 +14,64 @@
 //! unit, exactly as Stripe does (cents for `usd`; `krw` and `jpy` are
 //! zero-decimal, so `amount=1000` with `currency=krw` is ₩1000).
 //!
-//! Every successful capture ("money moved") is recorded so that tests and
-//! operators can assert, through the admin endpoints, that a payment order was
-//! charged exactly once — the property the platform's retry and idempotency
-//! machinery exists to guarantee.
+//! It also speaks a subset of **Toss Payments' v1 API** on the same port and
+//! ledger: Basic `test_sk_...` authentication, JSON bodies, the `Payment`
+//! object, billing-key charges (`POST /v1/billing/{billingKey}`), the hosted
+//! confirm flow, cancellation and settlements, with `{"code","message"}`
+//! errors.
+//!
+//! Every successful capture ("money moved") and refund is recorded so that
+//! tests and operators can assert, through the admin endpoints, that a
+//! payment order was charged exactly once — the property the platform's
+//! retry and idempotency machinery exists to guarantee. To exercise that
+//! machinery the simulator injects faults on request: 500s, 429s with
+//! `Retry-After`, slow answers and responses lost after the capture
+//! (scripted by test tokens such as `pm_card_sim_lost_response` /
+//! `billing_sim_lost_response`, or random at configured rates), plus 3-D
+//! Secure challenges, manual reviews, signed webhooks (optionally duplicated
+//! and reordered) and settlement reports.
 //!
 //! # Layout
 //!
-//! * `lib.rs` — [`SimConfig`], [`router`] and [`run`]: wiring only.
-//! * `state.rs` — the in-memory ledger: payment intents, captures and
-//!   counters, shared by every PSP dialect.
-//! * `idempotency.rs` — the bounded per-key idempotency store (records and
-//!   the per-key lock that serializes concurrent requests).
-//! * `stripe/` — the Stripe dialect: `mod.rs` (routes, auth, handlers),
-//!   `params.rs` (form parsing and validation), `cards.rs` (test
-//!   payment-method tokens and their outcomes), `error.rs` (Stripe's error
-//!   shapes), `search.rs` (the search query grammar).
-//! * `admin.rs` — non-Stripe endpoints for tests and operators (`/_sim/...`,
-//!   `/healthz`).
+//! * `lib.rs` — [`router`] and [`run`]: wiring only.
+//! * `config.rs` — [`SimConfig`], defaults and validation.
+//! * `server.rs` — the accept loop (one task per connection, graceful
+//!   shutdown); `drop_conn.rs` — closing a connection unanswered.
+//! * `state.rs` — shared state; `ledger.rs` — intents, charges, captures
+//!   and refunds of every dialect.
+//! * `idempotency.rs` — the bounded per-key store (records, attempt counts
+//!   and the per-key lock that serializes concurrent requests).
+//! * `execution.rs` — the life of a PSP POST shared by every dialect:
+//!   replay, attempt counting, faults, storing, delivery.
+//! * `faults.rs` — which request fails and how (tokens and seeded rates).
+//! * `request_log.rs` — POSTs and their outcomes for `/_sim/requests`.
+//! * `clock.rs` — Unix time, civil dates, ISO-8601 with `+09:00`.
+//! * `webhooks.rs` — outgoing events with retries and a delivery log;
+//!   `signing.rs` — the PSPs' webhook signatures (public helpers).
+//! * `stripe/` — the Stripe dialect (see its module docs).
+//! * `toss/` — the Toss Payments dialect (see its module docs).
+//! * `settlement/` — fees, sold/paid-out dates and the per-day CSV;
+//!   served as Stripe balance transactions (`stripe/balance.rs`) and Toss
+//!   settlements (`toss/settlements.rs`).
+//! * `admin.rs` — simulator-only endpoints (`/_sim/...`, `/healthz`).
 //! * `main.rs` — the thin `psp-simulator` binary.
-//!
-//! Future dialects (Toss Payments) and fault injection (lost responses, 5xx,
-//! 429, slow responses, 3-D Secure, webhooks) are meant to slot in as sibling
-//! modules that share `state.rs` and `idempotency.rs`.
 
 mod admin;
+mod clock;
+mod config;
+mod drop_conn;
+mod execution;
+mod faults;
 mod idempotency;
+mod ledger;
+mod request_log;
+mod server;
+mod settlement;
+mod signing;
 mod state;
 mod stripe;
+mod toss;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,48 +83,33 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
-pub use idempotency::IDEMPOTENCY_KEY_LEN_MAX;
+pub use config::{
+    ConfigError, IDEMPOTENCY_KEYS_MAX_DEFAULT, PUBLIC_BASE_URL_FALLBACK,
+    RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT,
+    SimConfig, TOSS_WEBHOOK_SECRET_DEFAULT, WEBHOOK_ATTEMPTS_MAX_DEFAULT,
+    WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
+};
+pub use idempotency::{IDEMPOTENCY_KEY_LEN_MAX, TOSS_IDEMPOTENCY_KEY_LEN_MAX};
+pub use signing::{stripe_signature_header, toss_payout_signature};
 use state::SimState;
-
-/// Default for [`SimConfig::idempotency_keys_max`].
-pub const IDEMPOTENCY_KEYS_MAX_DEFAULT: usize = 1_000_000;
 
 /// Length of the random part of a `Request-Id` (`req_<this many alnum>`).
 const REQUEST_ID_RANDOM_LEN: usize = 14;
 
-/// Runtime configuration of the simulator.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct SimConfig {
-    /// Maximum number of idempotency keys remembered at once. When the limit
-    /// is reached the oldest key is forgotten (a later request reusing it
-    /// executes again), mirroring Stripe's 24-hour key expiry in a bounded
-    /// way. Keys whose request is still executing are never evicted.
-    pub idempotency_keys_max: usize,
-}
-
-impl SimConfig {
-    /// Configuration with sensible defaults
-    /// (`idempotency_keys_max` = [`IDEMPOTENCY_KEYS_MAX_DEFAULT`]).
-    pub fn new() -> Self {
-        Self {
-            idempotency_keys_max: IDEMPOTENCY_KEYS_MAX_DEFAULT,
-        }
-    }
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Builds the complete HTTP application: the Stripe API under `/v1`, the
-/// admin endpoints, and a `Request-Id` header on every response.
+/// Builds the complete HTTP application: the PSP APIs under `/v1`, the
+/// 3-D Secure pages, the admin endpoints, and a `Request-Id` header on every
+/// response.
+///
+/// Everything works when this router is served by any server except the
+/// lost-response fault, which needs [`run`] to close connections (it then
+/// degrades to an empty 502).
 pub fn router(config: SimConfig) -> Router {
     let sim = Arc::new(SimState::new(&config));
     Router::new()
         .merge(stripe::router(Arc::clone(&sim)))
+        .merge(stripe::threeds::router(Arc::clone(&sim)))
+        .merge(toss::router(Arc::clone(&sim)))
+        .merge(settlement::router(Arc::clone(&sim)))
         .merge(admin::router(sim))
         .fallback(stripe::unrecognized_url)
         .layer(middleware::from_fn(request_id))
@@ -102,19 +117,30 @@ pub fn router(config: SimConfig) -> Router {
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, then finishes
 /// in-flight requests and returns.
+///
+/// If `config.public_base_url` is unset it is derived from the bound
+/// address (an unspecified address such as `0.0.0.0` becomes `127.0.0.1`).
+/// An invalid configuration (see [`SimConfig::validate`]) is an
+/// `InvalidInput` error.
 pub async fn run(
     listener: TcpListener,
-    config: SimConfig,
+    mut config: SimConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "psp-simulator listening");
+    config
+        .validate()
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "psp-simulator listening");
+    if config.public_base_url.is_none() {
+        let mut public = addr;
+        if public.ip().is_unspecified() {
+            public.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        config.public_base_url = Some(format!("http://{public}"));
     }
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router(config), shutdown).await
 }
-
 /// Gives every response a fresh `Request-Id: req_...` header (as Stripe does,
 /// so adapters can log it) and logs one line per request under that id.
 async fn request_id(request: Request, next: Next) -> Response {

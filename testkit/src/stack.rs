@@ -3,6 +3,7 @@
 
 use crate::poll::poll_until;
 use crate::temporal::{temporal_address, unique};
+use payments_activities::psp::SecretKey;
 use payments_domain::CheckoutId;
 use payments_gateway::GatewayConfig;
 use payments_store::{CheckoutRecord, Store};
@@ -25,15 +26,28 @@ pub struct StackOptions {
     pub worker: bool,
     /// Buyers the risk check declines.
     pub risk_blocked_buyers: String,
+    /// The simulator's configuration (faults, delays, webhooks).
+    pub sim: psp_simulator::SimConfig,
+    /// PSP adapter of the worker: `stripe` or `toss`.
+    pub psp_provider: String,
+    /// The worker's PSP request timeout.
+    pub psp_request_timeout_ms: u64,
+    /// The worker's PSP secret key; a valid test key of the provider when `None`.
+    pub psp_secret_key: Option<String>,
 }
 
 impl StackOptions {
-    /// Everything on, fresh SQLite.
+    /// Everything on, fresh SQLite, Stripe adapter with its production timeout.
     pub fn new() -> Self {
         StackOptions {
             database_url: None,
             worker: true,
             risk_blocked_buyers: String::new(),
+            sim: psp_simulator::SimConfig::new(),
+            psp_provider: "stripe".to_owned(),
+            psp_request_timeout_ms: payments_worker::WorkerConfig::defaults()
+                .psp_request_timeout_ms,
+            psp_secret_key: None,
         }
     }
 }
@@ -93,8 +107,9 @@ impl Stack {
         let sim_url = format!("http://{}", sim.local_addr().expect("addr"));
         let (tx, stop) = stop_signal();
         stops.push(tx);
+        let sim_config = options.sim.clone();
         tasks.push(tokio::spawn(async move {
-            psp_simulator::run(sim, psp_simulator::SimConfig::new(), stop)
+            psp_simulator::run(sim, sim_config, stop)
                 .await
                 .expect("simulator");
         }));
@@ -136,6 +151,16 @@ impl Stack {
     fn start_worker(&mut self, options: &StackOptions) {
         let mut config = self.worker_config();
         config.risk_blocked_buyers = options.risk_blocked_buyers.clone();
+        config.psp_provider = options.psp_provider.clone();
+        // Test keys in each PSP's own format (the simulator checks the prefix).
+        config.psp_secret_key = SecretKey::new(
+            match (&options.psp_secret_key, options.psp_provider.as_str()) {
+                (Some(key), _) => key.clone(),
+                (None, "toss") => "test_sk_testkit".to_owned(),
+                (None, _) => "sk_test_testkit".to_owned(),
+            },
+        );
+        config.psp_request_timeout_ms = options.psp_request_timeout_ms;
         let (tx, stop) = stop_signal();
         self.stops.push(tx);
         // The SDK's worker future is not `Send` (workflow code is single-threaded), so it gets
@@ -233,6 +258,24 @@ impl Stack {
             },
         )
         .await
+    }
+
+    /// The simulator's request log for one idempotency key (arrival times and outcomes).
+    pub async fn sim_requests(&self, idempotency_key: &str) -> Vec<Value> {
+        let url = format!(
+            "{}/_sim/requests?idempotency_key={idempotency_key}",
+            self.sim_url
+        );
+        let body: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("sim requests")
+            .json()
+            .await
+            .expect("json");
+        body["requests"].as_array().cloned().unwrap_or_default()
     }
 
     /// The simulator's captures for one order (the "money moved" records).

@@ -1,6 +1,7 @@
 //! Worker configuration: command-line flags, each overridable by an environment variable.
 
 use clap::Parser;
+use payments_activities::psp::SecretKey;
 use std::time::Duration;
 
 /// Where Temporal and the payments database are: shared by the worker and the gateway, which
@@ -39,7 +40,7 @@ pub struct WorkerConfig {
     /// Temporal and database (shared with the gateway).
     #[command(flatten)]
     pub shared: SharedConfig,
-    /// PSP adapter: `stripe`.
+    /// PSP adapter: `stripe` or `toss`.
     #[arg(long, env = "PSP_PROVIDER", default_value = "stripe")]
     pub psp_provider: String,
     /// PSP API base URL (the simulator locally, `https://api.stripe.com` in production).
@@ -52,7 +53,11 @@ pub struct WorkerConfig {
         default_value = "sk_test_local",
         hide_env_values = true
     )]
-    pub psp_secret_key: String,
+    pub psp_secret_key: SecretKey,
+    /// Per-request timeout of PSP calls, in ms. A charge that times out is not failed: its
+    /// outcome is asked from the PSP.
+    #[arg(long, env = "PSP_REQUEST_TIMEOUT_MS", default_value_t = payments_activities::psp::http::REQUEST_TIMEOUT_MS_DEFAULT)]
+    pub psp_request_timeout_ms: u64,
     /// Per-order amount limits, `CUR:AMOUNT,...` in major units.
     #[arg(long, env = "RISK_ORDER_LIMITS", default_value = payments_activities::risk::DEFAULT_ORDER_LIMITS)]
     pub risk_order_limits: String,
@@ -76,5 +81,21 @@ impl WorkerConfig {
     /// The graceful shutdown period.
     pub fn graceful_shutdown(&self) -> Duration {
         Duration::from_secs(self.graceful_shutdown_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_psp_key_never_shows_in_debug_output() {
+        let config = WorkerConfig::parse_from([
+            "payments-worker",
+            "--psp-secret-key",
+            "sk_live_very_secret",
+        ]);
+        assert_eq!(config.psp_secret_key.expose(), "sk_live_very_secret");
+        assert!(!format!("{config:?}").contains("very_secret"));
     }
 }

@@ -13,8 +13,9 @@ pub mod temporal;
 pub use config::WorkerConfig;
 
 use anyhow::Context;
+use payments_activities::psp::PspClient;
 use payments_activities::psp::stripe::StripeClient;
-use payments_activities::psp::{PspClient, SecretKey};
+use payments_activities::psp::toss::TossClient;
 use payments_activities::{OrderActivities, PspActivities, RiskActivities, RiskRules};
 use payments_store::Store;
 use payments_workflows::CheckoutWorkflow;
@@ -38,13 +39,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         &config.risk_blocked_buyers,
         &config.risk_blocked_sellers,
     )?;
-    let psp: Arc<dyn PspClient> = match config.psp_provider.as_str() {
-        "stripe" => Arc::new(StripeClient::new(
-            &config.psp_base_url,
-            SecretKey::new(config.psp_secret_key.clone()),
-        )?),
-        other => anyhow::bail!("unsupported PSP_PROVIDER {other:?} (supported: stripe)"),
-    };
+    let psp = psp_client(&config)?;
     let client = temporal::connect(
         &config.shared.temporal_address,
         &config.shared.temporal_namespace,
@@ -73,4 +68,15 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     }
     store.close().await;
     Ok(())
+}
+
+/// The configured PSP adapter. Keys come from the environment and are never logged.
+fn psp_client(config: &WorkerConfig) -> anyhow::Result<Arc<dyn PspClient>> {
+    let key = config.psp_secret_key.clone();
+    let timeout = std::time::Duration::from_millis(config.psp_request_timeout_ms);
+    Ok(match config.psp_provider.as_str() {
+        "stripe" => Arc::new(StripeClient::new(&config.psp_base_url, key, timeout)?),
+        "toss" => Arc::new(TossClient::new(&config.psp_base_url, key, timeout)?),
+        other => anyhow::bail!("unsupported PSP_PROVIDER {other:?} (supported: stripe, toss)"),
+    })
 }

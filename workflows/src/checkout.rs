@@ -6,13 +6,14 @@
 //! replay after a worker crash repeats calls without repeating effects.
 
 use crate::contract::{
-    AssessRisk, ChargeInput, ChargeOrder, ChargeOutcome, CompleteCheckout, CreditWallet,
-    PostLedger, RiskDecision, RiskInput, RiskOrder, StatusChange, TransitionOrder,
+    AssessRisk, ChargeInput, CompleteCheckout, CreditWallet, PostLedger, RiskDecision, RiskInput,
+    RiskOrder, StatusChange, TransitionOrder,
 };
-use crate::policies::{self, failure_types};
+use crate::policies;
 use payments_domain::{BuyerId, CheckoutId, NewPaymentOrder, PaymentOrderId, PaymentOrderStatus};
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::IncomingError;
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::join_all;
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
@@ -118,7 +119,7 @@ impl CheckoutWorkflow {
     }
 }
 
-async fn transition(
+pub(crate) async fn transition(
     ctx: &WorkflowContext<CheckoutWorkflow>,
     change: StatusChange,
 ) -> WorkflowResult<PaymentOrderStatus> {
@@ -149,7 +150,8 @@ async fn decline_order(
     })
 }
 
-/// One order: charge, record, then book (wallet, ledger) when captured.
+/// One order: charge until the outcome is known, record it, then book (wallet, ledger) when
+/// captured.
 async fn run_order(
     ctx: &WorkflowContext<CheckoutWorkflow>,
     input: &CheckoutInput,
@@ -168,39 +170,11 @@ async fn run_order(
     let charge = ChargeInput {
         payment_order_id: id.clone(),
         checkout_id: input.checkout_id.clone(),
+        buyer_id: input.buyer_id.clone(),
         payment_token: input.payment_token.clone(),
         amount: order.amount,
     };
-    let change = match ctx
-        .execute_local_activity(ChargeOrder, charge, policies::psp_charge())
-        .await
-    {
-        Ok(ChargeOutcome::Captured { psp_reference }) => {
-            let mut c = StatusChange::new(
-                id.clone(),
-                PaymentOrderStatus::Success,
-                "captured by the PSP",
-            );
-            c.psp_reference = Some(psp_reference);
-            c
-        }
-        Ok(ChargeOutcome::Declined {
-            code,
-            message,
-            psp_reference,
-        }) => {
-            let mut c = StatusChange::new(
-                id.clone(),
-                PaymentOrderStatus::Failed,
-                "declined by the PSP",
-            );
-            c.psp_reference = psp_reference;
-            c.failure_code = Some(code);
-            c.failure_message = Some(message);
-            c
-        }
-        Err(err) => charge_error_change(&id, &err),
-    };
+    let change = crate::charge::charge_order(ctx, &charge).await?;
     let failure_code = change.failure_code.clone();
     let status = transition(ctx, change).await?;
     if status == PaymentOrderStatus::Success {
@@ -216,38 +190,14 @@ async fn run_order(
     })
 }
 
-/// A charge that ended in an error. A request the PSP refused as invalid moved no money:
-/// FAILED. Anything else (retries exhausted on timeouts, 5xx, lost connections) may have
-/// captured money: UNKNOWN, to be resolved by asking the PSP, never guessed as FAILED.
-fn charge_error_change(id: &PaymentOrderId, err: &ActivityExecutionError) -> StatusChange {
-    let (type_name, message) = failure_details(err);
-    let definitely_not_charged = matches!(
-        type_name.as_deref(),
-        Some(failure_types::PSP_INVALID_REQUEST) | Some(failure_types::PSP_AUTHENTICATION)
-    );
-    let mut c = if definitely_not_charged {
-        StatusChange::new(
-            id.clone(),
-            PaymentOrderStatus::Failed,
-            "PSP refused the request",
-        )
-    } else {
-        StatusChange::new(
-            id.clone(),
-            PaymentOrderStatus::Unknown,
-            "PSP outcome unknown after retries",
-        )
+/// The application failure type and message behind an activity error. A regular activity's
+/// failure wraps the application failure as its cause; a local activity's failure *is* the
+/// application failure (the SDK does not wrap it), so both shapes are read.
+pub(crate) fn failure_details(err: &ActivityExecutionError) -> (Option<String>, String) {
+    let ActivityExecutionError::Failed(f) = err else {
+        return (None, err.to_string());
     };
-    c.failure_code = Some(type_name.unwrap_or_else(|| "psp_error".to_owned()));
-    c.failure_message = Some(message);
-    c
-}
-
-/// The application failure type and message behind an activity error.
-fn failure_details(err: &ActivityExecutionError) -> (Option<String>, String) {
-    if let ActivityExecutionError::Failed(f) = err
-        && let Some(cause) = f.cause()
-    {
+    if let Some(cause) = f.cause() {
         let type_name = match cause {
             IncomingError::Application(app) => app.type_name().map(str::to_owned),
             IncomingError::Timeout(_) => Some("Timeout".to_owned()),
@@ -255,5 +205,13 @@ fn failure_details(err: &ActivityExecutionError) -> (Option<String>, String) {
         };
         return (type_name, cause.failure().message.clone());
     }
-    (None, err.to_string())
+    let failure = f.failure();
+    let type_name = match &failure.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(info)) if !info.r#type.is_empty() => {
+            Some(info.r#type.clone())
+        }
+        Some(FailureInfo::TimeoutFailureInfo(_)) => Some("Timeout".to_owned()),
+        _ => None,
+    };
+    (type_name, failure.message.clone())
 }

@@ -35,6 +35,10 @@ activity_contract!(
     ChargeOrder, "psp.charge", ChargeInput => ChargeOutcome
 );
 activity_contract!(
+    /// Ask the PSP what became of one order's payment (after a lost or late answer).
+    LookupPayment, "psp.lookup", LookupInput => PaymentLookup
+);
+activity_contract!(
     /// Move a payment order to a new status and append the history row.
     TransitionOrder, "order.transition", StatusChange => PaymentOrderStatus
 );
@@ -94,6 +98,8 @@ pub struct ChargeInput {
     pub payment_order_id: PaymentOrderId,
     /// Its checkout.
     pub checkout_id: CheckoutId,
+    /// The buyer (Toss billing charges name the customer the billing key belongs to).
+    pub buyer_id: BuyerId,
     /// PSP payment-method token.
     pub payment_token: String,
     /// Amount to capture.
@@ -117,6 +123,45 @@ pub enum ChargeOutcome {
         /// The PSP's payment id, when it created one.
         psp_reference: Option<String>,
     },
+    /// Not final yet: the buyer must act (3-D Secure) or the PSP is reviewing the payment.
+    /// The PSP reports the final outcome later (webhook) or on a status query.
+    Pending {
+        /// The PSP's payment id.
+        psp_reference: String,
+        /// Why it waits.
+        reason: PendingReason,
+    },
+}
+
+/// Why a payment is pending at the PSP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PendingReason {
+    /// The buyer must authenticate (3-D Secure); `url` is where to send them.
+    ActionRequired {
+        /// Challenge page.
+        url: Option<String>,
+    },
+    /// The PSP is processing or reviewing it.
+    Processing,
+}
+
+/// A status query for one order's payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupInput {
+    /// The order (the PSP knows it as order id / metadata / idempotency key).
+    pub payment_order_id: PaymentOrderId,
+    /// The PSP's payment id, when we have it.
+    pub psp_reference: Option<String>,
+}
+
+/// What the PSP knows about an order's payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentLookup {
+    /// The PSP has no payment for this order: the charge never arrived, so charging again
+    /// with the same idempotency key is safe.
+    NotFound,
+    /// The PSP's current answer.
+    Found(ChargeOutcome),
 }
 
 /// A status change request for one order.

@@ -16,6 +16,9 @@ pub mod failure_types {
     pub const PSP_AUTHENTICATION: &str = "PspAuthentication";
     /// The PSP refused the idempotency key (same key, different request): a bug, not a fault.
     pub const PSP_IDEMPOTENCY: &str = "PspIdempotencyMismatch";
+    /// The request reached the PSP (or may have) but no answer came back: a timeout or a
+    /// dropped connection. Not retried blindly: the workflow asks the PSP for the outcome.
+    pub const PSP_OUTCOME_UNKNOWN: &str = "PspOutcomeUnknown";
     /// A status transition the lifecycle forbids.
     pub const STORE_INVALID_TRANSITION: &str = "StoreInvalidTransition";
     /// A precondition of a store step does not hold (e.g. crediting an unpaid order).
@@ -52,10 +55,12 @@ pub fn risk() -> LocalActivityOptions {
         .build()
 }
 
-/// PSP charge: 30 s per attempt (card networks answer within seconds; a slower answer is
-/// treated as unknown and retried with the same idempotency key), exponential backoff from
-/// 0.5 s to 60 s, 10 attempts (about 5 minutes). Invalid requests and bad credentials are not
-/// retried. After the last attempt the order is UNKNOWN, never FAILED: money may have moved.
+/// PSP charge: 30 s per attempt (the adapters time out first, at 20 s), exponential backoff
+/// from 0.5 s to 60 s (or the PSP's Retry-After), 10 attempts (about 5 minutes). Retried:
+/// connection refused, 429, 5xx, all with the same idempotency key. Not retried: invalid
+/// requests, bad credentials, and a request whose answer was lost (timeout, dropped
+/// connection): for that one the workflow asks the PSP what happened before anything else.
+/// After the last attempt the order is UNKNOWN, never FAILED: money may have moved.
 pub fn psp_charge() -> LocalActivityOptions {
     use failure_types::*;
     LocalActivityOptions::builder()
@@ -64,10 +69,44 @@ pub fn psp_charge() -> LocalActivityOptions {
             500,
             60_000,
             10,
-            &[PSP_INVALID_REQUEST, PSP_AUTHENTICATION, PSP_IDEMPOTENCY],
+            &[
+                PSP_INVALID_REQUEST,
+                PSP_AUTHENTICATION,
+                PSP_IDEMPOTENCY,
+                PSP_OUTCOME_UNKNOWN,
+            ],
         ))
         .build()
 }
+
+/// PSP status query: read-only, so retried freely: 30 s per attempt, backoff 0.5 s to 60 s,
+/// 10 attempts. Bad credentials and invalid requests are not retried.
+pub fn psp_lookup() -> LocalActivityOptions {
+    use failure_types::*;
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(retry(
+            500,
+            60_000,
+            10,
+            &[PSP_AUTHENTICATION, PSP_INVALID_REQUEST],
+        ))
+        .build()
+}
+
+/// How many times a charge whose answer was lost is resolved by a status query and, when the
+/// PSP never saw it, sent again with the same idempotency key, before the order is left
+/// UNKNOWN for the reconciliation janitor.
+pub const CHARGE_ROUNDS_MAX: u32 = 5;
+
+/// Polling a pending payment (3-D Secure, review) until the PSP gives a final answer: first
+/// interval, doubling up to the cap, for at most the deadline. The PSP's webhook (as a
+/// signal) will shorten the wait; the deadline stays.
+pub const PENDING_POLL_FIRST: Duration = Duration::from_secs(1);
+/// Cap of the pending poll interval.
+pub const PENDING_POLL_MAX: Duration = Duration::from_secs(60);
+/// How long a pending payment is awaited before the order is left UNKNOWN.
+pub const PENDING_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 
 /// Database steps (status, wallet, ledger): 10 s per attempt, backoff 0.1 s to 30 s, 30
 /// attempts (about 12 minutes) to ride out a database failover. Violated invariants are not

@@ -5,11 +5,16 @@
 //! errors are faults, retryable (timeouts, connection errors, 5xx, 429 with Retry-After) or not
 //! (invalid request, bad credentials, idempotency-key misuse).
 
+pub mod http;
 pub mod stripe;
+pub mod toss;
 
 use crate::chaos;
 use crate::failure::{non_retryable, retryable};
-use payments_workflows::contract::{ChargeInput, ChargeOrder, ChargeOutcome};
+use payments_domain::{Money, PaymentOrderId};
+use payments_workflows::contract::{
+    ChargeInput, ChargeOrder, ChargeOutcome, LookupInput, LookupPayment, PaymentLookup,
+};
 use payments_workflows::policies::failure_types;
 use std::fmt;
 use std::future::Future;
@@ -31,6 +36,13 @@ impl SecretKey {
     /// The key, for building the Authorization header only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::str::FromStr for SecretKey {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretKey(s.to_owned()))
     }
 }
 
@@ -60,6 +72,10 @@ pub enum PspError {
     /// The idempotency key was reused with a different request.
     #[error("PSP idempotency key misuse: {0}")]
     IdempotencyMismatch(String),
+    /// The request was sent but its answer was lost (timeout, dropped connection): the PSP may
+    /// have acted on it. Ask the PSP before doing anything else.
+    #[error("PSP outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 impl PspError {
@@ -73,6 +89,7 @@ impl PspError {
             PspError::InvalidRequest(_) => non_retryable(failure_types::PSP_INVALID_REQUEST, msg),
             PspError::Authentication(_) => non_retryable(failure_types::PSP_AUTHENTICATION, msg),
             PspError::IdempotencyMismatch(_) => non_retryable(failure_types::PSP_IDEMPOTENCY, msg),
+            PspError::OutcomeUnknown(_) => non_retryable(failure_types::PSP_OUTCOME_UNKNOWN, msg),
         }
     }
 }
@@ -80,11 +97,49 @@ impl PspError {
 /// Boxed future returned by [`PspClient`] methods (object-safe async).
 pub type PspFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PspError>> + Send + 'a>>;
 
+/// A refund (Toss: cancel) of part or all of a captured payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// Business idempotency key of this refund (e.g. `{payment_order_id}:refund:{n}`).
+    pub refund_id: String,
+    /// The order that was charged.
+    pub payment_order_id: PaymentOrderId,
+    /// The PSP's payment id from the capture.
+    pub psp_reference: String,
+    /// Amount to give back.
+    pub amount: Money,
+    /// Why, for the PSP and the buyer's statement.
+    pub reason: String,
+}
+
+/// What the PSP did with a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Money returned (or irrevocably on its way).
+    Refunded {
+        /// The PSP's refund id (Stripe `re_...`; Toss: the cancel's transaction key).
+        psp_refund_reference: String,
+    },
+    /// Refused (e.g. more than what is left).
+    Refused {
+        /// The PSP's code.
+        code: String,
+        /// The PSP's message.
+        message: String,
+    },
+}
+
 /// A payment service provider.
 pub trait PspClient: Send + Sync + 'static {
     /// Charges (authorizes and captures) one order. `input.payment_order_id` must be sent as
     /// the PSP idempotency key, so a retry can never capture twice.
     fn charge<'a>(&'a self, input: &'a ChargeInput) -> PspFuture<'a, ChargeOutcome>;
+
+    /// What the PSP knows of the order's payment (by reference when known, else by order id).
+    fn lookup<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PaymentLookup>;
+
+    /// Refunds part or all of a captured payment; `refund_id` is the idempotency key.
+    fn refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundOutcome>;
 }
 
 /// PSP activities; hold only the PSP client.
@@ -123,5 +178,21 @@ impl PspActivities {
             chaos::maybe_abort_after("psp.charge");
         }
         Ok(outcome)
+    }
+
+    /// Asks the PSP what became of one order's payment.
+    #[activity(definition = LookupPayment)]
+    pub async fn lookup(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: LookupInput,
+    ) -> Result<PaymentLookup, ActivityError> {
+        let found = self
+            .client
+            .lookup(&input)
+            .await
+            .map_err(PspError::into_activity_error)?;
+        tracing::info!(payment_order_id = %input.payment_order_id, ?found, "psp lookup");
+        Ok(found)
     }
 }

@@ -1,18 +1,17 @@
 //! Stripe adapter: PaymentIntents created and confirmed in one call with a payment-method
-//! token (`POST /v1/payment_intents`, form-encoded, `Authorization: Bearer`, `Idempotency-Key`).
-//! The base URL is configurable: `https://api.stripe.com` in production, the simulator locally.
+//! token (`POST /v1/payment_intents`), retrieved by id or found by our order id through the
+//! Search API, refunded with `POST /v1/refunds`. Form-encoded requests, `Authorization:
+//! Bearer`, `Idempotency-Key`. The base URL is configurable: `https://api.stripe.com` in
+//! production, the simulator locally.
 
-use super::{PspClient, PspError, PspFuture, SecretKey};
-use payments_workflows::contract::{ChargeInput, ChargeOutcome};
+use super::http::{self, Answer};
+use super::{PspClient, PspError, PspFuture, RefundOutcome, RefundRequest, SecretKey};
+use payments_workflows::contract::{
+    ChargeInput, ChargeOutcome, LookupInput, PaymentLookup, PendingReason,
+};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use std::time::Duration;
-
-/// Per-request timeout. Shorter than the charge activity's 30 s start-to-close so the activity
-/// sees a classified timeout (retried with the same key) rather than being killed mid-call.
-pub const REQUEST_TIMEOUT_MS: u64 = 20_000;
-/// Connect timeout: a PSP that does not accept a connection in 5 s is down for this attempt.
-pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
 /// Stripe API client.
 #[derive(Debug, Clone)]
@@ -22,84 +21,30 @@ pub struct StripeClient {
     http: reqwest::Client,
 }
 
-impl StripeClient {
-    /// A client for `base_url` (no trailing slash needed).
-    pub fn new(base_url: &str, secret_key: SecretKey) -> Result<Self, PspError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .build()
-            .map_err(|e| PspError::InvalidRequest(format!("http client: {e}")))?;
-        Ok(StripeClient {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            secret_key,
-            http,
-        })
-    }
-
-    async fn create_and_confirm(&self, input: &ChargeInput) -> Result<ChargeOutcome, PspError> {
-        // Stripe amounts are integers in the currency's smallest unit (zero-decimal currencies
-        // such as KRW and JPY send the whole amount), which is exactly our minor units.
-        let form = [
-            ("amount", input.amount.amount_minor().to_string()),
-            (
-                "currency",
-                input.amount.currency().code().to_ascii_lowercase(),
-            ),
-            ("payment_method", input.payment_token.clone()),
-            ("confirm", "true".to_owned()),
-            (
-                "metadata[payment_order_id]",
-                input.payment_order_id.to_string(),
-            ),
-            ("metadata[checkout_id]", input.checkout_id.to_string()),
-        ];
-        let response = self
-            .http
-            .post(format!("{}/v1/payment_intents", self.base_url))
-            .bearer_auth(self.secret_key.expose())
-            .header("Idempotency-Key", input.payment_order_id.as_str())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let body = response.text().await.map_err(|e| unavailable(&e))?;
-        classify(status, retry_after, &body)
-    }
+/// A PaymentIntent, as far as we read it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntent {
+    /// `pi_...`.
+    pub id: String,
+    /// Lifecycle status.
+    pub status: String,
+    /// Why the last attempt failed (declines, failed authentication).
+    pub last_payment_error: Option<LastPaymentError>,
+    /// What the buyer must do (3-D Secure).
+    pub next_action: Option<serde_json::Value>,
+    /// Why it was canceled.
+    pub cancellation_reason: Option<String>,
 }
 
-impl PspClient for StripeClient {
-    fn charge<'a>(&'a self, input: &'a ChargeInput) -> PspFuture<'a, ChargeOutcome> {
-        Box::pin(self.create_and_confirm(input))
-    }
-}
-
-/// Connection errors and timeouts: the request may or may not have reached Stripe, so the
-/// charge is retried with the same idempotency key, never treated as failed.
-fn unavailable(e: &reqwest::Error) -> PspError {
-    PspError::Unavailable {
-        message: format!("request failed: {e}"),
-        retry_after: None,
-    }
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-#[derive(Debug, Deserialize)]
-struct PaymentIntent {
-    id: String,
-    status: String,
+/// `last_payment_error` of a PaymentIntent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LastPaymentError {
+    /// e.g. `card_declined`, `payment_intent_authentication_failure`.
+    pub code: Option<String>,
+    /// e.g. `insufficient_funds`.
+    pub decline_code: Option<String>,
+    /// Human-readable text.
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,62 +62,304 @@ struct StripeError {
     payment_intent: Option<PaymentIntent>,
 }
 
-/// Maps one Stripe response to an outcome or a classified error.
-fn classify(
-    status: StatusCode,
-    retry_after: Option<std::time::Duration>,
-    body: &str,
-) -> Result<ChargeOutcome, PspError> {
-    if status.is_success() {
-        let pi: PaymentIntent = serde_json::from_str(body).map_err(|e| PspError::Unavailable {
-            message: format!("unreadable PaymentIntent: {e}"),
-            retry_after: None,
-        })?;
-        return match pi.status.as_str() {
-            "succeeded" => Ok(ChargeOutcome::Captured {
-                psp_reference: pi.id,
-            }),
-            // Not final yet (3-D Secure, processing): retried for now; waiting on a webhook
-            // signal replaces this when those flows land.
-            other => Err(PspError::Unavailable {
-                message: format!("PaymentIntent {} is {other}, not final", pi.id),
-                retry_after: None,
-            }),
-        };
+#[derive(Debug, Deserialize)]
+struct SearchResult {
+    data: Vec<PaymentIntent>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Refund {
+    id: String,
+    status: String,
+    failure_reason: Option<String>,
+}
+
+impl StripeClient {
+    /// A client for `base_url` (no trailing slash needed).
+    pub fn new(
+        base_url: &str,
+        secret_key: SecretKey,
+        request_timeout: Duration,
+    ) -> Result<Self, PspError> {
+        Ok(StripeClient {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            secret_key,
+            http: http::client(request_timeout)?,
+        })
     }
-    if status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
-        || status == StatusCode::CONFLICT
-    {
-        return Err(PspError::Unavailable {
-            message: format!("HTTP {status}"),
-            retry_after,
+
+    fn post(
+        &self,
+        path: &str,
+        idempotency_key: &str,
+        form: &[(&str, String)],
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(self.secret_key.expose())
+            .header("Idempotency-Key", idempotency_key)
+            .form(form)
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(self.secret_key.expose())
+    }
+
+    async fn create_and_confirm(&self, input: &ChargeInput) -> Result<ChargeOutcome, PspError> {
+        // Stripe amounts are integers in the currency's smallest unit (zero-decimal currencies
+        // such as KRW and JPY send the whole amount): exactly our minor units.
+        let form = [
+            ("amount", input.amount.amount_minor().to_string()),
+            (
+                "currency",
+                input.amount.currency().code().to_ascii_lowercase(),
+            ),
+            ("payment_method", input.payment_token.clone()),
+            ("confirm", "true".to_owned()),
+            (
+                "metadata[payment_order_id]",
+                input.payment_order_id.to_string(),
+            ),
+            ("metadata[checkout_id]", input.checkout_id.to_string()),
+        ];
+        let answer = http::send(self.post(
+            "/v1/payment_intents",
+            input.payment_order_id.as_str(),
+            &form,
+        ))
+        .await?;
+        classify_charge(&answer)
+    }
+
+    async fn find(&self, input: &LookupInput) -> Result<PaymentLookup, PspError> {
+        if let Some(id) = &input.psp_reference {
+            let answer = http::send(self.get(&format!("/v1/payment_intents/{id}"))).await?;
+            if answer.status == StatusCode::NOT_FOUND {
+                return Ok(PaymentLookup::NotFound);
+            }
+            let pi: PaymentIntent = parse_ok(&answer)?;
+            return Ok(PaymentLookup::Found(intent_outcome(&pi)));
+        }
+        let query = format!("metadata['payment_order_id']:'{}'", input.payment_order_id);
+        let answer = http::send(
+            self.get("/v1/payment_intents/search")
+                .query(&[("query", query)]),
+        )
+        .await?;
+        let result: SearchResult = parse_ok(&answer)?;
+        // One key, one intent; should there be more, a captured one wins over the rest.
+        let best = result
+            .data
+            .iter()
+            .find(|pi| pi.status == "succeeded")
+            .or_else(|| result.data.first());
+        Ok(best.map_or(PaymentLookup::NotFound, |pi| {
+            PaymentLookup::Found(intent_outcome(pi))
+        }))
+    }
+
+    async fn create_refund(&self, request: &RefundRequest) -> Result<RefundOutcome, PspError> {
+        let form = [
+            ("payment_intent", request.psp_reference.clone()),
+            ("amount", request.amount.amount_minor().to_string()),
+            // Stripe's `reason` is an enum; our free-text reason travels as metadata.
+            ("reason", "requested_by_customer".to_owned()),
+            ("metadata[reason]", request.reason.clone()),
+            (
+                "metadata[payment_order_id]",
+                request.payment_order_id.to_string(),
+            ),
+        ];
+        let answer = http::send(self.post("/v1/refunds", &request.refund_id, &form)).await?;
+        if answer.status.is_success() {
+            let refund: Refund = parse_ok(&answer)?;
+            return Ok(match refund.status.as_str() {
+                "failed" | "canceled" => RefundOutcome::Refused {
+                    code: refund
+                        .failure_reason
+                        .unwrap_or_else(|| refund.status.clone()),
+                    message: format!("refund {} {}", refund.id, refund.status),
+                },
+                _ => RefundOutcome::Refunded {
+                    psp_refund_reference: refund.id,
+                },
+            });
+        }
+        match classify_error(&answer)? {
+            StripeFailure::Refused { code, message } => {
+                Ok(RefundOutcome::Refused { code, message })
+            }
+            StripeFailure::Declined(outcome) => Err(PspError::InvalidRequest(format!(
+                "unexpected decline on refund: {outcome:?}"
+            ))),
+        }
+    }
+}
+
+impl PspClient for StripeClient {
+    fn charge<'a>(&'a self, input: &'a ChargeInput) -> PspFuture<'a, ChargeOutcome> {
+        Box::pin(self.create_and_confirm(input))
+    }
+    fn lookup<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PaymentLookup> {
+        Box::pin(self.find(input))
+    }
+    fn refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundOutcome> {
+        Box::pin(self.create_refund(request))
+    }
+}
+
+fn parse_ok<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, PspError> {
+    if !answer.status.is_success() {
+        return Err(match classify_error(answer) {
+            Err(e) => e,
+            Ok(other) => PspError::InvalidRequest(format!("HTTP {}: {other:?}", answer.status)),
         });
     }
-    let err = serde_json::from_str::<ErrorBody>(body)
-        .map_err(|_| PspError::Unavailable {
-            message: format!("HTTP {status} with unreadable body"),
-            retry_after,
-        })?
-        .error;
-    let message = err.message.clone().unwrap_or_default();
-    match (status, err.kind.as_str()) {
-        (StatusCode::PAYMENT_REQUIRED, "card_error") => Ok(ChargeOutcome::Declined {
+    // A 2xx we cannot read may still mean the PSP acted: unknown, not failed.
+    serde_json::from_str(&answer.body)
+        .map_err(|e| PspError::OutcomeUnknown(format!("unreadable answer: {e}")))
+}
+
+/// The outcome a PaymentIntent's status stands for.
+pub fn intent_outcome(pi: &PaymentIntent) -> ChargeOutcome {
+    let declined = |fallback: &str| {
+        let err = pi.last_payment_error.as_ref();
+        ChargeOutcome::Declined {
             code: err
-                .decline_code
-                .or(err.code)
-                .unwrap_or_else(|| "card_declined".to_owned()),
-            message,
-            psp_reference: err.payment_intent.map(|pi| pi.id),
-        }),
+                .and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()))
+                .or_else(|| pi.cancellation_reason.clone())
+                .unwrap_or_else(|| fallback.to_owned()),
+            message: err.and_then(|e| e.message.clone()).unwrap_or_default(),
+            psp_reference: Some(pi.id.clone()),
+        }
+    };
+    match pi.status.as_str() {
+        "succeeded" => ChargeOutcome::Captured {
+            psp_reference: pi.id.clone(),
+        },
+        "requires_action" => ChargeOutcome::Pending {
+            psp_reference: pi.id.clone(),
+            reason: PendingReason::ActionRequired {
+                url: pi
+                    .next_action
+                    .as_ref()
+                    .and_then(|a| a.pointer("/redirect_to_url/url"))
+                    .and_then(|u| u.as_str())
+                    .map(str::to_owned),
+            },
+        },
+        // Automatic capture: `requires_capture` only passes by on its way to `succeeded`.
+        "processing" | "requires_capture" => ChargeOutcome::Pending {
+            psp_reference: pi.id.clone(),
+            reason: PendingReason::Processing,
+        },
+        "canceled" => declined("canceled"),
+        // requires_payment_method (declined or failed authentication), requires_confirmation
+        // (never confirmed): nothing was captured.
+        _ => declined("card_declined"),
+    }
+}
+
+#[derive(Debug)]
+enum StripeFailure {
+    /// A card error: the outcome is a decline.
+    Declined(ChargeOutcome),
+    /// A business refusal of the request (e.g. refund larger than what is left).
+    Refused { code: String, message: String },
+}
+
+/// Maps a non-2xx answer: transient faults and request errors become [`PspError`]s.
+fn classify_error(answer: &Answer) -> Result<StripeFailure, PspError> {
+    if answer.status == StatusCode::INTERNAL_SERVER_ERROR {
+        // Stripe's API layer saves a 500 under the idempotency key and replays it: the request
+        // may have had effects, and retrying the same key cannot tell. Ask instead.
+        return Err(PspError::OutcomeUnknown(format!(
+            "HTTP 500 from Stripe: {}",
+            answer.body.trim()
+        )));
+    }
+    // 429 and the edge's 502/503/504 are not saved under the key: retry it.
+    if http::is_transient(answer.status) {
+        return Err(PspError::Unavailable {
+            message: format!("HTTP {}", answer.status),
+            retry_after: answer.retry_after,
+        });
+    }
+    let Ok(ErrorBody { error }) = serde_json::from_str::<ErrorBody>(&answer.body) else {
+        return Err(PspError::OutcomeUnknown(format!(
+            "HTTP {} with an unreadable body",
+            answer.status
+        )));
+    };
+    let message = error.message.clone().unwrap_or_default();
+    match (answer.status, error.kind.as_str()) {
+        (_, "idempotency_error") if answer.status == StatusCode::CONFLICT => {
+            // Another request with this key is still running at Stripe: retry later.
+            Err(PspError::Unavailable {
+                message,
+                retry_after: answer.retry_after,
+            })
+        }
         (_, "idempotency_error") => Err(PspError::IdempotencyMismatch(message)),
+        (StatusCode::PAYMENT_REQUIRED, "card_error") => {
+            Ok(StripeFailure::Declined(ChargeOutcome::Declined {
+                code: error
+                    .decline_code
+                    .or(error.code)
+                    .unwrap_or_else(|| "card_declined".to_owned()),
+                message,
+                psp_reference: error.payment_intent.map(|pi| pi.id),
+            }))
+        }
         (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => {
             Err(PspError::Authentication(message))
         }
+        (StatusCode::BAD_REQUEST, _)
+            if matches!(
+                error.code.as_deref(),
+                Some("amount_too_large" | "charge_already_refunded")
+            ) =>
+        {
+            Ok(StripeFailure::Refused {
+                code: error.code.unwrap_or_default(),
+                message,
+            })
+        }
         _ => Err(PspError::InvalidRequest(format!(
-            "HTTP {status} {}: {message}",
-            err.code.unwrap_or_default()
+            "HTTP {} {}: {message}",
+            answer.status,
+            error.code.unwrap_or_default()
         ))),
+    }
+}
+
+/// Maps a create-and-confirm answer (status, Retry-After, body) to an outcome or a classified
+/// error: the adapter's whole reading of Stripe, exposed for fixture tests.
+pub fn charge_answer(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &str,
+) -> Result<ChargeOutcome, PspError> {
+    classify_charge(&Answer {
+        status,
+        retry_after,
+        body: body.to_owned(),
+    })
+}
+
+/// Maps the answer to a create-and-confirm call.
+fn classify_charge(answer: &Answer) -> Result<ChargeOutcome, PspError> {
+    if answer.status.is_success() {
+        let pi: PaymentIntent = parse_ok(answer)?;
+        return Ok(intent_outcome(&pi));
+    }
+    match classify_error(answer)? {
+        StripeFailure::Declined(outcome) => Ok(outcome),
+        StripeFailure::Refused { code, message } => {
+            Err(PspError::InvalidRequest(format!("{code}: {message}")))
+        }
     }
 }
 
@@ -180,26 +367,32 @@ fn classify(
 mod tests {
     use super::*;
 
+    fn answer(status: u16, retry_after: Option<u64>, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            retry_after: retry_after.map(Duration::from_secs),
+            body: body.to_owned(),
+        }
+    }
+
     #[test]
     fn classifies_stripe_responses() {
         let ok = r#"{"id":"pi_1","object":"payment_intent","status":"succeeded"}"#;
         assert_eq!(
-            classify(StatusCode::OK, None, ok),
+            classify_charge(&answer(200, None, ok)),
             Ok(ChargeOutcome::Captured {
                 psp_reference: "pi_1".into()
             })
         );
         let declined = r#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds",
             "message":"Your card has insufficient funds.","payment_intent":{"id":"pi_2","status":"requires_payment_method"}}}"#;
-        assert!(
-            matches!(classify(StatusCode::PAYMENT_REQUIRED, None, declined),
-            Ok(ChargeOutcome::Declined { code, psp_reference: Some(p), .. }) if code == "insufficient_funds" && p == "pi_2")
-        );
-        let limited = classify(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(Duration::from_secs(3)),
-            "",
-        );
+        assert!(matches!(classify_charge(&answer(402, None, declined)),
+            Ok(ChargeOutcome::Declined { code, psp_reference: Some(p), .. }) if code == "insufficient_funds" && p == "pi_2"));
+        let limited = classify_charge(&answer(
+            429,
+            Some(3),
+            r#"{"error":{"type":"invalid_request_error"}}"#,
+        ));
         assert_eq!(
             limited,
             Err(PspError::Unavailable {
@@ -208,24 +401,59 @@ mod tests {
             })
         );
         assert!(matches!(
-            classify(StatusCode::BAD_GATEWAY, None, "<html>"),
+            classify_charge(&answer(502, None, "<html>")),
             Err(PspError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            classify_charge(&answer(503, None, "")),
+            Err(PspError::Unavailable { .. })
+        ));
+        let api_error = r#"{"error":{"type":"api_error","message":"An unknown error occurred"}}"#;
+        assert!(matches!(
+            classify_charge(&answer(500, None, api_error)),
+            Err(PspError::OutcomeUnknown(_))
         ));
         let idem =
             r#"{"error":{"type":"idempotency_error","message":"Keys for idempotent requests..."}}"#;
         assert!(matches!(
-            classify(StatusCode::BAD_REQUEST, None, idem),
+            classify_charge(&answer(400, None, idem)),
             Err(PspError::IdempotencyMismatch(_))
+        ));
+        assert!(matches!(
+            classify_charge(&answer(409, None, idem)),
+            Err(PspError::Unavailable { .. })
         ));
         let auth = r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****"}}"#;
         assert!(matches!(
-            classify(StatusCode::UNAUTHORIZED, None, auth),
+            classify_charge(&answer(401, None, auth)),
             Err(PspError::Authentication(_))
         ));
         let missing = r#"{"error":{"type":"invalid_request_error","code":"resource_missing","param":"payment_method","message":"No such PaymentMethod"}}"#;
         assert!(matches!(
-            classify(StatusCode::BAD_REQUEST, None, missing),
+            classify_charge(&answer(400, None, missing)),
             Err(PspError::InvalidRequest(_))
         ));
+        assert!(matches!(
+            classify_charge(&answer(200, None, "{not json")),
+            Err(PspError::OutcomeUnknown(_))
+        ));
+    }
+
+    #[test]
+    fn pending_statuses_carry_the_challenge_url() {
+        let pi: PaymentIntent = serde_json::from_str(
+            r#"{"id":"pi_3","status":"requires_action","next_action":{"type":"redirect_to_url",
+                "redirect_to_url":{"url":"https://hooks.stripe.com/3d_secure_2/abc","return_url":null}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            intent_outcome(&pi),
+            ChargeOutcome::Pending {
+                psp_reference: "pi_3".into(),
+                reason: PendingReason::ActionRequired {
+                    url: Some("https://hooks.stripe.com/3d_secure_2/abc".into())
+                }
+            }
+        );
     }
 }

@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::cards::Decline;
-use crate::state::PaymentIntent;
+use super::intent::PaymentIntent;
 
 const TYPE_INVALID_REQUEST: &str = "invalid_request_error";
 const TYPE_CARD: &str = "card_error";
 const TYPE_IDEMPOTENCY: &str = "idempotency_error";
+const TYPE_API: &str = "api_error";
 
 /// An error answered in Stripe's wire format.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,12 @@ pub enum ApiError {
     /// No payment intent has this id.
     #[error("No such payment_intent: '{id}'")]
     NoSuchPaymentIntent { id: String },
+    /// No balance transaction has this id (a bad `starting_after`).
+    #[error("No such balance transaction: '{id}'")]
+    NoSuchBalanceTransaction { id: String },
+    /// No charge has this id.
+    #[error("No such charge: '{id}'")]
+    NoSuchCharge { id: String },
     /// No route matches the URL.
     #[error("Unrecognized request URL ({method}: {path}).")]
     UnrecognizedUrl { method: String, path: String },
@@ -73,6 +80,23 @@ pub enum ApiError {
          different request."
     )]
     IdempotencyMismatch { key: String },
+    /// A simulated internal error (fault injection).
+    #[error("An unknown error occurred")]
+    ServerError,
+    /// A simulated rate limit (fault injection), in Stripe's 429 shape.
+    #[error(
+        "Too many requests hit the API too quickly. We recommend an exponential backoff of \
+         your requests."
+    )]
+    RateLimited,
+    /// A refund the charge cannot take (nothing or not enough left, or no
+    /// successful charge).
+    #[error("{message}")]
+    RefundRejected {
+        code: &'static str,
+        message: String,
+        param: Option<&'static str>,
+    },
 }
 
 impl ApiError {
@@ -81,9 +105,13 @@ impl ApiError {
         match self {
             Self::ApiKeyMissing | Self::ApiKeyInvalid { .. } => StatusCode::UNAUTHORIZED,
             Self::CardDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
-            Self::NoSuchPaymentIntent { .. } | Self::UnrecognizedUrl { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            // Served as the edge's 503, which Stripe does not save under the idempotency key
+            // (a 500 from the API layer is saved and replayed): the same key may be retried.
+            Self::ServerError => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::NoSuchPaymentIntent { .. }
+            | Self::NoSuchCharge { .. }
+            | Self::UnrecognizedUrl { .. } => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -93,7 +121,7 @@ impl ApiError {
     pub fn is_idempotent_result(&self) -> bool {
         matches!(
             self,
-            Self::CardDeclined { .. } | Self::UnexpectedState { .. }
+            Self::CardDeclined { .. } | Self::UnexpectedState { .. } | Self::RefundRejected { .. }
         )
     }
 
@@ -101,6 +129,7 @@ impl ApiError {
         match self {
             Self::CardDeclined { .. } => TYPE_CARD,
             Self::IdempotencyMismatch { .. } => TYPE_IDEMPOTENCY,
+            Self::ServerError => TYPE_API,
             _ => TYPE_INVALID_REQUEST,
         }
     }
@@ -110,11 +139,14 @@ impl ApiError {
             Self::ParameterUnknown { .. } => Some("parameter_unknown"),
             Self::ParameterMissing { .. } => Some("parameter_missing"),
             Self::ParameterInvalid { code, .. } => *code,
-            Self::NoSuchPaymentMethod { .. } | Self::NoSuchPaymentIntent { .. } => {
-                Some("resource_missing")
-            }
+            Self::NoSuchPaymentMethod { .. }
+            | Self::NoSuchPaymentIntent { .. }
+            | Self::NoSuchCharge { .. }
+            | Self::NoSuchBalanceTransaction { .. } => Some("resource_missing"),
             Self::CardDeclined { .. } => Some("card_declined"),
             Self::UnexpectedState { .. } => Some("payment_intent_unexpected_state"),
+            Self::RateLimited => Some("rate_limit"),
+            Self::RefundRejected { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -126,6 +158,9 @@ impl ApiError {
             | Self::ParameterInvalid { param, .. } => Some(param),
             Self::NoSuchPaymentMethod { .. } => Some("payment_method"),
             Self::NoSuchPaymentIntent { .. } => Some("intent"),
+            Self::NoSuchCharge { .. } => Some("charge"),
+            Self::NoSuchBalanceTransaction { .. } => Some("starting_after"),
+            Self::RefundRejected { param, .. } => *param,
             _ => None,
         }
     }
@@ -247,6 +282,25 @@ mod tests {
         );
         assert_eq!(mask_api_key("sk_live_1234"), "*****");
         assert_eq!(mask_api_key(""), "*****");
+    }
+
+    /// Simulated faults use Stripe's shapes for 500 and 429.
+    #[test]
+    fn fault_bodies() {
+        let server: serde_json::Value =
+            serde_json::from_slice(&ApiError::ServerError.body()).unwrap();
+        assert_eq!(
+            server,
+            serde_json::json!({"error": {"type": "api_error", "message": "An unknown error occurred"}})
+        );
+        let limited: serde_json::Value =
+            serde_json::from_slice(&ApiError::RateLimited.body()).unwrap();
+        assert_eq!(limited["error"]["type"], "invalid_request_error");
+        assert_eq!(limited["error"]["code"], "rate_limit");
+        assert_eq!(
+            ApiError::RateLimited.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
     }
 
     /// Error bodies use Stripe's envelope and omit absent fields.

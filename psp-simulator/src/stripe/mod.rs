@@ -1,15 +1,27 @@
-//! The Stripe dialect: PaymentIntents endpoints under `/v1`.
+//! The Stripe dialect: PaymentIntents, refunds and charges under `/v1`.
 //!
 //! Request flow for a POST: authenticate (middleware) → validate the
-//! `Idempotency-Key` header → decode the form body → take the per-key lock
-//! and either replay the stored response or execute and store it. Execution
-//! itself (create/confirm) happens inside one ledger critical section, so an
-//! intent can never be captured twice.
+//! `Idempotency-Key` header → decode the form body → hand over to the shared
+//! flow (`execution.rs`: per-key lock, replay, attempt count, faults).
+//! Execution itself (create/confirm/refund) happens inside one ledger
+//! critical section, so an intent can never be captured twice.
+//!
+//! Files: `cards.rs` (test tokens), `params.rs` (form parsing), `intent.rs`
+//! (objects), `confirm.rs` (charging), `resolve.rs` (3-D Secure / review
+//! outcomes), `threeds.rs` (challenge page), `refunds.rs`, `balance.rs`
+//! (balance transactions), `search.rs`,
+//! `error.rs` (Stripe's error shapes).
 
-mod cards;
-mod error;
-mod params;
+mod balance;
+pub mod cards;
+pub mod confirm;
+pub mod error;
+pub mod intent;
+pub mod params;
+pub mod refunds;
+pub mod resolve;
 mod search;
+pub mod threeds;
 
 use std::sync::Arc;
 
@@ -17,25 +29,25 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
-use self::cards::{CardOutcome, Decline, TestCard};
+use self::confirm::{Confirmation, confirm_in_ledger};
 use self::error::{ApiError, json_bytes, json_response, mask_api_key};
-use self::params::{CreateParams, Params, PaymentMethodParam};
+use self::intent::PaymentIntent;
+use self::params::Params;
 use self::search::{SearchRequest, page_cursor};
-use crate::idempotency::{IDEMPOTENCY_KEY_LEN_MAX, StoredResponse, fingerprint};
-use crate::state::{IntentStatus, Ledger, PaymentIntent, SimState, Stats, random_alnum, unix_now};
+use crate::drop_conn::ConnectionKill;
+use crate::execution::{Executed, Post, Reply, Wire, run_post, with_fault};
+use crate::faults::TokenKind;
+use crate::idempotency::{IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
+use crate::state::{SimState, Stats};
 
 /// Only test-mode secret keys are accepted.
 const TEST_SECRET_KEY_PREFIX: &str = "sk_test_";
-/// Random characters in a `pi_...` / `ch_...` id (Stripe uses 24).
-const OBJECT_ID_RANDOM_LEN: usize = 24;
-/// Random characters in the secret part of a `client_secret`.
-const CLIENT_SECRET_RANDOM_LEN: usize = 25;
 const SEARCH_URL: &str = "/v1/payment_intents/search";
 
 /// The authenticated caller's API key; idempotency keys are scoped to it.
@@ -49,6 +61,12 @@ pub fn router(sim: Arc<SimState>) -> Router {
         .route(SEARCH_URL, get(search_intents))
         .route("/v1/payment_intents/{id}", get(retrieve_intent))
         .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
+        .route("/v1/refunds", post(create_refund))
+        .route("/v1/charges/{id}", get(retrieve_charge))
+        .route(
+            "/v1/balance_transactions",
+            get(balance::list_balance_transactions),
+        )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&sim),
             authenticate,
@@ -121,110 +139,113 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// A response about to be sent, with whether it is the idempotent result.
-struct Reply {
-    status: StatusCode,
+/// Stripe's error shapes for the shared POST flow.
+pub struct StripeWire;
+
+impl Wire for StripeWire {
+    fn key_reused(key: &str) -> Reply {
+        error_reply(ApiError::IdempotencyMismatch {
+            key: key.to_owned(),
+        })
+    }
+
+    fn server_error() -> Reply {
+        error_reply(ApiError::ServerError)
+    }
+
+    fn rate_limited() -> Reply {
+        error_reply(ApiError::RateLimited)
+    }
+}
+
+/// The reply for an error, stored only if it is the idempotent result.
+fn error_reply(error: ApiError) -> Reply {
+    Reply::new(error.status(), error.body(), error.is_idempotent_result())
+}
+
+/// The reply for an execution result.
+fn reply<T: Serialize>(result: Result<T, ApiError>) -> Reply {
+    match result {
+        Ok(object) => Reply::new(StatusCode::OK, json_bytes(&object), true),
+        Err(error) => error_reply(error),
+    }
+}
+
+/// What every Stripe POST handler receives besides its own extractors.
+struct PostInput {
+    sim: Arc<SimState>,
+    account: Account,
+    kill: Option<ConnectionKill>,
+    headers: HeaderMap,
     body: Bytes,
-    store: bool,
 }
 
-impl Reply {
-    fn from_result(result: Result<PaymentIntent, ApiError>) -> Self {
-        match result {
-            Ok(intent) => Self {
-                status: StatusCode::OK,
-                body: json_bytes(&intent),
-                store: true,
-            },
-            Err(error) => Self {
-                status: error.status(),
-                body: error.body(),
-                store: error.is_idempotent_result(),
-            },
-        }
+impl PostInput {
+    /// Decodes the idempotency key and form (in Stripe's order of checks)
+    /// and describes the request for the shared flow.
+    fn decode(&self, path: String) -> Result<(Post, Params), ApiError> {
+        let key = idempotency_key(&self.headers)?;
+        let params = params::parse_form(&self.body)?;
+        let post = Post {
+            account: self.account.0.clone(),
+            key,
+            fingerprint: fingerprint("POST", &path, &params),
+            path,
+            kill: self.kill.clone(),
+        };
+        Ok((post, params))
     }
-}
-
-/// Runs `execute` at most once per idempotency key: replays the stored
-/// response for a repeated request, rejects a key reused for a different
-/// request, and otherwise executes and stores the result. Requests sharing
-/// a key are serialized by the key's lock (see `idempotency.rs`).
-async fn idempotent(
-    sim: &SimState,
-    account: &Account,
-    key: Option<String>,
-    request_fingerprint: String,
-    execute: impl FnOnce(Option<&str>) -> Result<PaymentIntent, ApiError>,
-) -> Response {
-    let Some(key) = key else {
-        let reply = Reply::from_result(execute(None));
-        return json_response(reply.status, reply.body);
-    };
-    let mut slot = sim.idempotency.lock(&account.0, &key).await;
-    let (status, body, replayed) = match slot.as_ref() {
-        Some(stored) if stored.fingerprint != request_fingerprint => {
-            return ApiError::IdempotencyMismatch { key }.into_response();
-        }
-        Some(stored) => {
-            Stats::bump(&sim.stats.idempotent_replays_total);
-            (stored.status, stored.body.clone(), true)
-        }
-        None => {
-            let reply = Reply::from_result(execute(Some(&key)));
-            if reply.store {
-                *slot = Some(StoredResponse {
-                    fingerprint: request_fingerprint,
-                    status: reply.status,
-                    body: reply.body.clone(),
-                });
-            }
-            (reply.status, reply.body, false)
-        }
-    };
-    drop(slot);
-    let mut response = json_response(status, body);
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&key) {
-        headers.insert("idempotency-key", value);
-    }
-    if replayed {
-        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
-}
-
-/// Decodes the pieces every POST needs, in Stripe's order of checks.
-fn read_post(headers: &HeaderMap, body: &Bytes) -> Result<(Option<String>, Params), ApiError> {
-    let key = idempotency_key(headers)?;
-    let params = params::parse_form(body)?;
-    Ok((key, params))
 }
 
 /// `POST /v1/payment_intents`
 async fn create_intent(
     State(sim): State<Arc<SimState>>,
     Extension(account): Extension<Account>,
+    kill: Option<Extension<ConnectionKill>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (key, params) = match read_post(&headers, &body) {
-        Ok(read) => read,
+    let input = PostInput {
+        sim,
+        account,
+        kill: kill.map(|Extension(kill)| kill),
+        headers,
+        body,
+    };
+    let (post, raw) = match input.decode("/v1/payment_intents".to_owned()) {
+        Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
-    let request_fingerprint = fingerprint("POST", "/v1/payment_intents", &params);
-    idempotent(&sim, &account, key, request_fingerprint, |key| {
-        let params = params::create_params(&params)?;
-        let confirm_with = params.payment_method.clone().filter(|_| params.confirm);
-        let intent = new_intent(params);
-        let id = intent.id.clone();
-        sim.with_ledger(|ledger| {
-            ledger.insert_intent(intent.clone());
-            match confirm_with {
-                Some(payment_method) => {
-                    confirm_in_ledger(&sim, ledger, &id, Some(payment_method), key)
+    let sim = &input.sim;
+    run_post::<StripeWire>(sim, post, |attempt, key| {
+        let params = match params::create_params(&raw) {
+            Ok(params) => params,
+            Err(error) => return Executed::now(error_reply(error)),
+        };
+        let kind = params
+            .payment_method
+            .as_ref()
+            .filter(|_| params.confirm)
+            .map_or(TokenKind::Other, |pm| pm.card.fault_kind());
+        let fault = sim.faults.decide(kind, attempt);
+        with_fault::<StripeWire>(fault, &sim.faults, || {
+            let confirm = params.confirm;
+            let return_url = params.return_url.clone();
+            let payment_method = params.payment_method.clone();
+            let intent = PaymentIntent::new(params);
+            let id = intent.id.clone();
+            reply(sim.with_ledger(|ledger| {
+                ledger.insert_intent(intent.clone());
+                if !confirm {
+                    return Ok(intent);
                 }
-                None => Ok(intent),
-            }
+                let confirmation = Confirmation {
+                    payment_method,
+                    return_url,
+                    idempotency_key: key,
+                };
+                confirm_in_ledger(sim, ledger, &id, confirmation)
+            }))
         })
     })
     .await
@@ -234,21 +255,91 @@ async fn create_intent(
 async fn confirm_intent(
     State(sim): State<Arc<SimState>>,
     Extension(account): Extension<Account>,
+    kill: Option<Extension<ConnectionKill>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (key, params) = match read_post(&headers, &body) {
-        Ok(read) => read,
+    let input = PostInput {
+        sim,
+        account,
+        kill: kill.map(|Extension(kill)| kill),
+        headers,
+        body,
+    };
+    let (post, raw) = match input.decode(format!("/v1/payment_intents/{id}/confirm")) {
+        Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
-    let path = format!("/v1/payment_intents/{id}/confirm");
-    let request_fingerprint = fingerprint("POST", &path, &params);
-    idempotent(&sim, &account, key, request_fingerprint, |key| {
-        let params = params::confirm_params(&params)?;
-        sim.with_ledger(|ledger| confirm_in_ledger(&sim, ledger, &id, params.payment_method, key))
+    let sim = &input.sim;
+    run_post::<StripeWire>(sim, post, |attempt, key| {
+        let params = match params::confirm_params(&raw) {
+            Ok(params) => params,
+            Err(error) => return Executed::now(error_reply(error)),
+        };
+        let kind = match &params.payment_method {
+            Some(pm) => pm.card.fault_kind(),
+            None => stored_card_kind(sim, &id),
+        };
+        let fault = sim.faults.decide(kind, attempt);
+        with_fault::<StripeWire>(fault, &sim.faults, || {
+            let confirmation = Confirmation {
+                payment_method: params.payment_method,
+                return_url: params.return_url,
+                idempotency_key: key,
+            };
+            reply(sim.with_ledger(|ledger| confirm_in_ledger(sim, ledger, &id, confirmation)))
+        })
     })
     .await
+}
+
+/// Fault kind of the payment method already attached to intent `id`.
+fn stored_card_kind(sim: &SimState, id: &str) -> TokenKind {
+    sim.with_ledger(|ledger| {
+        ledger
+            .intent(id)
+            .and_then(|intent| intent.payment_method.as_deref())
+            .and_then(cards::TestCard::from_token)
+            .map_or(TokenKind::Other, cards::TestCard::fault_kind)
+    })
+}
+
+/// `POST /v1/refunds`
+async fn create_refund(
+    State(sim): State<Arc<SimState>>,
+    Extension(account): Extension<Account>,
+    kill: Option<Extension<ConnectionKill>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let input = PostInput {
+        sim,
+        account,
+        kill: kill.map(|Extension(kill)| kill),
+        headers,
+        body,
+    };
+    let (post, raw) = match input.decode("/v1/refunds".to_owned()) {
+        Ok(decoded) => decoded,
+        Err(error) => return error.into_response(),
+    };
+    let sim = &input.sim;
+    run_post::<StripeWire>(sim, post, |_attempt, key| {
+        let result = refunds::refund_params(&raw).and_then(|params| {
+            sim.with_ledger(|ledger| refunds::refund_in_ledger(sim, ledger, params, key))
+        });
+        Executed::now(reply(result))
+    })
+    .await
+}
+
+/// `GET /v1/charges/{id}`
+async fn retrieve_charge(State(sim): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
+    match sim.with_ledger(|ledger| ledger.charges.get(&id).cloned()) {
+        Some(charge) => json_response(StatusCode::OK, json_bytes(&charge)),
+        None => ApiError::NoSuchCharge { id }.into_response(),
+    }
 }
 
 /// `GET /v1/payment_intents/{id}`
@@ -296,118 +387,4 @@ async fn search_intents(State(sim): State<Arc<SimState>>, RawQuery(query): RawQu
         url: SEARCH_URL,
     };
     json_response(StatusCode::OK, json_bytes(&result))
-}
-
-/// A fresh, unconfirmed intent built from create parameters.
-fn new_intent(params: CreateParams) -> PaymentIntent {
-    let id = format!("pi_{}", random_alnum(OBJECT_ID_RANDOM_LEN));
-    let status = if params.payment_method.is_some() {
-        IntentStatus::RequiresConfirmation
-    } else {
-        IntentStatus::RequiresPaymentMethod
-    };
-    PaymentIntent {
-        client_secret: format!("{id}_secret_{}", random_alnum(CLIENT_SECRET_RANDOM_LEN)),
-        id,
-        object: "payment_intent",
-        amount: params.amount,
-        amount_capturable: 0,
-        amount_received: 0,
-        capture_method: "automatic",
-        confirmation_method: "automatic",
-        created: unix_now(),
-        currency: params.currency,
-        description: params.description,
-        last_payment_error: None,
-        latest_charge: None,
-        livemode: false,
-        metadata: params.metadata,
-        payment_method: params.payment_method.map(|pm| pm.token),
-        payment_method_types: vec!["card"],
-        status,
-    }
-}
-
-/// Confirms intent `id` — charging its payment method (or `payment_method`,
-/// which replaces it) — as one ledger transition. On approval the amount is
-/// captured and recorded; on decline the intent goes back to
-/// `requires_payment_method` and the error carries it.
-fn confirm_in_ledger(
-    sim: &SimState,
-    ledger: &mut Ledger,
-    id: &str,
-    payment_method: Option<PaymentMethodParam>,
-    idempotency_key: Option<&str>,
-) -> Result<PaymentIntent, ApiError> {
-    let intent = ledger
-        .intent_mut(id)
-        .ok_or_else(|| ApiError::NoSuchPaymentIntent { id: id.to_owned() })?;
-    let (token, card) = card_to_charge(intent, payment_method)?;
-    let charge = format!("ch_{}", random_alnum(OBJECT_ID_RANDOM_LEN));
-    intent.latest_charge = Some(charge.clone());
-    match card.outcome() {
-        CardOutcome::Approved => {
-            intent.status = IntentStatus::Succeeded;
-            intent.amount_received = intent.amount;
-            intent.last_payment_error = None;
-            let captured = intent.clone();
-            ledger.record_capture(&captured, idempotency_key);
-            Stats::bump(&sim.stats.captures_total);
-            Ok(captured)
-        }
-        CardOutcome::Declined {
-            decline_code,
-            message,
-        } => {
-            let decline = Decline {
-                decline_code,
-                message,
-                charge,
-                payment_method: token,
-                card,
-            };
-            // Stripe detaches a failed payment method from the intent and
-            // reports it inside `last_payment_error` instead.
-            intent.status = IntentStatus::RequiresPaymentMethod;
-            intent.payment_method = None;
-            intent.last_payment_error = Some(decline.last_payment_error());
-            Stats::bump(&sim.stats.declines_total);
-            Err(ApiError::CardDeclined {
-                decline: Box::new(decline),
-                intent: Box::new(intent.clone()),
-            })
-        }
-    }
-}
-
-/// Checks that `intent` may be confirmed, attaches `payment_method` if given,
-/// and returns the token and card to charge.
-fn card_to_charge(
-    intent: &mut PaymentIntent,
-    payment_method: Option<PaymentMethodParam>,
-) -> Result<(String, TestCard), ApiError> {
-    if intent.status == IntentStatus::Succeeded {
-        return Err(ApiError::UnexpectedState {
-            message: "You cannot confirm this PaymentIntent because it has a status of succeeded. \
-                      Only a PaymentIntent with one of the following statuses may be confirmed: \
-                      requires_confirmation, requires_payment_method."
-                .to_owned(),
-            intent: Box::new(intent.clone()),
-        });
-    }
-    if let Some(payment_method) = payment_method {
-        intent.payment_method = Some(payment_method.token);
-    }
-    // Stored tokens were validated when given, so they always resolve.
-    intent
-        .payment_method
-        .clone()
-        .and_then(|token| TestCard::from_token(&token).map(|card| (token, card)))
-        .ok_or_else(|| ApiError::UnexpectedState {
-            message: "You cannot confirm this PaymentIntent because it's missing a payment \
-                      method. To confirm a payment with this PaymentIntent, provide a \
-                      payment_method."
-                .to_owned(),
-            intent: Box::new(intent.clone()),
-        })
 }

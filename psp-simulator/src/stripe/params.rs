@@ -52,25 +52,28 @@ pub struct CreateParams {
     pub confirm: bool,
     pub metadata: BTreeMap<String, String>,
     pub description: Option<String>,
+    /// Where the 3-D Secure page sends the customer back to.
+    pub return_url: Option<String>,
 }
 
 /// Validated parameters of `POST /v1/payment_intents/{id}/confirm`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfirmParams {
     pub payment_method: Option<PaymentMethodParam>,
+    pub return_url: Option<String>,
 }
 
 /// Parameters split into known scalars and the `metadata[...]` hash.
-struct Split {
-    scalars: HashMap<&'static str, String>,
-    metadata: BTreeMap<String, String>,
+pub(super) struct Split {
+    pub(super) scalars: HashMap<&'static str, String>,
+    pub(super) metadata: BTreeMap<String, String>,
 }
 
 impl Split {
     /// Splits `params`, accepting only the scalar names in `known` and, if
     /// `metadata_allowed`, `metadata[<key>]`. A repeated scalar keeps its
     /// last value, like Stripe's form decoder.
-    fn new(
+    pub(super) fn new(
         params: &Params,
         known: &[&'static str],
         metadata_allowed: bool,
@@ -131,7 +134,7 @@ impl Split {
 
     /// The value of `name`; an empty string is an attempt to unset, which
     /// Stripe rejects for parameters that cannot be unset.
-    fn non_empty(&mut self, name: &'static str) -> Result<Option<String>, ApiError> {
+    pub(super) fn non_empty(&mut self, name: &'static str) -> Result<Option<String>, ApiError> {
         match self.scalars.remove(name) {
             Some(value) if value.is_empty() => Err(ApiError::ParameterInvalid {
                 param: name.to_owned(),
@@ -146,7 +149,7 @@ impl Split {
         }
     }
 
-    fn required(&mut self, name: &'static str) -> Result<String, ApiError> {
+    pub(super) fn required(&mut self, name: &'static str) -> Result<String, ApiError> {
         self.non_empty(name)?
             .ok_or_else(|| ApiError::ParameterMissing {
                 param: name.to_owned(),
@@ -171,7 +174,7 @@ fn metadata_key(name: &str) -> Option<&str> {
     flat.then_some(key)
 }
 
-fn invalid(param: String, message: String) -> ApiError {
+pub(super) fn invalid(param: String, message: String) -> ApiError {
     ApiError::ParameterInvalid {
         param,
         code: None,
@@ -187,6 +190,7 @@ pub fn create_params(params: &Params) -> Result<CreateParams, ApiError> {
         "payment_method",
         "confirm",
         "description",
+        "return_url",
     ];
     let mut split = Split::new(params, &known, true)?;
     let amount = parse_amount(&split.required("amount")?)?;
@@ -215,6 +219,7 @@ pub fn create_params(params: &Params) -> Result<CreateParams, ApiError> {
             ),
         ));
     }
+    let return_url = split.non_empty("return_url")?;
     Ok(CreateParams {
         amount,
         currency,
@@ -222,20 +227,22 @@ pub fn create_params(params: &Params) -> Result<CreateParams, ApiError> {
         confirm,
         metadata: split.metadata,
         description,
+        return_url,
     })
 }
 
 /// Validates the parameters of `POST /v1/payment_intents/{id}/confirm`.
 pub fn confirm_params(params: &Params) -> Result<ConfirmParams, ApiError> {
-    let mut split = Split::new(params, &["payment_method"], false)?;
+    let mut split = Split::new(params, &["payment_method", "return_url"], false)?;
     Ok(ConfirmParams {
         payment_method: split.payment_method()?,
+        return_url: split.non_empty("return_url")?,
     })
 }
 
 /// A positive integer of minor units, at most [`AMOUNT_MAX`]. Only plain
 /// decimal digits are accepted: money is never a float.
-fn parse_amount(value: &str) -> Result<u64, ApiError> {
+pub(super) fn parse_amount(value: &str) -> Result<u64, ApiError> {
     let integer_error = |message: String| ApiError::ParameterInvalid {
         param: "amount".to_owned(),
         code: Some("parameter_invalid_integer"),

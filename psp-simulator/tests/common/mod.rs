@@ -11,6 +11,15 @@ use tokio::task::JoinHandle;
 
 /// A valid test-mode secret key.
 pub const API_KEY: &str = "sk_test_simulatorkey0000001234";
+/// A valid Toss test secret key.
+pub const TOSS_SECRET_KEY: &str = "test_sk_simulatorkey0000001234";
+
+/// `Authorization` header value for `TOSS_SECRET_KEY`.
+pub fn toss_auth() -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{TOSS_SECRET_KEY}:"));
+    format!("Basic {encoded}")
+}
 
 /// A running simulator; shut down when dropped.
 pub struct Sim {
@@ -97,6 +106,77 @@ impl Sim {
     /// `GET /_sim/stats`.
     pub async fn stats(&self) -> Value {
         json(self.get("/_sim/stats").await).await
+    }
+
+    /// `GET /_sim/refunds`, optionally filtered, as a list.
+    pub async fn refunds(&self, payment_order_id: Option<&str>) -> Vec<Value> {
+        let path = match payment_order_id {
+            Some(id) => format!("/_sim/refunds?payment_order_id={id}"),
+            None => "/_sim/refunds".to_owned(),
+        };
+        let body = json(self.get(&path).await).await;
+        body["refunds"].as_array().cloned().expect("refunds array")
+    }
+
+    /// `GET /_sim/requests?idempotency_key=K` as a list.
+    pub async fn requests(&self, idempotency_key: &str) -> Vec<Value> {
+        let body = json(
+            self.get(&format!("/_sim/requests?idempotency_key={idempotency_key}"))
+                .await,
+        )
+        .await;
+        body["requests"]
+            .as_array()
+            .cloned()
+            .expect("requests array")
+    }
+
+    /// The `outcome` of every logged request with `idempotency_key`.
+    pub async fn outcomes(&self, idempotency_key: &str) -> Vec<String> {
+        self.requests(idempotency_key)
+            .await
+            .iter()
+            .map(|request| request["outcome"].as_str().expect("outcome").to_owned())
+            .collect()
+    }
+
+    /// JSON POST to the Toss API with the test key and an optional
+    /// idempotency key.
+    pub async fn toss_post(
+        &self,
+        path: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", toss_auth())
+            .json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("Toss POST")
+    }
+
+    /// GET on the Toss API with the test key.
+    pub async fn toss_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", toss_auth())
+            .send()
+            .await
+            .expect("Toss GET")
+    }
+
+    /// JSON POST to an admin endpoint (no authentication).
+    pub async fn post_admin(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("admin POST")
     }
 }
 

@@ -1,0 +1,133 @@
+//! `POST /v1/payments/{paymentKey}/cancel {cancelReason, cancelAmount?}`:
+//! full or partial cancellation (Toss's refund). Each cancellation appends
+//! to `cancels[]`, lowers `balanceAmount`, moves the status to
+//! `PARTIAL_CANCELED` or `CANCELED`, and is recorded as a refund.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::body::{self, CANCEL_REASON_LEN_MAX, Object};
+use super::error::TossError;
+use super::payment::{CURRENCY_KRW, Cancel, Payment, PaymentStatus, transaction_key};
+use super::{TossAccount, TossPost, TossWire, reply};
+use crate::clock::{iso_kst, unix_now};
+use crate::drop_conn::ConnectionKill;
+use crate::execution::{Executed, run_post};
+use crate::ledger::{Ledger, Psp, RefundRecord};
+use crate::state::{SimState, Stats};
+
+/// A validated cancellation.
+struct CancelRequest {
+    reason: String,
+    /// `None` cancels the whole balance.
+    amount: Option<u64>,
+}
+
+fn cancel_request(object: &Object) -> Result<CancelRequest, TossError> {
+    Ok(CancelRequest {
+        reason: body::required_string(object, "cancelReason", CANCEL_REASON_LEN_MAX)?,
+        amount: body::optional_amount(object, "cancelAmount")?,
+    })
+}
+
+/// `POST /v1/payments/{paymentKey}/cancel`
+pub async fn cancel_payment(
+    State(sim): State<Arc<SimState>>,
+    Extension(account): Extension<TossAccount>,
+    kill: Option<Extension<ConnectionKill>>,
+    Path(payment_key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let input = TossPost {
+        sim,
+        account,
+        kill: kill.map(|Extension(kill)| kill),
+        headers,
+        body,
+    };
+    let (post, object) = match input.decode(format!("/v1/payments/{payment_key}/cancel")) {
+        Ok(decoded) => decoded,
+        Err(error) => return error.into_response(),
+    };
+    let sim = &input.sim;
+    run_post::<TossWire>(sim, post, |_attempt, key| {
+        let result = cancel_request(&object).and_then(|request| {
+            sim.with_ledger(|ledger| cancel_in_ledger(sim, ledger, &payment_key, request, key))
+        });
+        Executed::now(reply(result))
+    })
+    .await
+}
+
+/// Cancels as one ledger transition.
+fn cancel_in_ledger(
+    sim: &SimState,
+    ledger: &mut Ledger,
+    payment_key: &str,
+    request: CancelRequest,
+    idempotency_key: Option<&str>,
+) -> Result<Payment, TossError> {
+    let payment = ledger
+        .toss
+        .get_mut(payment_key)
+        .ok_or_else(TossError::not_found_payment)?;
+    match payment.status {
+        PaymentStatus::Done | PaymentStatus::PartialCanceled => {}
+        PaymentStatus::Canceled => return Err(TossError::already_canceled().executed()),
+        _ => return Err(TossError::not_cancelable_payment().executed()),
+    }
+    let amount = request.amount.unwrap_or(payment.balance_amount);
+    if amount > payment.balance_amount {
+        return Err(TossError::not_cancelable_amount().executed());
+    }
+    let now = unix_now();
+    let cancel_key = transaction_key();
+    payment.balance_amount -= amount;
+    payment.refresh_vat();
+    payment.last_transaction_key = Some(cancel_key.clone());
+    payment.status = if payment.balance_amount == 0 {
+        PaymentStatus::Canceled
+    } else {
+        PaymentStatus::PartialCanceled
+    };
+    if payment.status == PaymentStatus::Canceled
+        && let Some(card) = payment.card.as_mut()
+    {
+        card.acquire_status = "CANCELED";
+    }
+    payment.cancels.get_or_insert_with(Vec::new).push(Cancel {
+        transaction_key: cancel_key.clone(),
+        cancel_reason: request.reason.clone(),
+        tax_exemption_amount: 0,
+        canceled_at: iso_kst(now),
+        transfer_discount_amount: 0,
+        easy_pay_discount_amount: 0,
+        receipt_key: None,
+        cancel_amount: amount,
+        tax_free_amount: 0,
+        refundable_amount: payment.balance_amount,
+        cancel_status: "DONE",
+        cancel_request_id: None,
+    });
+    let canceled = payment.clone();
+    ledger.record_refund(RefundRecord {
+        psp: Psp::Toss,
+        id: cancel_key,
+        payment_intent_id: canceled.payment_key.clone(),
+        payment_order_id: Some(canceled.order_id.clone()),
+        amount,
+        currency: CURRENCY_KRW.to_owned(),
+        reason: Some(request.reason),
+        idempotency_key: idempotency_key.map(str::to_owned),
+        created: now,
+        balance_transaction: None,
+    });
+    Stats::bump(&sim.stats.refunds_total);
+    sim.webhooks.send_toss(vec![canceled.to_value()]);
+    Ok(canceled)
+}

@@ -1,0 +1,238 @@
+//! Black-box tests of fault injection on the Stripe surface: fault tokens,
+//! fault rates, and the request log that shows what each attempt got.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{API_KEY, Sim, confirmed_body, json};
+use psp_simulator::SimConfig;
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// `pm_card_sim_server_error_twice` answers a 503 `api_error` (the edge's, not saved under the key) on
+/// attempts 1 and 2 without storing or capturing anything, and captures
+/// exactly once on attempt 3 (which is not a replay).
+#[tokio::test]
+async fn server_error_twice_then_success() {
+    let sim = Sim::start().await;
+    let body = confirmed_body("pm_card_sim_server_error_twice", "po_500");
+    for _ in 0..2 {
+        let response = sim.post("/v1/payment_intents", &body, Some("k500")).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().get("idempotent-replayed").is_none());
+        assert_eq!(
+            json(response).await,
+            json!({"error": {"type": "api_error", "message": "An unknown error occurred"}})
+        );
+        assert!(sim.captures(None).await.is_empty());
+    }
+    let third = sim.post("/v1/payment_intents", &body, Some("k500")).await;
+    assert_eq!(third.status(), StatusCode::OK);
+    assert!(third.headers().get("idempotent-replayed").is_none());
+    assert_eq!(json(third).await["status"], "succeeded");
+    assert_eq!(sim.captures(Some("po_500")).await.len(), 1);
+    assert_eq!(sim.outcomes("k500").await, ["503", "503", "200"]);
+}
+
+/// `pm_card_sim_rate_limited` answers 429 with Stripe's `rate_limit` body
+/// and `Retry-After` on attempt 1 (nothing stored or captured); a retry
+/// after that delay captures, and the request log proves the spacing.
+#[tokio::test]
+async fn rate_limited_then_success_after_retry_after() {
+    let mut config = SimConfig::new();
+    config.rate_limit_retry_after_secs = 1;
+    let sim = Sim::start_with(config).await;
+    let body = confirmed_body("pm_card_sim_rate_limited", "po_429");
+    let first = sim.post("/v1/payment_intents", &body, Some("k429")).await;
+    assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(first.headers()["retry-after"], "1");
+    let error = &json(first).await["error"];
+    assert_eq!(error["type"], "invalid_request_error");
+    assert_eq!(error["code"], "rate_limit");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many requests")
+    );
+    assert!(sim.captures(None).await.is_empty());
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = sim.post("/v1/payment_intents", &body, Some("k429")).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(sim.captures(Some("po_429")).await.len(), 1);
+
+    let log = sim.requests("k429").await;
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["outcome"], "429");
+    assert_eq!(log[1]["outcome"], "200");
+    assert_eq!(log[0]["method"], "POST");
+    assert_eq!(log[0]["path"], "/v1/payment_intents");
+    let gap =
+        log[1]["received_at_ms"].as_u64().unwrap() - log[0]["received_at_ms"].as_u64().unwrap();
+    assert!(gap >= 1_000, "retry came after {gap} ms");
+}
+
+/// `pm_card_sim_slow` captures and stores at once but holds the answer:
+/// meanwhile a search and a same-key replay answer immediately with the
+/// captured intent, and the slow answer finally carries the same intent.
+#[tokio::test]
+async fn slow_response_is_captured_before_it_is_answered() {
+    let slow_ms = 1_500;
+    let mut config = SimConfig::new();
+    config.slow_response_ms = slow_ms;
+    let sim = Sim::start_with(config).await;
+    let body = confirmed_body("pm_card_sim_slow", "po_slow");
+    let started = Instant::now();
+    let slow = {
+        let client = sim.client.clone();
+        let url = format!("{}/v1/payment_intents", sim.base);
+        let body = body.clone();
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(API_KEY)
+                .header("Idempotency-Key", "kslow")
+                .body(body)
+                .send()
+                .await
+                .expect("slow POST");
+            (started.elapsed(), json(response).await)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = Instant::now();
+    let query = "metadata['payment_order_id']:'po_slow'";
+    let found = sim
+        .client
+        .get(format!("{}/v1/payment_intents/search", sim.base))
+        .bearer_auth(API_KEY)
+        .query(&[("query", query)])
+        .send()
+        .await
+        .unwrap();
+    let found = json(found).await;
+    assert_eq!(found["data"][0]["status"], "succeeded");
+    let replay = sim.post("/v1/payment_intents", &body, Some("kslow")).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replayed = json(replay).await;
+    assert!(before.elapsed() < Duration::from_millis(slow_ms / 2));
+
+    let (elapsed, answered) = slow.await.unwrap();
+    assert!(elapsed >= Duration::from_millis(slow_ms), "{elapsed:?}");
+    assert_eq!(answered["id"], replayed["id"]);
+    assert_eq!(answered["id"], found["data"][0]["id"]);
+    assert_eq!(sim.captures(Some("po_slow")).await.len(), 1);
+}
+
+/// The raw HTTP/1.1 text of a create request with an idempotency key.
+fn raw_create(body: &str, key: &str) -> String {
+    format!(
+        "POST /v1/payment_intents HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nIdempotency-Key: {key}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `pm_card_sim_lost_response`: attempt 1 captures and then the connection
+/// closes without a single response byte (a raw socket reads EOF/reset; an
+/// HTTP client sees an error with no status). The retry with the same key
+/// replays the stored answer, and there is exactly one capture.
+#[tokio::test]
+async fn lost_response_then_replay() {
+    let sim = Sim::start().await;
+    let body = confirmed_body("pm_card_sim_lost_response", "po_lost");
+    let addr = sim.base.trim_start_matches("http://");
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(raw_create(&body, "klost").as_bytes())
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    // EOF or a reset are both a lost response; any byte would not be.
+    let _ = socket.read_to_end(&mut received).await;
+    assert!(
+        received.is_empty(),
+        "got {:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_eq!(sim.captures(Some("po_lost")).await.len(), 1);
+
+    let retry = sim.post("/v1/payment_intents", &body, Some("klost")).await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(json(retry).await["status"], "succeeded");
+    assert_eq!(sim.captures(Some("po_lost")).await.len(), 1);
+    assert_eq!(sim.outcomes("klost").await, ["dropped", "replayed"]);
+
+    // The same fault through an HTTP client: an error without a status.
+    let body = confirmed_body("pm_card_sim_lost_response", "po_lost2");
+    let error = sim
+        .client
+        .post(format!("{}/v1/payment_intents", sim.base))
+        .bearer_auth(API_KEY)
+        .header("Idempotency-Key", "klost2")
+        .body(body)
+        .send()
+        .await
+        .expect_err("the response is lost");
+    assert!(error.status().is_none(), "{error:?}");
+    assert_eq!(sim.captures(Some("po_lost2")).await.len(), 1);
+}
+
+/// A fault rate of 1 hits the first attempt of a normal token only: the
+/// retry succeeds (server error) or replays (lost response), and declines
+/// are never faulted.
+#[tokio::test]
+async fn fault_rates_hit_first_attempts_of_normal_tokens() {
+    let mut config = SimConfig::new();
+    config.server_error_rate = 1.0;
+    let sim = Sim::start_with(config).await;
+    let body = confirmed_body("pm_card_visa", "po_rate");
+    let first = sim.post("/v1/payment_intents", &body, Some("krate")).await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let second = sim.post("/v1/payment_intents", &body, Some("krate")).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    let declined = sim
+        .post(
+            "/v1/payment_intents",
+            &confirmed_body("pm_card_chargeDeclined", "po_rate_declined"),
+            Some("krate-declined"),
+        )
+        .await;
+    assert_eq!(declined.status(), StatusCode::PAYMENT_REQUIRED);
+    sim.stop().await;
+
+    let mut config = SimConfig::new();
+    config.lost_response_rate = 1.0;
+    let sim = Sim::start_with(config).await;
+    let body = confirmed_body("pm_card_mastercard", "po_rate_lost");
+    let lost = sim
+        .client
+        .post(format!("{}/v1/payment_intents", sim.base))
+        .bearer_auth(API_KEY)
+        .header("Idempotency-Key", "krate-lost")
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(lost.is_err());
+    let retry = sim
+        .post("/v1/payment_intents", &body, Some("krate-lost"))
+        .await;
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(sim.captures(Some("po_rate_lost")).await.len(), 1);
+}
+
+/// `run` refuses fault rates outside [0, 1].
+#[tokio::test]
+async fn invalid_rates_are_rejected() {
+    let mut config = SimConfig::new();
+    config.slow_rate = 2.0;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let result = psp_simulator::run(listener, config, async {}).await;
+    assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}

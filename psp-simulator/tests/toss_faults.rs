@@ -1,0 +1,186 @@
+//! Black-box tests of fault injection and manual review on the Toss
+//! surface: the `billing_sim_*` keys behave like their Stripe twins.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Sim, json, toss_auth};
+use psp_simulator::SimConfig;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn billing(order_id: &str) -> Value {
+    json!({"customerKey": "cust", "amount": 12_000, "orderId": order_id, "orderName": "order"})
+}
+
+/// `billing_sim_server_error_twice`: two 500
+/// `FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING` answers with nothing stored,
+/// then one capture on attempt 3.
+#[tokio::test]
+async fn server_error_twice_then_success() {
+    let sim = Sim::start().await;
+    let body = billing("order-500-1");
+    let path = "/v1/billing/billing_sim_server_error_twice";
+    for _ in 0..2 {
+        let response = sim.toss_post(path, &body, Some("t500")).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            json(response).await["code"],
+            "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING"
+        );
+    }
+    assert!(sim.captures(None).await.is_empty());
+    let third = sim.toss_post(path, &body, Some("t500")).await;
+    assert_eq!(third.status(), StatusCode::OK);
+    assert!(third.headers().get("idempotent-replayed").is_none());
+    assert_eq!(sim.captures(Some("order-500-1")).await.len(), 1);
+    assert_eq!(sim.outcomes("t500").await, ["500", "500", "200"]);
+}
+
+/// `billing_sim_rate_limited`: 429 with `Retry-After`, nothing charged; the
+/// retry after the delay captures.
+#[tokio::test]
+async fn rate_limited_then_success() {
+    let mut config = SimConfig::new();
+    config.rate_limit_retry_after_secs = 1;
+    let sim = Sim::start_with(config).await;
+    let body = billing("order-429-1");
+    let path = "/v1/billing/billing_sim_rate_limited";
+    let first = sim.toss_post(path, &body, Some("t429")).await;
+    assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(first.headers()["retry-after"], "1");
+    assert!(json(first).await["code"].is_string());
+    assert!(sim.captures(None).await.is_empty());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = sim.toss_post(path, &body, Some("t429")).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(sim.captures(Some("order-429-1")).await.len(), 1);
+}
+
+/// `billing_sim_slow`: captured at once (visible by order lookup and by
+/// replay) while the first answer is held back.
+#[tokio::test]
+async fn slow_response() {
+    let slow_ms = 1_200;
+    let mut config = SimConfig::new();
+    config.slow_response_ms = slow_ms;
+    let sim = Sim::start_with(config).await;
+    let url = format!("{}/v1/billing/billing_sim_slow", sim.base);
+    let client = sim.client.clone();
+    let started = Instant::now();
+    let slow = tokio::spawn(async move {
+        let response = client
+            .post(url)
+            .header("Authorization", toss_auth())
+            .header("Idempotency-Key", "tslow")
+            .json(&billing("order-slow-1"))
+            .send()
+            .await
+            .expect("slow POST");
+        (started.elapsed(), json(response).await)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let quick = Instant::now();
+    let found = json(sim.toss_get("/v1/payments/orders/order-slow-1").await).await;
+    assert_eq!(found["status"], "DONE");
+    let replay = sim
+        .toss_post(
+            "/v1/billing/billing_sim_slow",
+            &billing("order-slow-1"),
+            Some("tslow"),
+        )
+        .await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert!(quick.elapsed() < Duration::from_millis(slow_ms / 2));
+    let (elapsed, answered) = slow.await.unwrap();
+    assert!(elapsed >= Duration::from_millis(slow_ms));
+    assert_eq!(answered["paymentKey"], found["paymentKey"]);
+    assert_eq!(sim.captures(Some("order-slow-1")).await.len(), 1);
+}
+
+/// `billing_sim_lost_response`: the first attempt captures and its
+/// connection closes with no bytes; the retry replays; one capture.
+#[tokio::test]
+async fn lost_response_then_replay() {
+    let sim = Sim::start().await;
+    let body = billing("order-lost-1").to_string();
+    let request = format!(
+        "POST /v1/billing/billing_sim_lost_response HTTP/1.1\r\nHost: sim\r\n\
+         Authorization: {}\r\nContent-Type: application/json\r\nIdempotency-Key: tlost\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        toss_auth(),
+        body.len()
+    );
+    let mut socket = TcpStream::connect(sim.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    // EOF or a reset are both a lost response; any byte would not be.
+    let _ = socket.read_to_end(&mut received).await;
+    assert!(received.is_empty());
+    assert_eq!(sim.captures(Some("order-lost-1")).await.len(), 1);
+    let retry = sim
+        .toss_post(
+            "/v1/billing/billing_sim_lost_response",
+            &billing("order-lost-1"),
+            Some("tlost"),
+        )
+        .await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(sim.captures(Some("order-lost-1")).await.len(), 1);
+    assert_eq!(sim.outcomes("tlost").await, ["dropped", "replayed"]);
+}
+
+/// `billing_sim_review` answers `IN_PROGRESS` without capturing; the review
+/// API approves (DONE, one capture) or rejects (ABORTED, `FDS_ERROR`).
+#[tokio::test]
+async fn review_approve_and_reject() {
+    let sim = Sim::start().await;
+    let mut keys = Vec::new();
+    for order in ["order-rev-1", "order-rev-2"] {
+        let payment = json(
+            sim.toss_post(
+                "/v1/billing/billing_sim_review",
+                &billing(order),
+                Some(order),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(payment["status"], "IN_PROGRESS");
+        keys.push(payment["paymentKey"].as_str().unwrap().to_owned());
+    }
+    assert!(sim.captures(None).await.is_empty());
+    let approve = sim
+        .post_admin(
+            &format!("/_sim/review/{}", keys[0]),
+            &json!({"result": "approve"}),
+        )
+        .await;
+    assert_eq!(json(approve).await["status"], "DONE");
+    let captures = sim.captures(Some("order-rev-1")).await;
+    assert_eq!(captures.len(), 1);
+    assert_eq!(captures[0]["idempotency_key"], "order-rev-1");
+    let reject = sim
+        .post_admin(
+            &format!("/_sim/review/{}", keys[1]),
+            &json!({"result": "reject"}),
+        )
+        .await;
+    let rejected = json(reject).await;
+    assert_eq!(rejected["status"], "ABORTED");
+    assert_eq!(rejected["failure"]["code"], "FDS_ERROR");
+    assert!(sim.captures(Some("order-rev-2")).await.is_empty());
+    let twice = sim
+        .post_admin(
+            &format!("/_sim/review/{}", keys[1]),
+            &json!({"result": "approve"}),
+        )
+        .await;
+    assert_eq!(twice.status(), StatusCode::CONFLICT);
+}
