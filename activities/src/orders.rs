@@ -39,11 +39,7 @@ impl OrderActivities {
             failure_code: change.failure_code,
             failure_message: change.failure_message,
         };
-        let order = self
-            .store
-            .transition(&change.payment_order_id, &t)
-            .await
-            .map_err(from_store)?;
+        let order = self.store.transition(&change.payment_order_id, &t).await.map_err(from_store)?;
         tracing::info!(payment_order_id = %order.payment_order_id, status = %order.status, "order status");
         Ok(order.status)
     }
@@ -55,16 +51,9 @@ impl OrderActivities {
         _ctx: ActivityContext,
         id: PaymentOrderId,
     ) -> Result<WalletCredited, ActivityError> {
-        let w = self
-            .store
-            .credit_wallet_for_order(&id)
-            .await
-            .map_err(from_store)?;
+        let w = self.store.credit_wallet_for_order(&id).await.map_err(from_store)?;
         tracing::info!(payment_order_id = %id, seller = %w.seller_account, balance = %w.balance, applied_now = w.applied_now, "wallet credited");
-        Ok(WalletCredited {
-            balance: w.balance,
-            applied_now: w.applied_now,
-        })
+        Ok(WalletCredited { balance: w.balance, applied_now: w.applied_now })
     }
 
     /// Posts the order's pay-in ledger transaction, once. Answers whether it was posted now.
@@ -74,11 +63,7 @@ impl OrderActivities {
         _ctx: ActivityContext,
         id: PaymentOrderId,
     ) -> Result<bool, ActivityError> {
-        let outcome = self
-            .store
-            .post_order_ledger(&id)
-            .await
-            .map_err(from_store)?;
+        let outcome = self.store.post_order_ledger(&id).await.map_err(from_store)?;
         tracing::info!(payment_order_id = %id, ?outcome, "ledger posted");
         Ok(outcome == PostOutcome::Posted)
     }

@@ -11,22 +11,11 @@ use serde_json::json;
 use std::time::Duration;
 
 fn client(url: &str, timeout_ms: u64) -> TossClient {
-    TossClient::new(
-        url,
-        SecretKey::new("test_sk_contract"),
-        Duration::from_millis(timeout_ms),
-    )
-    .unwrap()
+    TossClient::new(url, SecretKey::new("test_sk_contract"), Duration::from_millis(timeout_ms)).unwrap()
 }
 
-fn lookup_input(
-    c: &payments_workflows::contract::ChargeInput,
-    reference: Option<String>,
-) -> LookupInput {
-    LookupInput {
-        payment_order_id: c.payment_order_id.clone(),
-        psp_reference: reference,
-    }
+fn lookup_input(c: &payments_workflows::contract::ChargeInput, reference: Option<String>) -> LookupInput {
+    LookupInput { payment_order_id: c.payment_order_id.clone(), psp_reference: reference }
 }
 
 /// Billing-key charge, idempotent repeat, lookup by orderId and by paymentKey, partial
@@ -36,31 +25,14 @@ async fn billing_charge_lookup_cancel() {
     let sim = start_sim(psp_simulator::SimConfig::new()).await;
     let toss = client(&sim.url, 5_000);
     let c = charge("billing_success", "50000", "KRW");
-    let ChargeOutcome::Captured { psp_reference } = toss.charge(&c).await.unwrap() else {
-        panic!("not captured")
-    };
-    assert_eq!(
-        toss.charge(&c).await.unwrap(),
-        ChargeOutcome::Captured {
-            psp_reference: psp_reference.clone()
-        }
-    );
+    let ChargeOutcome::Captured { psp_reference } = toss.charge(&c).await.unwrap() else { panic!("not captured") };
+    assert_eq!(toss.charge(&c).await.unwrap(), ChargeOutcome::Captured { psp_reference: psp_reference.clone() });
     assert_eq!(captures(&sim, &c.payment_order_id).await, 1);
-    let found = PaymentLookup::Found(ChargeOutcome::Captured {
-        psp_reference: psp_reference.clone(),
-    });
+    let found = PaymentLookup::Found(ChargeOutcome::Captured { psp_reference: psp_reference.clone() });
     assert_eq!(toss.lookup(&lookup_input(&c, None)).await.unwrap(), found);
-    assert_eq!(
-        toss.lookup(&lookup_input(&c, Some(psp_reference.clone())))
-            .await
-            .unwrap(),
-        found
-    );
+    assert_eq!(toss.lookup(&lookup_input(&c, Some(psp_reference.clone()))).await.unwrap(), found);
     let other = charge("billing_success", "1000", "KRW");
-    assert_eq!(
-        toss.lookup(&lookup_input(&other, None)).await.unwrap(),
-        PaymentLookup::NotFound
-    );
+    assert_eq!(toss.lookup(&lookup_input(&other, None)).await.unwrap(), PaymentLookup::NotFound);
 
     let krw = Currency::parse("KRW").unwrap();
     let cancel = |n: u32, amount: &str| RefundRequest {
@@ -70,18 +42,9 @@ async fn billing_charge_lookup_cancel() {
         amount: Money::parse(amount, krw).unwrap(),
         reason: "고객 변심".into(),
     };
-    assert!(matches!(
-        toss.refund(&cancel(1, "30000")).await.unwrap(),
-        RefundOutcome::Refunded { .. }
-    ));
-    assert!(matches!(
-        toss.refund(&cancel(2, "20001")).await.unwrap(),
-        RefundOutcome::Refused { .. }
-    ));
-    assert!(matches!(
-        toss.refund(&cancel(3, "20000")).await.unwrap(),
-        RefundOutcome::Refunded { .. }
-    ));
+    assert!(matches!(toss.refund(&cancel(1, "30000")).await.unwrap(), RefundOutcome::Refunded { .. }));
+    assert!(matches!(toss.refund(&cancel(2, "20001")).await.unwrap(), RefundOutcome::Refused { .. }));
+    assert!(matches!(toss.refund(&cancel(3, "20000")).await.unwrap(), RefundOutcome::Refunded { .. }));
 }
 
 /// Declines carry Toss's code; non-KRW and badly formed order ids are refused before any
@@ -94,21 +57,9 @@ async fn declines_validation_and_auth() {
     assert!(
         matches!(toss.charge(&c).await.unwrap(), ChargeOutcome::Declined { code, .. } if code == "REJECT_CARD_COMPANY")
     );
-    assert!(matches!(
-        toss.charge(&charge("billing_success", "10.00", "USD"))
-            .await,
-        Err(PspError::InvalidRequest(_))
-    ));
-    let bad = TossClient::new(
-        &sim.url,
-        SecretKey::new("live_sk_wrong"),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    assert!(matches!(
-        bad.charge(&charge("billing_success", "1000", "KRW")).await,
-        Err(PspError::Authentication(_))
-    ));
+    assert!(matches!(toss.charge(&charge("billing_success", "10.00", "USD")).await, Err(PspError::InvalidRequest(_))));
+    let bad = TossClient::new(&sim.url, SecretKey::new("live_sk_wrong"), Duration::from_secs(5)).unwrap();
+    assert!(matches!(bad.charge(&charge("billing_success", "1000", "KRW")).await, Err(PspError::Authentication(_))));
 }
 
 /// Lost and late answers are `OutcomeUnknown`; a lookup by orderId then finds the capture.
@@ -120,10 +71,7 @@ async fn lost_and_late_answers_are_unknown() {
     let toss = client(&sim.url, 500);
     for token in ["billing_sim_lost_response", "billing_sim_slow"] {
         let c = charge(token, "7000", "KRW");
-        assert!(
-            matches!(toss.charge(&c).await, Err(PspError::OutcomeUnknown(_))),
-            "{token}"
-        );
+        assert!(matches!(toss.charge(&c).await, Err(PspError::OutcomeUnknown(_))), "{token}");
         assert!(
             matches!(
                 toss.lookup(&lookup_input(&c, None)).await.unwrap(),
@@ -153,18 +101,10 @@ async fn confirm_checks_the_amount() {
         .unwrap();
     let key = session["paymentKey"].as_str().unwrap().to_owned();
     let krw = Currency::parse("KRW").unwrap();
-    let wrong = toss
-        .confirm(&key, &order, Money::parse("1500", krw).unwrap())
-        .await;
-    assert!(
-        wrong.is_err() || matches!(wrong, Ok(ChargeOutcome::Declined { .. })),
-        "{wrong:?}"
-    );
+    let wrong = toss.confirm_payment(&key, order.as_str(), Money::parse("1500", krw).unwrap()).await;
+    assert!(wrong.is_err() || matches!(wrong, Ok(ChargeOutcome::Declined { .. })), "{wrong:?}");
     assert_eq!(captures(&sim, &order).await, 0);
-    let ok = toss
-        .confirm(&key, &order, Money::parse("15000", krw).unwrap())
-        .await
-        .unwrap();
+    let ok = toss.confirm_payment(&key, order.as_str(), Money::parse("15000", krw).unwrap()).await.unwrap();
     assert_eq!(ok, ChargeOutcome::Captured { psp_reference: key });
     assert_eq!(captures(&sim, &order).await, 1);
 }

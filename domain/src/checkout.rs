@@ -30,10 +30,7 @@ pub struct FieldError {
 impl FieldError {
     /// Builds an error for `param`.
     pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            param: param.into(),
-            message: message.into(),
-        }
+        FieldError { param: param.into(), message: message.into() }
     }
 }
 
@@ -44,8 +41,8 @@ pub struct CheckoutDraft {
     pub checkout_id: String,
     /// Free-form buyer object; must hold a string `buyer_id`.
     pub buyer_info: Map<String, Value>,
-    /// The PSP payment-method token (`credit_card_info.token`).
-    pub payment_token: String,
+    /// The PSP payment-method token (`credit_card_info.token`); `None` for a hosted checkout.
+    pub payment_token: Option<String>,
     /// One entry per seller.
     pub payment_orders: Vec<OrderDraft>,
 }
@@ -63,6 +60,15 @@ pub struct OrderDraft {
     pub payment_order_id: String,
 }
 
+/// How the buyer pays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentMethod {
+    /// The server charges a PSP token (a Stripe PaymentMethod, a Toss billing key).
+    Token(String),
+    /// The buyer pays on the PSP's hosted page; the server confirms afterwards (seed 003).
+    Hosted,
+}
+
 /// A validated checkout, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewCheckout {
@@ -72,8 +78,8 @@ pub struct NewCheckout {
     pub buyer_id: BuyerId,
     /// The whole buyer object, checked to hold no card number.
     pub buyer_info: Map<String, Value>,
-    /// PSP payment-method token.
-    pub payment_token: String,
+    /// Token or hosted page.
+    pub payment: PaymentMethod,
     /// Orders, in request order, with distinct ids.
     pub orders: Vec<NewPaymentOrder>,
 }
@@ -95,12 +101,12 @@ impl NewCheckout {
         let checkout_id = CheckoutId::parse(required("checkout_id", draft.checkout_id)?)
             .map_err(|e| FieldError::new("checkout_id", e.to_string()))?;
         let buyer_id = parse_buyer_info(&draft.buyer_info)?;
-        let payment_token = parse_token(draft.payment_token)?;
+        let payment = match draft.payment_token {
+            Some(token) => PaymentMethod::Token(parse_token(token)?),
+            None => PaymentMethod::Hosted,
+        };
         if draft.payment_orders.is_empty() {
-            return Err(FieldError::new(
-                "payment_orders",
-                "must hold at least one payment order",
-            ));
+            return Err(FieldError::new("payment_orders", "must hold at least one payment order"));
         }
         if draft.payment_orders.len() > PAYMENT_ORDERS_MAX {
             return Err(FieldError::new(
@@ -120,14 +126,39 @@ impl NewCheckout {
             }
             orders.push(order);
         }
-        Ok(NewCheckout {
-            checkout_id,
-            buyer_id,
-            buyer_info: draft.buyer_info,
-            payment_token,
-            orders,
-        })
+        if payment == PaymentMethod::Hosted {
+            check_hosted(&checkout_id, &orders)?;
+        }
+        Ok(NewCheckout { checkout_id, buyer_id, buyer_info: draft.buyer_info, payment, orders })
     }
+
+    /// The sum of the orders, when they share one currency (always true of a hosted
+    /// checkout, which the buyer pays in one payment).
+    pub fn total(&self) -> Option<Money> {
+        total_of(self.orders.iter().map(|o| o.amount))
+    }
+}
+
+/// The sum of amounts of one currency; `None` for mixed currencies or overflow.
+pub fn total_of(mut amounts: impl Iterator<Item = Money>) -> Option<Money> {
+    let first = amounts.next()?;
+    amounts.try_fold(first, |acc, m| acc.checked_add(m).ok())
+}
+
+/// Toss's order id rules (the checkout id is the PSP order id of the one hosted payment) and
+/// one currency for the whole checkout.
+fn check_hosted(id: &CheckoutId, orders: &[NewPaymentOrder]) -> Result<(), FieldError> {
+    let s = id.as_str();
+    if s.len() < 6 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(FieldError::new(
+            "checkout_id",
+            "for a hosted checkout must be 6 to 64 letters, digits, '-' or '_' (the PSP's order id rules)",
+        ));
+    }
+    if total_of(orders.iter().map(|o| o.amount)).is_none() {
+        return Err(FieldError::new("payment_orders", "of a hosted checkout must share one currency"));
+    }
+    Ok(())
 }
 
 fn required(param: &str, value: String) -> Result<String, FieldError> {
@@ -138,14 +169,9 @@ fn required(param: &str, value: String) -> Result<String, FieldError> {
 }
 
 fn parse_buyer_info(info: &Map<String, Value>) -> Result<BuyerId, FieldError> {
-    let size = serde_json::to_vec(info)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(info).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > BUYER_INFO_BYTES_MAX {
-        return Err(FieldError::new(
-            "buyer_info",
-            format!("must be at most {BUYER_INFO_BYTES_MAX} bytes"),
-        ));
+        return Err(FieldError::new("buyer_info", format!("must be at most {BUYER_INFO_BYTES_MAX} bytes")));
     }
     if json_contains_card_number(&Value::Object(info.clone())) {
         return Err(FieldError::new(
@@ -154,8 +180,9 @@ fn parse_buyer_info(info: &Map<String, Value>) -> Result<BuyerId, FieldError> {
         ));
     }
     match info.get("buyer_id") {
-        Some(Value::String(s)) if !s.is_empty() => BuyerId::parse(s.clone())
-            .map_err(|e| FieldError::new("buyer_info.buyer_id", e.to_string())),
+        Some(Value::String(s)) if !s.is_empty() => {
+            BuyerId::parse(s.clone()).map_err(|e| FieldError::new("buyer_info.buyer_id", e.to_string()))
+        }
         Some(Value::String(_)) | None => Err(FieldError::new("buyer_info.buyer_id", "is required")),
         Some(_) => Err(FieldError::new("buyer_info.buyer_id", "must be a string")),
     }
@@ -165,21 +192,14 @@ fn parse_token(token: String) -> Result<String, FieldError> {
     const PARAM: &str = "credit_card_info.token";
     let token = required(PARAM, token)?;
     if looks_like_card_number(&token) {
-        return Err(FieldError::new(
-            PARAM,
-            "looks like a card number; card data must never be sent, use a PSP token",
-        ));
+        return Err(FieldError::new(PARAM, "looks like a card number; card data must never be sent, use a PSP token"));
     }
     if token.len() > PAYMENT_TOKEN_LEN_MAX
-        || !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        || !token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
     {
         return Err(FieldError::new(
             PARAM,
-            format!(
-                "must be a PSP token of at most {PAYMENT_TOKEN_LEN_MAX} letters, digits, '_' or '-'"
-            ),
+            format!("must be a PSP token of at most {PAYMENT_TOKEN_LEN_MAX} letters, digits, '_' or '-'"),
         ));
     }
     Ok(token)
@@ -187,41 +207,23 @@ fn parse_token(token: String) -> Result<String, FieldError> {
 
 fn parse_order(i: usize, order: OrderDraft) -> Result<NewPaymentOrder, FieldError> {
     let p = |field: &str| format!("payment_orders[{i}].{field}");
-    let payment_order_id =
-        PaymentOrderId::parse(required(&p("payment_order_id"), order.payment_order_id)?)
-            .map_err(|e| FieldError::new(p("payment_order_id"), e.to_string()))?;
-    let seller_account =
-        SellerAccount::parse(required(&p("seller_account"), order.seller_account)?)
-            .map_err(|e| FieldError::new(p("seller_account"), e.to_string()))?;
+    let payment_order_id = PaymentOrderId::parse(required(&p("payment_order_id"), order.payment_order_id)?)
+        .map_err(|e| FieldError::new(p("payment_order_id"), e.to_string()))?;
+    let seller_account = SellerAccount::parse(required(&p("seller_account"), order.seller_account)?)
+        .map_err(|e| FieldError::new(p("seller_account"), e.to_string()))?;
     let currency = Currency::parse(&required(&p("currency"), order.currency)?)
         .map_err(|e| FieldError::new(p("currency"), e.to_string()))?;
     let amount = Money::parse(&required(&p("amount"), order.amount)?, currency)
         .map_err(|e| FieldError::new(p("amount"), e.to_string()))?;
-    Ok(NewPaymentOrder {
-        payment_order_id,
-        seller_account,
-        amount,
-    })
+    Ok(NewPaymentOrder { payment_order_id, seller_account, amount })
 }
 
 /// Reads the seeds' `POST /v1/payments` JSON body into a draft. Unknown fields and wrong JSON
 /// types are rejected with the field's path; card data fields are refused outright.
 pub fn draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
     let obj = as_object("", body)?;
-    reject_unknown(
-        "",
-        obj,
-        &[
-            "checkout_id",
-            "buyer_info",
-            "credit_card_info",
-            "payment_orders",
-        ],
-    )?;
-    let card = as_object(
-        "credit_card_info",
-        obj.get("credit_card_info").unwrap_or(&Value::Null),
-    )?;
+    reject_unknown("", obj, &["checkout_id", "buyer_info", "credit_card_info", "payment_orders"])?;
+    let card = as_object("credit_card_info", obj.get("credit_card_info").unwrap_or(&Value::Null))?;
     for key in card.keys() {
         if key != "token" {
             return Err(FieldError::new(
@@ -231,18 +233,16 @@ pub fn draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
         }
     }
     let orders = match obj.get("payment_orders") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| order_from_json(i, item))
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(Value::Array(items)) => {
+            items.iter().enumerate().map(|(i, item)| order_from_json(i, item)).collect::<Result<Vec<_>, _>>()?
+        }
         None | Some(Value::Null) => return Err(FieldError::new("payment_orders", "is required")),
         Some(_) => return Err(FieldError::new("payment_orders", "must be an array")),
     };
     Ok(CheckoutDraft {
         checkout_id: string_field("", obj, "checkout_id")?,
         buyer_info: as_object("buyer_info", obj.get("buyer_info").unwrap_or(&Value::Null))?.clone(),
-        payment_token: string_field("credit_card_info", card, "token")?,
+        payment_token: Some(string_field("credit_card_info", card, "token")?),
         payment_orders: orders,
     })
 }
@@ -250,11 +250,7 @@ pub fn draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
 fn order_from_json(i: usize, item: &Value) -> Result<OrderDraft, FieldError> {
     let path = format!("payment_orders[{i}]");
     let obj = as_object(&path, item)?;
-    reject_unknown(
-        &path,
-        obj,
-        &["seller_account", "amount", "currency", "payment_order_id"],
-    )?;
+    reject_unknown(&path, obj, &["seller_account", "amount", "currency", "payment_order_id"])?;
     Ok(OrderDraft {
         seller_account: string_field(&path, obj, "seller_account")?,
         amount: string_field(&path, obj, "amount")?,
@@ -264,24 +260,14 @@ fn order_from_json(i: usize, item: &Value) -> Result<OrderDraft, FieldError> {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{path}.{field}")
-    }
+    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
 }
 
 fn as_object<'a>(path: &str, v: &'a Value) -> Result<&'a Map<String, Value>, FieldError> {
     match v {
         Value::Object(map) => Ok(map),
-        Value::Null => Err(FieldError::new(
-            if path.is_empty() { "body" } else { path },
-            "is required",
-        )),
-        _ => Err(FieldError::new(
-            if path.is_empty() { "body" } else { path },
-            "must be a JSON object",
-        )),
+        Value::Null => Err(FieldError::new(if path.is_empty() { "body" } else { path }, "is required")),
+        _ => Err(FieldError::new(if path.is_empty() { "body" } else { path }, "must be a JSON object")),
     }
 }
 
@@ -339,30 +325,15 @@ mod tests {
 
     #[test]
     fn every_rejection_names_its_field() {
-        assert_eq!(
-            param_of(|v| v["payment_orders"] = json!([])),
-            "payment_orders"
-        );
+        assert_eq!(param_of(|v| v["payment_orders"] = json!([])), "payment_orders");
         assert_eq!(
             param_of(|v| v["payment_orders"][1]["payment_order_id"] = json!("po-1")),
             "payment_orders[1].payment_order_id"
         );
-        assert_eq!(
-            param_of(|v| v["payment_orders"][0]["amount"] = json!("10.005")),
-            "payment_orders[0].amount"
-        );
-        assert_eq!(
-            param_of(|v| v["payment_orders"][1]["amount"] = json!("1.5")),
-            "payment_orders[1].amount"
-        );
-        assert_eq!(
-            param_of(|v| v["payment_orders"][0]["amount"] = json!(10.5)),
-            "payment_orders[0].amount"
-        );
-        assert_eq!(
-            param_of(|v| v["payment_orders"][0]["currency"] = json!("XYZ")),
-            "payment_orders[0].currency"
-        );
+        assert_eq!(param_of(|v| v["payment_orders"][0]["amount"] = json!("10.005")), "payment_orders[0].amount");
+        assert_eq!(param_of(|v| v["payment_orders"][1]["amount"] = json!("1.5")), "payment_orders[1].amount");
+        assert_eq!(param_of(|v| v["payment_orders"][0]["amount"] = json!(10.5)), "payment_orders[0].amount");
+        assert_eq!(param_of(|v| v["payment_orders"][0]["currency"] = json!("XYZ")), "payment_orders[0].currency");
         assert_eq!(
             param_of(|v| {
                 v.as_object_mut().unwrap().remove("checkout_id");
@@ -377,14 +348,20 @@ mod tests {
             param_of(|v| v["credit_card_info"]["number"] = json!("4242424242424242")),
             "credit_card_info.number"
         );
-        assert_eq!(
-            param_of(|v| v["buyer_info"]["note"] = json!("4111 1111 1111 1111")),
-            "buyer_info"
-        );
+        assert_eq!(param_of(|v| v["buyer_info"]["note"] = json!("4111 1111 1111 1111")), "buyer_info");
         assert_eq!(param_of(|v| v["extra"] = json!(1)), "extra");
-        assert_eq!(
-            param_of(|v| v["buyer_info"] = json!({})),
-            "buyer_info.buyer_id"
-        );
+        assert_eq!(param_of(|v| v["buyer_info"] = json!({})), "buyer_info.buyer_id");
     }
+}
+
+/// Reads a hosted checkout (`POST /v1/checkouts`): the seeds' body without
+/// `credit_card_info`, since the buyer pays on the PSP's page.
+pub fn hosted_draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
+    let obj = as_object("", body)?;
+    reject_unknown("", obj, &["checkout_id", "buyer_info", "payment_orders"])?;
+    let mut with_card = obj.clone();
+    with_card.insert("credit_card_info".into(), serde_json::json!({"token": "hosted"}));
+    let mut draft = draft_from_json(&Value::Object(with_card))?;
+    draft.payment_token = None;
+    Ok(draft)
 }

@@ -88,19 +88,8 @@ mod tests {
 
     #[test]
     fn minor_units_follow_iso_4217() {
-        for (code, units) in [
-            ("KRW", 0),
-            ("JPY", 0),
-            ("USD", 2),
-            ("EUR", 2),
-            ("GBP", 2),
-            ("KWD", 3),
-        ] {
-            assert_eq!(
-                Currency::parse(code).unwrap().minor_units(),
-                units,
-                "{code}"
-            );
+        for (code, units) in [("KRW", 0), ("JPY", 0), ("USD", 2), ("EUR", 2), ("GBP", 2), ("KWD", 3)] {
+            assert_eq!(Currency::parse(code).unwrap().minor_units(), units, "{code}");
         }
     }
 

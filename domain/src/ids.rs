@@ -30,10 +30,7 @@ fn validate(s: &str) -> Result<(), IdError> {
     }
     // A deliberately small alphabet: ids end up in URLs, workflow ids, log lines and PSP
     // requests, none of which should need escaping.
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
         return Err(IdError::BadCharacter);
     }
     Ok(())

@@ -13,7 +13,7 @@ pub mod ids;
 pub mod money;
 pub mod status;
 
-pub use checkout::{CheckoutDraft, FieldError, NewCheckout, NewPaymentOrder, OrderDraft};
+pub use checkout::{CheckoutDraft, FieldError, NewCheckout, NewPaymentOrder, OrderDraft, PaymentMethod};
 pub use currency::Currency;
 pub use ids::{BuyerId, CheckoutId, IdError, PaymentOrderId, SellerAccount};
 pub use money::{Money, MoneyError};

@@ -64,36 +64,24 @@ impl Money {
         }
         let decimal = Decimal::from_str(text).map_err(|_| MoneyError::OutOfRange)?;
         if decimal.scale() > currency.minor_units() {
-            return Err(MoneyError::TooPrecise {
-                currency,
-                minor_units: currency.minor_units(),
-            });
+            return Err(MoneyError::TooPrecise { currency, minor_units: currency.minor_units() });
         }
         // Scale up to exactly the currency's minor units; the grammar check above already
         // guarantees a non-negative value, so only range remains to be checked.
         let factor = Decimal::from(10_i64.pow(currency.minor_units() - decimal.scale()));
-        let minor = decimal
-            .mantissa()
-            .checked_mul(factor.mantissa())
-            .ok_or(MoneyError::OutOfRange)?;
+        let minor = decimal.mantissa().checked_mul(factor.mantissa()).ok_or(MoneyError::OutOfRange)?;
         if minor == 0 {
             return Err(MoneyError::NotPositive);
         }
         if minor > i128::from(AMOUNT_MINOR_MAX) {
             return Err(MoneyError::OutOfRange);
         }
-        Ok(Money {
-            amount_minor: minor as i64,
-            currency,
-        })
+        Ok(Money { amount_minor: minor as i64, currency })
     }
 
     /// Builds money from stored minor units (a balance may be zero or negative).
     pub fn from_minor(amount_minor: i64, currency: Currency) -> Self {
-        Money {
-            amount_minor,
-            currency,
-        }
+        Money { amount_minor, currency }
     }
 
     /// Builds a payment amount from stored minor units, checking it is in (0, AMOUNT_MINOR_MAX].
@@ -104,10 +92,7 @@ impl Money {
         if amount_minor > AMOUNT_MINOR_MAX {
             return Err(MoneyError::OutOfRange);
         }
-        Ok(Money {
-            amount_minor,
-            currency,
-        })
+        Ok(Money { amount_minor, currency })
     }
 
     /// Integer minor units.
@@ -123,27 +108,15 @@ impl Money {
     /// Checked addition of two amounts of the same currency.
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let amount_minor = self
-            .amount_minor
-            .checked_add(other.amount_minor)
-            .ok_or(MoneyError::Overflow)?;
-        Ok(Money {
-            amount_minor,
-            currency: self.currency,
-        })
+        let amount_minor = self.amount_minor.checked_add(other.amount_minor).ok_or(MoneyError::Overflow)?;
+        Ok(Money { amount_minor, currency: self.currency })
     }
 
     /// Checked subtraction of two amounts of the same currency.
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let amount_minor = self
-            .amount_minor
-            .checked_sub(other.amount_minor)
-            .ok_or(MoneyError::Overflow)?;
-        Ok(Money {
-            amount_minor,
-            currency: self.currency,
-        })
+        let amount_minor = self.amount_minor.checked_sub(other.amount_minor).ok_or(MoneyError::Overflow)?;
+        Ok(Money { amount_minor, currency: self.currency })
     }
 
     fn same_currency(&self, other: Money) -> Result<(), MoneyError> {
@@ -155,8 +128,7 @@ impl Money {
 
     /// The amount in major units with exactly the currency's decimals: the wire form.
     pub fn to_decimal_string(&self) -> String {
-        Decimal::from_i128_with_scale(i128::from(self.amount_minor), self.currency.minor_units())
-            .to_string()
+        Decimal::from_i128_with_scale(i128::from(self.amount_minor), self.currency.minor_units()).to_string()
     }
 }
 
@@ -207,60 +179,33 @@ mod tests {
 
     #[test]
     fn rejects_the_seeds_bad_amounts() {
-        assert!(matches!(
-            Money::parse("10.005", usd()),
-            Err(MoneyError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            Money::parse("1.5", krw()),
-            Err(MoneyError::TooPrecise { .. })
-        ));
-        assert!(matches!(
-            Money::parse("1.0", krw()),
-            Err(MoneyError::TooPrecise { .. })
-        ));
+        assert!(matches!(Money::parse("10.005", usd()), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(Money::parse("1.5", krw()), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(Money::parse("1.0", krw()), Err(MoneyError::TooPrecise { .. })));
         assert_eq!(Money::parse("0", usd()), Err(MoneyError::NotPositive));
         assert_eq!(Money::parse("0.00", usd()), Err(MoneyError::NotPositive));
         for bad in [
-            "-1", "1e3", "NaN", " 10", "10 ", "+5", "", ".5", "5.", "1,000", "0x10", "01", "١٠",
-            "inf", "10..0", "1_000",
+            "-1", "1e3", "NaN", " 10", "10 ", "+5", "", ".5", "5.", "1,000", "0x10", "01", "١٠", "inf", "10..0",
+            "1_000",
         ] {
-            assert_eq!(
-                Money::parse(bad, usd()),
-                Err(MoneyError::Malformed),
-                "{bad:?}"
-            );
+            assert_eq!(Money::parse(bad, usd()), Err(MoneyError::Malformed), "{bad:?}");
         }
-        assert_eq!(
-            Money::parse("10000000000000", usd()),
-            Err(MoneyError::OutOfRange)
-        );
-        assert_eq!(
-            Money::parse("99999999999999999999999999999", usd()),
-            Err(MoneyError::OutOfRange)
-        );
-        assert_eq!(
-            Money::parse("1000000000000000", krw()),
-            Err(MoneyError::OutOfRange)
-        );
+        assert_eq!(Money::parse("10000000000000", usd()), Err(MoneyError::OutOfRange));
+        assert_eq!(Money::parse("99999999999999999999999999999", usd()), Err(MoneyError::OutOfRange));
+        assert_eq!(Money::parse("1000000000000000", krw()), Err(MoneyError::OutOfRange));
         assert!(Money::parse("999999999999999", krw()).is_ok());
     }
 
     #[test]
     fn arithmetic_is_checked_and_currency_safe() {
         let a = Money::from_minor(i64::MAX, usd());
-        assert_eq!(
-            a.checked_add(Money::from_minor(1, usd())),
-            Err(MoneyError::Overflow)
-        );
+        assert_eq!(a.checked_add(Money::from_minor(1, usd())), Err(MoneyError::Overflow));
         assert!(matches!(
             Money::from_minor(1, usd()).checked_add(Money::from_minor(1, krw())),
             Err(MoneyError::CurrencyMismatch(..))
         ));
         assert_eq!(
-            Money::from_minor(5, usd())
-                .checked_sub(Money::from_minor(7, usd()))
-                .unwrap(),
+            Money::from_minor(5, usd()).checked_sub(Money::from_minor(7, usd())).unwrap(),
             Money::from_minor(-2, usd())
         );
     }

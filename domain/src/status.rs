@@ -26,13 +26,8 @@ pub struct UnknownStatus(pub String);
 
 impl PaymentOrderStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [PaymentOrderStatus; 5] = [
-        Self::NotStarted,
-        Self::Executing,
-        Self::Success,
-        Self::Failed,
-        Self::Unknown,
-    ];
+    pub const ALL: [PaymentOrderStatus; 5] =
+        [Self::NotStarted, Self::Executing, Self::Success, Self::Failed, Self::Unknown];
 
     /// The stored / wire spelling.
     pub fn as_str(&self) -> &'static str {
@@ -47,10 +42,7 @@ impl PaymentOrderStatus {
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
+        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 
     /// SUCCESS and FAILED never change again (refunds are separate records, not a status).

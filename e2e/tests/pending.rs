@@ -22,40 +22,31 @@ async fn post(stack: &Stack, token: &str) -> (String, String) {
 /// The PSP's id for the order's payment, read from the PSP itself (Stripe search / Toss order
 /// lookup), as soon as the charge reached it.
 async fn psp_reference(stack: &Stack, provider: &str, po: &str) -> String {
-    poll_until(
-        "the payment to reach the PSP",
-        Duration::from_secs(30),
-        || async {
-            let request = match provider {
-                "stripe" => stack
-                    .http
-                    .get(format!("{}/v1/payment_intents/search", stack.sim_url))
-                    .query(&[("query", format!("metadata['payment_order_id']:'{po}'"))])
-                    .bearer_auth("sk_test_testkit"),
-                _ => stack
-                    .http
-                    .get(format!("{}/v1/payments/orders/{po}", stack.sim_url))
-                    .basic_auth("test_sk_testkit", Some("")),
-            };
-            let body: Value = request.send().await.ok()?.json().await.ok()?;
-            let id = match provider {
-                "stripe" => body["data"][0]["id"].as_str(),
-                _ => body["paymentKey"].as_str(),
-            };
-            id.map(str::to_owned)
-        },
-    )
+    poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
+        let request = match provider {
+            "stripe" => stack
+                .http
+                .get(format!("{}/v1/payment_intents/search", stack.sim_url))
+                .query(&[("query", format!("metadata['payment_order_id']:'{po}'"))])
+                .bearer_auth("sk_test_testkit"),
+            _ => stack
+                .http
+                .get(format!("{}/v1/payments/orders/{po}", stack.sim_url))
+                .basic_auth("test_sk_testkit", Some("")),
+        };
+        let body: Value = request.send().await.ok()?.json().await.ok()?;
+        let id = match provider {
+            "stripe" => body["data"][0]["id"].as_str(),
+            _ => body["paymentKey"].as_str(),
+        };
+        id.map(str::to_owned)
+    })
     .await
 }
 
 async fn resolve(stack: &Stack, path: &str, result: &str) {
-    let resp = stack
-        .http
-        .post(format!("{}{path}", stack.sim_url))
-        .json(&json!({"result": result}))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        stack.http.post(format!("{}{path}", stack.sim_url)).json(&json!({"result": result})).send().await.unwrap();
     assert!(resp.status().is_success(), "{path}: {}", resp.status());
 }
 
@@ -67,25 +58,14 @@ async fn three_d_secure_is_awaited() {
     for (result, status) in [("approve", S::Success), ("fail", S::Failed)] {
         let (id, po) = post(&stack, "pm_card_threeDSecure2Required").await;
         let pi = psp_reference(&stack, "stripe", &po).await;
-        let waiting = stack
-            .store
-            .checkout(&CheckoutId::parse(id.clone()).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let waiting = stack.store.checkout(&CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
         assert_eq!(waiting.orders[0].status, S::Executing);
         resolve(&stack, &format!("/_sim/3ds/{pi}"), result).await;
         let done = stack.wait_done(&id).await;
         assert_eq!(done.orders[0].status, status, "{result}");
-        assert_eq!(
-            stack.captures(&po).await.len(),
-            usize::from(status == S::Success)
-        );
+        assert_eq!(stack.captures(&po).await.len(), usize::from(status == S::Success));
         if status == S::Failed {
-            assert_eq!(
-                done.orders[0].failure_code.as_deref(),
-                Some("payment_intent_authentication_failure")
-            );
+            assert_eq!(done.orders[0].failure_code.as_deref(), Some("payment_intent_authentication_failure"));
         }
     }
     stack.shutdown().await;
@@ -94,21 +74,14 @@ async fn three_d_secure_is_awaited() {
 /// Toss manual review: approved -> SUCCESS; rejected -> FAILED with Toss's failure code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_review_is_awaited() {
-    let stack = Stack::start(StackOptions {
-        psp_provider: "toss".into(),
-        ..StackOptions::new()
-    })
-    .await;
+    let stack = Stack::start(StackOptions { psp_provider: "toss".into(), ..StackOptions::new() }).await;
     for (result, status) in [("approve", S::Success), ("reject", S::Failed)] {
         let (id, po) = post(&stack, "billing_sim_review").await;
         let key = psp_reference(&stack, "toss", &po).await;
         resolve(&stack, &format!("/_sim/review/{key}"), result).await;
         let done = stack.wait_done(&id).await;
         assert_eq!(done.orders[0].status, status, "{result}");
-        assert_eq!(
-            stack.captures(&po).await.len(),
-            usize::from(status == S::Success)
-        );
+        assert_eq!(stack.captures(&po).await.len(), usize::from(status == S::Success));
     }
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent(), "{report:?}");

@@ -14,14 +14,8 @@ struct Psp {
     token_prefix: &'static str,
 }
 
-const STRIPE: Psp = Psp {
-    provider: "stripe",
-    token_prefix: "pm_card_",
-};
-const TOSS: Psp = Psp {
-    provider: "toss",
-    token_prefix: "billing_",
-};
+const STRIPE: Psp = Psp { provider: "stripe", token_prefix: "pm_card_" };
+const TOSS: Psp = Psp { provider: "toss", token_prefix: "billing_" };
 
 impl Psp {
     fn token(&self, fault: &str) -> String {
@@ -30,10 +24,7 @@ impl Psp {
 }
 
 async fn stack(psp: Psp, tweak: impl FnOnce(&mut StackOptions)) -> Stack {
-    let mut options = StackOptions {
-        psp_provider: psp.provider.to_owned(),
-        ..StackOptions::new()
-    };
+    let mut options = StackOptions { psp_provider: psp.provider.to_owned(), ..StackOptions::new() };
     tweak(&mut options);
     Stack::start(options).await
 }
@@ -54,14 +45,7 @@ async fn checkout(stack: &Stack, token: &str) -> (String, CheckoutRecord) {
 }
 
 async fn history(stack: &Stack, po: &str) -> Vec<S> {
-    stack
-        .store
-        .history(&PaymentOrderId::parse(po).unwrap())
-        .await
-        .unwrap()
-        .iter()
-        .map(|h| h.to_status)
-        .collect()
+    stack.store.history(&PaymentOrderId::parse(po).unwrap()).await.unwrap().iter().map(|h| h.to_status).collect()
 }
 
 async fn assert_books_consistent(stack: &Stack) {
@@ -77,16 +61,8 @@ async fn lost_response_is_resolved_by_a_status_query() {
         let stack = stack(psp, |_| {}).await;
         let (po, done) = checkout(&stack, &psp.token("sim_lost_response")).await;
         assert_eq!(done.orders[0].status, S::Success, "{}", psp.provider);
-        assert_eq!(
-            stack.captures(&po).await.len(),
-            1,
-            "{}: captured once",
-            psp.provider
-        );
-        assert_eq!(
-            history(&stack, &po).await,
-            vec![S::NotStarted, S::Executing, S::Unknown, S::Success]
-        );
+        assert_eq!(stack.captures(&po).await.len(), 1, "{}: captured once", psp.provider);
+        assert_eq!(history(&stack, &po).await, vec![S::NotStarted, S::Executing, S::Unknown, S::Success]);
         assert_books_consistent(&stack).await;
         stack.shutdown().await;
     }
@@ -103,12 +79,7 @@ async fn rate_limit_is_retried_after_retry_after() {
         let requests = stack.sim_requests(&po).await;
         assert!(requests.len() >= 2, "{requests:?}");
         let at = |i: usize| requests[i]["received_at_ms"].as_i64().unwrap();
-        assert!(
-            at(1) - at(0) >= 2000,
-            "{}: retried after {} ms: {requests:?}",
-            psp.provider,
-            at(1) - at(0)
-        );
+        assert!(at(1) - at(0) >= 2000, "{}: retried after {} ms: {requests:?}", psp.provider, at(1) - at(0));
         stack.shutdown().await;
     }
 }
@@ -123,10 +94,7 @@ async fn server_errors_then_success_capture_once() {
         assert_eq!(done.orders[0].status, S::Success, "{}", psp.provider);
         assert_eq!(stack.captures(&po).await.len(), 1);
         assert_eq!(stack.sim_requests(&po).await.len(), 3, "{}", psp.provider);
-        assert_eq!(
-            history(&stack, &po).await,
-            vec![S::NotStarted, S::Executing, S::Success]
-        );
+        assert_eq!(history(&stack, &po).await, vec![S::NotStarted, S::Executing, S::Success]);
         stack.shutdown().await;
     }
 }
@@ -134,26 +102,14 @@ async fn server_errors_then_success_capture_once() {
 /// A decline ends FAILED with the PSP's own code and message kept, nothing captured or booked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decline_keeps_the_psp_reason() {
-    for (psp, token, code) in [
-        (STRIPE, "pm_card_chargeDeclined", "generic_decline"),
-        (TOSS, "billing_decline", "REJECT_CARD_COMPANY"),
-    ] {
+    for (psp, token, code) in
+        [(STRIPE, "pm_card_chargeDeclined", "generic_decline"), (TOSS, "billing_decline", "REJECT_CARD_COMPANY")]
+    {
         let stack = stack(psp, |_| {}).await;
         let (po, done) = checkout(&stack, token).await;
         let order = &done.orders[0];
-        assert_eq!(
-            (order.status, order.failure_code.as_deref()),
-            (S::Failed, Some(code)),
-            "{}",
-            psp.provider
-        );
-        assert!(
-            !order
-                .failure_message
-                .as_deref()
-                .unwrap_or_default()
-                .is_empty()
-        );
+        assert_eq!((order.status, order.failure_code.as_deref()), (S::Failed, Some(code)), "{}", psp.provider);
+        assert!(!order.failure_message.as_deref().unwrap_or_default().is_empty());
         assert!(stack.captures(&po).await.is_empty());
         assert_books_consistent(&stack).await;
         stack.shutdown().await;
@@ -173,10 +129,7 @@ async fn slow_response_is_unknown_then_resolved() {
         let (po, done) = checkout(&stack, &psp.token("sim_slow")).await;
         assert_eq!(done.orders[0].status, S::Success, "{}", psp.provider);
         assert_eq!(stack.captures(&po).await.len(), 1);
-        assert_eq!(
-            history(&stack, &po).await,
-            vec![S::NotStarted, S::Executing, S::Unknown, S::Success]
-        );
+        assert_eq!(history(&stack, &po).await, vec![S::NotStarted, S::Executing, S::Unknown, S::Success]);
         assert_books_consistent(&stack).await;
         stack.shutdown().await;
     }
@@ -188,15 +141,7 @@ async fn slow_response_is_unknown_then_resolved() {
 async fn refused_credentials_fail_without_retrying() {
     for (psp, key) in [(STRIPE, "sk_live_not_ours"), (TOSS, "live_sk_not_ours")] {
         let stack = stack(psp, |o| o.psp_secret_key = Some(key.to_owned())).await;
-        let (po, done) = checkout(
-            &stack,
-            &psp.token(if psp.provider == "toss" {
-                "success"
-            } else {
-                "visa"
-            }),
-        )
-        .await;
+        let (po, done) = checkout(&stack, &psp.token(if psp.provider == "toss" { "success" } else { "visa" })).await;
         let order = &done.orders[0];
         assert_eq!(
             (order.status, order.failure_code.as_deref()),

@@ -31,16 +31,8 @@ pub enum ApiError {
 
 impl ApiError {
     /// A validation failure of one field.
-    pub fn invalid(
-        code: &'static str,
-        param: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        ApiError::InvalidRequest {
-            code,
-            param: param.into(),
-            message: message.into(),
-        }
+    pub fn invalid(code: &'static str, param: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest { code, param: param.into(), message: message.into() }
     }
 }
 
@@ -58,10 +50,7 @@ impl From<StoreError> for ApiError {
                 "checkout_id",
                 format!("checkout {id} already exists with different payment orders"),
             ),
-            StoreError::OrderIdTaken {
-                index,
-                payment_order_id,
-            } => ApiError::invalid(
+            StoreError::OrderIdTaken { index, payment_order_id } => ApiError::invalid(
                 "payment_order_id_taken",
                 format!("payment_orders[{index}].payment_order_id"),
                 format!("{payment_order_id} is already used by another checkout"),
@@ -75,11 +64,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match &self {
-            ApiError::InvalidRequest {
-                code,
-                param,
-                message,
-            } => (
+            ApiError::InvalidRequest { code, param, message } => (
                 StatusCode::BAD_REQUEST,
                 json!({"error": {"type": "invalid_request_error", "code": code, "param": param,
                     "message": format!("{param}: {message}")}}),

@@ -5,29 +5,57 @@ use crate::service::PaymentsService;
 use crate::views::{checkout_pb, order_pb};
 use payments_domain::{CheckoutDraft, CheckoutId, NewCheckout, OrderDraft, PaymentOrderId};
 use payments_proto::payments_v1 as pb;
+use payments_workflows::messages::ReviewDecision;
 use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
 /// The tonic service.
 pub struct GrpcPayments {
     service: PaymentsService,
+    public_url: String,
 }
 
 impl GrpcPayments {
+    /// Wraps the shared service; `public_url` is this gateway's, for checkout page links.
+    pub fn new(service: PaymentsService, public_url: String) -> Self {
+        GrpcPayments { service, public_url }
+    }
+}
+
+/// The operators' gRPC service.
+pub struct GrpcAdmin {
+    service: PaymentsService,
+}
+
+impl GrpcAdmin {
     /// Wraps the shared service.
     pub fn new(service: PaymentsService) -> Self {
-        GrpcPayments { service }
+        GrpcAdmin { service }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_service_server::AdminService for GrpcAdmin {
+    async fn decide_review(
+        &self,
+        request: Request<pb::DecideReviewRequest>,
+    ) -> Result<Response<pb::DecideReviewResponse>, Status> {
+        let r = request.into_inner();
+        let id = CheckoutId::parse(r.checkout_id).map_err(|e| Status::invalid_argument(format!("checkout_id: {e}")))?;
+        if r.reason.trim().is_empty() || r.operator.trim().is_empty() {
+            return Err(Status::invalid_argument("reason and operator are required"));
+        }
+        let decision = ReviewDecision { approve: r.approve, reason: r.reason, operator: r.operator };
+        let phase = self.service.decide_review(&id, decision).await?;
+        tracing::info!(checkout_id = %id, approve = r.approve, "review decision delivered");
+        Ok(Response::new(pb::DecideReviewResponse { checkout_id: id.to_string(), phase: phase.as_str().to_owned() }))
     }
 }
 
 fn draft_from_pb(req: pb::CreatePaymentRequest) -> CheckoutDraft {
     let mut buyer_info = Map::new();
     if let Some(b) = req.buyer_info {
-        for (k, v) in [
-            ("buyer_id", b.buyer_id),
-            ("name", b.name),
-            ("email", b.email),
-        ] {
+        for (k, v) in [("buyer_id", b.buyer_id), ("name", b.name), ("email", b.email)] {
             if !v.is_empty() {
                 buyer_info.insert(k.to_owned(), Value::String(v));
             }
@@ -36,7 +64,7 @@ fn draft_from_pb(req: pb::CreatePaymentRequest) -> CheckoutDraft {
     CheckoutDraft {
         checkout_id: req.checkout_id,
         buyer_info,
-        payment_token: req.credit_card_info.map(|c| c.token).unwrap_or_default(),
+        payment_token: Some(req.credit_card_info.map(|c| c.token).unwrap_or_default()),
         payment_orders: req
             .payment_orders
             .into_iter()
@@ -56,8 +84,7 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         &self,
         request: Request<pb::CreatePaymentRequest>,
     ) -> Result<Response<pb::Checkout>, Status> {
-        let checkout =
-            NewCheckout::parse(draft_from_pb(request.into_inner())).map_err(ApiError::from)?;
+        let checkout = NewCheckout::parse(draft_from_pb(request.into_inner())).map_err(ApiError::from)?;
         let (_, record) = self.service.create(checkout).await?;
         Ok(Response::new(checkout_pb(&record)))
     }
@@ -71,14 +98,33 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         Ok(Response::new(order_pb(&self.service.order(&id).await?)))
     }
 
-    async fn get_checkout(
+    async fn create_hosted_checkout(
         &self,
-        request: Request<pb::GetCheckoutRequest>,
-    ) -> Result<Response<pb::Checkout>, Status> {
+        request: Request<pb::CreateHostedCheckoutRequest>,
+    ) -> Result<Response<pb::HostedCheckout>, Status> {
+        let r = request.into_inner();
+        let create = pb::CreatePaymentRequest {
+            checkout_id: r.checkout_id,
+            buyer_info: r.buyer_info,
+            credit_card_info: None,
+            payment_orders: r.payment_orders,
+        };
+        let mut draft = draft_from_pb(create);
+        draft.payment_token = None;
+        let checkout = NewCheckout::parse(draft).map_err(ApiError::from)?;
+        let total = crate::rest::hosted_total(&checkout)?;
+        let (_, record) = self.service.create(checkout).await?;
+        Ok(Response::new(pb::HostedCheckout {
+            checkout_url: crate::rest::checkout_url(&self.public_url, record.checkout_id.as_str()),
+            checkout: Some(checkout_pb(&record)),
+            amount: total.to_decimal_string(),
+            currency: total.currency().code().to_owned(),
+        }))
+    }
+
+    async fn get_checkout(&self, request: Request<pb::GetCheckoutRequest>) -> Result<Response<pb::Checkout>, Status> {
         let id = CheckoutId::parse(request.into_inner().checkout_id)
             .map_err(|e| Status::invalid_argument(format!("checkout_id: {e}")))?;
-        Ok(Response::new(checkout_pb(
-            &self.service.checkout(&id).await?,
-        )))
+        Ok(Response::new(checkout_pb(&self.service.checkout(&id).await?)))
     }
 }

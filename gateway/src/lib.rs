@@ -3,19 +3,23 @@
 //! that stores a checkout and starts its Temporal workflow. It never moves money itself.
 //!
 //! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs),
-//! `rest.rs` (axum routes), `grpc.rs` (tonic service), `views.rs` (wire views of records),
+//! `rest.rs` (axum routes), `grpc.rs` (tonic services),
+//! `pages.rs` (the hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire views of records),
 //! `error.rs` (the one mapping of errors to HTTP and gRPC statuses), `main.rs` (thin).
 
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod pages;
 pub mod rest;
 pub mod service;
 pub mod views;
+pub mod webhooks;
 
 pub use config::GatewayConfig;
 
 use anyhow::Context;
+use payments_proto::payments_v1::admin_service_server::AdminServiceServer;
 use payments_proto::payments_v1::payment_service_server::PaymentServiceServer;
 use payments_store::Store;
 use service::PaymentsService;
@@ -31,18 +35,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Store::connect(&config.shared.database_url)
         .await
-        .with_context(|| {
-            format!(
-                "database {}",
-                payments_store::redact_url(&config.shared.database_url)
-            )
-        })?;
-    let temporal = payments_worker::temporal::connect(
-        &config.shared.temporal_address,
-        &config.shared.temporal_namespace,
-    )
-    .await?;
-    let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone());
+        .with_context(|| format!("database {}", payments_store::redact_url(&config.shared.database_url)))?;
+    let temporal =
+        payments_worker::temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
+    let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone(), config.waits());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -58,19 +54,27 @@ pub async fn run(
         .register_encoded_file_descriptor_set(payments_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<PaymentServiceServer<grpc::GrpcPayments>>()
-        .await;
+    health_reporter.set_serving::<PaymentServiceServer<grpc::GrpcPayments>>().await;
     let grpc_server = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection)
-        .add_service(PaymentServiceServer::new(grpc::GrpcPayments::new(
-            service.clone(),
-        )))
+        .add_service(PaymentServiceServer::new(grpc::GrpcPayments::new(service.clone(), config.public_url.clone())))
+        .add_service(AdminServiceServer::new(grpc::GrpcAdmin::new(service.clone())))
         .serve_with_incoming_shutdown(tokio_stream_listener(grpc), stopped(stop_rx.clone()));
 
-    let rest_server =
-        axum::serve(rest, rest::router(service)).with_graceful_shutdown(stopped(stop_rx));
+    let pages = pages::PageConfig {
+        public_url: config.public_url.clone(),
+        toss_js_url: config.toss_js_url.clone(),
+        toss_client_key: config.toss_client_key.clone(),
+    };
+    let secrets = webhooks::WebhookSecrets {
+        stripe: config.stripe_webhook_secret.clone(),
+        toss_payout: config.toss_webhook_secret.clone(),
+    };
+    let app = rest::router(service.clone(), config.public_url.clone())
+        .merge(pages::router(service.clone(), pages))
+        .merge(webhooks::router(service, secrets));
+    let rest_server = axum::serve(rest, app).with_graceful_shutdown(stopped(stop_rx));
     let (rest_result, grpc_result) = tokio::join!(rest_server, grpc_server);
     rest_result.context("REST server")?;
     grpc_result.context("gRPC server")?;

@@ -8,11 +8,9 @@ use tokio::net::TcpListener;
 async fn main() -> anyhow::Result<()> {
     payments_worker::telemetry::init();
     let config = payments_gateway::GatewayConfig::parse();
-    let rest = TcpListener::bind(&config.rest_listen)
-        .await
-        .with_context(|| format!("binding {}", config.rest_listen))?;
-    let grpc = TcpListener::bind(&config.grpc_listen)
-        .await
-        .with_context(|| format!("binding {}", config.grpc_listen))?;
+    let rest =
+        TcpListener::bind(&config.rest_listen).await.with_context(|| format!("binding {}", config.rest_listen))?;
+    let grpc =
+        TcpListener::bind(&config.grpc_listen).await.with_context(|| format!("binding {}", config.grpc_listen))?;
     payments_gateway::run(config, rest, grpc, payments_worker::signal::shutdown()).await
 }

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use payments_domain::checkout::draft_from_json;
+use payments_domain::checkout::{draft_from_json, hosted_draft_from_json};
 use payments_domain::{CheckoutId, NewCheckout, PaymentOrderId};
 use serde_json::Value;
 
@@ -17,23 +17,68 @@ use serde_json::Value;
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 
 /// The REST routes.
-pub fn router(service: PaymentsService) -> Router {
+pub fn router(service: PaymentsService, public_url: String) -> Router {
     Router::new()
         .route("/v1/payments", post(create_payment))
+        .route("/v1/checkouts", post(create_hosted_checkout))
         .route("/v1/payments/{payment_order_id}", get(get_payment))
         .route("/v1/checkouts/{checkout_id}", get(get_checkout))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
-        .with_state(service)
+        .with_state(Rest { service, public_url })
+}
+
+#[derive(Clone)]
+struct Rest {
+    service: PaymentsService,
+    public_url: String,
+}
+
+/// The one currency the hosted page's PSP (Toss Payments) charges.
+pub const HOSTED_CURRENCY: &str = "KRW";
+
+/// `POST /v1/checkouts`: a hosted checkout. The server computes the amount from the orders;
+/// the answer carries the page to send the buyer to.
+async fn create_hosted_checkout(State(rest): State<Rest>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid("body_malformed", "body", format!("is not valid JSON: {e}")))?;
+    let checkout = NewCheckout::parse(hosted_draft_from_json(&value)?)?;
+    let total = hosted_total(&checkout)?;
+    let (created, record) = rest.service.create(checkout).await?;
+    let status = match created {
+        Created::New => StatusCode::CREATED,
+        Created::Existing => StatusCode::OK,
+    };
+    let mut answer = checkout_json(&record);
+    answer["checkout_url"] = Value::String(checkout_url(&rest.public_url, record.checkout_id.as_str()));
+    answer["amount"] = Value::String(total.to_decimal_string());
+    answer["currency"] = Value::String(total.currency().code().to_owned());
+    Ok((status, Json(answer)))
+}
+
+/// The hosted checkout's total, refused unless it is in the hosted PSP's currency.
+pub fn hosted_total(checkout: &NewCheckout) -> Result<payments_domain::Money, ApiError> {
+    match checkout.total() {
+        Some(t) if t.currency().code() == HOSTED_CURRENCY => Ok(t),
+        _ => Err(ApiError::invalid(
+            "parameter_invalid",
+            "payment_orders",
+            format!("hosted checkouts are paid through Toss Payments, in {HOSTED_CURRENCY} only"),
+        )),
+    }
+}
+
+/// Where to send the buyer of a hosted checkout.
+pub fn checkout_url(public_url: &str, checkout_id: &str) -> String {
+    format!("{}/checkout/{checkout_id}", public_url.trim_end_matches('/'))
 }
 
 async fn create_payment(
-    State(service): State<PaymentsService>,
+    State(Rest { service, .. }): State<Rest>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid("body_malformed", "body", format!("is not valid JSON: {e}"))
-    })?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid("body_malformed", "body", format!("is not valid JSON: {e}")))?;
     let checkout = NewCheckout::parse(draft_from_json(&value)?)?;
     let (created, record) = service.create(checkout).await?;
     let status = match created {
@@ -44,7 +89,7 @@ async fn create_payment(
 }
 
 async fn get_payment(
-    State(service): State<PaymentsService>,
+    State(Rest { service, .. }): State<Rest>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = PaymentOrderId::parse(id)
@@ -53,10 +98,9 @@ async fn get_payment(
 }
 
 async fn get_checkout(
-    State(service): State<PaymentsService>,
+    State(Rest { service, .. }): State<Rest>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = CheckoutId::parse(id)
-        .map_err(|e| ApiError::invalid("parameter_invalid", "checkout_id", e.to_string()))?;
+    let id = CheckoutId::parse(id).map_err(|e| ApiError::invalid("parameter_invalid", "checkout_id", e.to_string()))?;
     Ok(Json(checkout_json(&service.checkout(&id).await?)))
 }

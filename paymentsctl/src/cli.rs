@@ -5,11 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// `paymentsctl` and its flags.
 #[derive(Debug, Parser)]
-#[command(
-    name = "paymentsctl",
-    version,
-    about = "Operate and exercise the payment platform"
-)]
+#[command(name = "paymentsctl", version, about = "Operate and exercise the payment platform")]
 pub struct Cli {
     /// Where the services are.
     #[command(flatten)]
@@ -23,12 +19,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Globals {
     /// Base URL of the gateway's REST API.
-    #[arg(
-        long,
-        global = true,
-        env = "PAYMENTS_GATEWAY_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
+    #[arg(long, global = true, env = "PAYMENTS_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub gateway: String,
     /// Database of the platform (`sqlite://...` or `postgres://...`), for `verify`.
     #[arg(
@@ -40,28 +31,13 @@ pub struct Globals {
     )]
     pub database_url: String,
     /// Temporal frontend address.
-    #[arg(
-        long,
-        global = true,
-        env = "TEMPORAL_ADDRESS",
-        default_value = "http://127.0.0.1:7233"
-    )]
+    #[arg(long, global = true, env = "TEMPORAL_ADDRESS", default_value = "http://127.0.0.1:7233")]
     pub temporal_address: String,
     /// Temporal namespace the workflows run in.
-    #[arg(
-        long,
-        global = true,
-        env = "TEMPORAL_NAMESPACE",
-        default_value = "default"
-    )]
+    #[arg(long, global = true, env = "TEMPORAL_NAMESPACE", default_value = "default")]
     pub temporal_namespace: String,
     /// Base URL of the Temporal web UI, for links to workflows.
-    #[arg(
-        long,
-        global = true,
-        env = "TEMPORAL_UI_URL",
-        default_value = "http://127.0.0.1:8233"
-    )]
+    #[arg(long, global = true, env = "TEMPORAL_UI_URL", default_value = "http://127.0.0.1:8233")]
     pub temporal_ui: String,
 }
 
@@ -111,10 +87,7 @@ mod tests {
             "payments",
         ])
         .expect("parses");
-        assert_eq!(
-            cli.globals.workflow_link("c-1"),
-            "http://ui:8233/namespaces/payments/workflows/checkout-c-1"
-        );
+        assert_eq!(cli.globals.workflow_link("c-1"), "http://ui:8233/namespaces/payments/workflows/checkout-c-1");
         assert!(matches!(cli.command, Command::Checkout(_)));
     }
 

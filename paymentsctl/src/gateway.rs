@@ -31,11 +31,7 @@ impl Answer {
 /// `error` object.
 pub fn describe_error(body: &Value) -> String {
     let Some(err) = body.get("error") else {
-        return if body.is_null() {
-            "no error details".to_owned()
-        } else {
-            body.to_string()
-        };
+        return if body.is_null() { "no error details".to_owned() } else { body.to_string() };
     };
     let field = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("");
     let mut out = match (field("code"), field("message")) {
@@ -60,15 +56,11 @@ pub struct Gateway {
 impl Gateway {
     /// A client of the gateway at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> anyhow::Result<Gateway> {
-        let base =
-            Url::parse(base).with_context(|| format!("gateway URL {base:?} is not a URL"))?;
+        let base = Url::parse(base).with_context(|| format!("gateway URL {base:?} is not a URL"))?;
         if base.cannot_be_a_base() {
             bail!("gateway URL {base} cannot be a base URL");
         }
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .context("building the HTTP client")?;
+        let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().context("building the HTTP client")?;
         Ok(Gateway { base, http })
     }
 
@@ -84,12 +76,8 @@ impl Gateway {
     /// Fails unless `GET /healthz` answers 2xx.
     pub async fn check_health(&self) -> anyhow::Result<()> {
         let url = self.url(&["healthz"]);
-        let resp = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .with_context(|| format!("gateway is not reachable at {url}"))?;
+        let resp =
+            self.http.get(url.clone()).send().await.with_context(|| format!("gateway is not reachable at {url}"))?;
         if !resp.status().is_success() {
             bail!("gateway at {url} is not healthy: HTTP {}", resp.status());
         }
@@ -123,15 +111,11 @@ impl Gateway {
 async fn read(resp: reqwest::Result<reqwest::Response>, url: &Url) -> anyhow::Result<Answer> {
     let resp = resp.with_context(|| format!("request to {url} failed"))?;
     let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .with_context(|| format!("reading the answer of {url}"))?;
+    let bytes = resp.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     Ok(Answer { status, body })
 }
@@ -142,10 +126,7 @@ pub fn found(answer: Answer, what: &str) -> anyhow::Result<Value> {
     match answer.status {
         s if s.is_success() => Ok(answer.body),
         StatusCode::NOT_FOUND => Err(anyhow!("{what} not found")),
-        s => Err(anyhow!(
-            "{what}: gateway answered HTTP {s}: {}",
-            answer.error_summary()
-        )),
+        s => Err(anyhow!("{what}: gateway answered HTTP {s}: {}", answer.error_summary())),
     }
 }
 
@@ -157,10 +138,7 @@ mod tests {
     #[test]
     fn urls_are_joined_and_encoded() {
         let g = Gateway::new("http://127.0.0.1:8080/").unwrap();
-        assert_eq!(
-            g.url(&["v1", "checkouts", "a/b c"]).as_str(),
-            "http://127.0.0.1:8080/v1/checkouts/a%2Fb%20c"
-        );
+        assert_eq!(g.url(&["v1", "checkouts", "a/b c"]).as_str(), "http://127.0.0.1:8080/v1/checkouts/a%2Fb%20c");
         let g = Gateway::new("http://host/api").unwrap();
         assert_eq!(g.url(&["healthz"]).as_str(), "http://host/api/healthz");
     }
@@ -169,10 +147,7 @@ mod tests {
     fn error_bodies_are_summarized() {
         let body = json!({"error": {"type": "invalid_request_error", "code": "parameter_invalid",
             "message": "must not be empty", "param": "checkout_id"}});
-        assert_eq!(
-            describe_error(&body),
-            "parameter_invalid: must not be empty (param checkout_id)"
-        );
+        assert_eq!(describe_error(&body), "parameter_invalid: must not be empty (param checkout_id)");
         assert_eq!(describe_error(&Value::Null), "no error details");
         assert_eq!(describe_error(&json!("oops")), "\"oops\"");
     }

@@ -93,10 +93,7 @@ mod tests {
         let hundred = ms(&(1..=100).collect::<Vec<_>>());
         assert_eq!(percentile(&hundred, 99.0), Some(Duration::from_millis(99)));
         assert_eq!(percentile(&hundred, 99.9), Some(Duration::from_millis(100)));
-        assert_eq!(
-            percentile(&hundred, 150.0),
-            Some(Duration::from_millis(100))
-        );
+        assert_eq!(percentile(&hundred, 150.0), Some(Duration::from_millis(100)));
     }
 
     #[test]

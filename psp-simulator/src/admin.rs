@@ -52,10 +52,7 @@ struct CapturesBody {
 }
 
 /// `GET /_sim/captures[?payment_order_id=X]`: captures in creation order.
-async fn captures(
-    State(sim): State<Arc<SimState>>,
-    Query(query): Query<OrderQuery>,
-) -> Json<CapturesBody> {
+async fn captures(State(sim): State<Arc<SimState>>, Query(query): Query<OrderQuery>) -> Json<CapturesBody> {
     let captures = sim.with_ledger(|ledger| ledger.captures(query.payment_order_id.as_deref()));
     Json(CapturesBody { captures })
 }
@@ -67,10 +64,7 @@ struct RefundsBody {
 
 /// `GET /_sim/refunds[?payment_order_id=X]`: refunds and cancellations in
 /// creation order.
-async fn refunds(
-    State(sim): State<Arc<SimState>>,
-    Query(query): Query<OrderQuery>,
-) -> Json<RefundsBody> {
+async fn refunds(State(sim): State<Arc<SimState>>, Query(query): Query<OrderQuery>) -> Json<RefundsBody> {
     let refunds = sim.with_ledger(|ledger| ledger.refunds(query.payment_order_id.as_deref()));
     Json(RefundsBody { refunds })
 }
@@ -87,13 +81,8 @@ struct RequestsBody {
 }
 
 /// `GET /_sim/requests[?idempotency_key=K]`: logged POSTs in arrival order.
-async fn requests(
-    State(sim): State<Arc<SimState>>,
-    Query(query): Query<RequestsQuery>,
-) -> Json<RequestsBody> {
-    Json(RequestsBody {
-        requests: sim.requests.matching(query.idempotency_key.as_deref()),
-    })
+async fn requests(State(sim): State<Arc<SimState>>, Query(query): Query<RequestsQuery>) -> Json<RequestsBody> {
+    Json(RequestsBody { requests: sim.requests.matching(query.idempotency_key.as_deref()) })
 }
 
 #[derive(Deserialize)]
@@ -103,19 +92,18 @@ struct ReviewBody {
 
 /// `POST /_sim/review/{id}` with `{"result":"approve"|"reject"}`: resolves
 /// a payment in manual review — a Stripe intent (`pi_...`) or a Toss
-/// `paymentKey` — and answers the updated intent or Payment.
-async fn review(
-    State(sim): State<Arc<SimState>>,
-    Path(id): Path<String>,
-    Json(body): Json<ReviewBody>,
-) -> Response {
+/// `paymentKey` — and answers the updated intent or Payment. A canceled
+/// payment is refused: Stripe's 400 `payment_intent_unexpected_state` or
+/// Toss's 400 `ALREADY_CANCELED_PAYMENT`.
+async fn review(State(sim): State<Arc<SimState>>, Path(id): Path<String>, Json(body): Json<ReviewBody>) -> Response {
     let verdict = match body.result.as_str() {
         "approve" => Verdict::Approve,
         "reject" => Verdict::Reject,
         _ => return admin_error(StatusCode::BAD_REQUEST, "result must be approve or reject"),
     };
     // Stripe ids are `pi_...`; Toss payment keys never contain `_`.
-    let resolved = if id.starts_with("pi_") {
+    let stripe = id.starts_with("pi_");
+    let resolved = if stripe {
         resolve::resolve_review(&sim, &id, verdict).map(|intent| json_bytes(&intent))
     } else {
         toss::review::resolve_review(&sim, &id, verdict).map(|payment| json_bytes(&payment))
@@ -123,9 +111,11 @@ async fn review(
     match resolved {
         Ok(body) => json_ok(body),
         Err(ResolveError::NotFound) => admin_error(StatusCode::NOT_FOUND, "no such payment"),
-        Err(ResolveError::NotWaiting) => {
-            admin_error(StatusCode::CONFLICT, "payment is not in review")
-        }
+        Err(ResolveError::NotWaiting) => admin_error(StatusCode::CONFLICT, "payment is not in review"),
+        // Canceled payments are refused in their PSP's own words.
+        Err(ResolveError::Canceled) if stripe => resolve::canceled_error(&sim, &id, "review")
+            .map_or_else(|| admin_error(StatusCode::NOT_FOUND, "no such payment"), IntoResponse::into_response),
+        Err(ResolveError::Canceled) => toss::error::TossError::already_canceled().into_response(),
     }
 }
 
@@ -140,9 +130,7 @@ struct WebhooksBody {
 
 /// `GET /_sim/webhooks`: every webhook delivery attempt, oldest first.
 async fn webhooks(State(sim): State<Arc<SimState>>) -> Json<WebhooksBody> {
-    Json(WebhooksBody {
-        deliveries: sim.webhooks.deliveries(),
-    })
+    Json(WebhooksBody { deliveries: sim.webhooks.deliveries() })
 }
 
 #[derive(Serialize)]

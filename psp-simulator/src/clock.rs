@@ -14,18 +14,14 @@ pub const KST_OFFSET_SECS: i64 = 9 * 3_600;
 
 /// Current time in Unix seconds (Stripe's `created` unit).
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Current time in Unix milliseconds (the admin logs' unit).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A calendar date.
@@ -55,11 +51,7 @@ impl Date {
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
         // Both are small and positive by construction.
-        Self {
-            year,
-            month: u32::try_from(month).unwrap_or(1),
-            day: u32::try_from(day).unwrap_or(1),
-        }
+        Self { year, month: u32::try_from(month).unwrap_or(1), day: u32::try_from(day).unwrap_or(1) }
     }
 
     /// Days since 1970-01-01.
@@ -93,11 +85,7 @@ impl Date {
         if !digits(year, 4) || !digits(month, 2) || !digits(day, 2) {
             return None;
         }
-        let date = Self {
-            year: year.parse().ok()?,
-            month: month.parse().ok()?,
-            day: day.parse().ok()?,
-        };
+        let date = Self { year: year.parse().ok()?, month: month.parse().ok()?, day: day.parse().ok()? };
         // Round-tripping through day numbers normalizes e.g. 02-30.
         (Self::from_days(date.days()) == date).then_some(date)
     }
@@ -115,12 +103,7 @@ pub fn iso_kst(unix_secs: u64) -> String {
     let secs = i64::try_from(unix_secs).unwrap_or(i64::MAX) + KST_OFFSET_SECS;
     let date = Date::from_days(secs.div_euclid(DAY_SECS));
     let of_day = secs.rem_euclid(DAY_SECS);
-    format!(
-        "{date}T{:02}:{:02}:{:02}+09:00",
-        of_day / 3_600,
-        of_day % 3_600 / 60,
-        of_day % 60
-    )
+    format!("{date}T{:02}:{:02}:{:02}+09:00", of_day / 3_600, of_day % 3_600 / 60, of_day % 60)
 }
 
 /// Today's date at `offset_secs` from UTC.
@@ -144,13 +127,7 @@ mod tests {
         // 2024-01-01T15:00:00Z is already Jan 2nd in Seoul.
         let instant = Date::parse("2024-01-01").unwrap().midnight_unix(0) + 15 * 3_600;
         assert_eq!(Date::from_unix(instant, 0).to_string(), "2024-01-01");
-        assert_eq!(
-            Date::from_unix(instant, KST_OFFSET_SECS).to_string(),
-            "2024-01-02"
-        );
-        assert_eq!(
-            iso_kst(u64::try_from(instant).unwrap()),
-            "2024-01-02T00:00:00+09:00"
-        );
+        assert_eq!(Date::from_unix(instant, KST_OFFSET_SECS).to_string(), "2024-01-02");
+        assert_eq!(iso_kst(u64::try_from(instant).unwrap()), "2024-01-02T00:00:00+09:00");
     }
 }

@@ -21,6 +21,9 @@ pub const TOSS_WEBHOOK_SECRET_DEFAULT: &str = "toss_webhook_test_secret";
 pub const WEBHOOK_ATTEMPTS_MAX_DEFAULT: u32 = 6;
 /// Default for [`SimConfig::webhook_initial_backoff_ms`].
 pub const WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT: u64 = 200;
+/// Default for [`SimConfig::payment_session_ttl_ms`]: Toss's 10 minutes
+/// between the buyer's authentication and the merchant's confirm.
+pub const PAYMENT_SESSION_TTL_MS_DEFAULT: u64 = 600_000;
 /// Base URL used in links when neither configured nor derivable from `run`.
 pub const PUBLIC_BASE_URL_FALLBACK: &str = "http://127.0.0.1:8090";
 
@@ -70,6 +73,10 @@ pub struct SimConfig {
     pub webhook_attempts_max: u32,
     /// Delay before the second delivery attempt; doubles for each next one.
     pub webhook_initial_backoff_ms: u64,
+    /// How long an authenticated Toss payment (hosted payment window or
+    /// `/_sim/toss/payment-sessions`) waits for `POST /v1/payments/confirm`
+    /// before it becomes `EXPIRED` (at least 1).
+    pub payment_session_ttl_ms: u64,
 }
 
 impl SimConfig {
@@ -92,11 +99,13 @@ impl SimConfig {
             toss_webhook_secret: TOSS_WEBHOOK_SECRET_DEFAULT.to_owned(),
             webhook_attempts_max: WEBHOOK_ATTEMPTS_MAX_DEFAULT,
             webhook_initial_backoff_ms: WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
+            payment_session_ttl_ms: PAYMENT_SESSION_TTL_MS_DEFAULT,
         }
     }
 
     /// Checks that every rate is a probability and that together they do not
-    /// exceed 1 (they partition one random draw).
+    /// exceed 1 (they partition one random draw), and that the counts and
+    /// durations that must be positive are.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let rates = [
             ("server_error_rate", self.server_error_rate),
@@ -111,14 +120,13 @@ impl SimConfig {
         }
         let total: f64 = rates.iter().map(|(_, rate)| rate).sum();
         if total > 1.0 {
-            return Err(ConfigError(format!(
-                "fault rates must add up to at most 1, got {total}"
-            )));
+            return Err(ConfigError(format!("fault rates must add up to at most 1, got {total}")));
         }
         if self.webhook_attempts_max == 0 {
-            return Err(ConfigError(
-                "webhook_attempts_max must be at least 1".to_owned(),
-            ));
+            return Err(ConfigError("webhook_attempts_max must be at least 1".to_owned()));
+        }
+        if self.payment_session_ttl_ms == 0 {
+            return Err(ConfigError("payment_session_ttl_ms must be at least 1".to_owned()));
         }
         Ok(())
     }
@@ -160,5 +168,7 @@ mod tests {
         assert!(config.validate().is_err());
         config.lost_response_rate = 0.4;
         assert_eq!(config.validate(), Ok(()));
+        config.payment_session_ttl_ms = 0;
+        assert!(config.validate().is_err());
     }
 }

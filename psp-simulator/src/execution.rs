@@ -39,12 +39,7 @@ pub struct Reply {
 impl Reply {
     /// A reply with no extra headers.
     pub fn new(status: StatusCode, body: Bytes, store: bool) -> Self {
-        Self {
-            status,
-            body,
-            store,
-            headers: Vec::new(),
-        }
+        Self { status, body, store, headers: Vec::new() }
     }
 }
 
@@ -69,10 +64,7 @@ pub struct Executed {
 impl Executed {
     /// A reply delivered at once.
     pub fn now(reply: Reply) -> Self {
-        Self {
-            reply,
-            delivery: Delivery::Normal,
-        }
+        Self { reply, delivery: Delivery::Normal }
     }
 }
 
@@ -88,11 +80,7 @@ pub trait Wire {
 
 /// Runs `execute` under `fault`: a server error (Stripe 503, Toss 500) or 429 answers without executing;
 /// a slow or lost response executes and then delays or drops the answer.
-pub fn with_fault<W: Wire>(
-    fault: Option<Fault>,
-    faults: &FaultInjector,
-    execute: impl FnOnce() -> Reply,
-) -> Executed {
+pub fn with_fault<W: Wire>(fault: Option<Fault>, faults: &FaultInjector, execute: impl FnOnce() -> Reply) -> Executed {
     match fault {
         None => Executed::now(execute()),
         Some(Fault::ServerError) => Executed::now(W::server_error()),
@@ -103,14 +91,8 @@ pub fn with_fault<W: Wire>(
             }
             Executed::now(reply)
         }
-        Some(Fault::Slow) => Executed {
-            reply: execute(),
-            delivery: Delivery::Delayed(faults.slow_response),
-        },
-        Some(Fault::LostResponse) => Executed {
-            reply: execute(),
-            delivery: Delivery::Dropped,
-        },
+        Some(Fault::Slow) => Executed { reply: execute(), delivery: Delivery::Delayed(faults.slow_response) },
+        Some(Fault::LostResponse) => Executed { reply: execute(), delivery: Delivery::Dropped },
     }
 }
 
@@ -143,9 +125,7 @@ pub async fn run_post<W: Wire>(
     slot.attempts = slot.attempts.saturating_add(1);
     let attempt = slot.attempts;
     let executed = match slot.stored.as_ref() {
-        Some(stored) if stored.fingerprint != post.fingerprint => {
-            Executed::now(W::key_reused(&key))
-        }
+        Some(stored) if stored.fingerprint != post.fingerprint => Executed::now(W::key_reused(&key)),
         Some(stored) => {
             Stats::bump(&sim.stats.idempotent_replays_total);
             let reply = Reply::new(stored.status, stored.body.clone(), false);
@@ -169,13 +149,7 @@ pub async fn run_post<W: Wire>(
 }
 
 /// Logs the outcome and sends (or withholds) the answer.
-async fn deliver(
-    sim: &SimState,
-    post: &Post,
-    received_at_ms: u64,
-    executed: Executed,
-    replayed: bool,
-) -> Response {
+async fn deliver(sim: &SimState, post: &Post, received_at_ms: u64, executed: Executed, replayed: bool) -> Response {
     let dropped = executed.delivery == Delivery::Dropped;
     let outcome = match (replayed, dropped) {
         (true, _) => Outcome::Replayed,
@@ -207,12 +181,7 @@ async fn deliver(
 
 /// The HTTP response for `reply`, with Stripe-style idempotency headers.
 fn respond(reply: Reply, key: Option<&str>, replayed: bool) -> Response {
-    let mut response = (
-        reply.status,
-        [(header::CONTENT_TYPE, "application/json")],
-        reply.body,
-    )
-        .into_response();
+    let mut response = (reply.status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response();
     let headers = response.headers_mut();
     for (name, value) in reply.headers {
         headers.insert(name, value);

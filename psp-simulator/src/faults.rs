@@ -78,11 +78,7 @@ impl FaultInjector {
     /// treated as 0 here; [`SimConfig::validate`] reports them.
     pub fn new(config: &SimConfig) -> Self {
         let rate = |value: f64| {
-            if (0.0..=1.0).contains(&value) {
-                value
-            } else {
-                0.0
-            }
+            if (0.0..=1.0).contains(&value) { value } else { 0.0 }
         };
         Self {
             server_error_rate: rate(config.server_error_rate),
@@ -102,13 +98,9 @@ impl FaultInjector {
             TokenKind::Fault(TokenFault::ServerErrorTwice) => {
                 (attempt <= SERVER_ERROR_ATTEMPTS_MAX).then_some(Fault::ServerError)
             }
-            TokenKind::Fault(TokenFault::RateLimited) => {
-                (attempt == 1).then_some(Fault::RateLimited)
-            }
+            TokenKind::Fault(TokenFault::RateLimited) => (attempt == 1).then_some(Fault::RateLimited),
             TokenKind::Fault(TokenFault::Slow) => Some(Fault::Slow),
-            TokenKind::Fault(TokenFault::LostResponse) => {
-                (attempt == 1).then_some(Fault::LostResponse)
-            }
+            TokenKind::Fault(TokenFault::LostResponse) => (attempt == 1).then_some(Fault::LostResponse),
             TokenKind::NormalSuccess if attempt == 1 => self.roll(),
             TokenKind::NormalSuccess | TokenKind::Other => None,
         }
@@ -116,10 +108,7 @@ impl FaultInjector {
 
     /// One draw partitioned by the configured rates.
     fn roll(&self) -> Option<Fault> {
-        let total = self.server_error_rate
-            + self.rate_limit_rate
-            + self.slow_rate
-            + self.lost_response_rate;
+        let total = self.server_error_rate + self.rate_limit_rate + self.slow_rate + self.lost_response_rate;
         if total <= 0.0 {
             // Keep the generator untouched so enabling chaos later does not
             // depend on how many requests ran before.
@@ -177,10 +166,7 @@ mod tests {
     #[test]
     fn rates_apply_to_first_attempts_of_normal_tokens() {
         let faults = injector(|config| config.lost_response_rate = 1.0);
-        assert_eq!(
-            faults.decide(TokenKind::NormalSuccess, 1),
-            Some(Fault::LostResponse)
-        );
+        assert_eq!(faults.decide(TokenKind::NormalSuccess, 1), Some(Fault::LostResponse));
         assert_eq!(faults.decide(TokenKind::NormalSuccess, 2), None);
         assert_eq!(faults.decide(TokenKind::Other, 1), None);
     }
@@ -194,9 +180,7 @@ mod tests {
                 config.slow_rate = 0.3;
                 config.fault_seed = 7;
             });
-            (0..50)
-                .map(|_| faults.decide(TokenKind::NormalSuccess, 1))
-                .collect::<Vec<_>>()
+            (0..50).map(|_| faults.decide(TokenKind::NormalSuccess, 1)).collect::<Vec<_>>()
         };
         let first = sequence();
         assert_eq!(first, sequence());

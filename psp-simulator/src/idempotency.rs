@@ -78,19 +78,13 @@ pub struct IdempotencyStore {
 impl IdempotencyStore {
     /// An empty store remembering at most `keys_max` keys (at least one).
     pub fn new(keys_max: usize) -> Self {
-        Self {
-            keys_max: keys_max.max(1),
-            slots: Mutex::new(Slots::default()),
-        }
+        Self { keys_max: keys_max.max(1), slots: Mutex::new(Slots::default()) }
     }
 
     /// Waits until no other request holds `key` (scoped to `account`), then
     /// returns its record for reading and writing.
     pub async fn lock(&self, account: &str, key: &str) -> SlotGuard {
-        let scoped = ScopedKey {
-            account: account.to_owned(),
-            key: key.to_owned(),
-        };
+        let scoped = ScopedKey { account: account.to_owned(), key: key.to_owned() };
         // Clone the Arc under the store lock, then release the store lock
         // before awaiting the per-key lock.
         let slot = self.slot(scoped);
@@ -130,10 +124,7 @@ fn evict_oldest_idle(slots: &mut Slots) {
         // The map's own reference is the only one: no request holds or
         // awaits this key. New references are only created under the store
         // lock we hold, so this cannot race upwards.
-        let idle = slots
-            .by_key
-            .get(&candidate)
-            .is_none_or(|slot| Arc::strong_count(slot) == 1);
+        let idle = slots.by_key.get(&candidate).is_none_or(|slot| Arc::strong_count(slot) == 1);
         if idle {
             slots.by_key.remove(&candidate);
             return;
@@ -162,10 +153,7 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     /// The fingerprint ignores parameter order but not values or endpoint.
@@ -201,10 +189,7 @@ mod tests {
         let held = store.lock("acct", "busy").await;
         drop(store.lock("acct", "other").await);
         let slots = lock(&store.slots);
-        assert!(slots.by_key.contains_key(&ScopedKey {
-            account: "acct".to_owned(),
-            key: "busy".to_owned(),
-        }));
+        assert!(slots.by_key.contains_key(&ScopedKey { account: "acct".to_owned(), key: "busy".to_owned() }));
         drop(slots);
         drop(held);
     }

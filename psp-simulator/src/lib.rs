@@ -17,8 +17,11 @@
 //! It also speaks a subset of **Toss Payments' v1 API** on the same port and
 //! ledger: Basic `test_sk_...` authentication, JSON bodies, the `Payment`
 //! object, billing-key charges (`POST /v1/billing/{billingKey}`), the hosted
-//! confirm flow, cancellation and settlements, with `{"code","message"}`
-//! errors.
+//! confirm flow with its 10-minute session deadline, cancellation and
+//! settlements, with `{"code","message"}` errors. For browser tests it hosts
+//! Toss's **payment window** ([`hosted`]): a stand-in for the JS SDK v1
+//! (`/js/v1/tosspayments.js`), a pay page with test cards and a 3-D Secure
+//! challenge, redirecting to the merchant's `successUrl` / `failUrl`.
 //!
 //! Every successful capture ("money moved") and refund is recorded so that
 //! tests and operators can assert, through the admin endpoints, that a
@@ -48,8 +51,12 @@
 //! * `clock.rs` — Unix time, civil dates, ISO-8601 with `+09:00`.
 //! * `webhooks.rs` — outgoing events with retries and a delivery log;
 //!   `signing.rs` — the PSPs' webhook signatures (public helpers).
-//! * `stripe/` — the Stripe dialect (see its module docs).
-//! * `toss/` — the Toss Payments dialect (see its module docs).
+//! * `stripe/` — the Stripe dialect (see its module docs), including
+//!   cancelling intents (`stripe/cancel.rs`).
+//! * `toss/` — the Toss Payments dialect (see its module docs); payment
+//!   sessions, their deadline and expiry are `toss/session.rs`.
+//! * `hosted/` — the Toss payment window (JS SDK stand-in, pay page, 3-D
+//!   Secure challenge, redirects) and the element ids browser tests use.
 //! * `settlement/` — fees, sold/paid-out dates and the per-day CSV;
 //!   served as Stripe balance transactions (`stripe/balance.rs`) and Toss
 //!   settlements (`toss/settlements.rs`).
@@ -62,6 +69,7 @@ mod config;
 mod drop_conn;
 mod execution;
 mod faults;
+pub mod hosted;
 mod idempotency;
 mod ledger;
 mod request_log;
@@ -84,10 +92,9 @@ use axum::response::Response;
 use tokio::net::TcpListener;
 
 pub use config::{
-    ConfigError, IDEMPOTENCY_KEYS_MAX_DEFAULT, PUBLIC_BASE_URL_FALLBACK,
-    RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT,
-    SimConfig, TOSS_WEBHOOK_SECRET_DEFAULT, WEBHOOK_ATTEMPTS_MAX_DEFAULT,
-    WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
+    ConfigError, IDEMPOTENCY_KEYS_MAX_DEFAULT, PAYMENT_SESSION_TTL_MS_DEFAULT, PUBLIC_BASE_URL_FALLBACK,
+    RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig,
+    TOSS_WEBHOOK_SECRET_DEFAULT, WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
 };
 pub use idempotency::{IDEMPOTENCY_KEY_LEN_MAX, TOSS_IDEMPOTENCY_KEY_LEN_MAX};
 pub use signing::{stripe_signature_header, toss_payout_signature};
@@ -97,8 +104,8 @@ use state::SimState;
 const REQUEST_ID_RANDOM_LEN: usize = 14;
 
 /// Builds the complete HTTP application: the PSP APIs under `/v1`, the
-/// 3-D Secure pages, the admin endpoints, and a `Request-Id` header on every
-/// response.
+/// 3-D Secure pages, the Toss payment window, the admin endpoints, and a
+/// `Request-Id` header on every response.
 ///
 /// Everything works when this router is served by any server except the
 /// lost-response fault, which needs [`run`] to close connections (it then
@@ -109,6 +116,7 @@ pub fn router(config: SimConfig) -> Router {
         .merge(stripe::router(Arc::clone(&sim)))
         .merge(stripe::threeds::router(Arc::clone(&sim)))
         .merge(toss::router(Arc::clone(&sim)))
+        .merge(hosted::router(Arc::clone(&sim)))
         .merge(settlement::router(Arc::clone(&sim)))
         .merge(admin::router(sim))
         .fallback(stripe::unrecognized_url)
@@ -127,9 +135,7 @@ pub async fn run(
     mut config: SimConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    config
-        .validate()
-        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    config.validate().map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "psp-simulator listening");
     if config.public_base_url.is_none() {

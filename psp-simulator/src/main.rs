@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use psp_simulator::{
-    IDEMPOTENCY_KEYS_MAX_DEFAULT, RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT,
-    STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_WEBHOOK_SECRET_DEFAULT,
+    IDEMPOTENCY_KEYS_MAX_DEFAULT, PAYMENT_SESSION_TTL_MS_DEFAULT, RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT,
+    SLOW_RESPONSE_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_WEBHOOK_SECRET_DEFAULT,
     WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
 };
 use tracing_subscriber::EnvFilter;
@@ -83,16 +83,17 @@ struct Args {
     /// Delay before the second delivery attempt, doubling after each.
     #[arg(long, env = "PSP_SIM_WEBHOOK_INITIAL_BACKOFF_MS", default_value_t = WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT)]
     webhook_initial_backoff_ms: u64,
+
+    /// Milliseconds an authenticated Toss payment waits for its confirm
+    /// before it becomes EXPIRED (Toss: 10 minutes).
+    #[arg(long, env = "PSP_SIM_PAYMENT_SESSION_TTL_MS", default_value_t = PAYMENT_SESSION_TTL_MS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..))]
+    payment_session_ttl_ms: u64,
 }
 
 /// Parses a probability in [0, 1].
 fn probability(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|error| format!("{error}"))?;
-    if (0.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{value} is not in [0, 1]"))
-    }
+    if (0.0..=1.0).contains(&value) { Ok(value) } else { Err(format!("{value} is not in [0, 1]")) }
 }
 
 impl Args {
@@ -115,6 +116,7 @@ impl Args {
         config.toss_webhook_secret = self.toss_webhook_secret;
         config.webhook_attempts_max = self.webhook_attempts_max;
         config.webhook_initial_backoff_ms = self.webhook_initial_backoff_ms;
+        config.payment_session_ttl_ms = self.payment_session_ttl_ms;
         config
     }
 }
@@ -122,9 +124,7 @@ impl Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let args = Args::parse();
     let listen = args.listen;

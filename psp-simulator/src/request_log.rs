@@ -68,9 +68,7 @@ impl RequestLog {
     pub fn matching(&self, idempotency_key: Option<&str>) -> Vec<LoggedRequest> {
         let mut found: Vec<LoggedRequest> = lock(&self.entries)
             .iter()
-            .filter(|entry| {
-                idempotency_key.is_none_or(|key| entry.idempotency_key.as_deref() == Some(key))
-            })
+            .filter(|entry| idempotency_key.is_none_or(|key| entry.idempotency_key.as_deref() == Some(key)))
             .cloned()
             .collect();
         // Entries are appended when the outcome is known, so a slow first

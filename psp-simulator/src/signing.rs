@@ -31,10 +31,7 @@ fn hmac_sha256(secret: &str, message: &[&[u8]]) -> Vec<u8> {
 /// The `Stripe-Signature` header value for `body` sent at `timestamp`
 /// (Unix seconds), signed with the endpoint secret `secret`.
 pub fn stripe_signature_header(secret: &str, timestamp: u64, body: &str) -> String {
-    let digest = hmac_sha256(
-        secret,
-        &[timestamp.to_string().as_bytes(), b".", body.as_bytes()],
-    );
+    let digest = hmac_sha256(secret, &[timestamp.to_string().as_bytes(), b".", body.as_bytes()]);
     let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
     format!("t={timestamp},v1={hex}")
 }
@@ -42,10 +39,7 @@ pub fn stripe_signature_header(secret: &str, timestamp: u64, body: &str) -> Stri
 /// One Toss payout signature, `v1:<base64>`, for `payload` (the raw body)
 /// sent at `transmission_time` (the header's exact text).
 pub fn toss_payout_signature(secret: &str, payload: &str, transmission_time: &str) -> String {
-    let digest = hmac_sha256(
-        secret,
-        &[payload.as_bytes(), b":", transmission_time.as_bytes()],
-    );
+    let digest = hmac_sha256(secret, &[payload.as_bytes(), b":", transmission_time.as_bytes()]);
     format!("v1:{}", STANDARD.encode(digest))
 }
 
@@ -59,10 +53,7 @@ mod tests {
     fn hmac_matches_reference_vector() {
         let digest = hmac_sha256("Jefe", &[b"what do ya want ", b"for nothing?"]);
         let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     /// Header layouts follow the PSPs' formats.

@@ -38,15 +38,14 @@ pub struct SimState {
     pub public_base_url: String,
     /// Delay after which a manual review approves itself, if configured.
     pub review_auto_resolve: Option<Duration>,
+    /// How long an authenticated Toss payment waits for its confirm.
+    pub payment_session_ttl: Duration,
 }
 
 impl SimState {
     /// Empty state configured by `config`.
     pub fn new(config: &SimConfig) -> Self {
-        let base = config
-            .public_base_url
-            .as_deref()
-            .unwrap_or(PUBLIC_BASE_URL_FALLBACK);
+        let base = config.public_base_url.as_deref().unwrap_or(PUBLIC_BASE_URL_FALLBACK);
         Self {
             ledger: Mutex::new(Ledger::default()),
             idempotency: IdempotencyStore::new(config.idempotency_keys_max),
@@ -56,6 +55,7 @@ impl SimState {
             webhooks: Webhooks::new(config),
             public_base_url: base.trim_end_matches('/').to_owned(),
             review_auto_resolve: config.review_auto_resolve_ms.map(Duration::from_millis),
+            payment_session_ttl: Duration::from_millis(config.payment_session_ttl_ms),
         }
     }
 
@@ -69,9 +69,7 @@ impl SimState {
 /// assignments/pushes, so a panicking holder cannot leave a torn state and
 /// one panic should not take the whole simulator down.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Request and outcome counters.
@@ -98,9 +96,5 @@ impl Stats {
 
 /// `len` random ASCII alphanumerics, for PSP-like object ids.
 pub fn random_alnum(len: usize) -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(Alphanumeric).take(len).map(char::from).collect()
 }

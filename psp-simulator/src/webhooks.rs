@@ -109,13 +109,10 @@ impl Webhooks {
     /// Deliveries configured by `config`.
     pub fn new(config: &SimConfig) -> Self {
         let timeout = Duration::from_millis(WEBHOOK_ATTEMPT_TIMEOUT_MS);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .unwrap_or_else(|error| {
-                tracing::error!(%error, "webhook client setup failed; using defaults");
-                reqwest::Client::new()
-            });
+        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_else(|error| {
+            tracing::error!(%error, "webhook client setup failed; using defaults");
+            reqwest::Client::new()
+        });
         Self {
             inner: Arc::new(Inner {
                 client,
@@ -224,11 +221,7 @@ impl Webhooks {
 async fn deliver(inner: &Inner, url: &str, outgoing: &Outgoing) {
     for attempt in 1..=inner.attempts_max {
         let request = signed(
-            inner
-                .client
-                .post(url)
-                .header(CONTENT_TYPE, "application/json")
-                .body(outgoing.body.clone()),
+            inner.client.post(url).header(CONTENT_TYPE, "application/json").body(outgoing.body.clone()),
             outgoing,
         );
         let (status_code, error) = match request.send().await {
@@ -264,10 +257,9 @@ async fn deliver(inner: &Inner, url: &str, outgoing: &Outgoing) {
 fn signed(request: reqwest::RequestBuilder, outgoing: &Outgoing) -> reqwest::RequestBuilder {
     match &outgoing.signing {
         Signing::Unsigned => request,
-        Signing::Stripe(secret) => request.header(
-            "Stripe-Signature",
-            stripe_signature_header(secret, unix_now(), &outgoing.body),
-        ),
+        Signing::Stripe(secret) => {
+            request.header("Stripe-Signature", stripe_signature_header(secret, unix_now(), &outgoing.body))
+        }
         Signing::TossPayout(secret) => {
             let time = iso_kst(unix_now());
             let retired = format!("{secret}{RETIRED_SECRET_SUFFIX}");

@@ -15,17 +15,13 @@ use tokio::task::JoinSet;
 async fn replay_returns_first_response_and_captures_once() {
     let sim = Sim::start().await;
     let body = confirmed_body("pm_card_visa", "po_replay");
-    let first = sim
-        .post("/v1/payment_intents", &body, Some("key-replay"))
-        .await;
+    let first = sim.post("/v1/payment_intents", &body, Some("key-replay")).await;
     assert_eq!(first.status(), StatusCode::OK);
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first_request_id = first.headers()["request-id"].clone();
     let first_body = first.bytes().await.unwrap();
 
-    let second = sim
-        .post("/v1/payment_intents", &body, Some("key-replay"))
-        .await;
+    let second = sim.post("/v1/payment_intents", &body, Some("key-replay")).await;
     assert_eq!(second.status(), StatusCode::OK);
     assert_eq!(second.headers()["idempotent-replayed"], "true");
     assert_eq!(second.headers()["idempotency-key"], "key-replay");
@@ -58,14 +54,10 @@ async fn replay_ignores_parameter_order() {
 async fn decline_is_replayed() {
     let sim = Sim::start().await;
     let body = confirmed_body("pm_card_chargeDeclined", "po_decline_replay");
-    let first = sim
-        .post("/v1/payment_intents", &body, Some("key-decline"))
-        .await;
+    let first = sim.post("/v1/payment_intents", &body, Some("key-decline")).await;
     assert_eq!(first.status(), StatusCode::PAYMENT_REQUIRED);
     let first_body = first.bytes().await.unwrap();
-    let second = sim
-        .post("/v1/payment_intents", &body, Some("key-decline"))
-        .await;
+    let second = sim.post("/v1/payment_intents", &body, Some("key-decline")).await;
     assert_eq!(second.status(), StatusCode::PAYMENT_REQUIRED);
     assert_eq!(second.headers()["idempotent-replayed"], "true");
     assert_eq!(second.bytes().await.unwrap(), first_body);
@@ -77,23 +69,11 @@ async fn decline_is_replayed() {
 #[tokio::test]
 async fn key_reuse_with_different_request_is_rejected() {
     let sim = Sim::start().await;
-    let first = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_k"),
-            Some("key-reuse"),
-        )
-        .await,
-    )
-    .await;
+    let first =
+        json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_k"), Some("key-reuse")).await).await;
 
-    let different = sim
-        .post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_other"),
-            Some("key-reuse"),
-        )
-        .await;
+    let different =
+        sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_other"), Some("key-reuse")).await;
     assert_eq!(different.status(), StatusCode::BAD_REQUEST);
     let error = &json(different).await["error"];
     assert_eq!(error["type"], "idempotency_error");
@@ -104,18 +84,9 @@ async fn key_reuse_with_different_request_is_rejected() {
     );
 
     let id = first["id"].as_str().unwrap();
-    let other_endpoint = sim
-        .post(
-            &format!("/v1/payment_intents/{id}/confirm"),
-            "",
-            Some("key-reuse"),
-        )
-        .await;
+    let other_endpoint = sim.post(&format!("/v1/payment_intents/{id}/confirm"), "", Some("key-reuse")).await;
     assert_eq!(other_endpoint.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        json(other_endpoint).await["error"]["type"],
-        "idempotency_error"
-    );
+    assert_eq!(json(other_endpoint).await["error"]["type"], "idempotency_error");
     assert_eq!(sim.captures(None).await.len(), 1);
 }
 
@@ -124,21 +95,9 @@ async fn key_reuse_with_different_request_is_rejected() {
 #[tokio::test]
 async fn validation_errors_are_not_stored() {
     let sim = Sim::start().await;
-    let bad = sim
-        .post(
-            "/v1/payment_intents",
-            "amount=100&currency=usd&bogus=1",
-            Some("key-fix"),
-        )
-        .await;
+    let bad = sim.post("/v1/payment_intents", "amount=100&currency=usd&bogus=1", Some("key-fix")).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let fixed = sim
-        .post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_fix"),
-            Some("key-fix"),
-        )
-        .await;
+    let fixed = sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_fix"), Some("key-fix")).await;
     assert_eq!(fixed.status(), StatusCode::OK);
     assert!(fixed.headers().get("idempotent-replayed").is_none());
 }
@@ -154,9 +113,7 @@ async fn concurrent_same_key_requests_capture_once() {
         let sim = Arc::clone(&sim);
         let body = body.clone();
         requests.spawn(async move {
-            let response = sim
-                .post("/v1/payment_intents", &body, Some("key-concurrent"))
-                .await;
+            let response = sim.post("/v1/payment_intents", &body, Some("key-concurrent")).await;
             assert_eq!(response.status(), StatusCode::OK);
             json(response).await["id"].as_str().unwrap().to_owned()
         });
@@ -177,27 +134,12 @@ async fn concurrent_same_key_requests_capture_once() {
 async fn overlong_key_is_rejected() {
     let sim = Sim::start().await;
     let at_limit = "k".repeat(IDEMPOTENCY_KEY_LEN_MAX);
-    let ok = sim
-        .post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_len"),
-            Some(&at_limit),
-        )
-        .await;
+    let ok = sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_len"), Some(&at_limit)).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let too_long = "k".repeat(IDEMPOTENCY_KEY_LEN_MAX + 1);
-    let rejected = sim
-        .post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_len2"),
-            Some(&too_long),
-        )
-        .await;
+    let rejected = sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_len2"), Some(&too_long)).await;
     assert_eq!(rejected.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        json(rejected).await["error"]["type"],
-        "invalid_request_error"
-    );
+    assert_eq!(json(rejected).await["error"]["type"], "invalid_request_error");
     assert!(sim.captures(Some("po_len2")).await.is_empty());
 }
 
@@ -209,17 +151,9 @@ async fn bounded_store_forgets_oldest_key() {
     config.idempotency_keys_max = 1;
     let sim = Sim::start_with(config).await;
     let body = confirmed_body("pm_card_visa", "po_bound");
-    sim.post("/v1/payment_intents", &body, Some("key-old"))
-        .await;
-    sim.post(
-        "/v1/payment_intents",
-        "amount=1&currency=usd",
-        Some("key-new"),
-    )
-    .await;
-    let again = sim
-        .post("/v1/payment_intents", &body, Some("key-old"))
-        .await;
+    sim.post("/v1/payment_intents", &body, Some("key-old")).await;
+    sim.post("/v1/payment_intents", "amount=1&currency=usd", Some("key-new")).await;
+    let again = sim.post("/v1/payment_intents", &body, Some("key-old")).await;
     assert!(again.headers().get("idempotent-replayed").is_none());
     assert_eq!(sim.captures(Some("po_bound")).await.len(), 2);
 }

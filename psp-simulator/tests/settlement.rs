@@ -40,19 +40,9 @@ async fn stripe_balance_transactions() {
         .await,
     )
     .await;
-    sim.post(
-        "/v1/payment_intents",
-        &confirmed_body("pm_card_visa", "po_krw"),
-        None,
-    )
-    .await;
+    sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_krw"), None).await;
     let usd_id = usd["id"].as_str().unwrap();
-    sim.post(
-        "/v1/refunds",
-        &format!("payment_intent={usd_id}&amount=4000"),
-        None,
-    )
-    .await;
+    sim.post("/v1/refunds", &format!("payment_intent={usd_id}&amount=4000"), None).await;
 
     let list = json(sim.get("/v1/balance_transactions").await).await;
     assert_eq!(list["object"], "list");
@@ -77,33 +67,19 @@ async fn stripe_balance_transactions() {
     assert_eq!(charge["status"], "pending");
     let created = charge["created"].as_u64().unwrap();
     let midnight = created - created % DAY_SECS;
-    assert_eq!(
-        charge["available_on"].as_u64().unwrap(),
-        midnight + 2 * DAY_SECS
-    );
+    assert_eq!(charge["available_on"].as_u64().unwrap(), midnight + 2 * DAY_SECS);
     assert_pagination(&sim, created, &charge["id"]).await;
 }
 
 /// `created` filters and `limit` / `starting_after` paging over the three
 /// transactions of `stripe_balance_transactions`.
 async fn assert_pagination(sim: &Sim, created: u64, oldest_id: &Value) {
-    let later = sim
-        .get(&format!(
-            "/v1/balance_transactions?created[gte]={}",
-            created + 3_600
-        ))
-        .await;
+    let later = sim.get(&format!("/v1/balance_transactions?created[gte]={}", created + 3_600)).await;
     assert!(json(later).await["data"].as_array().unwrap().is_empty());
     let page = json(sim.get("/v1/balance_transactions?limit=2").await).await;
     assert_eq!(page["has_more"], true);
     let last = page["data"][1]["id"].as_str().unwrap();
-    let rest = json(
-        sim.get(&format!(
-            "/v1/balance_transactions?limit=2&starting_after={last}"
-        ))
-        .await,
-    )
-    .await;
+    let rest = json(sim.get(&format!("/v1/balance_transactions?limit=2&starting_after={last}")).await).await;
     assert_eq!(rest["has_more"], false);
     assert_eq!(&rest["data"][0]["id"], oldest_id);
     let bad = sim.get("/v1/balance_transactions?limit=0").await;
@@ -157,18 +133,12 @@ async fn toss_settlements() {
 
     let paid_out = sale["paidOutDate"].as_str().unwrap();
     assert_ne!(paid_out, today);
-    let by_payout = sim
-        .toss_get(&format!(
-            "/v1/settlements?startDate={paid_out}&endDate={paid_out}&dateType=paidOutDate"
-        ))
-        .await;
+    let by_payout =
+        sim.toss_get(&format!("/v1/settlements?startDate={paid_out}&endDate={paid_out}&dateType=paidOutDate")).await;
     assert_eq!(json(by_payout).await.as_array().unwrap().len(), 2);
     let paged = sim.toss_get(&format!("{path}&page=2&size=1")).await;
     assert_eq!(json(paged).await[0]["amount"], -5000);
-    for bad in [
-        "/v1/settlements",
-        "/v1/settlements?startDate=2024-13-01&endDate=2024-12-01",
-    ] {
+    for bad in ["/v1/settlements", "/v1/settlements?startDate=2024-13-01&endDate=2024-12-01"] {
         let response = sim.toss_get(bad).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(json(response).await["code"], "INVALID_REQUEST");
@@ -180,33 +150,13 @@ async fn toss_settlements() {
 #[tokio::test]
 async fn settlement_csv() {
     let sim = Sim::start().await;
-    let intent = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_csv"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let intent = json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_csv"), None).await).await;
     let id = intent["id"].as_str().unwrap();
-    sim.post(
-        "/v1/refunds",
-        &format!("payment_intent={id}&amount=1000"),
-        None,
-    )
-    .await;
+    sim.post("/v1/refunds", &format!("payment_intent={id}&amount=1000"), None).await;
     let day = utc_date(intent["created"].as_u64().unwrap());
-    let response = sim
-        .get(&format!("/_sim/settlements/stripe/{day}.csv"))
-        .await;
+    let response = sim.get(&format!("/_sim/settlements/stripe/{day}.csv")).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let csv = response.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
@@ -227,10 +177,7 @@ async fn settlement_csv() {
 
     let empty = sim.get("/_sim/settlements/toss/2001-01-01.csv").await;
     assert_eq!(empty.text().await.unwrap().lines().count(), 1);
-    for bad in [
-        "/_sim/settlements/paypal/2001-01-01.csv",
-        "/_sim/settlements/toss/yesterday.csv",
-    ] {
+    for bad in ["/_sim/settlements/paypal/2001-01-01.csv", "/_sim/settlements/toss/yesterday.csv"] {
         assert_eq!(sim.get(bad).await.status(), StatusCode::NOT_FOUND);
     }
 }

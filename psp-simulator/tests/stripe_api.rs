@@ -10,18 +10,10 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn visa_payment_is_captured() {
     let sim = Sim::start().await;
-    let response = sim
-        .post(
-            "/v1/payment_intents",
-            &(confirmed_body("pm_card_visa", "po_ok") + "&description=order"),
-            None,
-        )
-        .await;
+    let response =
+        sim.post("/v1/payment_intents", &(confirmed_body("pm_card_visa", "po_ok") + "&description=order"), None).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let request_id = response.headers()["request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let request_id = response.headers()["request-id"].to_str().unwrap().to_owned();
     assert!(request_id.starts_with("req_"), "{request_id}");
     let intent = json(response).await;
     let id = intent["id"].as_str().unwrap();
@@ -54,13 +46,7 @@ async fn visa_payment_is_captured() {
 #[tokio::test]
 async fn mastercard_payment_is_captured() {
     let sim = Sim::start().await;
-    let response = sim
-        .post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_mastercard", "po_mc"),
-            None,
-        )
-        .await;
+    let response = sim.post("/v1/payment_intents", &confirmed_body("pm_card_mastercard", "po_mc"), None).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(json(response).await["status"], "succeeded");
     assert_eq!(sim.captures(Some("po_mc")).await.len(), 1);
@@ -69,13 +55,7 @@ async fn mastercard_payment_is_captured() {
 /// Asserts a 402 card decline with `decline_code` and `message`, returns the
 /// embedded intent's id, and checks that nothing was captured.
 async fn assert_declined(sim: &Sim, token: &str, decline_code: &str, message: &str) -> String {
-    let response = sim
-        .post(
-            "/v1/payment_intents",
-            &confirmed_body(token, "po_declined"),
-            None,
-        )
-        .await;
+    let response = sim.post("/v1/payment_intents", &confirmed_body(token, "po_declined"), None).await;
     assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
     let body = json(response).await;
     let error = &body["error"];
@@ -97,13 +77,7 @@ async fn assert_declined(sim: &Sim, token: &str, decline_code: &str, message: &s
 #[tokio::test]
 async fn generic_decline_is_stored_not_captured() {
     let sim = Sim::start().await;
-    let id = assert_declined(
-        &sim,
-        "pm_card_chargeDeclined",
-        "generic_decline",
-        "Your card was declined.",
-    )
-    .await;
+    let id = assert_declined(&sim, "pm_card_chargeDeclined", "generic_decline", "Your card was declined.").await;
     let stored = json(sim.get(&format!("/v1/payment_intents/{id}")).await).await;
     assert_eq!(stored["status"], "requires_payment_method");
     assert_eq!(sim.stats().await["declines_total"], 1);
@@ -128,22 +102,14 @@ async fn insufficient_funds_decline() {
 #[tokio::test]
 async fn unknown_token_is_resource_missing() {
     let sim = Sim::start().await;
-    let response = sim
-        .post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_bogus", "po_x"),
-            None,
-        )
-        .await;
+    let response = sim.post("/v1/payment_intents", &confirmed_body("pm_card_bogus", "po_x"), None).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let error = &json(response).await["error"];
     assert_eq!(error["type"], "invalid_request_error");
     assert_eq!(error["code"], "resource_missing");
     assert_eq!(error["param"], "payment_method");
     assert_eq!(error["message"], "No such PaymentMethod: 'pm_card_bogus'");
-    let search = sim
-        .get("/v1/payment_intents/search?query=metadata%5B%27payment_order_id%27%5D%3A%27po_x%27")
-        .await;
+    let search = sim.get("/v1/payment_intents/search?query=metadata%5B%27payment_order_id%27%5D%3A%27po_x%27").await;
     assert!(json(search).await["data"].as_array().unwrap().is_empty());
 }
 
@@ -155,46 +121,20 @@ async fn auth_failures_are_401_and_mask_the_key() {
     let url = format!("{}/v1/payment_intents", sim.base);
     let body = confirmed_body("pm_card_visa", "po_auth");
 
-    let missing = sim
-        .client
-        .post(&url)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let missing = sim.client.post(&url).body(body.clone()).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     let error = &json(missing).await["error"];
     assert_eq!(error["type"], "invalid_request_error");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("You did not provide an API key")
-    );
+    assert!(error["message"].as_str().unwrap().starts_with("You did not provide an API key"));
 
     let live_key = "sk_live_supersecretvalue9876";
-    let invalid = sim
-        .client
-        .post(&url)
-        .bearer_auth(live_key)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let invalid = sim.client.post(&url).bearer_auth(live_key).body(body).send().await.unwrap();
     assert_eq!(invalid.status(), StatusCode::UNAUTHORIZED);
-    let message = json(invalid).await["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = json(invalid).await["error"]["message"].as_str().unwrap().to_owned();
     assert_eq!(message, "Invalid API Key provided: sk_live_*****9876");
     assert!(!message.contains("supersecret"));
 
-    let retrieve = sim
-        .client
-        .get(format!("{}/v1/payment_intents/pi_1", sim.base))
-        .send()
-        .await
-        .unwrap();
+    let retrieve = sim.client.get(format!("{}/v1/payment_intents/pi_1", sim.base)).send().await.unwrap();
     assert_eq!(retrieve.status(), StatusCode::UNAUTHORIZED);
     assert!(sim.captures(None).await.is_empty());
 }
@@ -204,15 +144,7 @@ async fn auth_failures_are_401_and_mask_the_key() {
 #[tokio::test]
 async fn retrieve_by_id() {
     let sim = Sim::start().await;
-    let created = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_get"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let created = json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_get"), None).await).await;
     let id = created["id"].as_str().unwrap();
     let response = sim.get(&format!("/v1/payment_intents/{id}")).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -230,30 +162,10 @@ async fn retrieve_by_id() {
 #[tokio::test]
 async fn search_by_payment_order_id() {
     let sim = Sim::start().await;
-    let declined = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_chargeDeclined", "po_find"),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let approved = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_find"),
-            None,
-        )
-        .await,
-    )
-    .await;
-    sim.post(
-        "/v1/payment_intents",
-        &confirmed_body("pm_card_visa", "po_other"),
-        None,
-    )
-    .await;
+    let declined =
+        json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_chargeDeclined", "po_find"), None).await).await;
+    let approved = json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_find"), None).await).await;
+    sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_other"), None).await;
 
     let query = "metadata['payment_order_id']:'po_find'";
     let response = sim
@@ -269,23 +181,10 @@ async fn search_by_payment_order_id() {
     assert_eq!(result["object"], "search_result");
     assert_eq!(result["has_more"], false);
     assert_eq!(result["url"], "/v1/payment_intents/search");
-    let ids: Vec<&str> = result["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            approved["id"].as_str().unwrap(),
-            declined["error"]["payment_intent"]["id"].as_str().unwrap()
-        ]
-    );
+    let ids: Vec<&str> = result["data"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [approved["id"].as_str().unwrap(), declined["error"]["payment_intent"]["id"].as_str().unwrap()]);
 
-    let other = sim
-        .get("/v1/payment_intents/search?query=status%3A%27succeeded%27")
-        .await;
+    let other = sim.get("/v1/payment_intents/search?query=status%3A%27succeeded%27").await;
     assert_eq!(other.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -302,9 +201,7 @@ async fn create_then_confirm() {
     assert!(sim.captures(None).await.is_empty());
 
     let id = created["id"].as_str().unwrap();
-    let confirmed = sim
-        .post(&format!("/v1/payment_intents/{id}/confirm"), "", None)
-        .await;
+    let confirmed = sim.post(&format!("/v1/payment_intents/{id}/confirm"), "", None).await;
     assert_eq!(confirmed.status(), StatusCode::OK);
     let confirmed = json(confirmed).await;
     assert_eq!(confirmed["status"], "succeeded");
@@ -313,14 +210,9 @@ async fn create_then_confirm() {
     assert_eq!(captures.len(), 1);
     assert_eq!(captures[0]["currency"], "usd");
 
-    let again = sim
-        .post(&format!("/v1/payment_intents/{id}/confirm"), "", None)
-        .await;
+    let again = sim.post(&format!("/v1/payment_intents/{id}/confirm"), "", None).await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        json(again).await["error"]["code"],
-        "payment_intent_unexpected_state"
-    );
+    assert_eq!(json(again).await["error"]["code"], "payment_intent_unexpected_state");
     assert_eq!(sim.captures(None).await.len(), 1);
 }
 
@@ -329,15 +221,8 @@ async fn create_then_confirm() {
 #[tokio::test]
 async fn confirm_after_decline_with_new_payment_method() {
     let sim = Sim::start().await;
-    let declined = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_chargeDeclined", "po_retry"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let declined =
+        json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_chargeDeclined", "po_retry"), None).await).await;
     let id = declined["error"]["payment_intent"]["id"].as_str().unwrap();
     let path = format!("/v1/payment_intents/{id}/confirm");
     let retried = sim.post(&path, "payment_method=pm_card_visa", None).await;
@@ -345,9 +230,7 @@ async fn confirm_after_decline_with_new_payment_method() {
     assert_eq!(json(retried).await["status"], "succeeded");
     assert_eq!(sim.captures(Some("po_retry")).await.len(), 1);
 
-    let unknown = sim
-        .post("/v1/payment_intents/pi_nope/confirm", "", None)
-        .await;
+    let unknown = sim.post("/v1/payment_intents/pi_nope/confirm", "", None).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
@@ -355,13 +238,7 @@ async fn confirm_after_decline_with_new_payment_method() {
 #[tokio::test]
 async fn unknown_parameter_is_rejected() {
     let sim = Sim::start().await;
-    let response = sim
-        .post(
-            "/v1/payment_intents",
-            "amount=100&currency=usd&customer=cus_1",
-            None,
-        )
-        .await;
+    let response = sim.post("/v1/payment_intents", "amount=100&currency=usd&customer=cus_1", None).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let error = &json(response).await["error"];
     assert_eq!(error["type"], "invalid_request_error");
@@ -378,41 +255,18 @@ async fn unknown_parameter_is_rejected() {
 #[tokio::test]
 async fn admin_endpoints_and_unknown_urls() {
     let sim = Sim::start().await;
-    let health = sim
-        .client
-        .get(format!("{}/healthz", sim.base))
-        .send()
-        .await
-        .unwrap();
+    let health = sim.client.get(format!("{}/healthz", sim.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert!(health.headers().contains_key("request-id"));
     assert_eq!(health.text().await.unwrap(), "ok");
 
     let unknown = sim.get("/v1/charges").await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        json(unknown).await["error"]["type"],
-        "invalid_request_error"
-    );
+    assert_eq!(json(unknown).await["error"]["type"], "invalid_request_error");
 
-    sim.post(
-        "/v1/payment_intents",
-        &confirmed_body("pm_card_visa", "po_a"),
-        None,
-    )
-    .await;
-    sim.post(
-        "/v1/payment_intents",
-        &confirmed_body("pm_card_visa", "po_b"),
-        None,
-    )
-    .await;
-    sim.post(
-        "/v1/payment_intents",
-        &confirmed_body("pm_card_chargeDeclined", "po_c"),
-        None,
-    )
-    .await;
+    sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_a"), None).await;
+    sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_b"), None).await;
+    sim.post("/v1/payment_intents", &confirmed_body("pm_card_chargeDeclined", "po_c"), None).await;
     assert_eq!(sim.captures(Some("po_b")).await.len(), 1);
     assert_eq!(sim.captures(None).await.len(), 2);
     let stats = sim.stats().await;

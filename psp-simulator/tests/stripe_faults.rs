@@ -52,12 +52,7 @@ async fn rate_limited_then_success_after_retry_after() {
     let error = &json(first).await["error"];
     assert_eq!(error["type"], "invalid_request_error");
     assert_eq!(error["code"], "rate_limit");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Too many requests")
-    );
+    assert!(error["message"].as_str().unwrap().starts_with("Too many requests"));
     assert!(sim.captures(None).await.is_empty());
 
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -71,8 +66,7 @@ async fn rate_limited_then_success_after_retry_after() {
     assert_eq!(log[1]["outcome"], "200");
     assert_eq!(log[0]["method"], "POST");
     assert_eq!(log[0]["path"], "/v1/payment_intents");
-    let gap =
-        log[1]["received_at_ms"].as_u64().unwrap() - log[0]["received_at_ms"].as_u64().unwrap();
+    let gap = log[1]["received_at_ms"].as_u64().unwrap() - log[0]["received_at_ms"].as_u64().unwrap();
     assert!(gap >= 1_000, "retry came after {gap} ms");
 }
 
@@ -148,18 +142,11 @@ async fn lost_response_then_replay() {
     let body = confirmed_body("pm_card_sim_lost_response", "po_lost");
     let addr = sim.base.trim_start_matches("http://");
     let mut socket = TcpStream::connect(addr).await.unwrap();
-    socket
-        .write_all(raw_create(&body, "klost").as_bytes())
-        .await
-        .unwrap();
+    socket.write_all(raw_create(&body, "klost").as_bytes()).await.unwrap();
     let mut received = Vec::new();
     // EOF or a reset are both a lost response; any byte would not be.
     let _ = socket.read_to_end(&mut received).await;
-    assert!(
-        received.is_empty(),
-        "got {:?}",
-        String::from_utf8_lossy(&received)
-    );
+    assert!(received.is_empty(), "got {:?}", String::from_utf8_lossy(&received));
     assert_eq!(sim.captures(Some("po_lost")).await.len(), 1);
 
     let retry = sim.post("/v1/payment_intents", &body, Some("klost")).await;
@@ -220,9 +207,7 @@ async fn fault_rates_hit_first_attempts_of_normal_tokens() {
         .send()
         .await;
     assert!(lost.is_err());
-    let retry = sim
-        .post("/v1/payment_intents", &body, Some("krate-lost"))
-        .await;
+    let retry = sim.post("/v1/payment_intents", &body, Some("krate-lost")).await;
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(sim.captures(Some("po_rate_lost")).await.len(), 1);
 }

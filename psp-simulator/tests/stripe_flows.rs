@@ -35,27 +35,15 @@ async fn three_d_secure_challenge_page_approves() {
     assert_eq!(redirect["return_url"], "https://shop.example/done");
     assert!(sim.captures(None).await.is_empty());
 
-    let page = sim
-        .client
-        .get(format!("{}/3ds/{id}", sim.base))
-        .send()
-        .await
-        .unwrap();
+    let page = sim.client.get(format!("{}/3ds/{id}", sim.base)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("Complete authentication") && html.contains("Fail authentication"));
     assert!(html.contains("15000"));
 
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let submitted = no_redirects
-        .post(format!("{}/3ds/{id}", sim.base))
-        .form(&[("result", "approve")])
-        .send()
-        .await
-        .unwrap();
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let submitted =
+        no_redirects.post(format!("{}/3ds/{id}", sim.base)).form(&[("result", "approve")]).send().await.unwrap();
     assert_eq!(submitted.status(), StatusCode::SEE_OTHER);
     let location = submitted.headers()["location"].to_str().unwrap();
     assert!(location.starts_with(&format!("https://shop.example/done?payment_intent={id}")));
@@ -83,17 +71,12 @@ async fn three_d_secure_failure_via_api() {
     assert_eq!(failed.status(), StatusCode::OK);
     let failed = json(failed).await;
     assert_eq!(failed["status"], "requires_payment_method");
-    assert_eq!(
-        failed["last_payment_error"]["code"],
-        "payment_intent_authentication_failure"
-    );
+    assert_eq!(failed["last_payment_error"]["code"], "payment_intent_authentication_failure");
     assert!(failed["payment_method"].is_null());
     assert!(sim.captures(None).await.is_empty());
     let again = sim.post_admin(&path, &json!({"result": "approve"})).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    let missing = sim
-        .post_admin("/_sim/3ds/pi_nope", &json!({"result": "approve"}))
-        .await;
+    let missing = sim.post_admin("/_sim/3ds/pi_nope", &json!({"result": "approve"})).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -125,8 +108,7 @@ async fn manual_review_approve_and_reject() {
     let replay = sim
         .post(
             "/v1/payment_intents",
-            &(confirmed_body("pm_card_sim_review", "po_rev_ok")
-                + "&return_url=https%3A%2F%2Fshop.example%2Fdone"),
+            &(confirmed_body("pm_card_sim_review", "po_rev_ok") + "&return_url=https%3A%2F%2Fshop.example%2Fdone"),
             Some("krev1"),
         )
         .await;
@@ -162,11 +144,7 @@ async fn refunds_partial_full_and_refused() {
     let id = intent["id"].as_str().unwrap();
 
     let partial = sim
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={id}&amount=5000&reason=requested_by_customer"),
-            Some("kref-1"),
-        )
+        .post("/v1/refunds", &format!("payment_intent={id}&amount=5000&reason=requested_by_customer"), Some("kref-1"))
         .await;
     assert_eq!(partial.status(), StatusCode::OK);
     let partial = json(partial).await;
@@ -178,38 +156,19 @@ async fn refunds_partial_full_and_refused() {
     assert_eq!(partial["reason"], "requested_by_customer");
 
     let replay = sim
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={id}&amount=5000&reason=requested_by_customer"),
-            Some("kref-1"),
-        )
+        .post("/v1/refunds", &format!("payment_intent={id}&amount=5000&reason=requested_by_customer"), Some("kref-1"))
         .await;
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
 
-    let too_much = sim
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={id}&amount=20000"),
-            None,
-        )
-        .await;
+    let too_much = sim.post("/v1/refunds", &format!("payment_intent={id}&amount=20000"), None).await;
     assert_eq!(too_much.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json(too_much).await["error"]["code"], "amount_too_large");
 
-    let rest = json(
-        sim.post("/v1/refunds", &format!("payment_intent={id}"), None)
-            .await,
-    )
-    .await;
+    let rest = json(sim.post("/v1/refunds", &format!("payment_intent={id}"), None).await).await;
     assert_eq!(rest["amount"], 10000);
-    let nothing_left = sim
-        .post("/v1/refunds", &format!("payment_intent={id}"), None)
-        .await;
+    let nothing_left = sim.post("/v1/refunds", &format!("payment_intent={id}"), None).await;
     assert_eq!(nothing_left.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        json(nothing_left).await["error"]["code"],
-        "charge_already_refunded"
-    );
+    assert_eq!(json(nothing_left).await["error"]["code"], "charge_already_refunded");
 
     let charge_id = intent["latest_charge"].as_str().unwrap();
     let charge = json(sim.get(&format!("/v1/charges/{charge_id}")).await).await;
@@ -229,25 +188,14 @@ async fn refunds_partial_full_and_refused() {
 #[tokio::test]
 async fn refunds_of_unknown_or_unpaid_intents() {
     let sim = Sim::start().await;
-    let unknown = sim
-        .post("/v1/refunds", "payment_intent=pi_nope", None)
-        .await;
+    let unknown = sim.post("/v1/refunds", "payment_intent=pi_nope", None).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(json(unknown).await["error"]["code"], "resource_missing");
 
-    let unpaid = json(
-        sim.post("/v1/payment_intents", "amount=100&currency=usd", None)
-            .await,
-    )
-    .await;
+    let unpaid = json(sim.post("/v1/payment_intents", "amount=100&currency=usd", None).await).await;
     let id = unpaid["id"].as_str().unwrap();
-    let refused = sim
-        .post("/v1/refunds", &format!("payment_intent={id}"), None)
-        .await;
+    let refused = sim.post("/v1/refunds", &format!("payment_intent={id}"), None).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        json(refused).await["error"]["type"],
-        "invalid_request_error"
-    );
+    assert_eq!(json(refused).await["error"]["type"], "invalid_request_error");
     assert!(sim.refunds(None).await.is_empty());
 }

@@ -34,13 +34,7 @@ async fn assert_error(response: reqwest::Response, status: StatusCode, code: &st
 #[tokio::test]
 async fn billing_success_is_captured() {
     let sim = Sim::start().await;
-    let response = sim
-        .toss_post(
-            "/v1/billing/billing_success",
-            &billing("order-ok-1", 15_000),
-            None,
-        )
-        .await;
+    let response = sim.toss_post("/v1/billing/billing_success", &billing("order-ok-1", 15_000), None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let payment = json(response).await;
     assert_eq!(payment["status"], "DONE");
@@ -57,10 +51,7 @@ async fn billing_success_is_captured() {
     assert!(payment["failure"].is_null());
     assert_eq!(payment["card"]["amount"], 15_000);
     for field in ["requestedAt", "approvedAt"] {
-        assert!(
-            payment[field].as_str().unwrap().ends_with("+09:00"),
-            "{field}"
-        );
+        assert!(payment[field].as_str().unwrap().ends_with("+09:00"), "{field}");
     }
     let key = payment["paymentKey"].as_str().unwrap();
     assert!(payment["lastTransactionKey"].is_string());
@@ -88,42 +79,18 @@ async fn billing_success_is_captured() {
 #[tokio::test]
 async fn billing_declines_and_duplicate_orders() {
     let sim = Sim::start().await;
-    let declined = sim
-        .toss_post(
-            "/v1/billing/billing_decline",
-            &billing("order-dec-1", 5_000),
-            None,
-        )
-        .await;
+    let declined = sim.toss_post("/v1/billing/billing_decline", &billing("order-dec-1", 5_000), None).await;
     assert_error(declined, StatusCode::FORBIDDEN, "REJECT_CARD_COMPANY").await;
-    let poor = sim
-        .toss_post(
-            "/v1/billing/billing_insufficient_funds",
-            &billing("order-dec-1", 5_000),
-            None,
-        )
-        .await;
+    let poor = sim.toss_post("/v1/billing/billing_insufficient_funds", &billing("order-dec-1", 5_000), None).await;
     assert_error(poor, StatusCode::FORBIDDEN, "REJECT_CARD_PAYMENT").await;
     let aborted = json(sim.toss_get("/v1/payments/orders/order-dec-1").await).await;
     assert_eq!(aborted["status"], "ABORTED");
     assert_eq!(aborted["failure"]["code"], "REJECT_CARD_PAYMENT");
     assert!(sim.captures(None).await.is_empty());
 
-    let ok = sim
-        .toss_post(
-            "/v1/billing/billing_success",
-            &billing("order-dec-1", 5_000),
-            None,
-        )
-        .await;
+    let ok = sim.toss_post("/v1/billing/billing_success", &billing("order-dec-1", 5_000), None).await;
     assert_eq!(ok.status(), StatusCode::OK);
-    let again = sim
-        .toss_post(
-            "/v1/billing/billing_success",
-            &billing("order-dec-1", 5_000),
-            None,
-        )
-        .await;
+    let again = sim.toss_post("/v1/billing/billing_success", &billing("order-dec-1", 5_000), None).await;
     assert_error(again, StatusCode::BAD_REQUEST, "DUPLICATED_ORDER_ID").await;
     assert_eq!(sim.captures(Some("order-dec-1")).await.len(), 1);
 }
@@ -133,32 +100,20 @@ async fn billing_declines_and_duplicate_orders() {
 #[tokio::test]
 async fn billing_validation() {
     let sim = Sim::start().await;
-    let unknown = sim
-        .toss_post(
-            "/v1/billing/billing_nope",
-            &billing("order-val-1", 1_000),
-            None,
-        )
-        .await;
+    let unknown = sim.toss_post("/v1/billing/billing_nope", &billing("order-val-1", 1_000), None).await;
     assert_error(unknown, StatusCode::NOT_FOUND, "NOT_FOUND_BILLING").await;
     let mut usd = billing("order-val-1", 1_000);
     usd["currency"] = json!("USD");
-    let usd = sim
-        .toss_post("/v1/billing/billing_success", &usd, None)
-        .await;
+    let usd = sim.toss_post("/v1/billing/billing_success", &usd, None).await;
     assert_error(usd, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     let mut krw = billing("order-val-2", 1_000);
     krw["currency"] = json!("KRW");
-    let krw = sim
-        .toss_post("/v1/billing/billing_success", &krw, None)
-        .await;
+    let krw = sim.toss_post("/v1/billing/billing_success", &krw, None).await;
     assert_eq!(krw.status(), StatusCode::OK);
     for field in ["amount", "orderId", "customerKey", "orderName"] {
         let mut partial = billing("order-val-3", 1_000);
         partial.as_object_mut().unwrap().remove(field);
-        let response = sim
-            .toss_post("/v1/billing/billing_success", &partial, None)
-            .await;
+        let response = sim.toss_post("/v1/billing/billing_success", &partial, None).await;
         assert_error(response, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     }
     let float = sim
@@ -179,12 +134,7 @@ async fn authentication() {
     use base64::Engine as _;
     let sim = Sim::start().await;
     let url = format!("{}/v1/payments/orders/order-auth-1", sim.base);
-    let basic = |credentials: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(credentials)
-        )
-    };
+    let basic = |credentials: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
     for header in [
         None,
         Some(basic("live_sk_abcdefgh:")),
@@ -199,13 +149,7 @@ async fn authentication() {
         let response = request.send().await.unwrap();
         assert_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED_KEY").await;
     }
-    let widget = sim
-        .client
-        .get(&url)
-        .header("Authorization", basic("test_gsk_widgetkey:"))
-        .send()
-        .await
-        .unwrap();
+    let widget = sim.client.get(&url).header("Authorization", basic("test_gsk_widgetkey:")).send().await.unwrap();
     assert_error(widget, StatusCode::NOT_FOUND, "NOT_FOUND_PAYMENT").await;
 }
 
@@ -215,45 +159,27 @@ async fn authentication() {
 async fn idempotency() {
     let sim = Sim::start().await;
     let body = billing("order-idem-1", 2_000);
-    let first = sim
-        .toss_post("/v1/billing/billing_success", &body, Some("toss-key-1"))
-        .await;
+    let first = sim.toss_post("/v1/billing/billing_success", &body, Some("toss-key-1")).await;
     let first = json(first).await;
-    let second = sim
-        .toss_post("/v1/billing/billing_success", &body, Some("toss-key-1"))
-        .await;
+    let second = sim.toss_post("/v1/billing/billing_success", &body, Some("toss-key-1")).await;
     assert_eq!(second.headers()["idempotent-replayed"], "true");
     assert_eq!(json(second).await, first);
     assert_eq!(sim.captures(Some("order-idem-1")).await.len(), 1);
 
-    let other = sim
-        .toss_post(
-            "/v1/billing/billing_success",
-            &billing("order-idem-2", 2_000),
-            Some("toss-key-1"),
-        )
-        .await;
+    let other = sim.toss_post("/v1/billing/billing_success", &billing("order-idem-2", 2_000), Some("toss-key-1")).await;
     assert_error(other, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     let long_key = "k".repeat(301);
-    let long = sim
-        .toss_post("/v1/billing/billing_success", &body, Some(&long_key))
-        .await;
+    let long = sim.toss_post("/v1/billing/billing_success", &body, Some(&long_key)).await;
     assert_error(long, StatusCode::BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY").await;
 }
 
 /// Creates a hosted payment session and returns its `paymentKey`.
 async fn session(sim: &Sim, order_id: &str, amount: u64, card: &str) -> String {
     let response = sim
-        .post_admin(
-            "/_sim/toss/payment-sessions",
-            &json!({"orderId": order_id, "amount": amount, "card": card}),
-        )
+        .post_admin("/_sim/toss/payment-sessions", &json!({"orderId": order_id, "amount": amount, "card": card}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    json(response).await["paymentKey"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    json(response).await["paymentKey"].as_str().unwrap().to_owned()
 }
 
 /// Hosted flow: a `READY` session confirms to `DONE` once; a second confirm
@@ -268,22 +194,14 @@ async fn hosted_confirm_flow() {
     assert_eq!(ready["type"], "NORMAL");
 
     let confirm = |amount: u64, key: &str| json!({"paymentKey": key, "orderId": "order-host-1", "amount": amount});
-    let wrong = sim
-        .toss_post("/v1/payments/confirm", &confirm(1, &key), None)
-        .await;
+    let wrong = sim.toss_post("/v1/payments/confirm", &confirm(1, &key), None).await;
     assert_error(wrong, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
-    let done = sim
-        .toss_post("/v1/payments/confirm", &confirm(30_000, &key), None)
-        .await;
+    let done = sim.toss_post("/v1/payments/confirm", &confirm(30_000, &key), None).await;
     assert_eq!(done.status(), StatusCode::OK);
     assert_eq!(json(done).await["status"], "DONE");
-    let twice = sim
-        .toss_post("/v1/payments/confirm", &confirm(30_000, &key), None)
-        .await;
+    let twice = sim.toss_post("/v1/payments/confirm", &confirm(30_000, &key), None).await;
     assert_error(twice, StatusCode::BAD_REQUEST, "ALREADY_PROCESSED_PAYMENT").await;
-    let unknown = sim
-        .toss_post("/v1/payments/confirm", &confirm(30_000, "nosuchkey"), None)
-        .await;
+    let unknown = sim.toss_post("/v1/payments/confirm", &confirm(30_000, "nosuchkey"), None).await;
     assert_error(unknown, StatusCode::NOT_FOUND, "NOT_FOUND_PAYMENT_SESSION").await;
     assert_eq!(sim.captures(Some("order-host-1")).await.len(), 1);
 
@@ -305,26 +223,10 @@ async fn hosted_confirm_flow() {
 #[tokio::test]
 async fn cancel_partial_and_full() {
     let sim = Sim::start().await;
-    let payment = json(
-        sim.toss_post(
-            "/v1/billing/billing_success",
-            &billing("order-cxl-1", 10_000),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let path = format!(
-        "/v1/payments/{}/cancel",
-        payment["paymentKey"].as_str().unwrap()
-    );
-    let partial = sim
-        .toss_post(
-            &path,
-            &json!({"cancelReason": "고객 변심", "cancelAmount": 4_000}),
-            Some("cxl-1"),
-        )
-        .await;
+    let payment = json(sim.toss_post("/v1/billing/billing_success", &billing("order-cxl-1", 10_000), None).await).await;
+    let path = format!("/v1/payments/{}/cancel", payment["paymentKey"].as_str().unwrap());
+    let partial =
+        sim.toss_post(&path, &json!({"cancelReason": "고객 변심", "cancelAmount": 4_000}), Some("cxl-1")).await;
     assert_eq!(partial.status(), StatusCode::OK);
     let partial = json(partial).await;
     assert_eq!(partial["status"], "PARTIAL_CANCELED");
@@ -332,34 +234,17 @@ async fn cancel_partial_and_full() {
     assert_eq!(partial["cancels"][0]["cancelAmount"], 4_000);
     assert_eq!(partial["cancels"][0]["refundableAmount"], 6_000);
     assert_eq!(partial["cancels"][0]["cancelStatus"], "DONE");
-    let replay = sim
-        .toss_post(
-            &path,
-            &json!({"cancelReason": "고객 변심", "cancelAmount": 4_000}),
-            Some("cxl-1"),
-        )
-        .await;
+    let replay =
+        sim.toss_post(&path, &json!({"cancelReason": "고객 변심", "cancelAmount": 4_000}), Some("cxl-1")).await;
     assert_eq!(json(replay).await["balanceAmount"], 6_000);
 
-    let over = sim
-        .toss_post(
-            &path,
-            &json!({"cancelReason": "x", "cancelAmount": 7_000}),
-            None,
-        )
-        .await;
+    let over = sim.toss_post(&path, &json!({"cancelReason": "x", "cancelAmount": 7_000}), None).await;
     assert_error(over, StatusCode::FORBIDDEN, "NOT_CANCELABLE_AMOUNT").await;
-    let rest = json(
-        sim.toss_post(&path, &json!({"cancelReason": "rest"}), None)
-            .await,
-    )
-    .await;
+    let rest = json(sim.toss_post(&path, &json!({"cancelReason": "rest"}), None).await).await;
     assert_eq!(rest["status"], "CANCELED");
     assert_eq!(rest["balanceAmount"], 0);
     assert_eq!(rest["cancels"].as_array().unwrap().len(), 2);
-    let again = sim
-        .toss_post(&path, &json!({"cancelReason": "again"}), None)
-        .await;
+    let again = sim.toss_post(&path, &json!({"cancelReason": "again"}), None).await;
     assert_error(again, StatusCode::BAD_REQUEST, "ALREADY_CANCELED_PAYMENT").await;
     let missing_reason = sim.toss_post(&path, &json!({}), None).await;
     assert_error(missing_reason, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;

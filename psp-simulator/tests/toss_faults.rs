@@ -27,10 +27,7 @@ async fn server_error_twice_then_success() {
     for _ in 0..2 {
         let response = sim.toss_post(path, &body, Some("t500")).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            json(response).await["code"],
-            "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING"
-        );
+        assert_eq!(json(response).await["code"], "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING");
     }
     assert!(sim.captures(None).await.is_empty());
     let third = sim.toss_post(path, &body, Some("t500")).await;
@@ -86,13 +83,7 @@ async fn slow_response() {
     let quick = Instant::now();
     let found = json(sim.toss_get("/v1/payments/orders/order-slow-1").await).await;
     assert_eq!(found["status"], "DONE");
-    let replay = sim
-        .toss_post(
-            "/v1/billing/billing_sim_slow",
-            &billing("order-slow-1"),
-            Some("tslow"),
-        )
-        .await;
+    let replay = sim.toss_post("/v1/billing/billing_sim_slow", &billing("order-slow-1"), Some("tslow")).await;
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert!(quick.elapsed() < Duration::from_millis(slow_ms / 2));
     let (elapsed, answered) = slow.await.unwrap();
@@ -114,22 +105,14 @@ async fn lost_response_then_replay() {
         toss_auth(),
         body.len()
     );
-    let mut socket = TcpStream::connect(sim.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
+    let mut socket = TcpStream::connect(sim.base.trim_start_matches("http://")).await.unwrap();
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut received = Vec::new();
     // EOF or a reset are both a lost response; any byte would not be.
     let _ = socket.read_to_end(&mut received).await;
     assert!(received.is_empty());
     assert_eq!(sim.captures(Some("order-lost-1")).await.len(), 1);
-    let retry = sim
-        .toss_post(
-            "/v1/billing/billing_sim_lost_response",
-            &billing("order-lost-1"),
-            Some("tlost"),
-        )
-        .await;
+    let retry = sim.toss_post("/v1/billing/billing_sim_lost_response", &billing("order-lost-1"), Some("tlost")).await;
     assert_eq!(retry.status(), StatusCode::OK);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(sim.captures(Some("order-lost-1")).await.len(), 1);
@@ -143,44 +126,21 @@ async fn review_approve_and_reject() {
     let sim = Sim::start().await;
     let mut keys = Vec::new();
     for order in ["order-rev-1", "order-rev-2"] {
-        let payment = json(
-            sim.toss_post(
-                "/v1/billing/billing_sim_review",
-                &billing(order),
-                Some(order),
-            )
-            .await,
-        )
-        .await;
+        let payment = json(sim.toss_post("/v1/billing/billing_sim_review", &billing(order), Some(order)).await).await;
         assert_eq!(payment["status"], "IN_PROGRESS");
         keys.push(payment["paymentKey"].as_str().unwrap().to_owned());
     }
     assert!(sim.captures(None).await.is_empty());
-    let approve = sim
-        .post_admin(
-            &format!("/_sim/review/{}", keys[0]),
-            &json!({"result": "approve"}),
-        )
-        .await;
+    let approve = sim.post_admin(&format!("/_sim/review/{}", keys[0]), &json!({"result": "approve"})).await;
     assert_eq!(json(approve).await["status"], "DONE");
     let captures = sim.captures(Some("order-rev-1")).await;
     assert_eq!(captures.len(), 1);
     assert_eq!(captures[0]["idempotency_key"], "order-rev-1");
-    let reject = sim
-        .post_admin(
-            &format!("/_sim/review/{}", keys[1]),
-            &json!({"result": "reject"}),
-        )
-        .await;
+    let reject = sim.post_admin(&format!("/_sim/review/{}", keys[1]), &json!({"result": "reject"})).await;
     let rejected = json(reject).await;
     assert_eq!(rejected["status"], "ABORTED");
     assert_eq!(rejected["failure"]["code"], "FDS_ERROR");
     assert!(sim.captures(Some("order-rev-2")).await.is_empty());
-    let twice = sim
-        .post_admin(
-            &format!("/_sim/review/{}", keys[1]),
-            &json!({"result": "approve"}),
-        )
-        .await;
+    let twice = sim.post_admin(&format!("/_sim/review/{}", keys[1]), &json!({"result": "approve"})).await;
     assert_eq!(twice.status(), StatusCode::CONFLICT);
 }

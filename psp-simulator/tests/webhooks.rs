@@ -28,9 +28,7 @@ impl Received {
     }
 
     fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|value| value.to_str().unwrap().to_owned())
+        self.headers.get(name).map(|value| value.to_str().unwrap().to_owned())
     }
 }
 
@@ -51,9 +49,7 @@ impl Receiver {
     async fn start(failures: u32) -> Self {
         let state = Arc::new(ReceiverState::default());
         *state.failures_left.lock().unwrap() = failures;
-        let app = Router::new()
-            .route("/hook", post(receive))
-            .with_state(Arc::clone(&state));
+        let app = Router::new().route("/hook", post(receive)).with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -73,11 +69,7 @@ impl Receiver {
     }
 }
 
-async fn receive(
-    State(state): State<Arc<ReceiverState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     {
         let mut failures = state.failures_left.lock().unwrap();
         if *failures > 0 {
@@ -86,11 +78,7 @@ async fn receive(
         }
     }
     let body = String::from_utf8(body.to_vec()).unwrap();
-    state
-        .received
-        .lock()
-        .unwrap()
-        .push(Received { headers, body });
+    state.received.lock().unwrap().push(Received { headers, body });
     StatusCode::OK
 }
 
@@ -109,15 +97,7 @@ async fn sim_for(receiver: &Receiver) -> Sim {
 async fn stripe_events_are_signed() {
     let receiver = Receiver::start(0).await;
     let sim = sim_for(&receiver).await;
-    let intent = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_visa", "po_hook"),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let intent = json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_visa", "po_hook"), None).await).await;
     let received = receiver.wait_for(1).await;
     let event = received[0].json();
     assert!(event["id"].as_str().unwrap().starts_with("evt_"));
@@ -128,39 +108,18 @@ async fn stripe_events_are_signed() {
     assert_eq!(event["data"]["object"]["id"], intent["id"]);
 
     let header = received[0].header("stripe-signature").unwrap();
-    let timestamp: u64 = header
-        .strip_prefix("t=")
-        .and_then(|rest| rest.split(',').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        header,
-        stripe_signature_header("whsec_test_secret", timestamp, &received[0].body)
-    );
+    let timestamp: u64 = header.strip_prefix("t=").and_then(|rest| rest.split(',').next()).unwrap().parse().unwrap();
+    assert_eq!(header, stripe_signature_header("whsec_test_secret", timestamp, &received[0].body));
 
     let id = intent["id"].as_str().unwrap();
-    sim.post(
-        "/v1/refunds",
-        &format!("payment_intent={id}&amount=100"),
-        None,
-    )
-    .await;
+    sim.post("/v1/refunds", &format!("payment_intent={id}&amount=100"), None).await;
     let refunded = receiver.wait_for(2).await[1].json();
     assert_eq!(refunded["type"], "charge.refunded");
     assert_eq!(refunded["data"]["object"]["object"], "charge");
     assert_eq!(refunded["data"]["object"]["amount_refunded"], 100);
 
-    sim.post(
-        "/v1/payment_intents",
-        &confirmed_body("pm_card_chargeDeclined", "po_hook_declined"),
-        None,
-    )
-    .await;
-    assert_eq!(
-        receiver.wait_for(3).await[2].json()["type"],
-        "payment_intent.payment_failed"
-    );
+    sim.post("/v1/payment_intents", &confirmed_body("pm_card_chargeDeclined", "po_hook_declined"), None).await;
+    assert_eq!(receiver.wait_for(3).await[2].json()["type"], "payment_intent.payment_failed");
 }
 
 /// Failed deliveries are retried with backoff until accepted, and every
@@ -169,12 +128,7 @@ async fn stripe_events_are_signed() {
 async fn deliveries_are_retried_and_logged() {
     let receiver = Receiver::start(2).await;
     let sim = sim_for(&receiver).await;
-    sim.post(
-        "/v1/payment_intents",
-        &confirmed_body("pm_card_threeDSecure2Required", "po_retry_hook"),
-        None,
-    )
-    .await;
+    sim.post("/v1/payment_intents", &confirmed_body("pm_card_threeDSecure2Required", "po_retry_hook"), None).await;
     let received = receiver.wait_for(1).await;
     assert_eq!(received[0].json()["type"], "payment_intent.requires_action");
     let log = json(sim.get("/_sim/webhooks").await).await;
@@ -214,11 +168,7 @@ async fn unreachable_endpoint_gives_up() {
         let log = json(sim.get("/_sim/webhooks").await).await;
         let deliveries = log["deliveries"].as_array().unwrap().clone();
         if deliveries.len() == 2 {
-            assert!(
-                deliveries
-                    .iter()
-                    .all(|d| d["error"].is_string() && d["status_code"].is_null())
-            );
+            assert!(deliveries.iter().all(|d| d["error"].is_string() && d["status_code"].is_null()));
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -244,11 +194,7 @@ async fn toss_payment_status_changed() {
     assert!(event["createdAt"].is_string());
     assert_eq!(event["data"]["status"], "DONE");
     assert_eq!(event["data"]["orderId"], "order-hook-1");
-    assert!(
-        received[0]
-            .header("tosspayments-webhook-signature")
-            .is_none()
-    );
+    assert!(received[0].header("tosspayments-webhook-signature").is_none());
 }
 
 /// Payout events carry Toss's transmission-time header and a two-value
@@ -258,10 +204,7 @@ async fn toss_payout_events_are_signed() {
     let receiver = Receiver::start(0).await;
     let sim = sim_for(&receiver).await;
     let response = sim
-        .post_admin(
-            "/_sim/toss/payouts",
-            &json!({"payoutId": "payout-1", "amount": 50_000, "destination": "seller-1"}),
-        )
+        .post_admin("/_sim/toss/payouts", &json!({"payoutId": "payout-1", "amount": 50_000, "destination": "seller-1"}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let payout = json(response).await;
@@ -272,13 +215,9 @@ async fn toss_payout_events_are_signed() {
     assert_eq!(event["eventType"], "payout.changed");
     assert_eq!(event["entityType"], "payout");
     assert_eq!(event["entityBody"]["status"], "COMPLETED");
-    let time = received[0]
-        .header("tosspayments-webhook-transmission-time")
-        .unwrap();
+    let time = received[0].header("tosspayments-webhook-transmission-time").unwrap();
     assert!(time.ends_with("+09:00"));
-    let header = received[0]
-        .header("tosspayments-webhook-signature")
-        .unwrap();
+    let header = received[0].header("tosspayments-webhook-signature").unwrap();
     let values: Vec<&str> = header.split(',').collect();
     assert_eq!(values.len(), 2);
     let expected = toss_payout_signature("toss_webhook_test_secret", &received[0].body, &time);
@@ -293,12 +232,7 @@ async fn chaotic_review_reorders_and_duplicates_events() {
     let receiver = Receiver::start(0).await;
     let sim = sim_for(&receiver).await;
     let intent = json(
-        sim.post(
-            "/v1/payment_intents",
-            &confirmed_body("pm_card_sim_review_webhook_chaos", "po_chaos"),
-            None,
-        )
-        .await,
+        sim.post("/v1/payment_intents", &confirmed_body("pm_card_sim_review_webhook_chaos", "po_chaos"), None).await,
     )
     .await;
     assert_eq!(intent["status"], "processing");
@@ -306,12 +240,7 @@ async fn chaotic_review_reorders_and_duplicates_events() {
     assert!(receiver.state.received.lock().unwrap().is_empty());
     let path = format!("/_sim/review/{}", intent["id"].as_str().unwrap());
     sim.post_admin(&path, &json!({"result": "approve"})).await;
-    let types: Vec<Value> = receiver
-        .wait_for(4)
-        .await
-        .iter()
-        .map(|received| received.json()["type"].clone())
-        .collect();
+    let types: Vec<Value> = receiver.wait_for(4).await.iter().map(|received| received.json()["type"].clone()).collect();
     assert_eq!(
         types,
         [
@@ -333,12 +262,7 @@ async fn chaotic_review_reorders_and_duplicates_events() {
     .await;
     let path = format!("/_sim/review/{}", payment["paymentKey"].as_str().unwrap());
     sim.post_admin(&path, &json!({"result": "reject"})).await;
-    let statuses: Vec<Value> = receiver.wait_for(8).await[4..]
-        .iter()
-        .map(|received| received.json()["data"]["status"].clone())
-        .collect();
-    assert_eq!(
-        statuses,
-        ["ABORTED", "IN_PROGRESS", "ABORTED", "IN_PROGRESS"]
-    );
+    let statuses: Vec<Value> =
+        receiver.wait_for(8).await[4..].iter().map(|received| received.json()["data"]["status"].clone()).collect();
+    assert_eq!(statuses, ["ABORTED", "IN_PROGRESS", "ABORTED", "IN_PROGRESS"]);
 }

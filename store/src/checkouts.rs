@@ -3,7 +3,7 @@
 
 use crate::records::{CheckoutRecord, ORDER_COLUMNS, OrderRecord, corrupt, flag};
 use crate::{Store, StoreError, is_unique_violation, now_ms};
-use payments_domain::{BuyerId, CheckoutId, NewCheckout, PaymentOrderStatus};
+use payments_domain::{BuyerId, CheckoutId, NewCheckout, PaymentMethod, PaymentOrderStatus};
 use sqlx::{Any, Row, Transaction};
 
 /// Attempts of [`Store::create_checkout`] when identical requests race.
@@ -31,19 +31,14 @@ impl Store {
     /// Stores a new checkout with its orders (NOT_STARTED) and their first history rows, in one
     /// transaction. The same checkout again answers [`CreateOutcome::Existing`]; a checkout id
     /// reused with other contents, or an order id owned by another checkout, is refused.
-    pub async fn create_checkout(
-        &self,
-        checkout: &NewCheckout,
-    ) -> Result<CreateOutcome, StoreError> {
+    pub async fn create_checkout(&self, checkout: &NewCheckout) -> Result<CreateOutcome, StoreError> {
         // Two identical requests can race past the existence check (PostgreSQL, READ
         // COMMITTED): the loser sees a unique violation or its own order ids already taken by
         // the same checkout. Trying again reads the winner's rows and answers `Existing`.
         for _ in 0..CREATE_ATTEMPTS_MAX - 1 {
             match self.try_create_checkout(checkout).await {
                 Err(StoreError::Database(e)) if is_unique_violation(&e) => continue,
-                Err(StoreError::OrderIdTaken { .. })
-                    if self.checkout(&checkout.checkout_id).await?.is_some() =>
-                {
+                Err(StoreError::OrderIdTaken { .. }) if self.checkout(&checkout.checkout_id).await?.is_some() => {
                     continue;
                 }
                 other => return other,
@@ -52,45 +47,37 @@ impl Store {
         self.try_create_checkout(checkout).await
     }
 
-    async fn try_create_checkout(
-        &self,
-        checkout: &NewCheckout,
-    ) -> Result<CreateOutcome, StoreError> {
+    async fn try_create_checkout(&self, checkout: &NewCheckout) -> Result<CreateOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
         if let Some(existing) = load_checkout(&mut tx, &checkout.checkout_id).await? {
             tx.rollback().await?;
             return if same_request(&existing, checkout) {
                 Ok(CreateOutcome::Existing(existing))
             } else {
-                Err(StoreError::CheckoutMismatch(
-                    checkout.checkout_id.to_string(),
-                ))
+                Err(StoreError::CheckoutMismatch(checkout.checkout_id.to_string()))
             };
         }
         for (index, order) in checkout.orders.iter().enumerate() {
-            let taken =
-                sqlx::query("SELECT checkout_id FROM payment_order WHERE payment_order_id = $1")
-                    .bind(order.payment_order_id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let taken = sqlx::query("SELECT checkout_id FROM payment_order WHERE payment_order_id = $1")
+                .bind(order.payment_order_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
             if taken.is_some() {
-                return Err(StoreError::OrderIdTaken {
-                    index,
-                    payment_order_id: order.payment_order_id.to_string(),
-                });
+                return Err(StoreError::OrderIdTaken { index, payment_order_id: order.payment_order_id.to_string() });
             }
         }
         let now = now_ms();
         let buyer_info = serde_json::to_string(&checkout.buyer_info)
             .map_err(|e| StoreError::Precondition(format!("buyer_info: {e}")))?;
         sqlx::query(
-            "INSERT INTO payment_event (checkout_id, buyer_id, buyer_info, payment_token, \
-             is_payment_done, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO payment_event (checkout_id, buyer_id, buyer_info, payment_token, flow, \
+             is_payment_done, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(checkout.checkout_id.as_str())
         .bind(checkout.buyer_id.as_str())
         .bind(buyer_info)
-        .bind(checkout.payment_token.as_str())
+        .bind(payment_token_column(&checkout.payment))
+        .bind(flow_column(&checkout.payment))
         .bind(false)
         .bind(now)
         .bind(now)
@@ -144,9 +131,7 @@ impl Store {
     /// the wallet and the ledger. Returns whether it is done. Idempotent.
     pub async fn complete_checkout(&self, id: &CheckoutId) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let record = load_checkout(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("checkout {id}")))?;
+        let record = load_checkout(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("checkout {id}")))?;
         let done = record.orders.iter().all(|o| {
             o.status == PaymentOrderStatus::Failed
                 || (o.status == PaymentOrderStatus::Success && o.wallet_updated && o.ledger_updated)
@@ -166,12 +151,10 @@ impl Store {
 
 fn same_request(existing: &CheckoutRecord, new: &NewCheckout) -> bool {
     existing.buyer_id == new.buyer_id
-        && existing.payment_token == new.payment_token
+        && existing.payment == new.payment
         && existing.orders.len() == new.orders.len()
         && existing.orders.iter().zip(&new.orders).all(|(e, n)| {
-            e.payment_order_id == n.payment_order_id
-                && e.seller_account == n.seller_account
-                && e.amount == n.amount
+            e.payment_order_id == n.payment_order_id && e.seller_account == n.seller_account && e.amount == n.amount
         })
 }
 
@@ -180,7 +163,7 @@ pub(crate) async fn load_checkout(
     id: &CheckoutId,
 ) -> Result<Option<CheckoutRecord>, StoreError> {
     let Some(row) = sqlx::query(
-        "SELECT checkout_id, buyer_id, buyer_info, payment_token, \
+        "SELECT checkout_id, buyer_id, buyer_info, payment_token, flow, \
          CASE WHEN is_payment_done THEN 1 ELSE 0 END AS is_payment_done, created_at_ms \
          FROM payment_event WHERE checkout_id = $1",
     )
@@ -190,25 +173,41 @@ pub(crate) async fn load_checkout(
     else {
         return Ok(None);
     };
-    let orders = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM payment_order WHERE checkout_id = $1 ORDER BY position"
-    ))
-    .bind(id.as_str())
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(OrderRecord::from_row)
-    .collect::<Result<Vec<_>, _>>()?;
+    let orders =
+        sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM payment_order WHERE checkout_id = $1 ORDER BY position"))
+            .bind(id.as_str())
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(OrderRecord::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
     let info: String = row.try_get("buyer_info")?;
     Ok(Some(CheckoutRecord {
         checkout_id: CheckoutId::parse(row.try_get::<String, _>("checkout_id")?)
             .map_err(|e| corrupt("payment_event", e))?,
-        buyer_id: BuyerId::parse(row.try_get::<String, _>("buyer_id")?)
-            .map_err(|e| corrupt("payment_event", e))?,
+        buyer_id: BuyerId::parse(row.try_get::<String, _>("buyer_id")?).map_err(|e| corrupt("payment_event", e))?,
         buyer_info: serde_json::from_str(&info).map_err(|e| corrupt("buyer_info", e))?,
-        payment_token: row.try_get("payment_token")?,
+        payment: match row.try_get::<String, _>("flow")?.as_str() {
+            "hosted" => PaymentMethod::Hosted,
+            "direct" => PaymentMethod::Token(row.try_get("payment_token")?),
+            other => return Err(corrupt("payment_event.flow", other)),
+        },
         is_payment_done: flag(&row, "is_payment_done")?,
         orders,
         created_at_ms: row.try_get("created_at_ms")?,
     }))
+}
+
+fn payment_token_column(payment: &PaymentMethod) -> String {
+    match payment {
+        PaymentMethod::Token(t) => t.clone(),
+        PaymentMethod::Hosted => String::new(),
+    }
+}
+
+fn flow_column(payment: &PaymentMethod) -> &'static str {
+    match payment {
+        PaymentMethod::Token(_) => "direct",
+        PaymentMethod::Hosted => "hosted",
+    }
 }

@@ -83,27 +83,19 @@ impl TransactionDraft {
     /// message before any write: two or more positive entries, balancing per currency.
     pub fn check_balanced(&self) -> Result<(), StoreError> {
         if self.entries.len() < 2 {
-            return Err(StoreError::Precondition(format!(
-                "ledger transaction {} needs two entries",
-                self.id
-            )));
+            return Err(StoreError::Precondition(format!("ledger transaction {} needs two entries", self.id)));
         }
         let mut sums: BTreeMap<Currency, i64> = BTreeMap::new();
         for e in &self.entries {
             if e.amount.amount_minor() <= 0 {
-                return Err(StoreError::Precondition(format!(
-                    "ledger transaction {}: non-positive entry",
-                    self.id
-                )));
+                return Err(StoreError::Precondition(format!("ledger transaction {}: non-positive entry", self.id)));
             }
             let signed = match e.direction {
                 Direction::Debit => e.amount.amount_minor(),
                 Direction::Credit => -e.amount.amount_minor(),
             };
             let sum = sums.entry(e.amount.currency()).or_insert(0);
-            *sum = sum
-                .checked_add(signed)
-                .ok_or_else(|| StoreError::Precondition("ledger overflow".into()))?;
+            *sum = sum.checked_add(signed).ok_or_else(|| StoreError::Precondition("ledger overflow".into()))?;
         }
         if let Some((currency, sum)) = sums.iter().find(|(_, s)| **s != 0) {
             return Err(StoreError::Precondition(format!(
@@ -141,11 +133,7 @@ impl Store {
             kind: "payin".into(),
             payment_order_id: Some(id.clone()),
             entries: vec![
-                EntryDraft {
-                    account: PSP_CLEARING_ACCOUNT.into(),
-                    direction: Direction::Debit,
-                    amount: order.amount,
-                },
+                EntryDraft { account: PSP_CLEARING_ACCOUNT.into(), direction: Direction::Debit, amount: order.amount },
                 EntryDraft {
                     account: seller_payable_account(&order.seller_account),
                     direction: Direction::Credit,
@@ -160,10 +148,7 @@ impl Store {
     }
 
     /// The entries of one transaction, in insertion order.
-    pub async fn ledger_entries(
-        &self,
-        transaction_id: &str,
-    ) -> Result<Vec<LedgerEntry>, StoreError> {
+    pub async fn ledger_entries(&self, transaction_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let entries = load_entries(&mut tx, transaction_id).await?;
         tx.commit().await?;
@@ -171,10 +156,7 @@ impl Store {
     }
 }
 
-async fn post_in_tx(
-    tx: &mut Transaction<'static, Any>,
-    draft: &TransactionDraft,
-) -> Result<PostOutcome, StoreError> {
+async fn post_in_tx(tx: &mut Transaction<'static, Any>, draft: &TransactionDraft) -> Result<PostOutcome, StoreError> {
     draft.check_balanced()?;
     let exists = sqlx::query("SELECT id FROM ledger_transaction WHERE id = $1")
         .bind(draft.id.as_str())
@@ -226,9 +208,7 @@ async fn load_entries(
     .await?;
     rows.iter()
         .map(|r| {
-            let bad = |e: &dyn std::fmt::Display| {
-                StoreError::Corrupt(format!("ledger entry of {transaction_id}: {e}"))
-            };
+            let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("ledger entry of {transaction_id}: {e}"));
             let code: String = r.try_get("currency")?;
             let currency = Currency::parse(&code).map_err(|e| bad(&e))?;
             let direction = match r.try_get::<String, _>("direction")?.as_str() {
@@ -239,8 +219,7 @@ async fn load_entries(
             Ok(EntryDraft {
                 account: r.try_get("account")?,
                 direction,
-                amount: Money::positive_from_minor(r.try_get("amount_minor")?, currency)
-                    .map_err(|e| bad(&e))?,
+                amount: Money::positive_from_minor(r.try_get("amount_minor")?, currency).map_err(|e| bad(&e))?,
             })
         })
         .collect()

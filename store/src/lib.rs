@@ -6,7 +6,7 @@
 //! Layout: `lib.rs` (connecting, migrating, errors), `checkouts.rs` (create and read checkouts),
 //! `orders.rs` (status transitions and history), `wallet.rs` (idempotent wallet movements),
 //! `ledger.rs` (balanced, sealed ledger transactions), `verify.rs` (ledger balance and
-//! wallet-equals-ledger checks), `records.rs` (row types, validated on read).
+//! wallet-equals-ledger checks), `webhooks.rs` (durable webhook deduplication), `records.rs` (row types, validated on read).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts.
@@ -18,18 +18,20 @@ mod orders;
 mod records;
 mod verify;
 mod wallet;
+mod webhooks;
 
 pub mod test_db;
 
 pub use checkouts::CreateOutcome;
 pub use ledger::{
-    Direction, EntryDraft, LedgerEntry, PSP_CLEARING_ACCOUNT, PostOutcome, TransactionDraft,
-    order_ledger_key, seller_payable_account,
+    Direction, EntryDraft, LedgerEntry, PSP_CLEARING_ACCOUNT, PostOutcome, TransactionDraft, order_ledger_key,
+    seller_payable_account,
 };
 pub use orders::Transition;
 pub use records::{CheckoutRecord, HistoryRecord, OrderRecord};
 pub use verify::{Imbalance, VerifyReport, WalletMismatch};
 pub use wallet::{WalletBalance, wallet_credit_key};
+pub use webhooks::{WEBHOOK_PAYLOAD_BYTES_MAX, WebhookEvent, WebhookRecord};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
@@ -142,18 +144,10 @@ impl Store {
             // default in sqlx's SQLite driver; the ledger's deferred key depends on them.
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000")
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                     Ok(())
                 })
             });
@@ -197,10 +191,7 @@ impl Store {
 
 /// Wall-clock milliseconds since the Unix epoch, for `*_at_ms` columns.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Drops the password from a database URL so it can appear in errors and logs.
@@ -228,11 +219,7 @@ mod send_checks {
     fn assert_send<T: Send>(_: T) {}
 
     #[allow(dead_code, unused_must_use)]
-    fn store_futures_are_send(
-        store: Store,
-        c: payments_domain::NewCheckout,
-        id: payments_domain::PaymentOrderId,
-    ) {
+    fn store_futures_are_send(store: Store, c: payments_domain::NewCheckout, id: payments_domain::PaymentOrderId) {
         assert_send(Store::connect("sqlite::memory:"));
         assert_send(store.create_checkout(&c));
         assert_send(store.checkout(&c.checkout_id));

@@ -6,16 +6,14 @@ use crate::{Backend, Store, StoreError, now_ms};
 use sqlx::{Executor, Row};
 
 /// (version, description, SQL) per backend, in order. Never edit an applied migration: add one.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, "hosted_and_webhooks", include_str!("../migrations/sqlite/0002_hosted_and_webhooks.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
+    (2, "hosted_and_webhooks", include_str!("../migrations/postgres/0002_hosted_and_webhooks.sql")),
+];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.
 const PG_MIGRATION_LOCK_KEY: i64 = 0x7061_796d_656e_7473; // "payments"
@@ -27,10 +25,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     };
     let mut tx = store.begin_write().await?;
     if store.backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(PG_MIGRATION_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK_KEY).execute(&mut *tx).await?;
     }
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migration (
@@ -65,9 +60,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     if let Some(newest) = applied.iter().max()
         && *newest > migrations.last().map(|m| m.0).unwrap_or(0)
     {
-        return Err(StoreError::Corrupt(format!(
-            "database schema version {newest} is newer than this binary knows"
-        )));
+        return Err(StoreError::Corrupt(format!("database schema version {newest} is newer than this binary knows")));
     }
     tx.commit().await?;
     Ok(())

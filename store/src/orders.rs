@@ -24,36 +24,24 @@ pub struct Transition {
 impl Transition {
     /// A transition with only a reason.
     pub fn to(to: PaymentOrderStatus, reason: impl Into<String>) -> Self {
-        Transition {
-            to,
-            reason: reason.into(),
-            psp_reference: None,
-            failure_code: None,
-            failure_message: None,
-        }
+        Transition { to, reason: reason.into(), psp_reference: None, failure_code: None, failure_message: None }
     }
 }
 
 impl Store {
     /// Reads one payment order.
     pub async fn order(&self, id: &PaymentOrderId) -> Result<Option<OrderRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ORDER_COLUMNS} FROM payment_order WHERE payment_order_id = $1"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM payment_order WHERE payment_order_id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(OrderRecord::from_row).transpose()
     }
 
     /// Moves an order to `t.to` and appends the history row, in one transaction. Repeating a
     /// transition that already happened returns the order unchanged (activities are retried);
     /// a move the lifecycle forbids is [`StoreError::InvalidTransition`].
-    pub async fn transition(
-        &self,
-        id: &PaymentOrderId,
-        t: &Transition,
-    ) -> Result<OrderRecord, StoreError> {
+    pub async fn transition(&self, id: &PaymentOrderId, t: &Transition) -> Result<OrderRecord, StoreError> {
         let mut tx = self.begin_write().await?;
         let current = load_order(&mut tx, id).await?;
         if current.status == t.to {
@@ -115,13 +103,11 @@ pub(crate) async fn load_order(
     tx: &mut Transaction<'static, Any>,
     id: &PaymentOrderId,
 ) -> Result<OrderRecord, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM payment_order WHERE payment_order_id = $1"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| StoreError::NotFound(format!("payment order {id}")))?;
+    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM payment_order WHERE payment_order_id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("payment order {id}")))?;
     OrderRecord::from_row(&row)
 }
 
@@ -171,11 +157,6 @@ pub(crate) async fn set_flag(
             "UPDATE payment_order SET ledger_updated = $1, updated_at_ms = $2 WHERE payment_order_id = $3"
         }
     };
-    sqlx::query(sql)
-        .bind(true)
-        .bind(now_ms())
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(sql).bind(true).bind(now_ms()).bind(id.as_str()).execute(&mut **tx).await?;
     Ok(())
 }

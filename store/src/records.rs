@@ -3,7 +3,7 @@
 
 use crate::StoreError;
 use payments_domain::{
-    BuyerId, CheckoutId, Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount,
+    BuyerId, CheckoutId, Currency, Money, PaymentMethod, PaymentOrderId, PaymentOrderStatus, SellerAccount,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -18,8 +18,8 @@ pub struct CheckoutRecord {
     pub buyer_id: BuyerId,
     /// The buyer object as received.
     pub buyer_info: serde_json::Map<String, serde_json::Value>,
-    /// PSP payment-method token.
-    pub payment_token: String,
+    /// Token or hosted page.
+    pub payment: PaymentMethod,
     /// True once every order is terminal and every successful one is in wallet and ledger.
     pub is_payment_done: bool,
     /// Orders by position.
@@ -92,12 +92,10 @@ impl OrderRecord {
         let id: String = row.try_get("payment_order_id")?;
         let currency: String = row.try_get("currency")?;
         let currency = Currency::parse(&currency).map_err(|e| corrupt(&id, e))?;
-        let amount = Money::positive_from_minor(row.try_get("amount_minor")?, currency)
-            .map_err(|e| corrupt(&id, e))?;
+        let amount = Money::positive_from_minor(row.try_get("amount_minor")?, currency).map_err(|e| corrupt(&id, e))?;
         let status: String = row.try_get("status")?;
         Ok(OrderRecord {
-            checkout_id: CheckoutId::parse(row.try_get::<String, _>("checkout_id")?)
-                .map_err(|e| corrupt(&id, e))?,
+            checkout_id: CheckoutId::parse(row.try_get::<String, _>("checkout_id")?).map_err(|e| corrupt(&id, e))?,
             seller_account: SellerAccount::parse(row.try_get::<String, _>("seller_account")?)
                 .map_err(|e| corrupt(&id, e))?,
             amount,
@@ -118,10 +116,7 @@ impl HistoryRecord {
         let from: Option<String> = row.try_get("from_status")?;
         let to: String = row.try_get("to_status")?;
         Ok(HistoryRecord {
-            from_status: from
-                .map(|s| PaymentOrderStatus::parse(&s))
-                .transpose()
-                .map_err(|e| corrupt("history", e))?,
+            from_status: from.map(|s| PaymentOrderStatus::parse(&s)).transpose().map_err(|e| corrupt("history", e))?,
             to_status: PaymentOrderStatus::parse(&to).map_err(|e| corrupt("history", e))?,
             reason: row.try_get("reason")?,
             created_at_ms: row.try_get("created_at_ms")?,

@@ -16,16 +16,9 @@ pub const TEST_DB_PREFIX: &str = "payments_test_";
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos
-    )
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos)
 }
 
 /// The database URLs a backend-parametrized test should run against: a new SQLite file always,
@@ -49,10 +42,7 @@ pub fn sqlite_url() -> String {
 pub async fn postgres_url() -> Option<String> {
     let required = std::env::var(REQUIRE_POSTGRES_ENV).is_ok_and(|v| v == "1");
     let Ok(admin) = std::env::var(POSTGRES_URL_ENV) else {
-        assert!(
-            !required,
-            "{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_URL_ENV} is not set"
-        );
+        assert!(!required, "{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_URL_ENV} is not set");
         return None;
     };
     match create_postgres_database(&admin).await {
@@ -65,18 +55,12 @@ async fn create_postgres_database(admin_url: &str) -> Result<String, StoreError>
     sqlx::any::install_default_drivers();
     let name = format!("{TEST_DB_PREFIX}{}", unique_suffix());
     let mut conn = sqlx::AnyConnection::connect(admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
     conn.close().await?;
     // Replace the path (database name) of the admin URL, keeping any query string.
-    let (base, query) = admin_url
-        .split_once('?')
-        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
     let mut url = format!("{}/{name}", &base[..host_end]);
     if let Some(q) = query {
         url.push('?');

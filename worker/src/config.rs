@@ -9,11 +9,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct SharedConfig {
     /// Temporal frontend address.
-    #[arg(
-        long,
-        env = "TEMPORAL_ADDRESS",
-        default_value = "http://127.0.0.1:7233"
-    )]
+    #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "http://127.0.0.1:7233")]
     pub temporal_address: String,
     /// Temporal namespace.
     #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
@@ -22,20 +18,13 @@ pub struct SharedConfig {
     #[arg(long, env = "PAYMENTS_TASK_QUEUE", default_value = "checkout")]
     pub task_queue: String,
     /// Payments database: `sqlite://payments.db?mode=rwc` or `postgres://...`.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://payments.db?mode=rwc"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://payments.db?mode=rwc")]
     pub database_url: String,
 }
 
 /// Worker configuration.
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "payments-worker",
-    about = "Runs the checkout workflow and its activities"
-)]
+#[command(name = "payments-worker", about = "Runs the checkout workflow and its activities")]
 pub struct WorkerConfig {
     /// Temporal and database (shared with the gateway).
     #[command(flatten)]
@@ -47,12 +36,7 @@ pub struct WorkerConfig {
     #[arg(long, env = "PSP_BASE_URL", default_value = "http://127.0.0.1:8090")]
     pub psp_base_url: String,
     /// PSP secret key. Taken from the environment; never logged.
-    #[arg(
-        long,
-        env = "PSP_SECRET_KEY",
-        default_value = "sk_test_local",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "PSP_SECRET_KEY", default_value = "sk_test_local", hide_env_values = true)]
     pub psp_secret_key: SecretKey,
     /// Per-request timeout of PSP calls, in ms. A charge that times out is not failed: its
     /// outcome is asked from the PSP.
@@ -67,6 +51,13 @@ pub struct WorkerConfig {
     /// Comma-separated seller accounts to decline.
     #[arg(long, env = "RISK_BLOCKED_SELLERS", default_value = "")]
     pub risk_blocked_sellers: String,
+    /// Per-order amounts above which an operator reviews the checkout, `CUR:AMOUNT,...`
+    /// (major units; empty: no amount review).
+    #[arg(long, env = "RISK_REVIEW_LIMITS", default_value = "")]
+    pub risk_review_limits: String,
+    /// Comma-separated buyer ids whose checkouts are always reviewed.
+    #[arg(long, env = "RISK_REVIEW_BUYERS", default_value = "")]
+    pub risk_review_buyers: String,
     /// Seconds in-flight tasks get to finish on shutdown.
     #[arg(long, env = "WORKER_GRACEFUL_SHUTDOWN_SECS", default_value_t = 10)]
     pub graceful_shutdown_secs: u64,
@@ -90,11 +81,7 @@ mod tests {
 
     #[test]
     fn the_psp_key_never_shows_in_debug_output() {
-        let config = WorkerConfig::parse_from([
-            "payments-worker",
-            "--psp-secret-key",
-            "sk_live_very_secret",
-        ]);
+        let config = WorkerConfig::parse_from(["payments-worker", "--psp-secret-key", "sk_live_very_secret"]);
         assert_eq!(config.psp_secret_key.expose(), "sk_live_very_secret");
         assert!(!format!("{config:?}").contains("very_secret"));
     }

@@ -28,13 +28,7 @@ fn spawn_worker(stack: &Stack, chaos: bool) -> Child {
 }
 
 async fn count(stack: &Stack, sql: &str, id: &str) -> i64 {
-    sqlx::query(sql)
-        .bind(id.to_owned())
-        .fetch_one(stack.store.pool())
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap()
+    sqlx::query(sql).bind(id.to_owned()).fetch_one(stack.store.pool()).await.unwrap().try_get(0).unwrap()
 }
 
 /// The worker process aborts right after the first capture (before the workflow recorded it);
@@ -43,11 +37,7 @@ async fn count(stack: &Stack, sql: &str, id: &str) -> i64 {
 /// balance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_killed_after_charge_finishes_exactly_once() {
-    let stack = Stack::start(StackOptions {
-        worker: false,
-        ..StackOptions::new()
-    })
-    .await;
+    let stack = Stack::start(StackOptions { worker: false, ..StackOptions::new() }).await;
     let id = unique("crash");
     let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
     let body = json!({
@@ -71,45 +61,17 @@ async fn worker_killed_after_charge_finishes_exactly_once() {
     // Money moved at the PSP, but the books have not been written for it yet.
     let captured: usize = stack.captures(&po1).await.len() + stack.captures(&po2).await.len();
     assert!(captured >= 1, "a capture happened before the crash");
-    let before = stack
-        .store
-        .checkout(&payments_domain::CheckoutId::parse(id.clone()).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let before = stack.store.checkout(&payments_domain::CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
     assert!(!before.is_payment_done);
-    assert!(
-        before.orders.iter().all(|o| !o.ledger_updated),
-        "{before:?}"
-    );
+    assert!(before.orders.iter().all(|o| !o.ledger_updated), "{before:?}");
 
     let mut worker = spawn_worker(&stack, false);
     let done = stack.wait_done(&id).await;
     for (po, o) in [&po1, &po2].into_iter().zip(&done.orders) {
         assert_eq!(o.status, S::Success);
-        assert_eq!(
-            stack.captures(po).await.len(),
-            1,
-            "{po} captured exactly once"
-        );
-        assert_eq!(
-            count(
-                &stack,
-                "SELECT COUNT(*) FROM wallet_movement WHERE payment_order_id = $1",
-                po
-            )
-            .await,
-            1
-        );
-        assert_eq!(
-            count(
-                &stack,
-                "SELECT COUNT(*) FROM ledger_transaction WHERE payment_order_id = $1",
-                po
-            )
-            .await,
-            1
-        );
+        assert_eq!(stack.captures(po).await.len(), 1, "{po} captured exactly once");
+        assert_eq!(count(&stack, "SELECT COUNT(*) FROM wallet_movement WHERE payment_order_id = $1", po).await, 1);
+        assert_eq!(count(&stack, "SELECT COUNT(*) FROM ledger_transaction WHERE payment_order_id = $1", po).await, 1);
     }
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent(), "{report:?}");

@@ -1,34 +1,69 @@
-//! Charging one payment order until the PSP's answer is known.
+//! Settling one PSP payment: a charge (direct flow) or a confirmation (hosted flow), until the
+//! PSP's answer is known.
 //!
 //! - Captured / declined: final.
 //! - The answer was lost (timeout, dropped connection) or the PSP stayed unreachable through
-//!   every retry: the order is UNKNOWN (money may have moved) and the PSP is asked what became
-//!   of it. Only when the PSP has no payment for the order is the charge sent again, with the
-//!   same idempotency key. Never guessed as FAILED.
-//! - Pending (3-D Secure, review): polled with durable timers until final or the deadline.
+//!   every retry: the orders are UNKNOWN (money may have moved) and the PSP is asked what
+//!   became of the payment. Only when the PSP has no such payment is the request sent again,
+//!   with the same idempotency key. Never guessed as FAILED.
+//! - Pending (3-D Secure, PSP review): the workflow waits for the PSP's webhook (a signal,
+//!   only a hint: the PSP is asked each time) until the deadline; then the payment is
+//!   cancelled at the PSP so it can never be captured later, and its final state read.
 
-use crate::checkout::{CheckoutWorkflow, failure_details};
+use crate::checkout::{CheckoutWorkflow, failure_details, set_phase, transition};
 use crate::contract::{
-    ChargeInput, ChargeOrder, ChargeOutcome, LookupInput, LookupPayment, PaymentLookup,
-    StatusChange,
+    CancelPending, ChargeInput, ChargeOrder, ChargeOutcome, ConfirmInput, ConfirmPayment, LookupInput, LookupPayment,
+    PaymentLookup, StatusChange,
 };
+use crate::messages::{CheckoutPhase, ConfirmResult};
 use crate::policies::{self, failure_types};
+use crate::waits::{Deadline, wait_until};
 use payments_domain::{PaymentOrderId, PaymentOrderStatus};
 use std::time::Duration;
-use temporalio_sdk::{WorkflowContext, WorkflowResult};
+use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
 
 type Ctx = WorkflowContext<CheckoutWorkflow>;
 
-/// Charges the order and answers the status change that records the outcome. Marks the
-/// order UNKNOWN on the way when the outcome is in doubt.
-pub(crate) async fn charge_order(ctx: &Ctx, charge: &ChargeInput) -> WorkflowResult<StatusChange> {
-    let id = &charge.payment_order_id;
+/// The request that moves the money.
+#[derive(Debug, Clone)]
+pub(crate) enum PaymentRequest {
+    /// Charge a token (direct flow).
+    Charge(ChargeInput),
+    /// Confirm a hosted payment.
+    Confirm(ConfirmInput),
+}
+
+/// How a payment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Captured or declined.
+    Final(ChargeOutcome),
+    /// The PSP refused the request itself (invalid, bad credentials): nothing charged.
+    Refused { code: Option<String>, message: String },
+    /// Still unknown; for reconciliation.
+    Unknown(String),
+}
+
+async fn attempt(ctx: &Ctx, request: &PaymentRequest) -> Result<ChargeOutcome, ActivityExecutionError> {
+    match request {
+        PaymentRequest::Charge(c) => ctx.execute_local_activity(ChargeOrder, c.clone(), policies::psp_charge()).await,
+        PaymentRequest::Confirm(c) => {
+            ctx.execute_local_activity(ConfirmPayment, c.clone(), policies::psp_charge()).await
+        }
+    }
+}
+
+/// Sends the request until the payment is settled; `orders` are marked UNKNOWN on the way
+/// when the outcome is in doubt. `lookup` finds the payment at the PSP.
+pub(crate) async fn settle_payment(
+    ctx: &Ctx,
+    orders: &[PaymentOrderId],
+    request: PaymentRequest,
+    lookup: LookupInput,
+) -> WorkflowResult<Settled> {
     for _round in 0..policies::CHARGE_ROUNDS_MAX {
-        let err = match ctx
-            .execute_local_activity(ChargeOrder, charge.clone(), policies::psp_charge())
-            .await
-        {
-            Ok(outcome) => return settle(ctx, id, outcome).await,
+        let err = match attempt(ctx, &request).await {
+            Ok(outcome) => return follow(ctx, &lookup, outcome).await,
             Err(err) => err,
         };
         let (type_name, message) = failure_details(&err);
@@ -36,32 +71,67 @@ pub(crate) async fn charge_order(ctx: &Ctx, charge: &ChargeInput) -> WorkflowRes
             type_name.as_deref(),
             Some(failure_types::PSP_INVALID_REQUEST) | Some(failure_types::PSP_AUTHENTICATION)
         ) {
-            // Refused before any processing: no money moved.
-            let mut c = StatusChange::new(
-                id.clone(),
-                PaymentOrderStatus::Failed,
-                "PSP refused the request",
-            );
-            c.failure_code = type_name;
-            c.failure_message = Some(message);
-            return Ok(c);
+            return Ok(Settled::Refused { code: type_name, message });
         }
-        let reason = format!(
-            "PSP outcome unknown ({}): {message}",
-            type_name.as_deref().unwrap_or("error")
-        );
-        crate::checkout::transition(ctx, unknown(id, &reason)).await?;
-        match lookup(ctx, id, None).await {
-            Some(PaymentLookup::Found(outcome)) => return settle(ctx, id, outcome).await,
-            // The PSP never saw it: charging again with the same key is safe.
+        let reason = format!("PSP outcome unknown ({}): {message}", type_name.as_deref().unwrap_or("error"));
+        for id in orders {
+            transition(ctx, unknown(id, &reason)).await?;
+        }
+        match query(ctx, &lookup).await {
+            Some(PaymentLookup::Found(outcome)) => return follow(ctx, &lookup, outcome).await,
+            // The PSP never saw it: sending again with the same key is safe.
             Some(PaymentLookup::NotFound) => continue,
-            None => return Ok(unknown(id, "PSP unreachable for status queries")),
+            None => return Ok(Settled::Unknown("PSP unreachable for status queries".into())),
         }
     }
-    Ok(unknown(
-        id,
-        "PSP outcome still unknown after every charge round",
-    ))
+    Ok(Settled::Unknown("PSP outcome still unknown after every round".into()))
+}
+
+/// Status query; `None` when the PSP could not be asked (retries exhausted).
+async fn query(ctx: &Ctx, input: &LookupInput) -> Option<PaymentLookup> {
+    ctx.execute_local_activity(LookupPayment, input.clone(), policies::psp_lookup()).await.ok()
+}
+
+fn is_pending(o: &ChargeOutcome) -> bool {
+    matches!(o, ChargeOutcome::Pending { .. })
+}
+
+/// Follows a pending payment until the PSP's final answer or the deadline.
+async fn follow(ctx: &Ctx, lookup: &LookupInput, outcome: ChargeOutcome) -> WorkflowResult<Settled> {
+    let ChargeOutcome::Pending { psp_reference, .. } = outcome else {
+        return Ok(Settled::Final(outcome));
+    };
+    set_phase(ctx, CheckoutPhase::AwaitingPsp);
+    ctx.state_mut(|s| {
+        // A buyer waiting on the hosted result page learns it is being processed.
+        if s.confirmation.is_some() && s.confirm_result.is_none() {
+            s.confirm_result = Some(ConfirmResult { status: "PENDING".into(), code: None, message: None });
+        }
+    });
+    let by_reference =
+        LookupInput { payment_order_id: lookup.payment_order_id.clone(), psp_reference: Some(psp_reference) };
+    let limit = Duration::from_secs(ctx.state(|s| s.input.waits.psp_pending_secs));
+    let deadline = Deadline::after(ctx, limit);
+    loop {
+        // Snapshot the hint count before asking the PSP: a webhook that lands while we ask
+        // (or landed before) is then never missed, and we never wait for one already here.
+        let seen = ctx.state(|s| s.psp_hints);
+        if let Some(PaymentLookup::Found(o)) = query(ctx, &by_reference).await
+            && !is_pending(&o)
+        {
+            set_phase(ctx, CheckoutPhase::Charging);
+            return Ok(Settled::Final(o));
+        }
+        if !wait_until(ctx, deadline, move |s| s.psp_hints > seen).await {
+            break;
+        }
+    }
+    // Deadline: cancel at the PSP so a late approval can never capture, then take its answer
+    // (captured if the approval won the race).
+    match ctx.execute_local_activity(CancelPending, by_reference, policies::psp_lookup()).await {
+        Ok(o) if !is_pending(&o) => Ok(Settled::Final(o)),
+        _ => Ok(Settled::Unknown("pending at the PSP past the deadline and not cancellable".into())),
+    }
 }
 
 fn unknown(id: &PaymentOrderId, reason: &str) -> StatusChange {
@@ -71,84 +141,28 @@ fn unknown(id: &PaymentOrderId, reason: &str) -> StatusChange {
     c
 }
 
-/// Status query; `None` when the PSP could not be asked (retries exhausted).
-async fn lookup(
-    ctx: &Ctx,
-    id: &PaymentOrderId,
-    psp_reference: Option<String>,
-) -> Option<PaymentLookup> {
-    let input = LookupInput {
-        payment_order_id: id.clone(),
-        psp_reference,
-    };
-    ctx.execute_local_activity(LookupPayment, input, policies::psp_lookup())
-        .await
-        .ok()
-}
-
-/// Turns an outcome into its status change; waits out a pending one.
-async fn settle(
-    ctx: &Ctx,
-    id: &PaymentOrderId,
-    outcome: ChargeOutcome,
-) -> WorkflowResult<StatusChange> {
-    let outcome = match outcome {
-        ChargeOutcome::Pending { psp_reference, .. } => {
-            match await_pending(ctx, id, psp_reference).await {
-                Some(final_outcome) => final_outcome,
-                None => return Ok(unknown(id, "pending at the PSP past the deadline")),
-            }
-        }
-        other => other,
-    };
-    Ok(match outcome {
-        ChargeOutcome::Captured { psp_reference } => {
-            let mut c = StatusChange::new(
-                id.clone(),
-                PaymentOrderStatus::Success,
-                "captured by the PSP",
-            );
+/// The status change that records a settled payment on one of its orders.
+pub(crate) fn change_for(id: &PaymentOrderId, settled: &Settled) -> StatusChange {
+    match settled.clone() {
+        Settled::Final(ChargeOutcome::Captured { psp_reference }) => {
+            let mut c = StatusChange::new(id.clone(), PaymentOrderStatus::Success, "captured by the PSP");
             c.psp_reference = Some(psp_reference);
             c
         }
-        ChargeOutcome::Declined {
-            code,
-            message,
-            psp_reference,
-        } => {
-            let mut c = StatusChange::new(
-                id.clone(),
-                PaymentOrderStatus::Failed,
-                "declined by the PSP",
-            );
+        Settled::Final(ChargeOutcome::Declined { code, message, psp_reference }) => {
+            let mut c = StatusChange::new(id.clone(), PaymentOrderStatus::Failed, "declined by the PSP");
             c.psp_reference = psp_reference;
             c.failure_code = Some(code);
             c.failure_message = Some(message);
             c
         }
-        ChargeOutcome::Pending { .. } => unreachable!("pending outcomes are awaited above"),
-    })
-}
-
-/// Polls a pending payment with doubling durable timers until it is final, or `None` at the
-/// deadline.
-async fn await_pending(
-    ctx: &Ctx,
-    id: &PaymentOrderId,
-    psp_reference: String,
-) -> Option<ChargeOutcome> {
-    let mut interval = policies::PENDING_POLL_FIRST;
-    let mut waited = Duration::ZERO;
-    while waited < policies::PENDING_DEADLINE {
-        ctx.timer(interval).await;
-        waited += interval;
-        if let Some(PaymentLookup::Found(outcome)) =
-            lookup(ctx, id, Some(psp_reference.clone())).await
-            && !matches!(outcome, ChargeOutcome::Pending { .. })
-        {
-            return Some(outcome);
+        Settled::Final(ChargeOutcome::Pending { .. }) => unknown(id, "pending at the PSP"),
+        Settled::Refused { code, message } => {
+            let mut c = StatusChange::new(id.clone(), PaymentOrderStatus::Failed, "PSP refused the request");
+            c.failure_code = code;
+            c.failure_message = Some(message);
+            c
         }
-        interval = (interval * 2).min(policies::PENDING_POLL_MAX);
+        Settled::Unknown(reason) => unknown(id, &reason),
     }
-    None
 }

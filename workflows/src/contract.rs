@@ -4,9 +4,7 @@
 //! that the implementation's types match. Names are explicit and versioned by hand: renaming a
 //! Rust item never changes what running workflow histories refer to.
 
-use payments_domain::{
-    BuyerId, CheckoutId, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount,
-};
+use payments_domain::{BuyerId, CheckoutId, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityDefinition;
 
@@ -37,6 +35,14 @@ activity_contract!(
 activity_contract!(
     /// Ask the PSP what became of one order's payment (after a lost or late answer).
     LookupPayment, "psp.lookup", LookupInput => PaymentLookup
+);
+activity_contract!(
+    /// Confirm a payment the buyer approved on the PSP's hosted page (Toss confirm).
+    ConfirmPayment, "psp.confirm", ConfirmInput => ChargeOutcome
+);
+activity_contract!(
+    /// Cancel a payment still pending at the PSP (deadline passed); answers its final state.
+    CancelPending, "psp.cancel_pending", LookupInput => ChargeOutcome
 );
 activity_contract!(
     /// Move a payment order to a new status and append the history row.
@@ -82,6 +88,13 @@ pub struct RiskOrder {
 pub enum RiskDecision {
     /// Go ahead.
     Approve,
+    /// Hold the checkout for an operator's decision.
+    Review {
+        /// Machine-readable rule that fired, e.g. `amount_review`.
+        code: String,
+        /// Explanation for operators.
+        message: String,
+    },
     /// Refuse the checkout; no money moves.
     Decline {
         /// Machine-readable rule that fired, e.g. `buyer_blocked`.
@@ -183,11 +196,7 @@ pub struct StatusChange {
 
 impl StatusChange {
     /// A change with only a reason.
-    pub fn new(
-        payment_order_id: PaymentOrderId,
-        to: PaymentOrderStatus,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub fn new(payment_order_id: PaymentOrderId, to: PaymentOrderStatus, reason: impl Into<String>) -> Self {
         StatusChange {
             payment_order_id,
             to,
@@ -206,4 +215,15 @@ pub struct WalletCredited {
     pub balance: Money,
     /// False when this was a retry of an applied credit.
     pub applied_now: bool,
+}
+
+/// A hosted payment to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmInput {
+    /// The checkout: the PSP's order id of its one hosted payment.
+    pub checkout_id: CheckoutId,
+    /// The PSP's payment id from the redirect.
+    pub payment_key: String,
+    /// Our amount (the checkout's total), never the redirect's.
+    pub amount: Money,
 }

@@ -31,12 +31,7 @@ pub mod failure_types {
 
 /// Exponential backoff: `initial_ms`, doubling, capped at `max_interval_ms`, at most
 /// `attempts_max` attempts in all.
-fn retry(
-    initial_ms: u64,
-    max_interval_ms: u64,
-    attempts_max: u32,
-    non_retryable: &[&str],
-) -> RetryPolicy {
+fn retry(initial_ms: u64, max_interval_ms: u64, attempts_max: u32, non_retryable: &[&str]) -> RetryPolicy {
     RetryPolicy::builder()
         .initial_interval(Duration::from_millis(initial_ms))
         .backoff_coefficient(2.0)
@@ -69,12 +64,7 @@ pub fn psp_charge() -> LocalActivityOptions {
             500,
             60_000,
             10,
-            &[
-                PSP_INVALID_REQUEST,
-                PSP_AUTHENTICATION,
-                PSP_IDEMPOTENCY,
-                PSP_OUTCOME_UNKNOWN,
-            ],
+            &[PSP_INVALID_REQUEST, PSP_AUTHENTICATION, PSP_IDEMPOTENCY, PSP_OUTCOME_UNKNOWN],
         ))
         .build()
 }
@@ -85,12 +75,7 @@ pub fn psp_lookup() -> LocalActivityOptions {
     use failure_types::*;
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(retry(
-            500,
-            60_000,
-            10,
-            &[PSP_AUTHENTICATION, PSP_INVALID_REQUEST],
-        ))
+        .retry_policy(retry(500, 60_000, 10, &[PSP_AUTHENTICATION, PSP_INVALID_REQUEST]))
         .build()
 }
 
@@ -119,12 +104,7 @@ pub fn store_step() -> LocalActivityOptions {
             100,
             30_000,
             30,
-            &[
-                STORE_INVALID_TRANSITION,
-                STORE_PRECONDITION,
-                STORE_CORRUPT,
-                STORE_NOT_FOUND,
-            ],
+            &[STORE_INVALID_TRANSITION, STORE_PRECONDITION, STORE_CORRUPT, STORE_NOT_FOUND],
         ))
         .build()
 }

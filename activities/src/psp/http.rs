@@ -24,10 +24,7 @@ pub fn client(request_timeout: Duration) -> Result<reqwest::Client, PspError> {
 /// acted on it: the outcome is unknown and must be asked for, not assumed.
 pub fn transport_error(e: &reqwest::Error) -> PspError {
     if e.is_connect() {
-        PspError::Unavailable {
-            message: format!("connect failed: {e}"),
-            retry_after: None,
-        }
+        PspError::Unavailable { message: format!("connect failed: {e}"), retry_after: None }
     } else {
         PspError::OutcomeUnknown(format!("no answer to a sent request: {e}"))
     }
@@ -35,14 +32,7 @@ pub fn transport_error(e: &reqwest::Error) -> PspError {
 
 /// The `Retry-After` header in seconds, if present.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// A response read whole: status, Retry-After, body text.
@@ -61,11 +51,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<Answer, PspError> 
     let status = response.status();
     let retry_after = retry_after(response.headers());
     let body = response.text().await.map_err(|e| transport_error(&e))?;
-    Ok(Answer {
-        status,
-        retry_after,
-        body,
-    })
+    Ok(Answer { status, retry_after, body })
 }
 
 /// 429 and 5xx: the PSP is overloaded or failing; the same request may be retried with the

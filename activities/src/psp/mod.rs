@@ -13,7 +13,8 @@ use crate::chaos;
 use crate::failure::{non_retryable, retryable};
 use payments_domain::{Money, PaymentOrderId};
 use payments_workflows::contract::{
-    ChargeInput, ChargeOrder, ChargeOutcome, LookupInput, LookupPayment, PaymentLookup,
+    CancelPending, ChargeInput, ChargeOrder, ChargeOutcome, ConfirmInput, ConfirmPayment, LookupInput, LookupPayment,
+    PaymentLookup,
 };
 use payments_workflows::policies::failure_types;
 use std::fmt;
@@ -83,9 +84,7 @@ impl PspError {
     pub fn into_activity_error(self) -> ActivityError {
         let msg = self.to_string();
         match self {
-            PspError::Unavailable { retry_after, .. } => {
-                retryable("PspUnavailable", msg, retry_after)
-            }
+            PspError::Unavailable { retry_after, .. } => retryable("PspUnavailable", msg, retry_after),
             PspError::InvalidRequest(_) => non_retryable(failure_types::PSP_INVALID_REQUEST, msg),
             PspError::Authentication(_) => non_retryable(failure_types::PSP_AUTHENTICATION, msg),
             PspError::IdempotencyMismatch(_) => non_retryable(failure_types::PSP_IDEMPOTENCY, msg),
@@ -140,6 +139,13 @@ pub trait PspClient: Send + Sync + 'static {
 
     /// Refunds part or all of a captured payment; `refund_id` is the idempotency key.
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundOutcome>;
+
+    /// Confirms a payment the buyer approved on the PSP's hosted page (hosted flow).
+    fn confirm<'a>(&'a self, input: &'a ConfirmInput) -> PspFuture<'a, ChargeOutcome>;
+
+    /// Cancels a payment that is still pending (its deadline passed) so it can never be
+    /// captured later, and answers its final state (captured if it completed meanwhile).
+    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, ChargeOutcome>;
 }
 
 /// PSP activities; hold only the PSP client.
@@ -180,6 +186,30 @@ impl PspActivities {
         Ok(outcome)
     }
 
+    /// Confirms a hosted payment at the PSP.
+    #[activity(definition = ConfirmPayment)]
+    pub async fn confirm(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ConfirmInput,
+    ) -> Result<ChargeOutcome, ActivityError> {
+        let result = self.client.confirm(&input).await;
+        tracing::info!(checkout_id = %input.checkout_id, attempt = ctx.info().attempt, ?result, "psp confirm");
+        result.map_err(PspError::into_activity_error)
+    }
+
+    /// Cancels a payment still pending past its deadline; answers its final state.
+    #[activity(definition = CancelPending)]
+    pub async fn cancel_pending(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: LookupInput,
+    ) -> Result<ChargeOutcome, ActivityError> {
+        let result = self.client.cancel_pending(&input).await;
+        tracing::info!(payment_order_id = %input.payment_order_id, ?result, "psp cancel pending");
+        result.map_err(PspError::into_activity_error)
+    }
+
     /// Asks the PSP what became of one order's payment.
     #[activity(definition = LookupPayment)]
     pub async fn lookup(
@@ -187,11 +217,7 @@ impl PspActivities {
         _ctx: ActivityContext,
         input: LookupInput,
     ) -> Result<PaymentLookup, ActivityError> {
-        let found = self
-            .client
-            .lookup(&input)
-            .await
-            .map_err(PspError::into_activity_error)?;
+        let found = self.client.lookup(&input).await.map_err(PspError::into_activity_error)?;
         tracing::info!(payment_order_id = %input.payment_order_id, ?found, "psp lookup");
         Ok(found)
     }

@@ -7,7 +7,7 @@
 use super::http::{self, Answer};
 use super::{PspClient, PspError, PspFuture, RefundOutcome, RefundRequest, SecretKey};
 use payments_workflows::contract::{
-    ChargeInput, ChargeOutcome, LookupInput, PaymentLookup, PendingReason,
+    ChargeInput, ChargeOutcome, ConfirmInput, LookupInput, PaymentLookup, PendingReason,
 };
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -76,11 +76,7 @@ struct Refund {
 
 impl StripeClient {
     /// A client for `base_url` (no trailing slash needed).
-    pub fn new(
-        base_url: &str,
-        secret_key: SecretKey,
-        request_timeout: Duration,
-    ) -> Result<Self, PspError> {
+    pub fn new(base_url: &str, secret_key: SecretKey, request_timeout: Duration) -> Result<Self, PspError> {
         Ok(StripeClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             secret_key,
@@ -88,12 +84,7 @@ impl StripeClient {
         })
     }
 
-    fn post(
-        &self,
-        path: &str,
-        idempotency_key: &str,
-        form: &[(&str, String)],
-    ) -> reqwest::RequestBuilder {
+    fn post(&self, path: &str, idempotency_key: &str, form: &[(&str, String)]) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(self.secret_key.expose())
@@ -102,9 +93,7 @@ impl StripeClient {
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.base_url))
-            .bearer_auth(self.secret_key.expose())
+        self.http.get(format!("{}{path}", self.base_url)).bearer_auth(self.secret_key.expose())
     }
 
     async fn create_and_confirm(&self, input: &ChargeInput) -> Result<ChargeOutcome, PspError> {
@@ -112,24 +101,13 @@ impl StripeClient {
         // such as KRW and JPY send the whole amount): exactly our minor units.
         let form = [
             ("amount", input.amount.amount_minor().to_string()),
-            (
-                "currency",
-                input.amount.currency().code().to_ascii_lowercase(),
-            ),
+            ("currency", input.amount.currency().code().to_ascii_lowercase()),
             ("payment_method", input.payment_token.clone()),
             ("confirm", "true".to_owned()),
-            (
-                "metadata[payment_order_id]",
-                input.payment_order_id.to_string(),
-            ),
+            ("metadata[payment_order_id]", input.payment_order_id.to_string()),
             ("metadata[checkout_id]", input.checkout_id.to_string()),
         ];
-        let answer = http::send(self.post(
-            "/v1/payment_intents",
-            input.payment_order_id.as_str(),
-            &form,
-        ))
-        .await?;
+        let answer = http::send(self.post("/v1/payment_intents", input.payment_order_id.as_str(), &form)).await?;
         classify_charge(&answer)
     }
 
@@ -143,21 +121,11 @@ impl StripeClient {
             return Ok(PaymentLookup::Found(intent_outcome(&pi)));
         }
         let query = format!("metadata['payment_order_id']:'{}'", input.payment_order_id);
-        let answer = http::send(
-            self.get("/v1/payment_intents/search")
-                .query(&[("query", query)]),
-        )
-        .await?;
+        let answer = http::send(self.get("/v1/payment_intents/search").query(&[("query", query)])).await?;
         let result: SearchResult = parse_ok(&answer)?;
         // One key, one intent; should there be more, a captured one wins over the rest.
-        let best = result
-            .data
-            .iter()
-            .find(|pi| pi.status == "succeeded")
-            .or_else(|| result.data.first());
-        Ok(best.map_or(PaymentLookup::NotFound, |pi| {
-            PaymentLookup::Found(intent_outcome(pi))
-        }))
+        let best = result.data.iter().find(|pi| pi.status == "succeeded").or_else(|| result.data.first());
+        Ok(best.map_or(PaymentLookup::NotFound, |pi| PaymentLookup::Found(intent_outcome(pi))))
     }
 
     async fn create_refund(&self, request: &RefundRequest) -> Result<RefundOutcome, PspError> {
@@ -167,34 +135,49 @@ impl StripeClient {
             // Stripe's `reason` is an enum; our free-text reason travels as metadata.
             ("reason", "requested_by_customer".to_owned()),
             ("metadata[reason]", request.reason.clone()),
-            (
-                "metadata[payment_order_id]",
-                request.payment_order_id.to_string(),
-            ),
+            ("metadata[payment_order_id]", request.payment_order_id.to_string()),
         ];
         let answer = http::send(self.post("/v1/refunds", &request.refund_id, &form)).await?;
         if answer.status.is_success() {
             let refund: Refund = parse_ok(&answer)?;
             return Ok(match refund.status.as_str() {
                 "failed" | "canceled" => RefundOutcome::Refused {
-                    code: refund
-                        .failure_reason
-                        .unwrap_or_else(|| refund.status.clone()),
+                    code: refund.failure_reason.unwrap_or_else(|| refund.status.clone()),
                     message: format!("refund {} {}", refund.id, refund.status),
                 },
-                _ => RefundOutcome::Refunded {
-                    psp_refund_reference: refund.id,
-                },
+                _ => RefundOutcome::Refunded { psp_refund_reference: refund.id },
             });
         }
         match classify_error(&answer)? {
-            StripeFailure::Refused { code, message } => {
-                Ok(RefundOutcome::Refused { code, message })
+            StripeFailure::Refused { code, message } => Ok(RefundOutcome::Refused { code, message }),
+            StripeFailure::Declined(outcome) => {
+                Err(PspError::InvalidRequest(format!("unexpected decline on refund: {outcome:?}")))
             }
-            StripeFailure::Declined(outcome) => Err(PspError::InvalidRequest(format!(
-                "unexpected decline on refund: {outcome:?}"
-            ))),
         }
+    }
+}
+
+impl StripeClient {
+    async fn cancel_intent(&self, input: &LookupInput) -> Result<ChargeOutcome, PspError> {
+        let id = match &input.psp_reference {
+            Some(id) => id.clone(),
+            None => match self.find(input).await? {
+                PaymentLookup::Found(ChargeOutcome::Pending { psp_reference, .. }) => psp_reference,
+                PaymentLookup::Found(final_outcome) => return Ok(final_outcome),
+                PaymentLookup::NotFound => return Err(PspError::InvalidRequest("no payment to cancel".into())),
+            },
+        };
+        let form = [("cancellation_reason", "abandoned".to_owned())];
+        let answer =
+            http::send(self.post(&format!("/v1/payment_intents/{id}/cancel"), &format!("{id}:cancel"), &form)).await?;
+        if answer.status.is_success() {
+            let pi: PaymentIntent = parse_ok(&answer)?;
+            return Ok(intent_outcome(&pi));
+        }
+        // Not cancellable any more (it succeeded or failed meanwhile): its state is the answer.
+        let answer = http::send(self.get(&format!("/v1/payment_intents/{id}"))).await?;
+        let pi: PaymentIntent = parse_ok(&answer)?;
+        Ok(intent_outcome(&pi))
     }
 }
 
@@ -208,6 +191,16 @@ impl PspClient for StripeClient {
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundOutcome> {
         Box::pin(self.create_refund(request))
     }
+    fn confirm<'a>(&'a self, _input: &'a ConfirmInput) -> PspFuture<'a, ChargeOutcome> {
+        Box::pin(async {
+            Err(PspError::InvalidRequest(
+                "the hosted-page flow is served by Toss Payments here (PSP_PROVIDER=toss)".into(),
+            ))
+        })
+    }
+    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, ChargeOutcome> {
+        Box::pin(self.cancel_intent(input))
+    }
 }
 
 fn parse_ok<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, PspError> {
@@ -218,8 +211,7 @@ fn parse_ok<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, PspErr
         });
     }
     // A 2xx we cannot read may still mean the PSP acted: unknown, not failed.
-    serde_json::from_str(&answer.body)
-        .map_err(|e| PspError::OutcomeUnknown(format!("unreadable answer: {e}")))
+    serde_json::from_str(&answer.body).map_err(|e| PspError::OutcomeUnknown(format!("unreadable answer: {e}")))
 }
 
 /// The outcome a PaymentIntent's status stands for.
@@ -236,9 +228,7 @@ pub fn intent_outcome(pi: &PaymentIntent) -> ChargeOutcome {
         }
     };
     match pi.status.as_str() {
-        "succeeded" => ChargeOutcome::Captured {
-            psp_reference: pi.id.clone(),
-        },
+        "succeeded" => ChargeOutcome::Captured { psp_reference: pi.id.clone() },
         "requires_action" => ChargeOutcome::Pending {
             psp_reference: pi.id.clone(),
             reason: PendingReason::ActionRequired {
@@ -251,10 +241,9 @@ pub fn intent_outcome(pi: &PaymentIntent) -> ChargeOutcome {
             },
         },
         // Automatic capture: `requires_capture` only passes by on its way to `succeeded`.
-        "processing" | "requires_capture" => ChargeOutcome::Pending {
-            psp_reference: pi.id.clone(),
-            reason: PendingReason::Processing,
-        },
+        "processing" | "requires_capture" => {
+            ChargeOutcome::Pending { psp_reference: pi.id.clone(), reason: PendingReason::Processing }
+        }
         "canceled" => declined("canceled"),
         // requires_payment_method (declined or failed authentication), requires_confirmation
         // (never confirmed): nothing was captured.
@@ -275,10 +264,7 @@ fn classify_error(answer: &Answer) -> Result<StripeFailure, PspError> {
     if answer.status == StatusCode::INTERNAL_SERVER_ERROR {
         // Stripe's API layer saves a 500 under the idempotency key and replays it: the request
         // may have had effects, and retrying the same key cannot tell. Ask instead.
-        return Err(PspError::OutcomeUnknown(format!(
-            "HTTP 500 from Stripe: {}",
-            answer.body.trim()
-        )));
+        return Err(PspError::OutcomeUnknown(format!("HTTP 500 from Stripe: {}", answer.body.trim())));
     }
     // 429 and the edge's 502/503/504 are not saved under the key: retry it.
     if http::is_transient(answer.status) {
@@ -288,44 +274,25 @@ fn classify_error(answer: &Answer) -> Result<StripeFailure, PspError> {
         });
     }
     let Ok(ErrorBody { error }) = serde_json::from_str::<ErrorBody>(&answer.body) else {
-        return Err(PspError::OutcomeUnknown(format!(
-            "HTTP {} with an unreadable body",
-            answer.status
-        )));
+        return Err(PspError::OutcomeUnknown(format!("HTTP {} with an unreadable body", answer.status)));
     };
     let message = error.message.clone().unwrap_or_default();
     match (answer.status, error.kind.as_str()) {
         (_, "idempotency_error") if answer.status == StatusCode::CONFLICT => {
             // Another request with this key is still running at Stripe: retry later.
-            Err(PspError::Unavailable {
-                message,
-                retry_after: answer.retry_after,
-            })
+            Err(PspError::Unavailable { message, retry_after: answer.retry_after })
         }
         (_, "idempotency_error") => Err(PspError::IdempotencyMismatch(message)),
-        (StatusCode::PAYMENT_REQUIRED, "card_error") => {
-            Ok(StripeFailure::Declined(ChargeOutcome::Declined {
-                code: error
-                    .decline_code
-                    .or(error.code)
-                    .unwrap_or_else(|| "card_declined".to_owned()),
-                message,
-                psp_reference: error.payment_intent.map(|pi| pi.id),
-            }))
-        }
-        (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => {
-            Err(PspError::Authentication(message))
-        }
+        (StatusCode::PAYMENT_REQUIRED, "card_error") => Ok(StripeFailure::Declined(ChargeOutcome::Declined {
+            code: error.decline_code.or(error.code).unwrap_or_else(|| "card_declined".to_owned()),
+            message,
+            psp_reference: error.payment_intent.map(|pi| pi.id),
+        })),
+        (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => Err(PspError::Authentication(message)),
         (StatusCode::BAD_REQUEST, _)
-            if matches!(
-                error.code.as_deref(),
-                Some("amount_too_large" | "charge_already_refunded")
-            ) =>
+            if matches!(error.code.as_deref(), Some("amount_too_large" | "charge_already_refunded")) =>
         {
-            Ok(StripeFailure::Refused {
-                code: error.code.unwrap_or_default(),
-                message,
-            })
+            Ok(StripeFailure::Refused { code: error.code.unwrap_or_default(), message })
         }
         _ => Err(PspError::InvalidRequest(format!(
             "HTTP {} {}: {message}",
@@ -337,16 +304,8 @@ fn classify_error(answer: &Answer) -> Result<StripeFailure, PspError> {
 
 /// Maps a create-and-confirm answer (status, Retry-After, body) to an outcome or a classified
 /// error: the adapter's whole reading of Stripe, exposed for fixture tests.
-pub fn charge_answer(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &str,
-) -> Result<ChargeOutcome, PspError> {
-    classify_charge(&Answer {
-        status,
-        retry_after,
-        body: body.to_owned(),
-    })
+pub fn charge_answer(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Result<ChargeOutcome, PspError> {
+    classify_charge(&Answer { status, retry_after, body: body.to_owned() })
 }
 
 /// Maps the answer to a create-and-confirm call.
@@ -357,9 +316,7 @@ fn classify_charge(answer: &Answer) -> Result<ChargeOutcome, PspError> {
     }
     match classify_error(answer)? {
         StripeFailure::Declined(outcome) => Ok(outcome),
-        StripeFailure::Refused { code, message } => {
-            Err(PspError::InvalidRequest(format!("{code}: {message}")))
-        }
+        StripeFailure::Refused { code, message } => Err(PspError::InvalidRequest(format!("{code}: {message}"))),
     }
 }
 
@@ -380,19 +337,13 @@ mod tests {
         let ok = r#"{"id":"pi_1","object":"payment_intent","status":"succeeded"}"#;
         assert_eq!(
             classify_charge(&answer(200, None, ok)),
-            Ok(ChargeOutcome::Captured {
-                psp_reference: "pi_1".into()
-            })
+            Ok(ChargeOutcome::Captured { psp_reference: "pi_1".into() })
         );
         let declined = r#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds",
             "message":"Your card has insufficient funds.","payment_intent":{"id":"pi_2","status":"requires_payment_method"}}}"#;
         assert!(matches!(classify_charge(&answer(402, None, declined)),
             Ok(ChargeOutcome::Declined { code, psp_reference: Some(p), .. }) if code == "insufficient_funds" && p == "pi_2"));
-        let limited = classify_charge(&answer(
-            429,
-            Some(3),
-            r#"{"error":{"type":"invalid_request_error"}}"#,
-        ));
+        let limited = classify_charge(&answer(429, Some(3), r#"{"error":{"type":"invalid_request_error"}}"#));
         assert_eq!(
             limited,
             Err(PspError::Unavailable {
@@ -400,43 +351,18 @@ mod tests {
                 retry_after: Some(Duration::from_secs(3))
             })
         );
-        assert!(matches!(
-            classify_charge(&answer(502, None, "<html>")),
-            Err(PspError::Unavailable { .. })
-        ));
-        assert!(matches!(
-            classify_charge(&answer(503, None, "")),
-            Err(PspError::Unavailable { .. })
-        ));
+        assert!(matches!(classify_charge(&answer(502, None, "<html>")), Err(PspError::Unavailable { .. })));
+        assert!(matches!(classify_charge(&answer(503, None, "")), Err(PspError::Unavailable { .. })));
         let api_error = r#"{"error":{"type":"api_error","message":"An unknown error occurred"}}"#;
-        assert!(matches!(
-            classify_charge(&answer(500, None, api_error)),
-            Err(PspError::OutcomeUnknown(_))
-        ));
-        let idem =
-            r#"{"error":{"type":"idempotency_error","message":"Keys for idempotent requests..."}}"#;
-        assert!(matches!(
-            classify_charge(&answer(400, None, idem)),
-            Err(PspError::IdempotencyMismatch(_))
-        ));
-        assert!(matches!(
-            classify_charge(&answer(409, None, idem)),
-            Err(PspError::Unavailable { .. })
-        ));
+        assert!(matches!(classify_charge(&answer(500, None, api_error)), Err(PspError::OutcomeUnknown(_))));
+        let idem = r#"{"error":{"type":"idempotency_error","message":"Keys for idempotent requests..."}}"#;
+        assert!(matches!(classify_charge(&answer(400, None, idem)), Err(PspError::IdempotencyMismatch(_))));
+        assert!(matches!(classify_charge(&answer(409, None, idem)), Err(PspError::Unavailable { .. })));
         let auth = r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****"}}"#;
-        assert!(matches!(
-            classify_charge(&answer(401, None, auth)),
-            Err(PspError::Authentication(_))
-        ));
+        assert!(matches!(classify_charge(&answer(401, None, auth)), Err(PspError::Authentication(_))));
         let missing = r#"{"error":{"type":"invalid_request_error","code":"resource_missing","param":"payment_method","message":"No such PaymentMethod"}}"#;
-        assert!(matches!(
-            classify_charge(&answer(400, None, missing)),
-            Err(PspError::InvalidRequest(_))
-        ));
-        assert!(matches!(
-            classify_charge(&answer(200, None, "{not json")),
-            Err(PspError::OutcomeUnknown(_))
-        ));
+        assert!(matches!(classify_charge(&answer(400, None, missing)), Err(PspError::InvalidRequest(_))));
+        assert!(matches!(classify_charge(&answer(200, None, "{not json")), Err(PspError::OutcomeUnknown(_))));
     }
 
     #[test]
@@ -450,9 +376,7 @@ mod tests {
             intent_outcome(&pi),
             ChargeOutcome::Pending {
                 psp_reference: "pi_3".into(),
-                reason: PendingReason::ActionRequired {
-                    url: Some("https://hooks.stripe.com/3d_secure_2/abc".into())
-                }
+                reason: PendingReason::ActionRequired { url: Some("https://hooks.stripe.com/3d_secure_2/abc".into()) }
             }
         );
     }

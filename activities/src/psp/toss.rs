@@ -8,9 +8,9 @@
 
 use super::http::{self, Answer};
 use super::{PspClient, PspError, PspFuture, RefundOutcome, RefundRequest, SecretKey};
-use payments_domain::{Money, PaymentOrderId};
+use payments_domain::Money;
 use payments_workflows::contract::{
-    ChargeInput, ChargeOutcome, LookupInput, PaymentLookup, PendingReason,
+    ChargeInput, ChargeOutcome, ConfirmInput, LookupInput, PaymentLookup, PendingReason,
 };
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -50,6 +50,8 @@ pub struct Payment {
     pub cancels: Option<Vec<Cancel>>,
     /// Failure of the last approval attempt, when ABORTED.
     pub failure: Option<Failure>,
+    /// When the payment was approved (captured); absent for one never approved.
+    pub approved_at: Option<String>,
 }
 
 /// One entry of `cancels`.
@@ -79,11 +81,7 @@ struct ErrorBody {
 
 impl TossClient {
     /// A client for `base_url` (`https://api.tosspayments.com` in production).
-    pub fn new(
-        base_url: &str,
-        secret_key: SecretKey,
-        request_timeout: Duration,
-    ) -> Result<Self, PspError> {
+    pub fn new(base_url: &str, secret_key: SecretKey, request_timeout: Duration) -> Result<Self, PspError> {
         Ok(TossClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             secret_key,
@@ -91,12 +89,7 @@ impl TossClient {
         })
     }
 
-    fn post(
-        &self,
-        path: &str,
-        idempotency_key: &str,
-        body: serde_json::Value,
-    ) -> reqwest::RequestBuilder {
+    fn post(&self, path: &str, idempotency_key: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base_url))
             .basic_auth(self.secret_key.expose(), Some(""))
@@ -105,13 +98,11 @@ impl TossClient {
     }
 
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.base_url))
-            .basic_auth(self.secret_key.expose(), Some(""))
+        self.http.get(format!("{}{path}", self.base_url)).basic_auth(self.secret_key.expose(), Some(""))
     }
 
     async fn charge_billing_key(&self, input: &ChargeInput) -> Result<ChargeOutcome, PspError> {
-        check_order(&input.payment_order_id, input.amount)?;
+        check_order(input.payment_order_id.as_str(), input.amount)?;
         let body = json!({
             "customerKey": input.buyer_id.as_str(),
             "amount": input.amount.amount_minor(),
@@ -125,16 +116,39 @@ impl TossClient {
 
     /// Confirms a payment the buyer approved on Toss's page (hosted flow). The amount is ours,
     /// never the redirect's: Toss refuses a confirm whose amount differs from the session's.
-    pub async fn confirm(
+    /// Toss matches idempotency keys on key + URL only, so the key is the order id.
+    pub async fn confirm_payment(
         &self,
         payment_key: &str,
-        order_id: &PaymentOrderId,
+        order_id: &str,
         amount: Money,
     ) -> Result<ChargeOutcome, PspError> {
         check_order(order_id, amount)?;
-        let body = json!({"paymentKey": payment_key, "orderId": order_id.as_str(), "amount": amount.amount_minor()});
-        let answer = http::send(self.post("/v1/payments/confirm", order_id.as_str(), body)).await?;
+        let body = json!({"paymentKey": payment_key, "orderId": order_id, "amount": amount.amount_minor()});
+        let answer = http::send(self.post("/v1/payments/confirm", order_id, body)).await?;
         payment_answer(&answer)
+    }
+
+    async fn cancel_unapproved(&self, input: &LookupInput) -> Result<ChargeOutcome, PspError> {
+        let key = match &input.psp_reference {
+            Some(key) => key.clone(),
+            None => match self.find(input).await? {
+                PaymentLookup::Found(ChargeOutcome::Pending { psp_reference, .. }) => psp_reference,
+                PaymentLookup::Found(final_outcome) => return Ok(final_outcome),
+                PaymentLookup::NotFound => return Err(PspError::InvalidRequest("no payment to cancel".into())),
+            },
+        };
+        let body = json!({"cancelReason": "payment not completed in time"});
+        let path = format!("/v1/payments/{key}/cancel");
+        let answer = http::send(self.post(&path, &format!("{key}-expire"), body)).await?;
+        if answer.status.is_success() {
+            let payment: Payment = parse_ok(&answer)?;
+            return Ok(payment_outcome(&payment));
+        }
+        // Not cancellable any more (approved or aborted meanwhile): its state is the answer.
+        let answer = http::send(self.get(&format!("/v1/payments/{key}"))).await?;
+        let payment: Payment = parse_ok(&answer)?;
+        Ok(payment_outcome(&payment))
     }
 
     async fn find(&self, input: &LookupInput) -> Result<PaymentLookup, PspError> {
@@ -151,8 +165,7 @@ impl TossClient {
     }
 
     async fn cancel(&self, request: &RefundRequest) -> Result<RefundOutcome, PspError> {
-        let body =
-            json!({"cancelReason": request.reason, "cancelAmount": request.amount.amount_minor()});
+        let body = json!({"cancelReason": request.reason, "cancelAmount": request.amount.amount_minor()});
         let path = format!("/v1/payments/{}/cancel", request.psp_reference);
         let answer = http::send(self.post(&path, &request.refund_id, body)).await?;
         if !answer.status.is_success() {
@@ -166,9 +179,7 @@ impl TossClient {
             .and_then(|c| c.last())
             .and_then(|c| c.transaction_key.clone())
             .unwrap_or_else(|| payment.payment_key.clone());
-        Ok(RefundOutcome::Refunded {
-            psp_refund_reference: reference,
-        })
+        Ok(RefundOutcome::Refunded { psp_refund_reference: reference })
     }
 }
 
@@ -182,23 +193,27 @@ impl PspClient for TossClient {
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundOutcome> {
         Box::pin(self.cancel(request))
     }
+    fn confirm<'a>(&'a self, input: &'a ConfirmInput) -> PspFuture<'a, ChargeOutcome> {
+        Box::pin(self.confirm_payment(&input.payment_key, input.checkout_id.as_str(), input.amount))
+    }
+    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, ChargeOutcome> {
+        Box::pin(self.cancel_unapproved(input))
+    }
 }
 
 /// Refuses, before any call, what Toss would refuse: non-KRW amounts and order ids outside
 /// Toss's format.
-fn check_order(order_id: &PaymentOrderId, amount: Money) -> Result<(), PspError> {
+fn check_order(order_id: &str, amount: Money) -> Result<(), PspError> {
     if amount.currency().code() != CURRENCY {
         return Err(PspError::InvalidRequest(format!(
             "Toss Payments charges {CURRENCY} only, not {}",
             amount.currency()
         )));
     }
-    let id = order_id.as_str();
+    let id = order_id;
     if id.len() < ORDER_ID_LEN_MIN
         || id.len() > ORDER_ID_LEN_MAX
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(PspError::InvalidRequest(format!(
             "orderId {id:?} must be {ORDER_ID_LEN_MIN}-{ORDER_ID_LEN_MAX} letters, digits, '-' or '_'"
@@ -211,27 +226,14 @@ fn check_order(order_id: &PaymentOrderId, amount: Money) -> Result<(), PspError>
 pub fn payment_outcome(p: &Payment) -> ChargeOutcome {
     match p.status.as_str() {
         // A later cancel is a refund, recorded apart: the charge itself was captured.
-        "DONE" | "CANCELED" | "PARTIAL_CANCELED" => ChargeOutcome::Captured {
-            psp_reference: p.payment_key.clone(),
-        },
+        "DONE" | "CANCELED" | "PARTIAL_CANCELED" => ChargeOutcome::Captured { psp_reference: p.payment_key.clone() },
         "ABORTED" | "EXPIRED" => ChargeOutcome::Declined {
-            code: p
-                .failure
-                .as_ref()
-                .and_then(|f| f.code.clone())
-                .unwrap_or_else(|| p.status.clone()),
-            message: p
-                .failure
-                .as_ref()
-                .and_then(|f| f.message.clone())
-                .unwrap_or_default(),
+            code: p.failure.as_ref().and_then(|f| f.code.clone()).unwrap_or_else(|| p.status.clone()),
+            message: p.failure.as_ref().and_then(|f| f.message.clone()).unwrap_or_default(),
             psp_reference: Some(p.payment_key.clone()),
         },
         // READY, IN_PROGRESS, WAITING_FOR_DEPOSIT: not final yet.
-        _ => ChargeOutcome::Pending {
-            psp_reference: p.payment_key.clone(),
-            reason: PendingReason::Processing,
-        },
+        _ => ChargeOutcome::Pending { psp_reference: p.payment_key.clone(), reason: PendingReason::Processing },
     }
 }
 
@@ -240,8 +242,7 @@ fn parse_ok<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, PspErr
         let (code, message) = classify_error(answer)?;
         return Err(PspError::InvalidRequest(format!("{code}: {message}")));
     }
-    serde_json::from_str(&answer.body)
-        .map_err(|e| PspError::OutcomeUnknown(format!("unreadable answer: {e}")))
+    serde_json::from_str(&answer.body).map_err(|e| PspError::OutcomeUnknown(format!("unreadable answer: {e}")))
 }
 
 /// Issuer and card refusals: the payment was declined, a final outcome.
@@ -250,13 +251,7 @@ fn is_decline(code: &str) -> bool {
         || code.starts_with("EXCEED_")
         || code.starts_with("INVALID_CARD")
         || code.starts_with("NOT_ENOUGH_")
-        || matches!(
-            code,
-            "INVALID_STOPPED_CARD"
-                | "NOT_AVAILABLE_PAYMENT"
-                | "RESTRICTED_CARD"
-                | "INVALID_PASSWORD"
-        )
+        || matches!(code, "INVALID_STOPPED_CARD" | "NOT_AVAILABLE_PAYMENT" | "RESTRICTED_CARD" | "INVALID_PASSWORD")
 }
 
 /// Maps an error answer: transient faults and request errors become [`PspError`]s; a business
@@ -267,10 +262,7 @@ fn classify_error(answer: &Answer) -> Result<(String, String), PspError> {
         Some(e) => (e.code, e.message.unwrap_or_default()),
         None if http::is_transient(answer.status) => (String::new(), String::new()),
         None => {
-            return Err(PspError::OutcomeUnknown(format!(
-                "HTTP {} with an unreadable body",
-                answer.status
-            )));
+            return Err(PspError::OutcomeUnknown(format!("HTTP {} with an unreadable body", answer.status)));
         }
     };
     // Toss asks for these to be retried with the same Idempotency-Key (409: the first request
@@ -302,16 +294,8 @@ fn classify_error(answer: &Answer) -> Result<(String, String), PspError> {
 
 /// Maps a charge or confirm answer (status, Retry-After, body) to an outcome or a classified
 /// error: the adapter's whole reading of Toss, exposed for fixture tests.
-pub fn charge_answer(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &str,
-) -> Result<ChargeOutcome, PspError> {
-    payment_answer(&Answer {
-        status,
-        retry_after,
-        body: body.to_owned(),
-    })
+pub fn charge_answer(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Result<ChargeOutcome, PspError> {
+    payment_answer(&Answer { status, retry_after, body: body.to_owned() })
 }
 
 /// Maps the answer to a charge or confirm: a Payment, a decline, or an error.
@@ -322,16 +306,9 @@ fn payment_answer(answer: &Answer) -> Result<ChargeOutcome, PspError> {
     }
     let (code, message) = classify_error(answer)?;
     if is_decline(&code) {
-        return Ok(ChargeOutcome::Declined {
-            code,
-            message,
-            psp_reference: None,
-        });
+        return Ok(ChargeOutcome::Declined { code, message, psp_reference: None });
     }
-    Err(PspError::InvalidRequest(format!(
-        "HTTP {} {code}: {message}",
-        answer.status
-    )))
+    Err(PspError::InvalidRequest(format!("HTTP {} {code}: {message}", answer.status)))
 }
 
 #[cfg(test)]
@@ -339,69 +316,38 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, body: &str) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(status).unwrap(),
-            retry_after: None,
-            body: body.to_owned(),
-        }
+        Answer { status: StatusCode::from_u16(status).unwrap(), retry_after: None, body: body.to_owned() }
     }
 
     #[test]
     fn classifies_toss_answers() {
-        let done =
-            r#"{"paymentKey":"pk_1","orderId":"order-1","status":"DONE","totalAmount":15000}"#;
-        assert_eq!(
-            payment_answer(&answer(200, done)),
-            Ok(ChargeOutcome::Captured {
-                psp_reference: "pk_1".into()
-            })
-        );
+        let done = r#"{"paymentKey":"pk_1","orderId":"order-1","status":"DONE","totalAmount":15000}"#;
+        assert_eq!(payment_answer(&answer(200, done)), Ok(ChargeOutcome::Captured { psp_reference: "pk_1".into() }));
         let reject = r#"{"code":"REJECT_CARD_PAYMENT","message":"한도초과 혹은 잔액부족으로 결제에 실패했습니다."}"#;
         assert!(
             matches!(payment_answer(&answer(403, reject)), Ok(ChargeOutcome::Declined { code, .. }) if code == "REJECT_CARD_PAYMENT")
         );
         let internal = r#"{"code":"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING","message":"..."}"#;
-        assert!(matches!(
-            payment_answer(&answer(500, internal)),
-            Err(PspError::Unavailable { .. })
-        ));
+        assert!(matches!(payment_answer(&answer(500, internal)), Err(PspError::Unavailable { .. })));
         let provider = r#"{"code":"PROVIDER_ERROR","message":"..."}"#;
-        assert!(matches!(
-            payment_answer(&answer(400, provider)),
-            Err(PspError::Unavailable { .. })
-        ));
+        assert!(matches!(payment_answer(&answer(400, provider)), Err(PspError::Unavailable { .. })));
         let auth = r#"{"code":"UNAUTHORIZED_KEY","message":"..."}"#;
-        assert!(matches!(
-            payment_answer(&answer(401, auth)),
-            Err(PspError::Authentication(_))
-        ));
+        assert!(matches!(payment_answer(&answer(401, auth)), Err(PspError::Authentication(_))));
         let already = r#"{"code":"ALREADY_PROCESSED_PAYMENT","message":"..."}"#;
-        assert!(matches!(
-            payment_answer(&answer(400, already)),
-            Err(PspError::OutcomeUnknown(_))
-        ));
+        assert!(matches!(payment_answer(&answer(400, already)), Err(PspError::OutcomeUnknown(_))));
         let session = r#"{"code":"NOT_FOUND_PAYMENT_SESSION","message":"..."}"#;
-        assert!(matches!(
-            payment_answer(&answer(404, session)),
-            Err(PspError::InvalidRequest(_))
-        ));
-        assert!(matches!(
-            payment_answer(&answer(429, "")),
-            Err(PspError::Unavailable { .. })
-        ));
+        assert!(matches!(payment_answer(&answer(404, session)), Err(PspError::InvalidRequest(_))));
+        assert!(matches!(payment_answer(&answer(429, "")), Err(PspError::Unavailable { .. })));
         let in_flight = r#"{"code":"IDEMPOTENT_REQUEST_PROCESSING","message":"이전 멱등 요청이 처리중입니다."}"#;
-        assert!(matches!(
-            payment_answer(&answer(409, in_flight)),
-            Err(PspError::Unavailable { .. })
-        ));
+        assert!(matches!(payment_answer(&answer(409, in_flight)), Err(PspError::Unavailable { .. })));
     }
 
     #[test]
     fn refuses_what_toss_would_refuse_before_calling() {
         let usd = Money::parse("10.00", payments_domain::Currency::parse("USD").unwrap()).unwrap();
         let krw = Money::parse("1000", payments_domain::Currency::parse("KRW").unwrap()).unwrap();
-        assert!(check_order(&PaymentOrderId::parse("order-1").unwrap(), usd).is_err());
-        assert!(check_order(&PaymentOrderId::parse("o.1").unwrap(), krw).is_err());
-        assert!(check_order(&PaymentOrderId::parse("order-1").unwrap(), krw).is_ok());
+        assert!(check_order("order-1", usd).is_err());
+        assert!(check_order("o.1", krw).is_err());
+        assert!(check_order("order-1", krw).is_ok());
     }
 }

@@ -29,16 +29,9 @@ pub async fn start_sim(config: psp_simulator::SimConfig) -> Sim {
 pub fn order_id() -> PaymentOrderId {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    PaymentOrderId::parse(format!("order-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
         .unwrap()
-        .subsec_nanos();
-    PaymentOrderId::parse(format!(
-        "order-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ))
-    .unwrap()
 }
 
 pub fn charge(token: &str, amount: &str, currency: &str) -> ChargeInput {
@@ -57,10 +50,6 @@ pub async fn get_json(url: String) -> serde_json::Value {
 }
 
 pub async fn captures(sim: &Sim, order: &PaymentOrderId) -> usize {
-    let body = get_json(format!(
-        "{}/_sim/captures?payment_order_id={order}",
-        sim.url
-    ))
-    .await;
+    let body = get_json(format!("{}/_sim/captures?payment_order_id={order}", sim.url)).await;
     body["captures"].as_array().map_or(0, Vec::len)
 }

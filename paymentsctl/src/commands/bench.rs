@@ -78,10 +78,7 @@ pub fn result_problem(result: &CheckoutResult, orders: usize) -> Option<String> 
     if !bad.is_empty() {
         Some(format!("orders not SUCCESS: {}", bad.join(", ")))
     } else if result.orders.len() != orders {
-        Some(format!(
-            "{} order results for {orders} orders",
-            result.orders.len()
-        ))
+        Some(format!("{} order results for {orders} orders", result.orders.len()))
     } else if !result.is_payment_done {
         Some("workflow ended with is_payment_done = false".to_owned())
     } else {
@@ -114,26 +111,13 @@ impl Runner {
     async fn one(&self, checkout_id: String, n: usize) -> Result<Duration, String> {
         let body = bench_body(&checkout_id, n, self.orders);
         let t0 = Instant::now();
-        let answer = self
-            .gateway
-            .create_payment(&body)
-            .await
-            .map_err(|e| format!("{checkout_id}: {e:#}"))?;
+        let answer = self.gateway.create_payment(&body).await.map_err(|e| format!("{checkout_id}: {e:#}"))?;
         if answer.status != StatusCode::ACCEPTED {
-            return Err(format!(
-                "{checkout_id}: HTTP {} (expected 202): {}",
-                answer.status,
-                answer.error_summary()
-            ));
+            return Err(format!("{checkout_id}: HTTP {} (expected 202): {}", answer.status, answer.error_summary()));
         }
-        let handle = self
-            .temporal
-            .get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
-        let waited = tokio::time::timeout(
-            self.result_timeout,
-            handle.get_result(WorkflowGetResultOptions::default()),
-        )
-        .await;
+        let handle = self.temporal.get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
+        let waited =
+            tokio::time::timeout(self.result_timeout, handle.get_result(WorkflowGetResultOptions::default())).await;
         let t1 = Instant::now();
         let result = waited
             .map_err(|_| {
@@ -155,10 +139,7 @@ impl Runner {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        let mut outcome = BatchOutcome {
-            wall: started.elapsed(),
-            ..BatchOutcome::default()
-        };
+        let mut outcome = BatchOutcome { wall: started.elapsed(), ..BatchOutcome::default() };
         for r in results {
             match r {
                 Ok(latency) => outcome.latencies.push(latency),
@@ -181,11 +162,7 @@ fn print_failures(failures: &[String]) {
 /// The benchmark's report as text.
 pub fn render(checkouts: usize, outcome: &BatchOutcome) -> String {
     let wall = outcome.wall.as_secs_f64();
-    let rate = if wall > 0.0 {
-        outcome.latencies.len() as f64 / wall
-    } else {
-        0.0
-    };
+    let rate = if wall > 0.0 { outcome.latencies.len() as f64 / wall } else { 0.0 };
     let mut out = format!(
         "checkouts:    {checkouts}\nfailures:     {}\nwall time:    {wall:.3} s\n\
          throughput:   {rate:.1} checkouts/s\n",
@@ -209,10 +186,9 @@ pub fn render(checkouts: usize, outcome: &BatchOutcome) -> String {
 pub async fn run(globals: &Globals, args: BenchArgs) -> anyhow::Result<()> {
     let gateway = Gateway::new(&globals.gateway)?;
     gateway.check_health().await?;
-    let temporal =
-        payments_worker::temporal::connect(&globals.temporal_address, &globals.temporal_namespace)
-            .await
-            .context("the benchmark waits for workflow results on Temporal")?;
+    let temporal = payments_worker::temporal::connect(&globals.temporal_address, &globals.temporal_namespace)
+        .await
+        .context("the benchmark waits for workflow results on Temporal")?;
     let runner = Runner {
         gateway,
         temporal,
@@ -228,11 +204,7 @@ pub async fn run(globals: &Globals, args: BenchArgs) -> anyhow::Result<()> {
     if args.warmup > 0 {
         let warm = runner.batch("w", args.warmup).await;
         if !warm.failures.is_empty() {
-            eprintln!(
-                "warning: {} of {} warm-up checkouts failed",
-                warm.failures.len(),
-                args.warmup
-            );
+            eprintln!("warning: {} of {} warm-up checkouts failed", warm.failures.len(), args.warmup);
             print_failures(&warm.failures);
         }
     }
@@ -240,11 +212,7 @@ pub async fn run(globals: &Globals, args: BenchArgs) -> anyhow::Result<()> {
     print!("{}", render(args.checkouts, &outcome));
     if !outcome.failures.is_empty() {
         print_failures(&outcome.failures);
-        bail!(
-            "{} of {} checkouts failed",
-            outcome.failures.len(),
-            args.checkouts
-        );
+        bail!("{} of {} checkouts failed", outcome.failures.len(), args.checkouts);
     }
     Ok(())
 }
@@ -260,20 +228,15 @@ mod tests {
             let id = format!("bench-1700000000abcd-{n}");
             let body = bench_body(&id, n, 3);
             let orders = body["payment_orders"].as_array().unwrap();
-            let sellers: std::collections::BTreeSet<&str> = orders
-                .iter()
-                .map(|o| o["seller_account"].as_str().unwrap())
-                .collect();
+            let sellers: std::collections::BTreeSet<&str> =
+                orders.iter().map(|o| o["seller_account"].as_str().unwrap()).collect();
             assert_eq!(sellers.len(), 3);
             assert!(sellers.contains(format!("seller-{}", n % SELLERS).as_str()));
             for o in orders {
                 let amount = o["amount"].as_str().unwrap();
                 let (units, cents) = amount.split_once('.').unwrap();
                 assert_eq!(cents.len(), 2, "{amount}");
-                assert!(
-                    (10..=99).contains(&units.parse::<u32>().unwrap()),
-                    "{amount}"
-                );
+                assert!((10..=99).contains(&units.parse::<u32>().unwrap()), "{amount}");
             }
             let draft = payments_domain::checkout::draft_from_json(&body).expect("draft");
             payments_domain::NewCheckout::parse(draft).expect("valid checkout");
@@ -290,11 +253,7 @@ mod tests {
                 failure_code: (*s != PaymentOrderStatus::Success).then(|| "card_declined".into()),
             })
             .collect();
-        CheckoutResult {
-            checkout_id: payments_domain::CheckoutId::parse("c").unwrap(),
-            is_payment_done: done,
-            orders,
-        }
+        CheckoutResult { checkout_id: payments_domain::CheckoutId::parse("c").unwrap(), is_payment_done: done, orders }
     }
 
     #[test]

@@ -55,11 +55,7 @@ pub fn demo_body(checkout_id: &str, token: &str) -> Value {
 }
 
 fn orders(checkout: &Value) -> &[Value] {
-    checkout
-        .get("payment_orders")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    checkout.get("payment_orders").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -87,15 +83,7 @@ pub fn is_settled(checkout: &Value) -> bool {
 
 /// The orders of `checkout` as an aligned text table.
 pub fn order_table(checkout: &Value) -> String {
-    let header = [
-        "ORDER",
-        "SELLER",
-        "AMOUNT",
-        "STATUS",
-        "WALLET",
-        "LEDGER",
-        "PSP REFERENCE",
-    ];
+    let header = ["ORDER", "SELLER", "AMOUNT", "STATUS", "WALLET", "LEDGER", "PSP REFERENCE"];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
     for o in orders(checkout) {
         rows.push(vec![
@@ -108,16 +96,10 @@ pub fn order_table(checkout: &Value) -> String {
             text(o, "psp_reference").to_owned(),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> = (0..header.len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
@@ -141,11 +123,7 @@ pub fn unsuccessful(checkout: &Value) -> Vec<String> {
 
 /// Polls the checkout every [`POLL_INTERVAL`] until [`is_settled`]; `last` keeps the latest
 /// state seen, for reporting when the caller gives up.
-async fn poll_until_settled(
-    gateway: &Gateway,
-    checkout_id: &str,
-    last: &mut Option<Value>,
-) -> anyhow::Result<Value> {
+async fn poll_until_settled(gateway: &Gateway, checkout_id: &str, last: &mut Option<Value>) -> anyhow::Result<Value> {
     loop {
         let answer = gateway.checkout(checkout_id).await?;
         let checkout = found(answer, &format!("checkout {checkout_id}"))?;
@@ -163,33 +141,20 @@ pub async fn run(globals: &Globals, args: DemoArgs) -> anyhow::Result<()> {
     let checkout_id = demo_checkout_id();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_secs);
-    let answer = gateway
-        .create_payment(&demo_body(&checkout_id, &args.token))
-        .await
-        .context("submitting the demo checkout")?;
+    let answer =
+        gateway.create_payment(&demo_body(&checkout_id, &args.token)).await.context("submitting the demo checkout")?;
     if answer.status != StatusCode::ACCEPTED {
-        bail!(
-            "gateway refused the demo checkout: HTTP {} (expected 202): {}",
-            answer.status,
-            answer.error_summary()
-        );
+        bail!("gateway refused the demo checkout: HTTP {} (expected 202): {}", answer.status, answer.error_summary());
     }
     println!("checkout {checkout_id} accepted; waiting for the outcome");
     let link = globals.workflow_link(&checkout_id);
     let mut last = None;
-    let polled = tokio::time::timeout_at(
-        deadline.into(),
-        poll_until_settled(&gateway, &checkout_id, &mut last),
-    )
-    .await;
+    let polled = tokio::time::timeout_at(deadline.into(), poll_until_settled(&gateway, &checkout_id, &mut last)).await;
     let Ok(checkout) = polled else {
         if let Some(state) = &last {
             eprint!("last state seen:\n{}", order_table(state));
         }
-        bail!(
-            "checkout {checkout_id} did not finish within {}s; see {link}",
-            args.timeout_secs
-        );
+        bail!("checkout {checkout_id} did not finish within {}s; see {link}", args.timeout_secs);
     };
     let checkout = checkout?;
     let elapsed = started.elapsed();
@@ -198,12 +163,7 @@ pub async fn run(globals: &Globals, args: DemoArgs) -> anyhow::Result<()> {
     println!("workflow: {link}");
     let failed = unsuccessful(&checkout);
     if !failed.is_empty() {
-        bail!(
-            "{} of {} payment orders did not succeed: {}",
-            failed.len(),
-            orders(&checkout).len(),
-            failed.join("; ")
-        );
+        bail!("{} of {} payment orders did not succeed: {}", failed.len(), orders(&checkout).len(), failed.join("; "));
     }
     Ok(())
 }
@@ -258,13 +218,8 @@ mod tests {
         assert!(!is_settled(&c(vec![])));
         assert!(!is_settled(&c(vec![order("EXECUTING", false)])));
         assert!(!is_settled(&c(vec![order("SUCCESS", false)])));
-        assert!(is_settled(&c(vec![
-            order("SUCCESS", true),
-            order("FAILED", false)
-        ])));
-        assert!(is_settled(
-            &json!({"is_payment_done": true, "payment_orders": []})
-        ));
+        assert!(is_settled(&c(vec![order("SUCCESS", true), order("FAILED", false)])));
+        assert!(is_settled(&json!({"is_payment_done": true, "payment_orders": []})));
         let done = c(vec![order("SUCCESS", true), order("FAILED", false)]);
         let table = order_table(&done);
         assert_eq!(table.lines().count(), 3);

@@ -12,19 +12,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `len` random ASCII letters and digits, lowercased (ids stay readable in the UI).
 pub(crate) fn random_alnum(len: usize) -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(len)
-        .map(|b| char::from(b).to_ascii_lowercase())
-        .collect()
+    rand::rng().sample_iter(Alphanumeric).take(len).map(|b| char::from(b).to_ascii_lowercase()).collect()
 }
 
 /// Prints `value` as indented JSON on stdout.

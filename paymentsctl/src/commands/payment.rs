@@ -21,10 +21,7 @@ pub async fn run(globals: &Globals, cmd: PaymentCommand) -> anyhow::Result<()> {
         PaymentCommand::Show { payment_order_id } => {
             let gateway = Gateway::new(&globals.gateway)?;
             let answer = gateway.payment_order(&payment_order_id).await?;
-            print_json(&found(
-                answer,
-                &format!("payment order {payment_order_id}"),
-            )?)
+            print_json(&found(answer, &format!("payment order {payment_order_id}"))?)
         }
     }
 }

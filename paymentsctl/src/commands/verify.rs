@@ -9,8 +9,7 @@ use payments_domain::{Currency, Money};
 use payments_store::{Store, VerifyReport, redact_url};
 
 /// The last line printed when everything checks out.
-pub const CONSISTENT_LINE: &str =
-    "ledger balanced per currency; every wallet equals its ledger account";
+pub const CONSISTENT_LINE: &str = "ledger balanced per currency; every wallet equals its ledger account";
 
 /// Arguments of `verify`.
 #[derive(Debug, Clone, Args)]
@@ -36,10 +35,7 @@ pub fn render(report: &VerifyReport) -> String {
         report.transactions, report.entries, report.wallets
     );
     if report.orphan_entries != 0 {
-        out.push_str(&format!(
-            "orphan entries (no sealed transaction): {}\n",
-            report.orphan_entries
-        ));
+        out.push_str(&format!("orphan entries (no sealed transaction): {}\n", report.orphan_entries));
     }
     for i in &report.imbalances {
         let scope = if i.transaction_id == "*" {
@@ -118,11 +114,7 @@ mod tests {
     #[test]
     fn findings_are_listed_in_major_units() {
         let mut r = report();
-        r.imbalances.push(Imbalance {
-            transaction_id: "*".into(),
-            currency: "USD".into(),
-            difference_minor: -2500,
-        });
+        r.imbalances.push(Imbalance { transaction_id: "*".into(), currency: "USD".into(), difference_minor: -2500 });
         r.wallet_mismatches.push(WalletMismatch {
             seller_account: "seller-bob".into(),
             currency: "KRW".into(),

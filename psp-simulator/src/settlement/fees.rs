@@ -16,10 +16,8 @@ pub const STRIPE_FIXED_FEE_MINOR: u64 = 30;
 /// Toss's percentage fee including VAT, in tenths of a percent (3.2%).
 pub const TOSS_FEE_PER_MILLE: u64 = 32;
 /// Stripe's zero-decimal currencies (amounts are whole units).
-pub const ZERO_DECIMAL_CURRENCIES: [&str; 16] = [
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-    "xaf", "xof", "xpf",
-];
+pub const ZERO_DECIMAL_CURRENCIES: [&str; 16] =
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"];
 
 /// `amount * per_mille / 1000`, rounded half up.
 pub fn per_mille_half_up(amount_minor: u64, per_mille: u64) -> u64 {

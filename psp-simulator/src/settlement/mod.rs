@@ -71,19 +71,9 @@ pub struct Entry {
 
 /// Every settled entry of `psp`, oldest first.
 pub fn entries(ledger: &Ledger, psp: Psp) -> Vec<Entry> {
-    let mut all: Vec<Entry> = ledger
-        .captures(None)
-        .into_iter()
-        .filter(|capture| capture.psp == psp)
-        .map(capture_entry)
-        .collect();
-    all.extend(
-        ledger
-            .refunds(None)
-            .into_iter()
-            .filter(|refund| refund.psp == psp)
-            .map(refund_entry),
-    );
+    let mut all: Vec<Entry> =
+        ledger.captures(None).into_iter().filter(|capture| capture.psp == psp).map(capture_entry).collect();
+    all.extend(ledger.refunds(None).into_iter().filter(|refund| refund.psp == psp).map(refund_entry));
     all.sort_by_key(|entry| entry.created);
     all
 }
@@ -97,9 +87,7 @@ fn capture_entry(capture: Capture) -> Entry {
     Entry {
         psp: capture.psp,
         kind: EntryKind::Charge,
-        transaction_id: capture
-            .balance_transaction
-            .unwrap_or_else(|| capture.transaction_id.clone()),
+        transaction_id: capture.balance_transaction.unwrap_or_else(|| capture.transaction_id.clone()),
         source: capture.transaction_id,
         payment_reference: capture.payment_intent_id,
         order_id: capture.payment_order_id,
@@ -119,9 +107,7 @@ fn refund_entry(refund: RefundRecord) -> Entry {
     Entry {
         psp: refund.psp,
         kind: EntryKind::Refund,
-        transaction_id: refund
-            .balance_transaction
-            .unwrap_or_else(|| refund.id.clone()),
+        transaction_id: refund.balance_transaction.unwrap_or_else(|| refund.id.clone()),
         source: refund.id,
         payment_reference: refund.payment_intent_id,
         order_id: refund.payment_order_id,
@@ -153,17 +139,12 @@ fn signed(minor: u64) -> i64 {
 
 /// The CSV download route.
 pub fn router(sim: Arc<SimState>) -> Router {
-    Router::new()
-        .route("/_sim/settlements/{psp}/{file}", get(csv))
-        .with_state(sim)
+    Router::new().route("/_sim/settlements/{psp}/{file}", get(csv)).with_state(sim)
 }
 
 /// `GET /_sim/settlements/{stripe|toss}/{YYYY-MM-DD}.csv`: one row per
 /// capture or refund sold that day.
-async fn csv(
-    State(sim): State<Arc<SimState>>,
-    Path((psp, file)): Path<(String, String)>,
-) -> Response {
+async fn csv(State(sim): State<Arc<SimState>>, Path((psp, file)): Path<(String, String)>) -> Response {
     let psp = match psp.as_str() {
         "stripe" => Psp::Stripe,
         "toss" => Psp::Toss,

@@ -96,21 +96,15 @@ struct ListQuery {
 }
 
 fn list_query(params: &Params) -> Result<ListQuery, ApiError> {
-    let mut query = ListQuery {
-        created_from: 0,
-        created_until: u64::MAX,
-        limit: LIST_LIMIT_DEFAULT,
-        starting_after: None,
-    };
+    let mut query =
+        ListQuery { created_from: 0, created_until: u64::MAX, limit: LIST_LIMIT_DEFAULT, starting_after: None };
     for (name, value) in params {
         let integer = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| ApiError::ParameterInvalid {
-                    param: name.clone(),
-                    code: Some("parameter_invalid_integer"),
-                    message: format!("Invalid integer: {value}"),
-                })
+            value.parse::<u64>().map_err(|_| ApiError::ParameterInvalid {
+                param: name.clone(),
+                code: Some("parameter_invalid_integer"),
+                message: format!("Invalid integer: {value}"),
+            })
         };
         match name.as_str() {
             "created[gte]" => query.created_from = query.created_from.max(integer()?),
@@ -129,9 +123,7 @@ fn list_query(params: &Params) -> Result<ListQuery, ApiError> {
             }
             "starting_after" => query.starting_after = Some(value.clone()),
             _ => {
-                return Err(ApiError::ParameterUnknown {
-                    param: name.clone(),
-                });
+                return Err(ApiError::ParameterUnknown { param: name.clone() });
             }
         }
     }
@@ -148,10 +140,7 @@ struct List {
 }
 
 /// `GET /v1/balance_transactions`
-pub async fn list_balance_transactions(
-    State(sim): State<Arc<SimState>>,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn list_balance_transactions(State(sim): State<Arc<SimState>>, RawQuery(raw): RawQuery) -> Response {
     let query = match parse_form(raw.unwrap_or_default().as_bytes()).and_then(|p| list_query(&p)) {
         Ok(query) => query,
         Err(error) => return error.into_response(),
@@ -163,10 +152,7 @@ pub async fn list_balance_transactions(
         .collect();
     matching.reverse();
     let start = match &query.starting_after {
-        Some(id) => match matching
-            .iter()
-            .position(|entry| &entry.transaction_id == id)
-        {
+        Some(id) => match matching.iter().position(|entry| &entry.transaction_id == id) {
             Some(index) => index + 1,
             None => return ApiError::NoSuchBalanceTransaction { id: id.clone() }.into_response(),
         },
@@ -180,11 +166,6 @@ pub async fn list_balance_transactions(
         .take(query.limit)
         .map(|entry| BalanceTransaction::from_entry(entry, now))
         .collect();
-    let list = List {
-        object: "list",
-        data,
-        has_more,
-        url: LIST_URL,
-    };
+    let list = List { object: "list", data, has_more, url: LIST_URL };
     json_response(StatusCode::OK, json_bytes(&list))
 }

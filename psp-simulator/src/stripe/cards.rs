@@ -38,10 +38,7 @@ pub enum CardOutcome {
     /// The charge succeeds and is captured immediately.
     Approved,
     /// The issuer declines with this `decline_code` and customer message.
-    Declined {
-        decline_code: &'static str,
-        message: &'static str,
-    },
+    Declined { decline_code: &'static str, message: &'static str },
     /// The customer must pass a 3-D Secure challenge first.
     RequiresAction,
     /// The payment waits in manual review.
@@ -53,41 +50,20 @@ const TOKENS: [(&str, TestCard); 11] = [
     ("pm_card_visa", TestCard::Visa),
     ("pm_card_mastercard", TestCard::Mastercard),
     ("pm_card_chargeDeclined", TestCard::ChargeDeclined),
-    (
-        "pm_card_chargeDeclinedInsufficientFunds",
-        TestCard::InsufficientFunds,
-    ),
-    (
-        "pm_card_threeDSecure2Required",
-        TestCard::ThreeDSecure2Required,
-    ),
-    (
-        "pm_card_sim_server_error_twice",
-        TestCard::Faulty(TokenFault::ServerErrorTwice),
-    ),
-    (
-        "pm_card_sim_rate_limited",
-        TestCard::Faulty(TokenFault::RateLimited),
-    ),
+    ("pm_card_chargeDeclinedInsufficientFunds", TestCard::InsufficientFunds),
+    ("pm_card_threeDSecure2Required", TestCard::ThreeDSecure2Required),
+    ("pm_card_sim_server_error_twice", TestCard::Faulty(TokenFault::ServerErrorTwice)),
+    ("pm_card_sim_rate_limited", TestCard::Faulty(TokenFault::RateLimited)),
     ("pm_card_sim_slow", TestCard::Faulty(TokenFault::Slow)),
-    (
-        "pm_card_sim_lost_response",
-        TestCard::Faulty(TokenFault::LostResponse),
-    ),
+    ("pm_card_sim_lost_response", TestCard::Faulty(TokenFault::LostResponse)),
     ("pm_card_sim_review", TestCard::Review),
-    (
-        "pm_card_sim_review_webhook_chaos",
-        TestCard::ReviewWebhookChaos,
-    ),
+    ("pm_card_sim_review_webhook_chaos", TestCard::ReviewWebhookChaos),
 ];
 
 impl TestCard {
     /// The card behind `token`, or `None` for an unknown token.
     pub fn from_token(token: &str) -> Option<Self> {
-        TOKENS
-            .iter()
-            .find(|(name, _)| *name == token)
-            .map(|(_, card)| *card)
+        TOKENS.iter().find(|(name, _)| *name == token).map(|(_, card)| *card)
     }
 
     /// Card brand, as in Stripe's `card.brand`.
@@ -122,21 +98,16 @@ impl TestCard {
     pub fn outcome(self) -> CardOutcome {
         match self {
             Self::Visa | Self::Mastercard | Self::Faulty(_) => CardOutcome::Approved,
-            Self::ChargeDeclined => CardOutcome::Declined {
-                decline_code: "generic_decline",
-                message: "Your card was declined.",
-            },
+            Self::ChargeDeclined => {
+                CardOutcome::Declined { decline_code: "generic_decline", message: "Your card was declined." }
+            }
             Self::InsufficientFunds => CardOutcome::Declined {
                 decline_code: "insufficient_funds",
                 message: "Your card has insufficient funds.",
             },
             Self::ThreeDSecure2Required => CardOutcome::RequiresAction,
-            Self::Review => CardOutcome::Review {
-                webhook_chaos: false,
-            },
-            Self::ReviewWebhookChaos => CardOutcome::Review {
-                webhook_chaos: true,
-            },
+            Self::Review => CardOutcome::Review { webhook_chaos: false },
+            Self::ReviewWebhookChaos => CardOutcome::Review { webhook_chaos: true },
         }
     }
 }
@@ -187,10 +158,7 @@ mod tests {
     #[test]
     fn tokens_resolve() {
         assert_eq!(TestCard::from_token("pm_card_visa"), Some(TestCard::Visa));
-        assert_eq!(
-            TestCard::from_token("pm_card_chargeDeclinedInsufficientFunds"),
-            Some(TestCard::InsufficientFunds)
-        );
+        assert_eq!(TestCard::from_token("pm_card_chargeDeclinedInsufficientFunds"), Some(TestCard::InsufficientFunds));
         assert_eq!(TestCard::from_token("pm_card_VISA"), None);
         assert_eq!(TestCard::Mastercard.outcome(), CardOutcome::Approved);
         assert_eq!(

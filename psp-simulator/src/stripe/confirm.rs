@@ -19,6 +19,7 @@ pub const EVENT_SUCCEEDED: &str = "payment_intent.succeeded";
 pub const EVENT_FAILED: &str = "payment_intent.payment_failed";
 pub const EVENT_PROCESSING: &str = "payment_intent.processing";
 pub const EVENT_REQUIRES_ACTION: &str = "payment_intent.requires_action";
+pub const EVENT_CANCELED: &str = "payment_intent.canceled";
 
 /// One confirmation request, already validated.
 pub struct Confirmation<'a> {
@@ -35,9 +36,7 @@ pub fn confirm_in_ledger(
     id: &str,
     confirmation: Confirmation<'_>,
 ) -> Result<PaymentIntent, ApiError> {
-    let intent = ledger
-        .intent_mut(id)
-        .ok_or_else(|| ApiError::NoSuchPaymentIntent { id: id.to_owned() })?;
+    let intent = ledger.intent_mut(id).ok_or_else(|| ApiError::NoSuchPaymentIntent { id: id.to_owned() })?;
     let (token, card) = card_to_charge(intent, confirmation.payment_method)?;
     if confirmation.return_url.is_some() {
         intent.return_url = confirmation.return_url;
@@ -46,21 +45,11 @@ pub fn confirm_in_ledger(
         CardOutcome::Approved => {
             let captured = capture(sim, ledger, id, confirmation.idempotency_key)
                 .ok_or_else(|| ApiError::NoSuchPaymentIntent { id: id.to_owned() })?;
-            sim.webhooks
-                .send_stripe(vec![event(EVENT_SUCCEEDED, &captured)]);
+            sim.webhooks.send_stripe(vec![event(EVENT_SUCCEEDED, &captured)]);
             Ok(captured)
         }
-        CardOutcome::Declined {
-            decline_code,
-            message,
-        } => {
-            let decline = Decline {
-                decline_code,
-                message,
-                charge: object_id("ch"),
-                payment_method: token,
-                card,
-            };
+        CardOutcome::Declined { decline_code, message } => {
+            let decline = Decline { decline_code, message, charge: object_id("ch"), payment_method: token, card };
             Err(decline_intent(sim, intent, decline))
         }
         CardOutcome::RequiresAction => {
@@ -70,8 +59,7 @@ pub fn confirm_in_ledger(
             intent.last_payment_error = None;
             intent.pending_idempotency_key = confirmation.idempotency_key.map(str::to_owned);
             let waiting = intent.clone();
-            sim.webhooks
-                .send_stripe(vec![event(EVENT_REQUIRES_ACTION, &waiting)]);
+            sim.webhooks.send_stripe(vec![event(EVENT_REQUIRES_ACTION, &waiting)]);
             Ok(waiting)
         }
         CardOutcome::Review { webhook_chaos } => {
@@ -94,10 +82,7 @@ fn decline_intent(sim: &SimState, intent: &mut PaymentIntent, decline: Decline) 
     Stats::bump(&sim.stats.declines_total);
     let failed = intent.clone();
     sim.webhooks.send_stripe(vec![event(EVENT_FAILED, &failed)]);
-    ApiError::CardDeclined {
-        decline: Box::new(decline),
-        intent: Box::new(failed),
-    }
+    ApiError::CardDeclined { decline: Box::new(decline), intent: Box::new(failed) }
 }
 
 /// Puts `intent` into manual review (`processing`).
@@ -115,8 +100,7 @@ fn start_review(
     // A chaotic review holds its "processing" event back and sends it
     // after the final one (see `resolve.rs`).
     if !webhook_chaos {
-        sim.webhooks
-            .send_stripe(vec![event(EVENT_PROCESSING, &waiting)]);
+        sim.webhooks.send_stripe(vec![event(EVENT_PROCESSING, &waiting)]);
     }
     waiting
 }
@@ -124,12 +108,7 @@ fn start_review(
 /// Captures intent `id`: creates the charge, moves the money and records
 /// it. Returns the succeeded intent (`None` if unknown); the caller
 /// announces it (resolution may need a particular event order).
-pub fn capture(
-    sim: &SimState,
-    ledger: &mut Ledger,
-    id: &str,
-    idempotency_key: Option<&str>,
-) -> Option<PaymentIntent> {
+pub fn capture(sim: &SimState, ledger: &mut Ledger, id: &str, idempotency_key: Option<&str>) -> Option<PaymentIntent> {
     let charge_id = object_id("ch");
     let balance_transaction = object_id("txn");
     let intent = ledger.intent_mut(id)?;
@@ -138,9 +117,7 @@ pub fn capture(
     intent.last_payment_error = None;
     intent.next_action = None;
     intent.latest_charge = Some(charge_id.clone());
-    let key = idempotency_key
-        .map(str::to_owned)
-        .or_else(|| intent.pending_idempotency_key.take());
+    let key = idempotency_key.map(str::to_owned).or_else(|| intent.pending_idempotency_key.take());
     let captured = intent.clone();
     let charge = Charge::captured(charge_id.clone(), &captured, balance_transaction.clone());
     ledger.record_capture(Capture {
@@ -161,10 +138,7 @@ pub fn capture(
 
 /// A webhook event for `intent`.
 pub fn event(kind: &'static str, intent: &PaymentIntent) -> StripeEvent {
-    StripeEvent {
-        kind,
-        object: intent.to_value(),
-    }
+    StripeEvent { kind, object: intent.to_value() }
 }
 
 /// Starts the configured auto-approval timer for a review.
@@ -189,10 +163,7 @@ fn card_to_charge(
     intent: &mut PaymentIntent,
     payment_method: Option<PaymentMethodParam>,
 ) -> Result<(String, TestCard), ApiError> {
-    if matches!(
-        intent.status,
-        IntentStatus::Succeeded | IntentStatus::Processing
-    ) {
+    if matches!(intent.status, IntentStatus::Succeeded | IntentStatus::Processing | IntentStatus::Canceled) {
         let status = intent.status.as_str();
         return Err(ApiError::UnexpectedState {
             message: format!(
@@ -207,15 +178,13 @@ fn card_to_charge(
         intent.payment_method = Some(payment_method.token);
     }
     // Stored tokens were validated when given, so they always resolve.
-    intent
-        .payment_method
-        .clone()
-        .and_then(|token| TestCard::from_token(&token).map(|card| (token, card)))
-        .ok_or_else(|| ApiError::UnexpectedState {
+    intent.payment_method.clone().and_then(|token| TestCard::from_token(&token).map(|card| (token, card))).ok_or_else(
+        || ApiError::UnexpectedState {
             message: "You cannot confirm this PaymentIntent because it's missing a payment \
                       method. To confirm a payment with this PaymentIntent, provide a \
                       payment_method."
                 .to_owned(),
             intent: Box::new(intent.clone()),
-        })
+        },
+    )
 }

@@ -38,11 +38,7 @@ pub enum ApiError {
     ParameterMissing { param: String },
     /// A parameter is present but its value is unacceptable.
     #[error("{message}")]
-    ParameterInvalid {
-        param: String,
-        code: Option<&'static str>,
-        message: String,
-    },
+    ParameterInvalid { param: String, code: Option<&'static str>, message: String },
     /// The request as a whole is malformed (body, headers, query grammar).
     #[error("{message}")]
     InvalidRequest { message: String },
@@ -63,16 +59,10 @@ pub enum ApiError {
     UnrecognizedUrl { method: String, path: String },
     /// The card was declined; the intent was stored and is returned inside.
     #[error("{}", decline.message)]
-    CardDeclined {
-        decline: Box<Decline>,
-        intent: Box<PaymentIntent>,
-    },
+    CardDeclined { decline: Box<Decline>, intent: Box<PaymentIntent> },
     /// The intent's status forbids the operation.
     #[error("{message}")]
-    UnexpectedState {
-        message: String,
-        intent: Box<PaymentIntent>,
-    },
+    UnexpectedState { message: String, intent: Box<PaymentIntent> },
     /// An idempotency key was reused for a different request.
     #[error(
         "Keys for idempotent requests can only be used with the same parameters they were \
@@ -92,11 +82,7 @@ pub enum ApiError {
     /// A refund the charge cannot take (nothing or not enough left, or no
     /// successful charge).
     #[error("{message}")]
-    RefundRejected {
-        code: &'static str,
-        message: String,
-        param: Option<&'static str>,
-    },
+    RefundRejected { code: &'static str, message: String, param: Option<&'static str> },
 }
 
 impl ApiError {
@@ -109,9 +95,9 @@ impl ApiError {
             // (a 500 from the API layer is saved and replayed): the same key may be retried.
             Self::ServerError => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::NoSuchPaymentIntent { .. }
-            | Self::NoSuchCharge { .. }
-            | Self::UnrecognizedUrl { .. } => StatusCode::NOT_FOUND,
+            Self::NoSuchPaymentIntent { .. } | Self::NoSuchCharge { .. } | Self::UnrecognizedUrl { .. } => {
+                StatusCode::NOT_FOUND
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -119,10 +105,7 @@ impl ApiError {
     /// Whether Stripe stores this as the idempotent result: only errors
     /// raised after the request started executing.
     pub fn is_idempotent_result(&self) -> bool {
-        matches!(
-            self,
-            Self::CardDeclined { .. } | Self::UnexpectedState { .. } | Self::RefundRejected { .. }
-        )
+        matches!(self, Self::CardDeclined { .. } | Self::UnexpectedState { .. } | Self::RefundRejected { .. })
     }
 
     fn kind(&self) -> &'static str {
@@ -173,9 +156,7 @@ impl ApiError {
             _ => None,
         };
         let intent = match self {
-            Self::CardDeclined { intent, .. } | Self::UnexpectedState { intent, .. } => {
-                Some(intent.as_ref())
-            }
+            Self::CardDeclined { intent, .. } | Self::UnexpectedState { intent, .. } => Some(intent.as_ref()),
             _ => None,
         };
         let object = ErrorObject {
@@ -185,12 +166,7 @@ impl ApiError {
             message: self.to_string(),
             param: self.param(),
             charge: decline.map(|d| d.charge.as_str()),
-            doc_url: code.map(|c| {
-                format!(
-                    "https://stripe.com/docs/error-codes/{}",
-                    c.replace('_', "-")
-                )
-            }),
+            doc_url: code.map(|c| format!("https://stripe.com/docs/error-codes/{}", c.replace('_', "-"))),
             payment_intent: intent,
             payment_method: decline.map(Decline::payment_method_object),
         };
@@ -237,21 +213,14 @@ pub fn json_bytes<T: Serialize>(value: &T) -> Bytes {
         Ok(bytes) => Bytes::from(bytes),
         Err(error) => {
             tracing::error!(%error, "response serialization failed");
-            Bytes::from_static(
-                br#"{"error":{"type":"api_error","message":"An unknown error occurred."}}"#,
-            )
+            Bytes::from_static(br#"{"error":{"type":"api_error","message":"An unknown error occurred."}}"#)
         }
     }
 }
 
 /// A JSON response with the given status and pre-serialized body.
 pub fn json_response(status: StatusCode, body: Bytes) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Masks an API key the way Stripe does in error messages: the first 8
@@ -276,10 +245,7 @@ mod tests {
     /// Long keys show only their ends; short keys show nothing.
     #[test]
     fn masks_api_keys() {
-        assert_eq!(
-            mask_api_key("sk_live_abcdefghijklmnop1234"),
-            "sk_live_*****1234"
-        );
+        assert_eq!(mask_api_key("sk_live_abcdefghijklmnop1234"), "sk_live_*****1234");
         assert_eq!(mask_api_key("sk_live_1234"), "*****");
         assert_eq!(mask_api_key(""), "*****");
     }
@@ -287,28 +253,18 @@ mod tests {
     /// Simulated faults use Stripe's shapes for 500 and 429.
     #[test]
     fn fault_bodies() {
-        let server: serde_json::Value =
-            serde_json::from_slice(&ApiError::ServerError.body()).unwrap();
-        assert_eq!(
-            server,
-            serde_json::json!({"error": {"type": "api_error", "message": "An unknown error occurred"}})
-        );
-        let limited: serde_json::Value =
-            serde_json::from_slice(&ApiError::RateLimited.body()).unwrap();
+        let server: serde_json::Value = serde_json::from_slice(&ApiError::ServerError.body()).unwrap();
+        assert_eq!(server, serde_json::json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}));
+        let limited: serde_json::Value = serde_json::from_slice(&ApiError::RateLimited.body()).unwrap();
         assert_eq!(limited["error"]["type"], "invalid_request_error");
         assert_eq!(limited["error"]["code"], "rate_limit");
-        assert_eq!(
-            ApiError::RateLimited.status(),
-            StatusCode::TOO_MANY_REQUESTS
-        );
+        assert_eq!(ApiError::RateLimited.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
     /// Error bodies use Stripe's envelope and omit absent fields.
     #[test]
     fn unknown_parameter_body() {
-        let error = ApiError::ParameterUnknown {
-            param: "foo".to_owned(),
-        };
+        let error = ApiError::ParameterUnknown { param: "foo".to_owned() };
         let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["code"], "parameter_unknown");

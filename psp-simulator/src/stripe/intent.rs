@@ -36,6 +36,8 @@ pub enum IntentStatus {
     Processing,
     /// Captured: money moved.
     Succeeded,
+    /// Canceled before any capture; terminal.
+    Canceled,
 }
 
 impl IntentStatus {
@@ -47,6 +49,7 @@ impl IntentStatus {
             Self::RequiresAction => "requires_action",
             Self::Processing => "processing",
             Self::Succeeded => "succeeded",
+            Self::Canceled => "canceled",
         }
     }
 }
@@ -59,6 +62,12 @@ pub struct PaymentIntent {
     pub amount: u64,
     pub amount_capturable: u64,
     pub amount_received: u64,
+    /// Unix seconds of the cancellation, once canceled.
+    pub canceled_at: Option<u64>,
+    /// Why the intent was canceled (`duplicate`, `fraudulent`,
+    /// `requested_by_customer`, `abandoned`), if it was and a reason was
+    /// given.
+    pub cancellation_reason: Option<String>,
     pub capture_method: &'static str,
     pub client_secret: String,
     pub confirmation_method: &'static str,
@@ -98,6 +107,8 @@ impl PaymentIntent {
             amount: params.amount,
             amount_capturable: 0,
             amount_received: 0,
+            canceled_at: None,
+            cancellation_reason: None,
             capture_method: "automatic",
             confirmation_method: "automatic",
             created: unix_now(),

@@ -8,11 +8,13 @@
 //!
 //! Files: `cards.rs` (test tokens), `params.rs` (form parsing), `intent.rs`
 //! (objects), `confirm.rs` (charging), `resolve.rs` (3-D Secure / review
-//! outcomes), `threeds.rs` (challenge page), `refunds.rs`, `balance.rs`
+//! outcomes), `threeds.rs` (challenge page), `cancel.rs` (cancelling an
+//! intent that never completed), `refunds.rs`, `balance.rs`
 //! (balance transactions), `search.rs`,
 //! `error.rs` (Stripe's error shapes).
 
 mod balance;
+mod cancel;
 pub mod cards;
 pub mod confirm;
 pub mod error;
@@ -61,34 +63,21 @@ pub fn router(sim: Arc<SimState>) -> Router {
         .route(SEARCH_URL, get(search_intents))
         .route("/v1/payment_intents/{id}", get(retrieve_intent))
         .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
+        .route("/v1/payment_intents/{id}/cancel", post(cancel::cancel_intent))
         .route("/v1/refunds", post(create_refund))
         .route("/v1/charges/{id}", get(retrieve_charge))
-        .route(
-            "/v1/balance_transactions",
-            get(balance::list_balance_transactions),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&sim),
-            authenticate,
-        ))
+        .route("/v1/balance_transactions", get(balance::list_balance_transactions))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&sim), authenticate))
         .with_state(sim)
 }
 
 /// Fallback for unknown URLs, answered in Stripe's error format.
 pub async fn unrecognized_url(method: Method, uri: Uri) -> Response {
-    ApiError::UnrecognizedUrl {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-    }
-    .into_response()
+    ApiError::UnrecognizedUrl { method: method.to_string(), path: uri.path().to_owned() }.into_response()
 }
 
 /// Counts the request and checks `Authorization: Bearer sk_test_...`.
-async fn authenticate(
-    State(sim): State<Arc<SimState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn authenticate(State(sim): State<Arc<SimState>>, mut request: Request, next: Next) -> Response {
     Stats::bump(&sim.stats.requests_total);
     match api_key(request.headers()) {
         Ok(key) => {
@@ -103,18 +92,14 @@ fn api_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(header) = headers.get(AUTHORIZATION) else {
         return Err(ApiError::ApiKeyMissing);
     };
-    let header = header.to_str().map_err(|_| ApiError::ApiKeyInvalid {
-        masked: "*****".to_owned(),
-    })?;
+    let header = header.to_str().map_err(|_| ApiError::ApiKeyInvalid { masked: "*****".to_owned() })?;
     let (scheme, key) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
     let key = key.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || key.is_empty() {
         return Err(ApiError::ApiKeyMissing);
     }
     if key.len() <= TEST_SECRET_KEY_PREFIX.len() || !key.starts_with(TEST_SECRET_KEY_PREFIX) {
-        return Err(ApiError::ApiKeyInvalid {
-            masked: mask_api_key(key),
-        });
+        return Err(ApiError::ApiKeyInvalid { masked: mask_api_key(key) });
     }
     Ok(key.to_owned())
 }
@@ -125,9 +110,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let invalid = |message: String| ApiError::InvalidRequest { message };
-    let key = header
-        .to_str()
-        .map_err(|_| invalid("Idempotency keys must be printable ASCII.".to_owned()))?;
+    let key = header.to_str().map_err(|_| invalid("Idempotency keys must be printable ASCII.".to_owned()))?;
     if key.is_empty() {
         return Err(invalid("Idempotency keys must not be empty.".to_owned()));
     }
@@ -144,9 +127,7 @@ pub struct StripeWire;
 
 impl Wire for StripeWire {
     fn key_reused(key: &str) -> Reply {
-        error_reply(ApiError::IdempotencyMismatch {
-            key: key.to_owned(),
-        })
+        error_reply(ApiError::IdempotencyMismatch { key: key.to_owned() })
     }
 
     fn server_error() -> Reply {
@@ -205,13 +186,7 @@ async fn create_intent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input = PostInput {
-        sim,
-        account,
-        kill: kill.map(|Extension(kill)| kill),
-        headers,
-        body,
-    };
+    let input = PostInput { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
     let (post, raw) = match input.decode("/v1/payment_intents".to_owned()) {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
@@ -239,11 +214,7 @@ async fn create_intent(
                 if !confirm {
                     return Ok(intent);
                 }
-                let confirmation = Confirmation {
-                    payment_method,
-                    return_url,
-                    idempotency_key: key,
-                };
+                let confirmation = Confirmation { payment_method, return_url, idempotency_key: key };
                 confirm_in_ledger(sim, ledger, &id, confirmation)
             }))
         })
@@ -260,13 +231,7 @@ async fn confirm_intent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input = PostInput {
-        sim,
-        account,
-        kill: kill.map(|Extension(kill)| kill),
-        headers,
-        body,
-    };
+    let input = PostInput { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
     let (post, raw) = match input.decode(format!("/v1/payment_intents/{id}/confirm")) {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
@@ -313,22 +278,15 @@ async fn create_refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input = PostInput {
-        sim,
-        account,
-        kill: kill.map(|Extension(kill)| kill),
-        headers,
-        body,
-    };
+    let input = PostInput { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
     let (post, raw) = match input.decode("/v1/refunds".to_owned()) {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
     let sim = &input.sim;
     run_post::<StripeWire>(sim, post, |_attempt, key| {
-        let result = refunds::refund_params(&raw).and_then(|params| {
-            sim.with_ledger(|ledger| refunds::refund_in_ledger(sim, ledger, params, key))
-        });
+        let result = refunds::refund_params(&raw)
+            .and_then(|params| sim.with_ledger(|ledger| refunds::refund_in_ledger(sim, ledger, params, key)));
         Executed::now(reply(result))
     })
     .await
@@ -369,16 +327,10 @@ async fn search_intents(State(sim): State<Arc<SimState>>, RawQuery(query): RawQu
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let matches = sim.with_ledger(|ledger| {
-        ledger.search_metadata(&request.metadata_key, &request.metadata_value)
-    });
+    let matches = sim.with_ledger(|ledger| ledger.search_metadata(&request.metadata_key, &request.metadata_value));
     let end = request.offset.saturating_add(request.limit);
     let has_more = matches.len() > end;
-    let data = matches
-        .into_iter()
-        .skip(request.offset)
-        .take(request.limit)
-        .collect();
+    let data = matches.into_iter().skip(request.offset).take(request.limit).collect();
     let result = SearchResult {
         object: "search_result",
         data,

@@ -29,9 +29,8 @@ pub type Params = Vec<(String, String)>;
 
 /// Decodes a form-encoded body (or query string).
 pub fn parse_form(raw: &[u8]) -> Result<Params, ApiError> {
-    serde_urlencoded::from_bytes(raw).map_err(|error| ApiError::InvalidRequest {
-        message: format!("Invalid request body: {error}."),
-    })
+    serde_urlencoded::from_bytes(raw)
+        .map_err(|error| ApiError::InvalidRequest { message: format!("Invalid request body: {error}.") })
 }
 
 /// A payment method given as a parameter, already resolved to a test card.
@@ -73,15 +72,8 @@ impl Split {
     /// Splits `params`, accepting only the scalar names in `known` and, if
     /// `metadata_allowed`, `metadata[<key>]`. A repeated scalar keeps its
     /// last value, like Stripe's form decoder.
-    pub(super) fn new(
-        params: &Params,
-        known: &[&'static str],
-        metadata_allowed: bool,
-    ) -> Result<Self, ApiError> {
-        let mut split = Self {
-            scalars: HashMap::new(),
-            metadata: BTreeMap::new(),
-        };
+    pub(super) fn new(params: &Params, known: &[&'static str], metadata_allowed: bool) -> Result<Self, ApiError> {
+        let mut split = Self { scalars: HashMap::new(), metadata: BTreeMap::new() };
         for (name, value) in params {
             if let Some(known_name) = known.iter().find(|k| **k == name) {
                 split.scalars.insert(known_name, value.clone());
@@ -91,9 +83,7 @@ impl Split {
             } else if let Some(key) = metadata_allowed.then(|| metadata_key(name)).flatten() {
                 split.insert_metadata(key, value)?;
             } else {
-                return Err(ApiError::ParameterUnknown {
-                    param: name.clone(),
-                });
+                return Err(ApiError::ParameterUnknown { param: name.clone() });
             }
         }
         Ok(split)
@@ -104,17 +94,13 @@ impl Split {
         if key.chars().count() > METADATA_KEY_LEN_MAX {
             return Err(invalid(
                 param,
-                format!(
-                    "Metadata keys can have a maximum length of {METADATA_KEY_LEN_MAX} characters."
-                ),
+                format!("Metadata keys can have a maximum length of {METADATA_KEY_LEN_MAX} characters."),
             ));
         }
         if value.chars().count() > METADATA_VALUE_LEN_MAX {
             return Err(invalid(
                 param,
-                format!(
-                    "Metadata values can have a maximum length of {METADATA_VALUE_LEN_MAX} characters."
-                ),
+                format!("Metadata values can have a maximum length of {METADATA_VALUE_LEN_MAX} characters."),
             ));
         }
         if value.is_empty() {
@@ -150,10 +136,7 @@ impl Split {
     }
 
     pub(super) fn required(&mut self, name: &'static str) -> Result<String, ApiError> {
-        self.non_empty(name)?
-            .ok_or_else(|| ApiError::ParameterMissing {
-                param: name.to_owned(),
-            })
+        self.non_empty(name)?.ok_or_else(|| ApiError::ParameterMissing { param: name.to_owned() })
     }
 
     fn payment_method(&mut self) -> Result<Option<PaymentMethodParam>, ApiError> {
@@ -175,69 +158,38 @@ fn metadata_key(name: &str) -> Option<&str> {
 }
 
 pub(super) fn invalid(param: String, message: String) -> ApiError {
-    ApiError::ParameterInvalid {
-        param,
-        code: None,
-        message,
-    }
+    ApiError::ParameterInvalid { param, code: None, message }
 }
 
 /// Validates the parameters of `POST /v1/payment_intents`.
 pub fn create_params(params: &Params) -> Result<CreateParams, ApiError> {
-    let known = [
-        "amount",
-        "currency",
-        "payment_method",
-        "confirm",
-        "description",
-        "return_url",
-    ];
+    let known = ["amount", "currency", "payment_method", "confirm", "description", "return_url"];
     let mut split = Split::new(params, &known, true)?;
     let amount = parse_amount(&split.required("amount")?)?;
     let currency = parse_currency(&split.required("currency")?)?;
-    let confirm = split
-        .non_empty("confirm")?
-        .map_or(Ok(false), |value| parse_bool("confirm", &value))?;
+    let confirm = split.non_empty("confirm")?.map_or(Ok(false), |value| parse_bool("confirm", &value))?;
     let payment_method = split.payment_method()?;
     if confirm && payment_method.is_none() {
-        return Err(ApiError::ParameterMissing {
-            param: "payment_method".to_owned(),
-        });
+        return Err(ApiError::ParameterMissing { param: "payment_method".to_owned() });
     }
     // An empty description unsets it, which on create means "none".
-    let description = split
-        .scalars
-        .remove("description")
-        .filter(|d| !d.is_empty());
+    let description = split.scalars.remove("description").filter(|d| !d.is_empty());
     if let Some(text) = &description
         && text.chars().count() > DESCRIPTION_LEN_MAX
     {
         return Err(invalid(
             "description".to_owned(),
-            format!(
-                "Invalid string: description must be at most {DESCRIPTION_LEN_MAX} characters."
-            ),
+            format!("Invalid string: description must be at most {DESCRIPTION_LEN_MAX} characters."),
         ));
     }
     let return_url = split.non_empty("return_url")?;
-    Ok(CreateParams {
-        amount,
-        currency,
-        payment_method,
-        confirm,
-        metadata: split.metadata,
-        description,
-        return_url,
-    })
+    Ok(CreateParams { amount, currency, payment_method, confirm, metadata: split.metadata, description, return_url })
 }
 
 /// Validates the parameters of `POST /v1/payment_intents/{id}/confirm`.
 pub fn confirm_params(params: &Params) -> Result<ConfirmParams, ApiError> {
     let mut split = Split::new(params, &["payment_method", "return_url"], false)?;
-    Ok(ConfirmParams {
-        payment_method: split.payment_method()?,
-        return_url: split.non_empty("return_url")?,
-    })
+    Ok(ConfirmParams { payment_method: split.payment_method()?, return_url: split.non_empty("return_url")? })
 }
 
 /// A positive integer of minor units, at most [`AMOUNT_MAX`]. Only plain
@@ -260,9 +212,7 @@ pub(super) fn parse_amount(value: &str) -> Result<u64, ApiError> {
     // Digits only, so the sole parse failure is overflow.
     let amount: u64 = digits.parse().map_err(|_| too_large())?;
     if value.starts_with('-') || amount == 0 {
-        return Err(integer_error(
-            "This value must be greater than or equal to 1.".to_owned(),
-        ));
+        return Err(integer_error("This value must be greater than or equal to 1.".to_owned()));
     }
     if amount > AMOUNT_MAX {
         return Err(too_large());
@@ -273,8 +223,7 @@ pub(super) fn parse_amount(value: &str) -> Result<u64, ApiError> {
 /// A three-letter ISO 4217 code; Stripe accepts any case and answers in
 /// lowercase.
 fn parse_currency(value: &str) -> Result<String, ApiError> {
-    let well_formed =
-        value.len() == CURRENCY_CODE_LEN && value.bytes().all(|b| b.is_ascii_alphabetic());
+    let well_formed = value.len() == CURRENCY_CODE_LEN && value.bytes().all(|b| b.is_ascii_alphabetic());
     if !well_formed {
         return Err(invalid(
             "currency".to_owned(),
@@ -288,10 +237,7 @@ fn parse_bool(param: &str, value: &str) -> Result<bool, ApiError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(invalid(
-            param.to_owned(),
-            format!("Invalid boolean: {value}"),
-        )),
+        _ => Err(invalid(param.to_owned(), format!("Invalid boolean: {value}"))),
     }
 }
 
@@ -337,10 +283,7 @@ mod tests {
     /// Unknown names, including nested metadata, are `parameter_unknown`.
     #[test]
     fn rejects_unknown_parameters() {
-        for body in [
-            "amount=5&currency=usd&foo=1",
-            "amount=5&currency=usd&metadata[a][b]=1",
-        ] {
+        for body in ["amount=5&currency=usd&foo=1", "amount=5&currency=usd&metadata[a][b]=1"] {
             match create(body) {
                 Err(ApiError::ParameterUnknown { param }) => {
                     assert!(body.ends_with(&format!("{param}=1")))
@@ -353,12 +296,8 @@ mod tests {
     /// Required parameters are reported by name.
     #[test]
     fn reports_missing_parameters() {
-        assert!(
-            matches!(create("currency=usd"), Err(ApiError::ParameterMissing { param }) if param == "amount")
-        );
-        assert!(
-            matches!(create("amount=5"), Err(ApiError::ParameterMissing { param }) if param == "currency")
-        );
+        assert!(matches!(create("currency=usd"), Err(ApiError::ParameterMissing { param }) if param == "amount"));
+        assert!(matches!(create("amount=5"), Err(ApiError::ParameterMissing { param }) if param == "currency"));
         assert!(matches!(
             create("amount=5&currency=usd&confirm=true"),
             Err(ApiError::ParameterMissing { param }) if param == "payment_method"
@@ -368,26 +307,14 @@ mod tests {
     /// Amounts are positive integers within the limit; floats and signs fail.
     #[test]
     fn validates_amounts() {
-        for bad in [
-            "0",
-            "-5",
-            "1.5",
-            "1e3",
-            "abc",
-            "+5",
-            "100000000",
-            "99999999999999999999999",
-        ] {
+        for bad in ["0", "-5", "1.5", "1e3", "abc", "+5", "100000000", "99999999999999999999999"] {
             let result = create(&format!("amount={bad}&currency=usd"));
             assert!(
                 matches!(&result, Err(ApiError::ParameterInvalid { param, .. }) if param == "amount"),
                 "{bad}: {result:?}"
             );
         }
-        assert_eq!(
-            create("amount=99999999&currency=usd").unwrap().amount,
-            AMOUNT_MAX
-        );
+        assert_eq!(create("amount=99999999&currency=usd").unwrap().amount, AMOUNT_MAX);
     }
 
     /// Currencies must be three letters; booleans must be true/false.
@@ -398,10 +325,7 @@ mod tests {
         assert!(create("amount=5&currency=usd&confirm=yes").is_err());
         assert!(matches!(
             create("amount=5&currency=&confirm=false"),
-            Err(ApiError::ParameterInvalid {
-                code: Some("parameter_invalid_empty"),
-                ..
-            })
+            Err(ApiError::ParameterInvalid { code: Some("parameter_invalid_empty"), .. })
         ));
     }
 
@@ -413,15 +337,9 @@ mod tests {
             Err(ApiError::NoSuchPaymentMethod { token }) if token == "pm_nope"
         ));
         let confirm = confirm_params(&form("payment_method=pm_card_chargeDeclined")).unwrap();
-        assert_eq!(
-            confirm.payment_method.unwrap().card,
-            TestCard::ChargeDeclined
-        );
+        assert_eq!(confirm.payment_method.unwrap().card, TestCard::ChargeDeclined);
         assert!(confirm_params(&form("")).unwrap().payment_method.is_none());
-        assert!(matches!(
-            confirm_params(&form("amount=5")),
-            Err(ApiError::ParameterUnknown { .. })
-        ));
+        assert!(matches!(confirm_params(&form("amount=5")), Err(ApiError::ParameterUnknown { .. })));
     }
 
     /// Metadata limits are enforced and empty values unset keys.
@@ -431,12 +349,9 @@ mod tests {
         assert!(create(&format!("amount=5&currency=usd&metadata[{long_key}]=v")).is_err());
         let long_value = "v".repeat(METADATA_VALUE_LEN_MAX + 1);
         assert!(create(&format!("amount=5&currency=usd&metadata[k]={long_value}")).is_err());
-        let many: String = (0..=METADATA_KEYS_MAX)
-            .map(|i| format!("&metadata[k{i}]=v"))
-            .collect();
+        let many: String = (0..=METADATA_KEYS_MAX).map(|i| format!("&metadata[k{i}]=v")).collect();
         assert!(create(&format!("amount=5&currency=usd{many}")).is_err());
-        let unset =
-            create("amount=5&currency=usd&metadata[a]=1&metadata[b]=2&metadata[a]=").unwrap();
+        let unset = create("amount=5&currency=usd&metadata[a]=1&metadata[b]=2&metadata[a]=").unwrap();
         assert_eq!(unset.metadata.keys().collect::<Vec<_>>(), ["b"]);
     }
 
@@ -448,10 +363,7 @@ mod tests {
         assert_eq!(params.description.as_deref(), Some("two words"));
         assert!(matches!(
             create("amount&currency=usd"),
-            Err(ApiError::ParameterInvalid {
-                code: Some("parameter_invalid_empty"),
-                ..
-            })
+            Err(ApiError::ParameterInvalid { code: Some("parameter_invalid_empty"), .. })
         ));
     }
 }

@@ -38,28 +38,17 @@ pub struct RefundParams {
 pub fn refund_params(params: &Params) -> Result<RefundParams, ApiError> {
     let mut split = Split::new(params, &["payment_intent", "amount", "reason"], true)?;
     let payment_intent = split.required("payment_intent")?;
-    let amount = split
-        .non_empty("amount")?
-        .map(|value| parse_amount(&value))
-        .transpose()?;
+    let amount = split.non_empty("amount")?.map(|value| parse_amount(&value)).transpose()?;
     let reason = split.non_empty("reason")?;
     if let Some(reason) = &reason
         && !REFUND_REASONS.contains(&reason.as_str())
     {
         return Err(invalid(
             "reason".to_owned(),
-            format!(
-                "Invalid reason: must be one of {}",
-                REFUND_REASONS.join(", ")
-            ),
+            format!("Invalid reason: must be one of {}", REFUND_REASONS.join(", ")),
         ));
     }
-    Ok(RefundParams {
-        payment_intent,
-        amount,
-        reason,
-        metadata: split.metadata,
-    })
+    Ok(RefundParams { payment_intent, amount, reason, metadata: split.metadata })
 }
 
 /// Stripe's `refund` object.
@@ -86,12 +75,7 @@ pub fn refund_in_ledger(
     idempotency_key: Option<&str>,
 ) -> Result<Refund, ApiError> {
     let (charge_id, payment_order_id) = refundable_charge(ledger, &params.payment_intent)?;
-    let charge = ledger
-        .charges
-        .get_mut(&charge_id)
-        .ok_or_else(|| ApiError::NoSuchCharge {
-            id: charge_id.clone(),
-        })?;
+    let charge = ledger.charges.get_mut(&charge_id).ok_or_else(|| ApiError::NoSuchCharge { id: charge_id.clone() })?;
     let remaining = charge.refundable();
     if remaining == 0 {
         return Err(ApiError::RefundRejected {
@@ -104,9 +88,7 @@ pub fn refund_in_ledger(
     if amount > remaining {
         return Err(ApiError::RefundRejected {
             code: "amount_too_large",
-            message: format!(
-                "Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})"
-            ),
+            message: format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})"),
             param: Some("amount"),
         });
     }
@@ -128,38 +110,26 @@ pub fn refund_in_ledger(
     };
     ledger.record_refund(record(&refund, payment_order_id, idempotency_key));
     Stats::bump(&sim.stats.refunds_total);
-    sim.webhooks.send_stripe(vec![StripeEvent {
-        kind: EVENT_CHARGE_REFUNDED,
-        object: charge_value,
-    }]);
+    sim.webhooks.send_stripe(vec![StripeEvent { kind: EVENT_CHARGE_REFUNDED, object: charge_value }]);
     Ok(refund)
 }
 
 /// The succeeded charge of intent `id` and the intent's payment order id.
 fn refundable_charge(ledger: &Ledger, id: &str) -> Result<(String, Option<String>), ApiError> {
-    let intent = ledger
-        .intent(id)
-        .ok_or_else(|| ApiError::NoSuchPaymentIntent { id: id.to_owned() })?;
-    let charge_id = intent
-        .latest_charge
-        .clone()
-        .filter(|_| intent.status == IntentStatus::Succeeded)
-        .ok_or_else(|| ApiError::RefundRejected {
-            code: "payment_intent_unexpected_state",
-            message: format!(
-                "This PaymentIntent ({id}) does not have a successful charge to refund."
-            ),
-            param: Some("payment_intent"),
+    let intent = ledger.intent(id).ok_or_else(|| ApiError::NoSuchPaymentIntent { id: id.to_owned() })?;
+    let charge_id =
+        intent.latest_charge.clone().filter(|_| intent.status == IntentStatus::Succeeded).ok_or_else(|| {
+            ApiError::RefundRejected {
+                code: "payment_intent_unexpected_state",
+                message: format!("This PaymentIntent ({id}) does not have a successful charge to refund."),
+                param: Some("payment_intent"),
+            }
         })?;
     Ok((charge_id, intent.payment_order_id()))
 }
 
 /// The ledger's dialect-neutral record of `refund`.
-fn record(
-    refund: &Refund,
-    payment_order_id: Option<String>,
-    idempotency_key: Option<&str>,
-) -> RefundRecord {
+fn record(refund: &Refund, payment_order_id: Option<String>, idempotency_key: Option<&str>) -> RefundRecord {
     RefundRecord {
         psp: Psp::Stripe,
         id: refund.id.clone(),
@@ -186,20 +156,12 @@ mod tests {
     /// Refund parameters: intent required, amount optional, reason checked.
     #[test]
     fn validates_refund_params() {
-        let full = refund_params(&form(
-            "payment_intent=pi_1&amount=50&reason=duplicate&metadata[payment_order_id]=po",
-        ))
-        .unwrap();
+        let full = refund_params(&form("payment_intent=pi_1&amount=50&reason=duplicate&metadata[payment_order_id]=po"))
+            .unwrap();
         assert_eq!(full.amount, Some(50));
         assert_eq!(full.metadata["payment_order_id"], "po");
-        assert_eq!(
-            refund_params(&form("payment_intent=pi_1")).unwrap().amount,
-            None
-        );
-        assert!(matches!(
-            refund_params(&form("amount=5")),
-            Err(ApiError::ParameterMissing { .. })
-        ));
+        assert_eq!(refund_params(&form("payment_intent=pi_1")).unwrap().amount, None);
+        assert!(matches!(refund_params(&form("amount=5")), Err(ApiError::ParameterMissing { .. })));
         assert!(refund_params(&form("payment_intent=pi_1&reason=bored")).is_err());
         assert!(refund_params(&form("payment_intent=pi_1&amount=0")).is_err());
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::cards::{CardOutcome, Decline, TestCard};
 use super::confirm::{EVENT_FAILED, EVENT_PROCESSING, EVENT_SUCCEEDED, capture, event};
+use super::error::ApiError;
 use super::intent::{IntentStatus, PaymentIntent, object_id};
 use crate::state::{SimState, Stats};
 
@@ -30,16 +31,17 @@ pub enum ResolveError {
     NotFound,
     /// The payment is not waiting for this kind of resolution.
     NotWaiting,
+    /// The payment was canceled: it can never be captured.
+    Canceled,
 }
 
 /// Completes the 3-D Secure challenge of intent `id`.
-pub fn resolve_3ds(
-    sim: &SimState,
-    id: &str,
-    verdict: Verdict,
-) -> Result<PaymentIntent, ResolveError> {
+pub fn resolve_3ds(sim: &SimState, id: &str, verdict: Verdict) -> Result<PaymentIntent, ResolveError> {
     sim.with_ledger(|ledger| {
         let intent = ledger.intent_mut(id).ok_or(ResolveError::NotFound)?;
+        if intent.status == IntentStatus::Canceled {
+            return Err(ResolveError::Canceled);
+        }
         if intent.status != IntentStatus::RequiresAction {
             return Err(ResolveError::NotWaiting);
         }
@@ -69,27 +71,18 @@ pub fn resolve_3ds(
 }
 
 /// Resolves the manual review of intent `id`.
-pub fn resolve_review(
-    sim: &SimState,
-    id: &str,
-    verdict: Verdict,
-) -> Result<PaymentIntent, ResolveError> {
+pub fn resolve_review(sim: &SimState, id: &str, verdict: Verdict) -> Result<PaymentIntent, ResolveError> {
     sim.with_ledger(|ledger| {
         let intent = ledger.intent_mut(id).ok_or(ResolveError::NotFound)?;
+        if intent.status == IntentStatus::Canceled {
+            return Err(ResolveError::Canceled);
+        }
         if intent.status != IntentStatus::Processing {
             return Err(ResolveError::NotWaiting);
         }
         let processing = intent.clone();
-        let card = intent
-            .payment_method
-            .as_deref()
-            .and_then(TestCard::from_token);
-        let chaos = card.is_some_and(|card| {
-            card.outcome()
-                == CardOutcome::Review {
-                    webhook_chaos: true,
-                }
-        });
+        let card = intent.payment_method.as_deref().and_then(TestCard::from_token);
+        let chaos = card.is_some_and(|card| card.outcome() == CardOutcome::Review { webhook_chaos: true });
         let resolved = match verdict {
             Verdict::Approve => capture(sim, ledger, id, None).ok_or(ResolveError::NotFound)?,
             Verdict::Reject => {
@@ -122,9 +115,19 @@ pub fn resolve_review(
 }
 
 fn final_event_kind(intent: &PaymentIntent) -> &'static str {
-    if intent.status == IntentStatus::Succeeded {
-        EVENT_SUCCEEDED
-    } else {
-        EVENT_FAILED
-    }
+    if intent.status == IntentStatus::Succeeded { EVENT_SUCCEEDED } else { EVENT_FAILED }
+}
+
+/// The error answering an attempt to complete the 3-D Secure challenge
+/// (`action` = "authentication") or the review (`action` = "review") of
+/// canceled intent `id`: Stripe's 400 `payment_intent_unexpected_state`.
+pub fn canceled_error(sim: &SimState, id: &str, action: &str) -> Option<ApiError> {
+    let intent = sim.with_ledger(|ledger| ledger.intent(id).cloned())?;
+    Some(ApiError::UnexpectedState {
+        message: format!(
+            "This PaymentIntent's {action} cannot be completed because it has a status of \
+             canceled."
+        ),
+        intent: Box::new(intent),
+    })
 }

@@ -38,22 +38,13 @@ impl SearchRequest {
                 "limit" => limit = parse_limit(value)?,
                 "page" => offset = parse_page(value)?,
                 _ => {
-                    return Err(ApiError::ParameterUnknown {
-                        param: name.clone(),
-                    });
+                    return Err(ApiError::ParameterUnknown { param: name.clone() });
                 }
             }
         }
-        let query = query.ok_or_else(|| ApiError::ParameterMissing {
-            param: "query".to_owned(),
-        })?;
+        let query = query.ok_or_else(|| ApiError::ParameterMissing { param: "query".to_owned() })?;
         let (metadata_key, metadata_value) = parse_query(query)?;
-        Ok(Self {
-            metadata_key,
-            metadata_value,
-            limit,
-            offset,
-        })
+        Ok(Self { metadata_key, metadata_value, limit, offset })
     }
 }
 
@@ -74,14 +65,13 @@ fn parse_limit(value: &str) -> Result<usize, ApiError> {
 }
 
 fn parse_page(value: &str) -> Result<usize, ApiError> {
-    value
-        .strip_prefix(PAGE_CURSOR_PREFIX)
-        .and_then(|offset| offset.parse().ok())
-        .ok_or_else(|| ApiError::ParameterInvalid {
+    value.strip_prefix(PAGE_CURSOR_PREFIX).and_then(|offset| offset.parse().ok()).ok_or_else(|| {
+        ApiError::ParameterInvalid {
             param: "page".to_owned(),
             code: None,
             message: format!("Invalid page cursor: {value}"),
-        })
+        }
+    })
 }
 
 /// Parses `metadata['<key>']:'<value>'` into `(key, value)`.
@@ -94,10 +84,7 @@ fn parse_query(query: &str) -> Result<(String, String), ApiError> {
              the form metadata['<key>']:'<value>'."
         ),
     };
-    let rest = query
-        .trim()
-        .strip_prefix("metadata[")
-        .ok_or_else(unsupported)?;
+    let rest = query.trim().strip_prefix("metadata[").ok_or_else(unsupported)?;
     let (key, rest) = quoted(rest).ok_or_else(unsupported)?;
     let rest = rest.strip_prefix("]:").ok_or_else(unsupported)?;
     let (value, rest) = quoted(rest).ok_or_else(unsupported)?;
@@ -120,19 +107,13 @@ mod tests {
     use super::*;
 
     fn params(items: &[(&str, &str)]) -> Params {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     /// Both quote styles parse; defaults apply.
     #[test]
     fn parses_metadata_clause() {
-        for query in [
-            "metadata['payment_order_id']:'po_1'",
-            " metadata[\"payment_order_id\"]:\"po_1\" ",
-        ] {
+        for query in ["metadata['payment_order_id']:'po_1'", " metadata[\"payment_order_id\"]:\"po_1\" "] {
             let request = SearchRequest::from_params(&params(&[("query", query)])).unwrap();
             assert_eq!(request.metadata_key, "payment_order_id");
             assert_eq!(request.metadata_value, "po_1");
@@ -153,25 +134,17 @@ mod tests {
             "",
         ] {
             let result = SearchRequest::from_params(&params(&[("query", query)]));
-            assert!(
-                matches!(result, Err(ApiError::ParameterInvalid { .. })),
-                "{query}"
-            );
+            assert!(matches!(result, Err(ApiError::ParameterInvalid { .. })), "{query}");
         }
         assert!(SearchRequest::from_params(&params(&[])).is_err());
-        assert!(
-            SearchRequest::from_params(&params(&[("query", "metadata['a']:'b'"), ("x", "1")]))
-                .is_err()
-        );
+        assert!(SearchRequest::from_params(&params(&[("query", "metadata['a']:'b'"), ("x", "1")])).is_err());
     }
 
     /// `limit` is bounded and `page` round-trips through our cursor.
     #[test]
     fn parses_paging() {
         let q = ("query", "metadata['a']:'b'");
-        let request =
-            SearchRequest::from_params(&params(&[q, ("limit", "2"), ("page", &page_cursor(4))]))
-                .unwrap();
+        let request = SearchRequest::from_params(&params(&[q, ("limit", "2"), ("page", &page_cursor(4))])).unwrap();
         assert_eq!((request.limit, request.offset), (2, 4));
         assert!(SearchRequest::from_params(&params(&[q, ("limit", "0")])).is_err());
         assert!(SearchRequest::from_params(&params(&[q, ("limit", "101")])).is_err());

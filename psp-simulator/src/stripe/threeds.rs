@@ -5,6 +5,8 @@
 //! `result=approve|fail` to `/3ds/{pi}`, which resolves the intent and then
 //! redirects to the intent's `return_url` (with Stripe's query parameters)
 //! or shows the result. `POST /_sim/3ds/{pi}` takes `{"result": ...}`.
+//! A canceled intent is never captured: the page answers 400, the admin
+//! call Stripe's 400 `payment_intent_unexpected_state`.
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use serde::Deserialize;
 
 use super::error::json_bytes;
 use super::intent::{IntentStatus, PaymentIntent};
-use super::resolve::{ResolveError, Verdict, resolve_3ds};
+use super::resolve::{ResolveError, Verdict, canceled_error, resolve_3ds};
 use crate::admin::admin_error;
 use crate::state::SimState;
 
@@ -46,17 +48,10 @@ fn verdict(result: &str) -> Option<Verdict> {
 /// `GET /3ds/{id}`: the challenge page.
 async fn challenge_page(State(sim): State<Arc<SimState>>, Path(id): Path<String>) -> Response {
     let Some(intent) = sim.with_ledger(|ledger| ledger.intent(&id).cloned()) else {
-        return (
-            StatusCode::NOT_FOUND,
-            page("Unknown payment", "<p>No such payment.</p>"),
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, page("Unknown payment", "<p>No such payment.</p>")).into_response();
     };
     if intent.status != IntentStatus::RequiresAction {
-        let body = format!(
-            "<p>This payment does not need authentication (status: {}).</p>",
-            status_name(&intent)
-        );
+        let body = format!("<p>This payment does not need authentication (status: {}).</p>", status_name(&intent));
         return page("3D Secure", &body).into_response();
     }
     let id = escape(&intent.id);
@@ -79,11 +74,7 @@ async fn challenge_submit(
     Form(form): Form<ChallengeResult>,
 ) -> Response {
     let Some(verdict) = verdict(&form.result) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            page("3D Secure", "<p>Unknown result.</p>"),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, page("3D Secure", "<p>Unknown result.</p>")).into_response();
     };
     match resolve_3ds(&sim, &id, verdict) {
         Ok(intent) => match return_url(&intent) {
@@ -93,19 +84,16 @@ async fn challenge_submit(
                 page("3D Secure", &body).into_response()
             }
         },
-        Err(ResolveError::NotFound) => (
-            StatusCode::NOT_FOUND,
-            page("Unknown payment", "<p>No such payment.</p>"),
-        )
-            .into_response(),
-        Err(ResolveError::NotWaiting) => (
-            StatusCode::CONFLICT,
-            page(
-                "3D Secure",
-                "<p>This payment is not waiting for authentication.</p>",
-            ),
-        )
-            .into_response(),
+        Err(ResolveError::NotFound) => {
+            (StatusCode::NOT_FOUND, page("Unknown payment", "<p>No such payment.</p>")).into_response()
+        }
+        Err(ResolveError::NotWaiting) => {
+            (StatusCode::CONFLICT, page("3D Secure", "<p>This payment is not waiting for authentication.</p>"))
+                .into_response()
+        }
+        Err(ResolveError::Canceled) => {
+            (StatusCode::BAD_REQUEST, page("3D Secure", "<p>This payment was canceled.</p>")).into_response()
+        }
     }
 }
 
@@ -119,16 +107,13 @@ async fn challenge_api(
         return admin_error(StatusCode::BAD_REQUEST, "result must be approve or fail");
     };
     match resolve_3ds(&sim, &id, verdict) {
-        Ok(intent) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            json_bytes(&intent),
-        )
-            .into_response(),
+        Ok(intent) => ([(header::CONTENT_TYPE, "application/json")], json_bytes(&intent)).into_response(),
         Err(ResolveError::NotFound) => admin_error(StatusCode::NOT_FOUND, "no such payment intent"),
-        Err(ResolveError::NotWaiting) => admin_error(
-            StatusCode::CONFLICT,
-            "payment intent is not waiting for 3D Secure",
-        ),
+        Err(ResolveError::NotWaiting) => {
+            admin_error(StatusCode::CONFLICT, "payment intent is not waiting for 3D Secure")
+        }
+        Err(ResolveError::Canceled) => canceled_error(&sim, &id, "authentication")
+            .map_or_else(|| admin_error(StatusCode::NOT_FOUND, "no such payment intent"), IntoResponse::into_response),
     }
 }
 
@@ -137,11 +122,7 @@ async fn challenge_api(
 fn return_url(intent: &PaymentIntent) -> Option<String> {
     let url = intent.return_url.as_deref()?;
     let separator = if url.contains('?') { '&' } else { '?' };
-    let status = if intent.status == IntentStatus::Succeeded {
-        "succeeded"
-    } else {
-        "failed"
-    };
+    let status = if intent.status == IntentStatus::Succeeded { "succeeded" } else { "failed" };
     Some(format!(
         "{url}{separator}payment_intent={}&payment_intent_client_secret={}&redirect_status={status}",
         intent.id, intent.client_secret
@@ -160,7 +141,7 @@ fn page(title: &str, body: &str) -> Html<String> {
 }
 
 /// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

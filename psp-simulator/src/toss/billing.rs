@@ -41,12 +41,7 @@ fn billing_charge(billing_key: &str, object: &Object) -> Result<BillingCharge, T
     let order_name = body::required_string(object, "orderName", ORDER_NAME_LEN_MAX)?;
     let card = TossCard::from_billing_key(billing_key).ok_or_else(TossError::not_found_billing)?;
     body::krw_only(object)?;
-    Ok(BillingCharge {
-        card,
-        order_id,
-        order_name,
-        amount,
-    })
+    Ok(BillingCharge { card, order_id, order_name, amount })
 }
 
 /// `POST /v1/billing/{billingKey}`
@@ -58,13 +53,7 @@ pub async fn charge_billing(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input = TossPost {
-        sim,
-        account,
-        kill: kill.map(|Extension(kill)| kill),
-        headers,
-        body,
-    };
+    let input = TossPost { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
     let (post, object) = match input.decode(format!("/v1/billing/{billing_key}")) {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),

@@ -22,34 +22,26 @@ pub type Object = Map<String, Value>;
 pub fn parse(body: &Bytes) -> Result<Object, TossError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
-        _ => Err(TossError::invalid_request(
-            "요청 본문이 올바른 JSON 객체가 아닙니다.",
-        )),
+        _ => Err(TossError::invalid_request("요청 본문이 올바른 JSON 객체가 아닙니다.")),
     }
 }
 
 /// A required non-empty string of at most `len_max` characters.
 pub fn required_string(object: &Object, name: &str, len_max: usize) -> Result<String, TossError> {
     match object.get(name) {
-        Some(Value::String(text)) if !text.is_empty() && text.chars().count() <= len_max => {
-            Ok(text.clone())
+        Some(Value::String(text)) if !text.is_empty() && text.chars().count() <= len_max => Ok(text.clone()),
+        Some(Value::String(text)) if !text.is_empty() => {
+            Err(TossError::invalid_request(&format!("{name}은(는) 최대 {len_max}자입니다.")))
         }
-        Some(Value::String(text)) if !text.is_empty() => Err(TossError::invalid_request(&format!(
-            "{name}은(는) 최대 {len_max}자입니다."
-        ))),
-        _ => Err(TossError::invalid_request(&format!(
-            "필수 파라미터 {name}이(가) 누락되었습니다."
-        ))),
+        _ => Err(TossError::invalid_request(&format!("필수 파라미터 {name}이(가) 누락되었습니다."))),
     }
 }
 
 /// A required `orderId`: 6–64 characters of letters, digits, `-` and `_`.
 pub fn order_id(object: &Object) -> Result<String, TossError> {
     let id = required_string(object, "orderId", ORDER_ID_LEN_MAX)?;
-    let well_formed = id.len() >= ORDER_ID_LEN_MIN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let well_formed =
+        id.len() >= ORDER_ID_LEN_MIN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !well_formed {
         return Err(TossError::invalid_request(
             "orderId는 영문 대소문자, 숫자, 특수문자 -, _ 로 이루어진 6자 이상 64자 이하의 문자열이어야 합니다.",
@@ -64,21 +56,16 @@ pub fn optional_amount(object: &Object, name: &str) -> Result<Option<u64>, TossE
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(number)) => match number.as_u64() {
             Some(amount) if amount > 0 => Ok(Some(amount)),
-            _ => Err(TossError::invalid_request(&format!(
-                "{name}은(는) 0보다 큰 정수여야 합니다."
-            ))),
+            _ => Err(TossError::invalid_request(&format!("{name}은(는) 0보다 큰 정수여야 합니다."))),
         },
-        Some(_) => Err(TossError::invalid_request(&format!(
-            "{name}은(는) 숫자여야 합니다."
-        ))),
+        Some(_) => Err(TossError::invalid_request(&format!("{name}은(는) 숫자여야 합니다."))),
     }
 }
 
 /// A required positive integer amount.
 pub fn required_amount(object: &Object, name: &str) -> Result<u64, TossError> {
-    optional_amount(object, name)?.ok_or_else(|| {
-        TossError::invalid_request(&format!("필수 파라미터 {name}이(가) 누락되었습니다."))
-    })
+    optional_amount(object, name)?
+        .ok_or_else(|| TossError::invalid_request(&format!("필수 파라미터 {name}이(가) 누락되었습니다.")))
 }
 
 /// Rejects any `currency` other than KRW (Toss card payments are in won).
@@ -86,9 +73,7 @@ pub fn krw_only(object: &Object) -> Result<(), TossError> {
     match object.get("currency") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(code)) if code == "KRW" => Ok(()),
-        Some(_) => Err(TossError::invalid_request(
-            "카드 결제는 원화(KRW)만 지원합니다.",
-        )),
+        Some(_) => Err(TossError::invalid_request("카드 결제는 원화(KRW)만 지원합니다.")),
     }
 }
 

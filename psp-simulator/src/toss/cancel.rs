@@ -2,6 +2,12 @@
 //! full or partial cancellation (Toss's refund). Each cancellation appends
 //! to `cancels[]`, lowers `balanceAmount`, moves the status to
 //! `PARTIAL_CANCELED` or `CANCELED`, and is recorded as a refund.
+//!
+//! A payment that was never approved (`READY`, `IN_PROGRESS`: waiting for
+//! its confirm or in manual review) can only be cancelled whole: it becomes
+//! `CANCELED` with `balanceAmount` 0 and a `cancels[]` entry of 0 won, and
+//! no refund is recorded — nothing was captured. It can no longer be
+//! confirmed or approved.
 
 use std::sync::Arc;
 
@@ -13,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use super::body::{self, CANCEL_REASON_LEN_MAX, Object};
 use super::error::TossError;
 use super::payment::{CURRENCY_KRW, Cancel, Payment, PaymentStatus, transaction_key};
-use super::{TossAccount, TossPost, TossWire, reply};
+use super::{TossAccount, TossPost, TossWire, reply, session};
 use crate::clock::{iso_kst, unix_now};
 use crate::drop_conn::ConnectionKill;
 use crate::execution::{Executed, run_post};
@@ -43,22 +49,15 @@ pub async fn cancel_payment(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input = TossPost {
-        sim,
-        account,
-        kill: kill.map(|Extension(kill)| kill),
-        headers,
-        body,
-    };
+    let input = TossPost { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
     let (post, object) = match input.decode(format!("/v1/payments/{payment_key}/cancel")) {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
     let sim = &input.sim;
     run_post::<TossWire>(sim, post, |_attempt, key| {
-        let result = cancel_request(&object).and_then(|request| {
-            sim.with_ledger(|ledger| cancel_in_ledger(sim, ledger, &payment_key, request, key))
-        });
+        let result = cancel_request(&object)
+            .and_then(|request| sim.with_ledger(|ledger| cancel_in_ledger(sim, ledger, &payment_key, request, key)));
         Executed::now(reply(result))
     })
     .await
@@ -72,12 +71,13 @@ fn cancel_in_ledger(
     request: CancelRequest,
     idempotency_key: Option<&str>,
 ) -> Result<Payment, TossError> {
-    let payment = ledger
-        .toss
-        .get_mut(payment_key)
-        .ok_or_else(TossError::not_found_payment)?;
+    session::expire_if_overdue(sim, ledger, payment_key);
+    let payment = ledger.toss.get_mut(payment_key).ok_or_else(TossError::not_found_payment)?;
     match payment.status {
         PaymentStatus::Done | PaymentStatus::PartialCanceled => {}
+        PaymentStatus::Ready | PaymentStatus::InProgress => {
+            return cancel_unapproved(sim, payment, request);
+        }
         PaymentStatus::Canceled => return Err(TossError::already_canceled().executed()),
         _ => return Err(TossError::not_cancelable_payment().executed()),
     }
@@ -90,11 +90,7 @@ fn cancel_in_ledger(
     payment.balance_amount -= amount;
     payment.refresh_vat();
     payment.last_transaction_key = Some(cancel_key.clone());
-    payment.status = if payment.balance_amount == 0 {
-        PaymentStatus::Canceled
-    } else {
-        PaymentStatus::PartialCanceled
-    };
+    payment.status = if payment.balance_amount == 0 { PaymentStatus::Canceled } else { PaymentStatus::PartialCanceled };
     if payment.status == PaymentStatus::Canceled
         && let Some(card) = payment.card.as_mut()
     {
@@ -128,6 +124,37 @@ fn cancel_in_ledger(
         balance_transaction: None,
     });
     Stats::bump(&sim.stats.refunds_total);
+    sim.webhooks.send_toss(vec![canceled.to_value()]);
+    Ok(canceled)
+}
+
+/// Cancels a payment that was never approved: nothing moves back.
+fn cancel_unapproved(sim: &SimState, payment: &mut Payment, request: CancelRequest) -> Result<Payment, TossError> {
+    if request.amount.is_some_and(|amount| amount != payment.total_amount) {
+        return Err(TossError::not_cancelable_amount().executed());
+    }
+    let cancel_key = transaction_key();
+    payment.status = PaymentStatus::Canceled;
+    payment.balance_amount = 0;
+    payment.refresh_vat();
+    payment.confirm_deadline_ms = None;
+    payment.pending_idempotency_key = None;
+    payment.last_transaction_key = Some(cancel_key.clone());
+    payment.cancels.get_or_insert_with(Vec::new).push(Cancel {
+        transaction_key: cancel_key,
+        cancel_reason: request.reason,
+        tax_exemption_amount: 0,
+        canceled_at: iso_kst(unix_now()),
+        transfer_discount_amount: 0,
+        easy_pay_discount_amount: 0,
+        receipt_key: None,
+        cancel_amount: 0,
+        tax_free_amount: 0,
+        refundable_amount: 0,
+        cancel_status: "DONE",
+        cancel_request_id: None,
+    });
+    let canceled = payment.clone();
     sim.webhooks.send_toss(vec![canceled.to_value()]);
     Ok(canceled)
 }

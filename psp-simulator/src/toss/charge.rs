@@ -18,10 +18,9 @@ pub fn charge(
     payment_key: &str,
     idempotency_key: Option<&str>,
 ) -> Result<Payment, TossError> {
-    let payment = ledger
-        .toss
-        .get_mut(payment_key)
-        .ok_or_else(TossError::not_found_payment_session)?;
+    let payment = ledger.toss.get_mut(payment_key).ok_or_else(TossError::not_found_payment_session)?;
+    // Confirmed: the session no longer waits (nor expires).
+    payment.confirm_deadline_ms = None;
     let card = payment.test_card;
     if let Some(error) = card.rejection() {
         payment.abort(&error);
@@ -41,8 +40,8 @@ pub fn charge(
         schedule_auto_approval(sim, payment_key);
         return Ok(waiting);
     }
-    let approved = capture(sim, ledger, payment_key, idempotency_key)
-        .ok_or_else(TossError::not_found_payment_session)?;
+    let approved =
+        capture(sim, ledger, payment_key, idempotency_key).ok_or_else(TossError::not_found_payment_session)?;
     sim.webhooks.send_toss(vec![approved.to_value()]);
     Ok(approved)
 }
@@ -57,9 +56,7 @@ pub fn capture(
 ) -> Option<Payment> {
     let payment = ledger.toss.get_mut(payment_key)?;
     let transaction_key = payment.approve();
-    let key = idempotency_key
-        .map(str::to_owned)
-        .or_else(|| payment.pending_idempotency_key.take());
+    let key = idempotency_key.map(str::to_owned).or_else(|| payment.pending_idempotency_key.take());
     let approved = payment.clone();
     ledger.record_capture(Capture {
         psp: Psp::Toss,

@@ -1,8 +1,8 @@
-//! The hosted (payment-window) flow: the simulator's stand-in for Toss's
-//! checkout page creates a `READY` payment (`POST
-//! /_sim/toss/payment-sessions`), and the merchant server confirms it with
-//! `POST /v1/payments/confirm {paymentKey, orderId, amount}` — Toss's
-//! "결제 승인".
+//! The hosted (payment-window) flow: the buyer authenticates a payment —
+//! in the simulator's payment window (`crate::hosted`) or, for API-only
+//! tests, through `POST /_sim/toss/payment-sessions` — and the merchant
+//! server confirms it with `POST /v1/payments/confirm {paymentKey, orderId,
+//! amount}` (Toss's "결제 승인") before the session expires (`session.rs`).
 
 use std::sync::Arc;
 
@@ -16,8 +16,8 @@ use serde_json::json;
 use super::body::{self, ORDER_NAME_LEN_MAX, Object};
 use super::charge::charge;
 use super::error::TossError;
-use super::payment::{NewPayment, Payment, PaymentStatus, TossCard};
-use super::{TossAccount, TossPost, TossWire, reply};
+use super::payment::{NewPayment, TossCard};
+use super::{TossAccount, TossPost, TossWire, reply, session};
 use crate::admin::admin_error;
 use crate::drop_conn::ConnectionKill;
 use crate::execution::{Executed, run_post, with_fault};
@@ -31,24 +31,19 @@ const DEFAULT_ORDER_NAME: &str = "simulated order";
 
 /// `POST /_sim/toss/payment-sessions` with `{orderId, amount, card?,
 /// orderName?}` (`card`: `success` (default), `decline`,
-/// `insufficient_funds`, `review`): a `READY` payment; answers
-/// `{"paymentKey": ...}`.
+/// `insufficient_funds`, `review`): an authenticated payment that stays
+/// `READY` until confirmed or expired; answers `{"paymentKey": ...}`.
 pub async fn create_session(State(sim): State<Arc<SimState>>, body: Bytes) -> Response {
-    let session = match session_request(&body) {
-        Ok(session) => session,
+    let new = match session_request(&body) {
+        Ok(new) => new,
         Err(message) => return admin_error(StatusCode::BAD_REQUEST, &message),
     };
     let created = sim.with_ledger(|ledger| {
-        if ledger.toss.order_taken(&session.order_id) {
-            return None;
-        }
-        let payment = Payment::new(session);
-        let payment_key = payment.payment_key.clone();
-        ledger.toss.insert(payment);
-        Some(payment_key)
+        let payment = session::open(ledger, new, None).ok()?;
+        session::authenticate(&sim, ledger, &payment.payment_key)
     });
     match created {
-        Some(payment_key) => Json(json!({ "paymentKey": payment_key })).into_response(),
+        Some(payment) => Json(json!({ "paymentKey": payment.payment_key })).into_response(),
         None => admin_error(StatusCode::CONFLICT, "orderId already has a payment"),
     }
 }
@@ -57,24 +52,13 @@ fn session_request(body: &Bytes) -> Result<NewPayment, String> {
     let object = body::parse(body).map_err(|error| error.message)?;
     let order_id = body::order_id(&object).map_err(|error| error.message)?;
     let amount = body::required_amount(&object, "amount").map_err(|error| error.message)?;
-    let card_name = object
-        .get("card")
-        .and_then(|card| card.as_str())
-        .unwrap_or("success");
-    let test_card = TossCard::from_session_card(card_name)
-        .ok_or_else(|| format!("unknown card {card_name:?}"))?;
+    let card_name = object.get("card").and_then(|card| card.as_str()).unwrap_or("success");
+    let test_card = TossCard::from_session_card(card_name).ok_or_else(|| format!("unknown card {card_name:?}"))?;
     let order_name = match object.get("orderName") {
         None => DEFAULT_ORDER_NAME.to_owned(),
-        Some(_) => body::required_string(&object, "orderName", ORDER_NAME_LEN_MAX)
-            .map_err(|error| error.message)?,
+        Some(_) => body::required_string(&object, "orderName", ORDER_NAME_LEN_MAX).map_err(|error| error.message)?,
     };
-    Ok(NewPayment {
-        kind: "NORMAL",
-        order_id,
-        order_name,
-        amount,
-        test_card,
-    })
+    Ok(NewPayment { kind: "NORMAL", order_id, order_name, amount, test_card })
 }
 
 /// A validated confirmation.
@@ -100,13 +84,7 @@ pub async fn confirm_payment(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input = TossPost {
-        sim,
-        account,
-        kill: kill.map(|Extension(kill)| kill),
-        headers,
-        body,
-    };
+    let input = TossPost { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
     let (post, object) = match input.decode("/v1/payments/confirm".to_owned()) {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
@@ -121,24 +99,15 @@ pub async fn confirm_payment(
             ledger
                 .toss
                 .get(&request.payment_key)
-                .filter(|payment| payment.status == PaymentStatus::Ready)
+                .filter(|payment| payment.awaiting_confirm())
                 .map_or(TokenKind::Other, |payment| payment.test_card.fault_kind())
         });
         let fault = sim.faults.decide(kind, attempt);
         with_fault::<TossWire>(fault, &sim.faults, || {
             reply(sim.with_ledger(|ledger| {
-                let payment = ledger
-                    .toss
-                    .get(&request.payment_key)
-                    .filter(|payment| payment.order_id == request.order_id)
-                    .ok_or_else(TossError::not_found_payment_session)?;
-                if payment.status != PaymentStatus::Ready {
-                    return Err(TossError::already_processed().executed());
-                }
-                if payment.total_amount != request.amount {
-                    return Err(TossError::invalid_request(
-                        "결제 금액이 결제 요청 금액과 일치하지 않습니다.",
-                    ));
+                let total_amount = session::check_confirmable(sim, ledger, &request.payment_key, &request.order_id)?;
+                if total_amount != request.amount {
+                    return Err(TossError::invalid_request("결제 금액이 결제 요청 금액과 일치하지 않습니다."));
                 }
                 charge(sim, ledger, &request.payment_key, key)
             }))

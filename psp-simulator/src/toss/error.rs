@@ -34,12 +34,7 @@ struct Body<'a> {
 
 impl TossError {
     fn new(status: StatusCode, code: &'static str, message: &str) -> Self {
-        Self {
-            status,
-            code,
-            message: message.to_owned(),
-            stored: false,
-        }
+        Self { status, code, message: message.to_owned(), stored: false }
     }
 
     /// The same error, marked as the idempotent result of an execution.
@@ -50,11 +45,7 @@ impl TossError {
 
     /// `401 UNAUTHORIZED_KEY`: missing, malformed or non-test secret key.
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED_KEY",
-            "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED_KEY", "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.")
     }
 
     /// `400 INVALID_REQUEST` with a specific explanation.
@@ -69,11 +60,7 @@ impl TossError {
 
     /// `404 NOT_FOUND_PAYMENT`.
     pub fn not_found_payment() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND_PAYMENT",
-            "존재하지 않는 결제 정보 입니다.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다.")
     }
 
     /// `404 NOT_FOUND_PAYMENT_SESSION`: no payment awaiting confirmation.
@@ -87,20 +74,12 @@ impl TossError {
 
     /// `404 NOT_FOUND_BILLING`: unknown billing key.
     pub fn not_found_billing() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND_BILLING",
-            "존재하지 않는 빌링 결제 인증 정보 입니다.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND_BILLING", "존재하지 않는 빌링 결제 인증 정보 입니다.")
     }
 
     /// `400 ALREADY_PROCESSED_PAYMENT`.
     pub fn already_processed() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "ALREADY_PROCESSED_PAYMENT",
-            "이미 처리된 결제 입니다.",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다.")
     }
 
     /// `400 DUPLICATED_ORDER_ID`: the order was already paid or canceled.
@@ -114,29 +93,17 @@ impl TossError {
 
     /// `403 REJECT_CARD_COMPANY`: the issuer declined.
     pub fn reject_card_company() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "REJECT_CARD_COMPANY",
-            "결제 승인이 거절되었습니다.",
-        )
+        Self::new(StatusCode::FORBIDDEN, "REJECT_CARD_COMPANY", "결제 승인이 거절되었습니다.")
     }
 
     /// `403 REJECT_CARD_PAYMENT`: over the limit or insufficient balance.
     pub fn reject_card_payment() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "REJECT_CARD_PAYMENT",
-            "한도초과 혹은 잔액부족으로 결제에 실패했습니다.",
-        )
+        Self::new(StatusCode::FORBIDDEN, "REJECT_CARD_PAYMENT", "한도초과 혹은 잔액부족으로 결제에 실패했습니다.")
     }
 
     /// `403 FDS_ERROR`: rejected by fraud screening (a rejected review).
     pub fn fds_error() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "FDS_ERROR",
-            "[토스페이먼츠] 위험거래가 감지되어 결제가 제한됩니다.",
-        )
+        Self::new(StatusCode::FORBIDDEN, "FDS_ERROR", "[토스페이먼츠] 위험거래가 감지되어 결제가 제한됩니다.")
     }
 
     /// `500 FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING` (simulated fault).
@@ -159,37 +126,22 @@ impl TossError {
 
     /// `400 ALREADY_CANCELED_PAYMENT`.
     pub fn already_canceled() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "ALREADY_CANCELED_PAYMENT",
-            "이미 취소된 결제 입니다.",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "ALREADY_CANCELED_PAYMENT", "이미 취소된 결제 입니다.")
     }
 
     /// `403 NOT_CANCELABLE_AMOUNT`: more than the balance.
     pub fn not_cancelable_amount() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "NOT_CANCELABLE_AMOUNT",
-            "취소 할 수 없는 금액 입니다.",
-        )
+        Self::new(StatusCode::FORBIDDEN, "NOT_CANCELABLE_AMOUNT", "취소 할 수 없는 금액 입니다.")
     }
 
     /// `403 NOT_CANCELABLE_PAYMENT`: not in a cancelable state.
     pub fn not_cancelable_payment() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "NOT_CANCELABLE_PAYMENT",
-            "취소 할 수 없는 결제 입니다.",
-        )
+        Self::new(StatusCode::FORBIDDEN, "NOT_CANCELABLE_PAYMENT", "취소 할 수 없는 결제 입니다.")
     }
 
     /// The JSON body.
     pub fn body(&self) -> Bytes {
-        json_bytes(&Body {
-            code: self.code,
-            message: &self.message,
-        })
+        json_bytes(&Body { code: self.code, message: &self.message })
     }
 
     /// The reply for the shared POST flow.

@@ -8,12 +8,13 @@
 //!
 //! Files: `payment.rs` (the Payment object, test cards), `store.rs`,
 //! `body.rs` (JSON validation), `charge.rs` (approve/reject/review),
-//! `billing.rs`, `confirm.rs` (payment sessions + confirm), `cancel.rs`,
+//! `billing.rs`, `session.rs` (authentication, confirm deadline, expiry),
+//! `confirm.rs` (admin payment sessions + confirm), `cancel.rs`,
 //! `review.rs`, `settlements.rs`, `payouts.rs` (admin-triggered payout
 //! webhooks), `error.rs`.
 
 mod billing;
-mod body;
+pub mod body;
 mod cancel;
 pub mod charge;
 mod confirm;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod payment;
 mod payouts;
 pub mod review;
+pub mod session;
 mod settlements;
 pub mod store;
 
@@ -59,14 +61,8 @@ pub fn router(sim: Arc<SimState>) -> Router {
         .route("/v1/payments/orders/{order_id}", get(get_by_order))
         .route("/v1/payments/{payment_key}", get(get_payment))
         .route("/v1/settlements", get(settlements::list_settlements))
-        .route(
-            "/v1/payments/{payment_key}/cancel",
-            post(cancel::cancel_payment),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&sim),
-            authenticate,
-        ))
+        .route("/v1/payments/{payment_key}/cancel", post(cancel::cancel_payment))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&sim), authenticate))
         .route("/_sim/toss/payment-sessions", post(confirm::create_session))
         .route("/_sim/toss/payouts", post(payouts::create_payout))
         .with_state(sim)
@@ -77,8 +73,7 @@ pub struct TossWire;
 
 impl Wire for TossWire {
     fn key_reused(_key: &str) -> Reply {
-        TossError::invalid_request("같은 멱등키(Idempotency-Key)로 다른 요청을 보낼 수 없습니다.")
-            .reply()
+        TossError::invalid_request("같은 멱등키(Idempotency-Key)로 다른 요청을 보낼 수 없습니다.").reply()
     }
 
     fn server_error() -> Reply {
@@ -99,11 +94,7 @@ pub fn reply(result: Result<payment::Payment, TossError>) -> Reply {
 }
 
 /// Counts the request and checks Basic authentication with a test key.
-async fn authenticate(
-    State(sim): State<Arc<SimState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn authenticate(State(sim): State<Arc<SimState>>, mut request: Request, next: Next) -> Response {
     Stats::bump(&sim.stats.requests_total);
     match secret_key(request.headers()) {
         Some(key) => {
@@ -136,9 +127,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, TossError> {
         return Ok(None);
     };
     match header.to_str() {
-        Ok(key) if !key.is_empty() && key.chars().count() <= TOSS_IDEMPOTENCY_KEY_LEN_MAX => {
-            Ok(Some(key.to_owned()))
-        }
+        Ok(key) if !key.is_empty() && key.chars().count() <= TOSS_IDEMPOTENCY_KEY_LEN_MAX => Ok(Some(key.to_owned())),
         _ => Err(TossError::invalid_idempotency_key(&format!(
             "멱등키는 {TOSS_IDEMPOTENCY_KEY_LEN_MAX}자 이하의 ASCII 문자열이어야 합니다."
         ))),
@@ -173,7 +162,11 @@ impl TossPost {
 
 /// `GET /v1/payments/{paymentKey}`
 async fn get_payment(State(sim): State<Arc<SimState>>, Path(key): Path<String>) -> Response {
-    match sim.with_ledger(|ledger| ledger.toss.get(&key).cloned()) {
+    let found = sim.with_ledger(|ledger| {
+        session::expire_if_overdue(&sim, ledger, &key);
+        ledger.toss.get(&key).cloned()
+    });
+    match found {
         Some(payment) => json_response(StatusCode::OK, json_bytes(&payment)),
         None => TossError::not_found_payment().into_response(),
     }
@@ -181,7 +174,11 @@ async fn get_payment(State(sim): State<Arc<SimState>>, Path(key): Path<String>) 
 
 /// `GET /v1/payments/orders/{orderId}`: the order's current payment.
 async fn get_by_order(State(sim): State<Arc<SimState>>, Path(order_id): Path<String>) -> Response {
-    match sim.with_ledger(|ledger| ledger.toss.by_order(&order_id).cloned()) {
+    let found = sim.with_ledger(|ledger| {
+        session::expire_order_if_overdue(&sim, ledger, &order_id);
+        ledger.toss.by_order(&order_id).cloned()
+    });
+    match found {
         Some(payment) => json_response(StatusCode::OK, json_bytes(&payment)),
         None => TossError::not_found_payment().into_response(),
     }

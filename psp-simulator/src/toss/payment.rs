@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::TossError;
+use super::session::ReturnUrls;
 use crate::clock::{iso_kst, unix_now};
 use crate::faults::{TokenFault, TokenKind};
 use crate::state::random_alnum;
@@ -43,9 +44,11 @@ pub fn transaction_key() -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
-    /// Created, waiting for confirmation (hosted flow).
+    /// Created; not yet authenticated by the buyer (hosted window), or a
+    /// `/_sim/toss/payment-sessions` session waiting for its confirm.
     Ready,
-    /// Being processed (the simulator's manual review).
+    /// Authenticated in the hosted window and waiting for the confirm, or
+    /// confirmed and held in the simulator's manual review.
     InProgress,
     /// Approved: money moved.
     Done,
@@ -55,6 +58,8 @@ pub enum PaymentStatus {
     PartialCanceled,
     /// Approval failed.
     Aborted,
+    /// Not confirmed in time (see `SimConfig::payment_session_ttl_ms`).
+    Expired,
 }
 
 /// The test card behind a billing key or payment session.
@@ -78,12 +83,8 @@ impl TossCard {
             "billing_sim_rate_limited" => Self::Faulty(TokenFault::RateLimited),
             "billing_sim_slow" => Self::Faulty(TokenFault::Slow),
             "billing_sim_lost_response" => Self::Faulty(TokenFault::LostResponse),
-            "billing_sim_review" => Self::Review {
-                webhook_chaos: false,
-            },
-            "billing_sim_review_webhook_chaos" => Self::Review {
-                webhook_chaos: true,
-            },
+            "billing_sim_review" => Self::Review { webhook_chaos: false },
+            "billing_sim_review_webhook_chaos" => Self::Review { webhook_chaos: true },
             _ => return None,
         })
     }
@@ -94,9 +95,7 @@ impl TossCard {
             "success" => Some(Self::Success),
             "decline" => Some(Self::Decline),
             "insufficient_funds" => Some(Self::InsufficientFunds),
-            "review" => Some(Self::Review {
-                webhook_chaos: false,
-            }),
+            "review" => Some(Self::Review { webhook_chaos: false }),
             _ => None,
         }
     }
@@ -206,6 +205,13 @@ pub struct Payment {
     /// `Idempotency-Key` of the request waiting on a review.
     #[serde(skip)]
     pub pending_idempotency_key: Option<String>,
+    /// Unix milliseconds by which the confirm must arrive; set while the
+    /// payment is authenticated and waiting for it (see `session.rs`).
+    #[serde(skip)]
+    pub confirm_deadline_ms: Option<u64>,
+    /// Where the hosted payment window sends the buyer back to.
+    #[serde(skip)]
+    pub window: Option<ReturnUrls>,
 }
 
 /// What a new payment is for.
@@ -262,7 +268,14 @@ impl Payment {
             test_card: new.test_card,
             approved_unix: None,
             pending_idempotency_key: None,
+            confirm_deadline_ms: None,
+            window: None,
         }
+    }
+
+    /// Whether the payment is authenticated and waiting for its confirm.
+    pub fn awaiting_confirm(&self) -> bool {
+        self.confirm_deadline_ms.is_some() && matches!(self.status, PaymentStatus::Ready | PaymentStatus::InProgress)
     }
 
     /// Attaches the card details Toss reports once a card was charged.
@@ -292,6 +305,7 @@ impl Payment {
         self.approved_unix = Some(now);
         self.last_transaction_key = Some(key.clone());
         self.failure = None;
+        self.confirm_deadline_ms = None;
         self.attach_card("READY");
         key
     }
@@ -301,6 +315,7 @@ impl Payment {
         self.status = PaymentStatus::Aborted;
         self.last_transaction_key = Some(transaction_key());
         self.failure = Some(error.failure());
+        self.confirm_deadline_ms = None;
     }
 
     /// Recomputes `suppliedAmount` and `vat` from the balance.
@@ -324,9 +339,7 @@ pub fn split_vat(amount: u64) -> (u64, u64) {
 fn random_digits(len: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect()
+    (0..len).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
 }
 
 #[cfg(test)]
@@ -344,10 +357,7 @@ mod tests {
     /// Billing keys and session cards resolve; unknown ones do not.
     #[test]
     fn cards_resolve() {
-        assert_eq!(
-            TossCard::from_billing_key("billing_sim_slow"),
-            Some(TossCard::Faulty(TokenFault::Slow))
-        );
+        assert_eq!(TossCard::from_billing_key("billing_sim_slow"), Some(TossCard::Faulty(TokenFault::Slow)));
         assert_eq!(TossCard::from_billing_key("billing_nope"), None);
         assert_eq!(
             TossCard::from_session_card("decline").and_then(TossCard::rejection),

@@ -43,9 +43,7 @@ fn settlement_query(params: &HashMap<String, String>) -> Result<SettlementQuery,
         params
             .get(name)
             .and_then(|value| Date::parse(value))
-            .ok_or_else(|| {
-                TossError::invalid_request(&format!("{name}는 yyyy-MM-dd 형식이어야 합니다."))
-            })
+            .ok_or_else(|| TossError::invalid_request(&format!("{name}는 yyyy-MM-dd 형식이어야 합니다.")))
     };
     let number = |name: &str, default: usize, max: usize| match params.get(name) {
         None => Ok(default),
@@ -59,9 +57,7 @@ fn settlement_query(params: &HashMap<String, String>) -> Result<SettlementQuery,
         None | Some("soldDate") => false,
         Some("paidOutDate") => true,
         Some(_) => {
-            return Err(TossError::invalid_request(
-                "dateType은 soldDate 또는 paidOutDate 입니다.",
-            ));
+            return Err(TossError::invalid_request("dateType은 soldDate 또는 paidOutDate 입니다."));
         }
     };
     let query = SettlementQuery {
@@ -72,9 +68,7 @@ fn settlement_query(params: &HashMap<String, String>) -> Result<SettlementQuery,
         size: number("size", PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX)?,
     };
     if query.start > query.end {
-        return Err(TossError::invalid_request(
-            "startDate는 endDate보다 늦을 수 없습니다.",
-        ));
+        return Err(TossError::invalid_request("startDate는 endDate보다 늦을 수 없습니다."));
     }
     Ok(query)
 }
@@ -92,20 +86,14 @@ pub async fn list_settlements(
         entries(ledger, Psp::Toss)
             .into_iter()
             .filter(|entry| {
-                let date = if query.by_paid_out_date {
-                    entry.paid_out_date
-                } else {
-                    entry.sold_date
-                };
+                let date = if query.by_paid_out_date { entry.paid_out_date } else { entry.sold_date };
                 (query.start..=query.end).contains(&date)
             })
             .skip((query.page - 1).saturating_mul(query.size))
             .take(query.size)
             .map(|entry| {
-                let approved_at = ledger
-                    .toss
-                    .get(&entry.payment_reference)
-                    .and_then(|payment| payment.approved_at.clone());
+                let approved_at =
+                    ledger.toss.get(&entry.payment_reference).and_then(|payment| payment.approved_at.clone());
                 item(entry, approved_at)
             })
             .collect()

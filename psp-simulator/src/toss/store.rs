@@ -15,8 +15,7 @@ pub struct TossStore {
 impl TossStore {
     /// Stores `payment`, making it the current payment of its order.
     pub fn insert(&mut self, payment: Payment) {
-        self.by_order
-            .insert(payment.order_id.clone(), payment.payment_key.clone());
+        self.by_order.insert(payment.order_id.clone(), payment.payment_key.clone());
         self.payments.insert(payment.payment_key.clone(), payment);
     }
 
@@ -32,16 +31,20 @@ impl TossStore {
 
     /// The current payment of `order_id`.
     pub fn by_order(&self, order_id: &str) -> Option<&Payment> {
-        self.by_order
-            .get(order_id)
-            .and_then(|key| self.payments.get(key))
+        self.by_order.get(order_id).and_then(|key| self.payments.get(key))
+    }
+
+    /// The `paymentKey` of the current payment of `order_id`.
+    pub fn key_of_order(&self, order_id: &str) -> Option<String> {
+        self.by_order.get(order_id).cloned()
     }
 
     /// Whether `order_id` already has a payment that blocks a new one: one
     /// that is waiting, in progress, approved or canceled. A failed
-    /// (`ABORTED`) attempt leaves the order free to retry, as with Toss.
+    /// (`ABORTED`) or `EXPIRED` attempt leaves the order free to retry, as
+    /// with Toss.
     pub fn order_taken(&self, order_id: &str) -> bool {
         self.by_order(order_id)
-            .is_some_and(|payment| payment.status != PaymentStatus::Aborted)
+            .is_some_and(|payment| !matches!(payment.status, PaymentStatus::Aborted | PaymentStatus::Expired))
     }
 }

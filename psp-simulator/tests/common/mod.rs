@@ -62,12 +62,7 @@ impl Sim {
     }
 
     /// Form-encoded POST with the test key and an optional idempotency key.
-    pub async fn post(
-        &self,
-        path: &str,
-        form: &str,
-        idempotency_key: Option<&str>,
-    ) -> reqwest::Response {
+    pub async fn post(&self, path: &str, form: &str, idempotency_key: Option<&str>) -> reqwest::Response {
         let mut request = self
             .client
             .post(format!("{}{path}", self.base))
@@ -82,12 +77,7 @@ impl Sim {
 
     /// GET with the test key.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .expect("GET")
+        self.client.get(format!("{}{path}", self.base)).bearer_auth(API_KEY).send().await.expect("GET")
     }
 
     /// `GET /_sim/captures`, optionally filtered, as a list.
@@ -97,10 +87,7 @@ impl Sim {
             None => "/_sim/captures".to_owned(),
         };
         let body = json(self.get(&path).await).await;
-        body["captures"]
-            .as_array()
-            .cloned()
-            .expect("captures array")
+        body["captures"].as_array().cloned().expect("captures array")
     }
 
     /// `GET /_sim/stats`.
@@ -120,15 +107,8 @@ impl Sim {
 
     /// `GET /_sim/requests?idempotency_key=K` as a list.
     pub async fn requests(&self, idempotency_key: &str) -> Vec<Value> {
-        let body = json(
-            self.get(&format!("/_sim/requests?idempotency_key={idempotency_key}"))
-                .await,
-        )
-        .await;
-        body["requests"]
-            .as_array()
-            .cloned()
-            .expect("requests array")
+        let body = json(self.get(&format!("/_sim/requests?idempotency_key={idempotency_key}")).await).await;
+        body["requests"].as_array().cloned().expect("requests array")
     }
 
     /// The `outcome` of every logged request with `idempotency_key`.
@@ -142,17 +122,9 @@ impl Sim {
 
     /// JSON POST to the Toss API with the test key and an optional
     /// idempotency key.
-    pub async fn toss_post(
-        &self,
-        path: &str,
-        body: &Value,
-        idempotency_key: Option<&str>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", toss_auth())
-            .json(body);
+    pub async fn toss_post(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> reqwest::Response {
+        let mut request =
+            self.client.post(format!("{}{path}", self.base)).header("Authorization", toss_auth()).json(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
@@ -171,12 +143,7 @@ impl Sim {
 
     /// JSON POST to an admin endpoint (no authentication).
     pub async fn post_admin(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .expect("admin POST")
+        self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("admin POST")
     }
 }
 
@@ -199,4 +166,51 @@ pub fn confirmed_body(payment_method: &str, payment_order_id: &str) -> String {
         "amount=15000&currency=krw&confirm=true&payment_method={payment_method}\
          &metadata%5Bpayment_order_id%5D={payment_order_id}"
     )
+}
+
+/// A client that does not follow redirects, to read `Location` headers the
+/// way a test of the payment window needs.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("browser client")
+}
+
+/// A webhook endpoint on an ephemeral port that accepts everything and
+/// keeps the JSON bodies.
+pub struct Sink {
+    pub url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Sink {
+    /// Starts the endpoint (`POST /hook`).
+    pub async fn start() -> Self {
+        use axum::extract::State;
+        type Bodies = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+        async fn receive(State(bodies): State<Bodies>, body: axum::body::Bytes) {
+            if let Ok(value) = serde_json::from_slice(&body) {
+                bodies.lock().expect("sink lock").push(value);
+            }
+        }
+        let bodies = Bodies::default();
+        let app =
+            axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(std::sync::Arc::clone(&bodies));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let url = format!("http://{}/hook", listener.local_addr().expect("sink addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, bodies }
+    }
+
+    /// Waits (up to a few seconds) for a body matching `wanted`.
+    pub async fn wait_for(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        const POLLS_MAX: u32 = 250;
+        const POLL_MS: u64 = 20;
+        for _ in 0..POLLS_MAX {
+            let found = self.bodies.lock().expect("sink lock").iter().find(|body| wanted(body)).cloned();
+            if let Some(body) = found {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(POLL_MS)).await;
+        }
+        panic!("no matching webhook arrived");
+    }
 }

@@ -1,0 +1,287 @@
+//! The PSP webhook-to-signal bridge: `POST /webhooks/{psp}`.
+//!
+//! Stripe events are verified (`Stripe-Signature`, HMAC-SHA256 over `"{t}.{body}"`, any of
+//! several `v1` values, constant-time compare, 300 s tolerance); Toss `PAYMENT_STATUS_CHANGED`
+//! events are unsigned and Toss payout events are signed (`tosspayments-webhook-signature`).
+//! Either way an event is only a hint: the workflow asks the PSP for the payment's state, so a
+//! duplicated, reordered or forged-but-valid event cannot move a final state. Each event is
+//! recorded once (durably) before 2xx; a redelivery of a recorded event that the workflow has
+//! not yet been told about tries the signal again.
+
+use crate::service::PaymentsService;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use payments_domain::{CheckoutId, PaymentOrderId};
+use payments_store::{WebhookEvent, WebhookRecord};
+use payments_workflows::messages::PspEventHint;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use subtle::ConstantTimeEq;
+
+/// Oldest (or furthest in the future) Stripe signature timestamp accepted, as Stripe's
+/// libraries do: replayed old events are refused.
+pub const STRIPE_TOLERANCE_SECS: i64 = 300;
+
+/// Secrets of the webhook bridge. Never logged.
+#[derive(Clone)]
+pub struct WebhookSecrets {
+    /// Stripe endpoint signing secret (`whsec_...`).
+    pub stripe: String,
+    /// Toss payout webhook security key.
+    pub toss_payout: String,
+}
+
+#[derive(Clone)]
+struct Bridge {
+    service: PaymentsService,
+    secrets: Arc<WebhookSecrets>,
+}
+
+/// The webhook route.
+pub fn router(service: PaymentsService, secrets: WebhookSecrets) -> Router {
+    Router::new().route("/webhooks/{psp}", post(receive)).with_state(Bridge { service, secrets: Arc::new(secrets) })
+}
+
+/// What the bridge learned from one event.
+struct Parsed {
+    event_id: String,
+    event_type: String,
+    payment_order_id: Option<String>,
+    checkout_id: Option<String>,
+    psp_reference: Option<String>,
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+async fn receive(State(bridge): State<Bridge>, Path(psp): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return answer(StatusCode::BAD_REQUEST, json!({"error": "body is not UTF-8"}));
+    };
+    let parsed = match psp.as_str() {
+        "stripe" => stripe_event(&bridge.secrets.stripe, &headers, text),
+        "toss" => toss_event(&bridge.secrets.toss_payout, &headers, text),
+        _ => return answer(StatusCode::NOT_FOUND, json!({"error": format!("no webhook endpoint for {psp}")})),
+    };
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err((status, message)) => {
+            tracing::warn!(psp, %status, message, "webhook refused");
+            return answer(status, json!({"error": message}));
+        }
+    };
+    handle(&bridge.service, &psp, parsed, text).await
+}
+
+async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &str) -> Response {
+    let checkout_id = find_checkout(service, &parsed).await;
+    let event = WebhookEvent {
+        psp,
+        event_id: &parsed.event_id,
+        event_type: &parsed.event_type,
+        checkout_id: checkout_id.as_ref().map(|c| c.as_str()),
+        payload,
+    };
+    match service.store().record_webhook(&event).await {
+        Ok(WebhookRecord::Done) => return answer(StatusCode::OK, json!({"received": true, "duplicate": true})),
+        Ok(WebhookRecord::New | WebhookRecord::Pending) => {}
+        Err(e) => {
+            tracing::error!(psp, event_id = %parsed.event_id, error = %e, "webhook not recorded; the PSP will retry");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "not recorded, retry later"}));
+        }
+    }
+    let outcome = match &checkout_id {
+        None => "unknown_checkout",
+        Some(id) => {
+            let hint = PspEventHint {
+                event_id: parsed.event_id.clone(),
+                payment_order_id: parsed.payment_order_id.as_deref().and_then(|p| PaymentOrderId::parse(p).ok()),
+                psp_reference: parsed.psp_reference.clone(),
+            };
+            match service.signal_psp_event(id, hint).await {
+                Ok(true) => "signaled",
+                Ok(false) => "workflow_finished",
+                Err(e) => {
+                    // Recorded but not delivered: a non-2xx makes the PSP redeliver, and the
+                    // redelivery finds the record pending and signals again.
+                    tracing::warn!(psp, event_id = %parsed.event_id, error = %e, "signal failed; asking for redelivery");
+                    return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "not delivered, retry later"}));
+                }
+            }
+        }
+    };
+    if let Err(e) = service.store().finish_webhook(psp, &parsed.event_id, outcome).await {
+        tracing::warn!(psp, event_id = %parsed.event_id, error = %e, "webhook outcome not saved (a redelivery is harmless)");
+    }
+    tracing::info!(psp, event_id = %parsed.event_id, event_type = %parsed.event_type, outcome, "webhook");
+    answer(StatusCode::OK, json!({"received": true, "outcome": outcome}))
+}
+
+/// The checkout an event concerns: named in the event, or found through its order.
+async fn find_checkout(service: &PaymentsService, parsed: &Parsed) -> Option<CheckoutId> {
+    if let Some(id) = parsed.checkout_id.as_deref().and_then(|c| CheckoutId::parse(c).ok())
+        && service.store().checkout(&id).await.ok().flatten().is_some()
+    {
+        return Some(id);
+    }
+    let order_id = PaymentOrderId::parse(parsed.payment_order_id.clone()?).ok()?;
+    if let Ok(Some(order)) = service.store().order(&order_id).await {
+        return Some(order.checkout_id);
+    }
+    // Hosted checkouts are one PSP payment whose order id is the checkout id.
+    let as_checkout = CheckoutId::parse(order_id.as_str()).ok()?;
+    service.store().checkout(&as_checkout).await.ok().flatten().map(|c| c.checkout_id)
+}
+
+type Refusal = (StatusCode, String);
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn hmac_sha256(secret: &str, message: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Verifies a `Stripe-Signature` header (`t=<unix>,v1=<hex>[,v1=<hex>...]`) over `body`.
+pub fn verify_stripe_signature(secret: &str, header: &str, body: &str, now_secs: i64) -> Result<(), String> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let t = timestamp.ok_or("no timestamp in Stripe-Signature")?;
+    if signatures.is_empty() {
+        return Err("no v1 signature in Stripe-Signature".into());
+    }
+    if (now_secs - t).abs() > STRIPE_TOLERANCE_SECS {
+        return Err(format!("timestamp outside the {STRIPE_TOLERANCE_SECS} s tolerance"));
+    }
+    let expected = hex(&hmac_sha256(secret, format!("{t}.{body}").as_bytes()));
+    let matches =
+        signatures.iter().any(|s| s.len() == expected.len() && bool::from(s.as_bytes().ct_eq(expected.as_bytes())));
+    if matches { Ok(()) } else { Err("no v1 signature matches".into()) }
+}
+
+fn stripe_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, Refusal> {
+    let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    verify_stripe_signature(secret, header, body, now_secs()).map_err(|e| (StatusCode::UNAUTHORIZED, e))?;
+    let event: Value = serde_json::from_str(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("not JSON: {e}")))?;
+    let object = &event["data"]["object"];
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    // A PaymentIntent names itself; a Charge (charge.refunded) names its intent.
+    let psp_reference = match object["object"].as_str() {
+        Some("payment_intent") => text(&object["id"]),
+        _ => text(&object["payment_intent"]),
+    };
+    Ok(Parsed {
+        event_id: text(&event["id"]).ok_or((StatusCode::BAD_REQUEST, "event without id".into()))?,
+        event_type: text(&event["type"]).unwrap_or_default(),
+        payment_order_id: text(&object["metadata"]["payment_order_id"]),
+        checkout_id: text(&object["metadata"]["checkout_id"]),
+        psp_reference,
+    })
+}
+
+/// Verifies `tosspayments-webhook-signature` (`v1:<base64>[,v1:<base64>]`): HMAC-SHA256 of
+/// `"{body}:{transmission time}"` with the payout security key; any value may match.
+pub fn verify_toss_signature(secret: &str, header: &str, body: &str, transmission_time: &str) -> Result<(), String> {
+    let expected = hmac_sha256(secret, format!("{body}:{transmission_time}").as_bytes());
+    let matches = header
+        .split(',')
+        .filter_map(|v| v.trim().strip_prefix("v1:"))
+        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .any(|sig| sig.len() == expected.len() && bool::from(sig.ct_eq(&expected)));
+    if matches { Ok(()) } else { Err("no v1 signature matches".into()) }
+}
+
+fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, Refusal> {
+    let event: Value = serde_json::from_str(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("not JSON: {e}")))?;
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let event_type = text(&event["eventType"]).unwrap_or_default();
+    if let Some(signature) = headers.get("tosspayments-webhook-signature").and_then(|v| v.to_str().ok()) {
+        let time =
+            headers.get("tosspayments-webhook-transmission-time").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        verify_toss_signature(secret, signature, body, time).map_err(|e| (StatusCode::UNAUTHORIZED, e))?;
+        // Payout events: recorded; no checkout to tell.
+        let id = text(&event["data"]["payoutId"]).or_else(|| text(&event["data"]["id"])).unwrap_or_default();
+        return Ok(Parsed {
+            event_id: format!("{event_type}:{id}:{time}"),
+            event_type,
+            payment_order_id: None,
+            checkout_id: None,
+            psp_reference: None,
+        });
+    }
+    if event_type.starts_with("payout") || event_type.starts_with("seller") {
+        return Err((StatusCode::UNAUTHORIZED, "payout events must be signed".into()));
+    }
+    // PAYMENT_STATUS_CHANGED is unsigned and has no event id: the payment's key, status and
+    // time identify it. It is a hint only; the workflow re-fetches the payment.
+    let data = &event["data"];
+    let key = text(&data["paymentKey"]).ok_or((StatusCode::BAD_REQUEST, "event without data.paymentKey".into()))?;
+    Ok(Parsed {
+        event_id: format!(
+            "{key}:{}:{}",
+            data["status"].as_str().unwrap_or_default(),
+            text(&event["createdAt"]).or_else(|| text(&data["approvedAt"])).unwrap_or_default()
+        ),
+        event_type,
+        payment_order_id: text(&data["orderId"]),
+        checkout_id: None,
+        psp_reference: Some(key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, t: i64, body: &str) -> String {
+        format!("t={t},v1={}", hex(&hmac_sha256(secret, format!("{t}.{body}").as_bytes())))
+    }
+
+    #[test]
+    fn stripe_signatures() {
+        let body = r#"{"id":"evt_1"}"#;
+        let now = 1_700_000_000;
+        assert!(verify_stripe_signature("whsec_a", &sign("whsec_a", now, body), body, now).is_ok());
+        // Any of several v1 values (secret rotation).
+        let two = format!("{},v1=deadbeef", sign("whsec_a", now, body));
+        assert!(verify_stripe_signature("whsec_a", &two, body, now + 10).is_ok());
+        assert!(verify_stripe_signature("whsec_b", &sign("whsec_a", now, body), body, now).is_err());
+        assert!(verify_stripe_signature("whsec_a", &sign("whsec_a", now, body), "{}", now).is_err());
+        assert!(verify_stripe_signature("whsec_a", &sign("whsec_a", now - 301, body), body, now).is_err(), "stale");
+        assert!(verify_stripe_signature("whsec_a", "v1=abc", body, now).is_err());
+    }
+
+    #[test]
+    fn toss_payout_signatures() {
+        let body = r#"{"eventType":"payout.changed"}"#;
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(hmac_sha256("k", format!("{body}:2024-01-01T00:00:00").as_bytes()));
+        let header = format!("v1:AAAA,v1:{sig}");
+        assert!(verify_toss_signature("k", &header, body, "2024-01-01T00:00:00").is_ok());
+        assert!(verify_toss_signature("k", &header, body, "2024-01-01T00:00:01").is_err());
+        assert!(verify_toss_signature("other", &header, body, "2024-01-01T00:00:00").is_err());
+    }
+}
