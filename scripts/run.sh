@@ -31,6 +31,12 @@ trap "exit 130" INT TERM
 export TEMPORAL_ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
 export DATABASE_URL="${DATABASE_URL:-sqlite://$PWD/$RUN_DIR/payments.db?mode=rwc}"
 export PSP_BASE_URL="${PSP_BASE_URL:-http://127.0.0.1:8090}"
+# stripe (default): the direct demo; toss: also serves the hosted payment page flow.
+export PSP_PROVIDER="${PSP_PROVIDER:-stripe}"
+if [ "$PSP_PROVIDER" = toss ]; then export PSP_SECRET_KEY="${PSP_SECRET_KEY:-test_sk_local}"; fi
+# The simulator's webhooks go to the gateway's bridge (signatures with the test secrets).
+export PSP_SIM_STRIPE_WEBHOOK_URL="http://127.0.0.1:8080/webhooks/stripe"
+export PSP_SIM_TOSS_WEBHOOK_URL="http://127.0.0.1:8080/webhooks/toss"
 export TEMPORAL_UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT"
 
 log "Temporal dev server on :$TEMPORAL_PORT, UI on :$TEMPORAL_UI_PORT"
@@ -44,9 +50,14 @@ for port in 8090 8080 50051; do port_free "$port" || die "port $port is taken; s
 wait_for_http http://127.0.0.1:8090/healthz 30 || die "simulator did not start; see $RUN_DIR/logs/psp-simulator.log"
 wait_for_http http://127.0.0.1:8080/healthz 60 || die "gateway did not start; see $RUN_DIR/logs/gateway.log"
 
-log "demo checkout"
 status=0
-"$bin/paymentsctl" demo || status=$?
+if [ "$PSP_PROVIDER" = toss ]; then
+    log "hosted checkout (pay it in a browser)"
+    "$bin/paymentsctl" demo --hosted || status=$?
+else
+    log "demo checkout"
+    "$bin/paymentsctl" demo || status=$?
+fi
 "$bin/paymentsctl" verify || status=$?
 
 cat >&2 <<MSG

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_temporal_cli
+# Headless Chromium + chromedriver for the hosted-page browser tests (Debian packages).
+bash scripts/ensure-browser.sh
 
 if [ "${PAYMENTS_REQUIRE_POSTGRES:-0}" = 1 ] && [ -z "${PAYMENTS_TEST_POSTGRES_URL:-}" ]; then
     export PAYMENTS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"

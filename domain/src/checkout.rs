@@ -287,6 +287,18 @@ fn string_field(path: &str, obj: &Map<String, Value>, field: &str) -> Result<Str
     }
 }
 
+/// Reads a hosted checkout (`POST /v1/checkouts`): the seeds' body without
+/// `credit_card_info`, since the buyer pays on the PSP's page.
+pub fn hosted_draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
+    let obj = as_object("", body)?;
+    reject_unknown("", obj, &["checkout_id", "buyer_info", "payment_orders"])?;
+    let mut with_card = obj.clone();
+    with_card.insert("credit_card_info".into(), serde_json::json!({"token": "hosted"}));
+    let mut draft = draft_from_json(&Value::Object(with_card))?;
+    draft.payment_token = None;
+    Ok(draft)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,16 +364,25 @@ mod tests {
         assert_eq!(param_of(|v| v["extra"] = json!(1)), "extra");
         assert_eq!(param_of(|v| v["buyer_info"] = json!({})), "buyer_info.buyer_id");
     }
-}
 
-/// Reads a hosted checkout (`POST /v1/checkouts`): the seeds' body without
-/// `credit_card_info`, since the buyer pays on the PSP's page.
-pub fn hosted_draft_from_json(body: &Value) -> Result<CheckoutDraft, FieldError> {
-    let obj = as_object("", body)?;
-    reject_unknown("", obj, &["checkout_id", "buyer_info", "payment_orders"])?;
-    let mut with_card = obj.clone();
-    with_card.insert("credit_card_info".into(), serde_json::json!({"token": "hosted"}));
-    let mut draft = draft_from_json(&Value::Object(with_card))?;
-    draft.payment_token = None;
-    Ok(draft)
+    #[test]
+    fn hosted_checkouts_follow_the_psp_order_id_rules_and_one_currency() {
+        let hosted = |id: &str, cur2: &str| {
+            let body = json!({
+                "checkout_id": id,
+                "buyer_info": {"buyer_id": "b"},
+                "payment_orders": [
+                    {"seller_account": "s1", "amount": "1000", "currency": "KRW", "payment_order_id": "p1"},
+                    {"seller_account": "s2", "amount": "2000", "currency": cur2, "payment_order_id": "p2"}
+                ]
+            });
+            NewCheckout::parse(hosted_draft_from_json(&body)?)
+        };
+        let ok = hosted("order-123", "KRW").unwrap();
+        assert_eq!(ok.payment, PaymentMethod::Hosted);
+        assert_eq!(ok.total().unwrap().amount_minor(), 3000);
+        assert_eq!(hosted("a.b.c.d", "KRW").unwrap_err().param, "checkout_id");
+        assert_eq!(hosted("short", "KRW").unwrap_err().param, "checkout_id");
+        assert_eq!(hosted("order-123", "USD").unwrap_err().param, "payment_orders");
+    }
 }

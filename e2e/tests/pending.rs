@@ -87,3 +87,29 @@ async fn manual_review_is_awaited() {
     assert!(report.is_consistent(), "{report:?}");
     stack.shutdown().await;
 }
+
+/// 3-D Secure never answered: at the deadline the workflow asks the PSP, cancels the payment
+/// that is still pending there (so a late approval cannot capture), and the order ends FAILED
+/// with nothing captured; the late approval is refused by the PSP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_three_d_secure_is_cancelled_at_the_deadline() {
+    let waits = payments_workflows::messages::WaitLimits {
+        psp_pending_secs: 2,
+        ..payments_workflows::messages::WaitLimits::DEFAULT
+    };
+    let stack = Stack::start(StackOptions { waits, ..StackOptions::new() }).await;
+    let (id, po) = post(&stack, "pm_card_threeDSecure2Required").await;
+    let pi = psp_reference(&stack, "stripe", &po).await;
+    let done = stack.wait_done(&id).await;
+    assert_eq!(done.orders[0].status, S::Failed);
+    let late = stack
+        .http
+        .post(format!("{}/_sim/3ds/{pi}", stack.sim_url))
+        .json(&json!({"result": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(late.status().is_client_error(), "late approval accepted: {}", late.status());
+    assert!(stack.captures(&po).await.is_empty());
+    stack.shutdown().await;
+}

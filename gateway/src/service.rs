@@ -122,26 +122,37 @@ impl PaymentsService {
         }
     }
 
-    /// Delivers an operator's review decision; answers the checkout's phase.
+    /// Delivers an operator's review decision; answers the phase the checkout was in. The
+    /// workflow's validator refuses it unless the checkout is awaiting review.
     pub async fn decide_review(&self, id: &CheckoutId, decision: ReviewDecision) -> Result<CheckoutPhase, ApiError> {
-        self.checkout(id).await?;
-        let handle = self.temporal.get_workflow_handle::<CheckoutWorkflow>(id.workflow_id());
-        let phase = handle
-            .query(CheckoutWorkflow::phase, (), WorkflowQueryOptions::default())
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("querying checkout {id}: {e}")))?;
-        if phase != CheckoutPhase::AwaitingReview {
-            return Err(ApiError::invalid(
+        let record = self.checkout(id).await?;
+        let not_awaiting = |detail: String| {
+            ApiError::invalid(
                 "not_awaiting_review",
                 "checkout_id",
-                format!("checkout {id} is not awaiting review (it is {})", phase.as_str()),
-            ));
+                format!("checkout {id} is not awaiting review ({detail})"),
+            )
+        };
+        if record.is_payment_done {
+            return Err(not_awaiting("it is done".into()));
         }
-        handle
-            .signal(CheckoutWorkflow::review_decision, decision, WorkflowSignalOptions::default())
+        let handle = self.temporal.get_workflow_handle::<CheckoutWorkflow>(id.workflow_id());
+        match handle
+            .execute_update(CheckoutWorkflow::review_decision, decision, WorkflowExecuteUpdateOptions::default())
             .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("signalling checkout {id}: {e}")))?;
-        Ok(phase)
+        {
+            Ok(phase) => Ok(phase),
+            Err(WorkflowUpdateError::Failed(f)) => Err(not_awaiting(f.message.clone())),
+            Err(e) if is_finished(&e) => Err(not_awaiting("it has finished".into())),
+            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("deciding review of checkout {id}: {e}"))),
+        }
+    }
+
+    /// The checkout's phase, from its workflow; `None` when it cannot be asked (finished, or
+    /// no worker answering).
+    pub async fn phase(&self, id: &CheckoutId) -> Option<CheckoutPhase> {
+        let handle = self.temporal.get_workflow_handle::<CheckoutWorkflow>(id.workflow_id());
+        handle.query(CheckoutWorkflow::phase, (), WorkflowQueryOptions::default()).await.ok()
     }
 
     /// Tells a checkout's workflow the PSP reported a change. `Ok(false)` when the workflow

@@ -19,7 +19,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use payments_domain::{CheckoutId, PaymentOrderId};
 use payments_store::{WebhookEvent, WebhookRecord};
-use payments_workflows::messages::PspEventHint;
+use payments_workflows::messages::{CheckoutPhase, PspEventHint};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -52,6 +52,10 @@ pub fn router(service: PaymentsService, secrets: WebhookSecrets) -> Router {
 
 /// What the bridge learned from one event.
 struct Parsed {
+    /// Unsigned events can be forged: a recorded id does not stop the hint being passed on.
+    unsigned: bool,
+    /// Payout events concern no checkout.
+    payout: bool,
     event_id: String,
     event_type: String,
     payment_order_id: Option<String>,
@@ -92,7 +96,10 @@ async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &
         payload,
     };
     match service.store().record_webhook(&event).await {
-        Ok(WebhookRecord::Done) => return answer(StatusCode::OK, json!({"received": true, "duplicate": true})),
+        Ok(WebhookRecord::Done) if !parsed.unsigned => {
+            return answer(StatusCode::OK, json!({"received": true, "duplicate": true}));
+        }
+        Ok(WebhookRecord::Done) => {}
         Ok(WebhookRecord::New | WebhookRecord::Pending) => {}
         Err(e) => {
             tracing::error!(psp, event_id = %parsed.event_id, error = %e, "webhook not recorded; the PSP will retry");
@@ -100,30 +107,66 @@ async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &
         }
     }
     let outcome = match &checkout_id {
+        None if parsed.payout => "recorded",
         None => "unknown_checkout",
-        Some(id) => {
-            let hint = PspEventHint {
-                event_id: parsed.event_id.clone(),
-                payment_order_id: parsed.payment_order_id.as_deref().and_then(|p| PaymentOrderId::parse(p).ok()),
-                psp_reference: parsed.psp_reference.clone(),
-            };
-            match service.signal_psp_event(id, hint).await {
-                Ok(true) => "signaled",
-                Ok(false) => "workflow_finished",
+        // Only a checkout waiting for the PSP needs waking. Signalling one that is busy (its
+        // charge answered synchronously) can land in its last workflow task and force it to
+        // run again; a pending wait checks the PSP on entry and at its deadline anyway.
+        Some(id) => match awaits_psp(service, id).await {
+            Awaits::Finished => "workflow_finished",
+            Awaits::No => "not_awaiting_psp",
+            Awaits::Yes => match signal(service, id, &parsed).await {
+                Ok(outcome) => outcome,
                 Err(e) => {
                     // Recorded but not delivered: a non-2xx makes the PSP redeliver, and the
                     // redelivery finds the record pending and signals again.
                     tracing::warn!(psp, event_id = %parsed.event_id, error = %e, "signal failed; asking for redelivery");
                     return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "not delivered, retry later"}));
                 }
-            }
-        }
+            },
+        },
     };
     if let Err(e) = service.store().finish_webhook(psp, &parsed.event_id, outcome).await {
         tracing::warn!(psp, event_id = %parsed.event_id, error = %e, "webhook outcome not saved (a redelivery is harmless)");
     }
     tracing::info!(psp, event_id = %parsed.event_id, event_type = %parsed.event_type, outcome, "webhook");
     answer(StatusCode::OK, json!({"received": true, "outcome": outcome}))
+}
+
+/// Whether a checkout's workflow needs a PSP hint.
+enum Awaits {
+    /// Waiting for the PSP (or it could not be asked: the hint is passed on anyway).
+    Yes,
+    /// Busy with something else.
+    No,
+    /// Done.
+    Finished,
+}
+
+async fn awaits_psp(service: &PaymentsService, id: &CheckoutId) -> Awaits {
+    if let Ok(Some(c)) = service.store().checkout(id).await
+        && c.is_payment_done
+    {
+        return Awaits::Finished;
+    }
+    match service.phase(id).await {
+        Some(CheckoutPhase::AwaitingPsp) | None => Awaits::Yes,
+        Some(CheckoutPhase::Done | CheckoutPhase::Unknown) => Awaits::Finished,
+        Some(_) => Awaits::No,
+    }
+}
+
+async fn signal(
+    service: &PaymentsService,
+    id: &CheckoutId,
+    parsed: &Parsed,
+) -> Result<&'static str, temporalio_client::errors::WorkflowInteractionError> {
+    let hint = PspEventHint {
+        event_id: parsed.event_id.clone(),
+        payment_order_id: parsed.payment_order_id.as_deref().and_then(|p| PaymentOrderId::parse(p).ok()),
+        psp_reference: parsed.psp_reference.clone(),
+    };
+    Ok(if service.signal_psp_event(id, hint).await? { "signaled" } else { "workflow_finished" })
 }
 
 /// The checkout an event concerns: named in the event, or found through its order.
@@ -194,6 +237,8 @@ fn stripe_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed,
         _ => text(&object["payment_intent"]),
     };
     Ok(Parsed {
+        unsigned: false,
+        payout: false,
         event_id: text(&event["id"]).ok_or((StatusCode::BAD_REQUEST, "event without id".into()))?,
         event_type: text(&event["type"]).unwrap_or_default(),
         payment_order_id: text(&object["metadata"]["payment_order_id"]),
@@ -222,10 +267,14 @@ fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, R
         let time =
             headers.get("tosspayments-webhook-transmission-time").and_then(|v| v.to_str().ok()).unwrap_or_default();
         verify_toss_signature(secret, signature, body, time).map_err(|e| (StatusCode::UNAUTHORIZED, e))?;
-        // Payout events: recorded; no checkout to tell.
-        let id = text(&event["data"]["payoutId"]).or_else(|| text(&event["data"]["id"])).unwrap_or_default();
+        // Payout events: recorded; no checkout to tell. Toss names each event (`eventId`).
+        let id = text(&event["eventId"])
+            .or_else(|| text(&event["entityBody"]["payoutId"]).map(|p| format!("{event_type}:{p}:{time}")))
+            .ok_or((StatusCode::BAD_REQUEST, "payout event without eventId".to_owned()))?;
         return Ok(Parsed {
-            event_id: format!("{event_type}:{id}:{time}"),
+            unsigned: false,
+            payout: true,
+            event_id: id,
             event_type,
             payment_order_id: None,
             checkout_id: None,
@@ -240,6 +289,8 @@ fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, R
     let data = &event["data"];
     let key = text(&data["paymentKey"]).ok_or((StatusCode::BAD_REQUEST, "event without data.paymentKey".into()))?;
     Ok(Parsed {
+        unsigned: true,
+        payout: false,
         event_id: format!(
             "{key}:{}:{}",
             data["status"].as_str().unwrap_or_default(),

@@ -1,6 +1,6 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
-use crate::commands::{bench, checkout, demo, payment, verify};
+use crate::commands::{bench, checkout, demo, payment, review, verify};
 use clap::{Args, Parser, Subcommand};
 
 /// `paymentsctl` and its flags.
@@ -21,6 +21,9 @@ pub struct Globals {
     /// Base URL of the gateway's REST API.
     #[arg(long, global = true, env = "PAYMENTS_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub gateway: String,
+    /// Address of the gateway's gRPC API (`payments.v1.AdminService`), for `review`.
+    #[arg(long, global = true, env = "PAYMENTS_GATEWAY_GRPC", default_value = "http://127.0.0.1:50051")]
+    pub gateway_grpc: String,
     /// Database of the platform (`sqlite://...` or `postgres://...`), for `verify`.
     #[arg(
         long,
@@ -68,6 +71,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Measure checkout throughput and latency (gateway + Temporal + worker).
     Bench(bench::BenchArgs),
+    /// Approve or reject a checkout held for review (gRPC AdminService).
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
 }
 
 #[cfg(test)]

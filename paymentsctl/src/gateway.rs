@@ -92,6 +92,13 @@ impl Gateway {
     }
 
     /// `GET /v1/checkouts/{checkout_id}`.
+    /// `POST /v1/checkouts` (a hosted checkout).
+    pub async fn create_hosted_checkout(&self, body: &Value) -> anyhow::Result<Answer> {
+        let url = self.url(&["v1", "checkouts"]);
+        let resp = self.http.post(url.clone()).json(body).send().await;
+        read(resp, &url).await
+    }
+
     pub async fn checkout(&self, checkout_id: &str) -> anyhow::Result<Answer> {
         self.get(&["v1", "checkouts", checkout_id]).await
     }

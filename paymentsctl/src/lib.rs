@@ -1,13 +1,14 @@
 //! `paymentsctl`: the operator's command line for the payment platform. It runs a demo
 //! checkout end to end, shows checkouts and payment orders as the gateway sees them, verifies
-//! that the ledger balances and every wallet equals its ledger account, and benchmarks
-//! checkout throughput and latency through the gateway and Temporal.
+//! that the ledger balances and every wallet equals its ledger account, benchmarks checkout
+//! throughput and latency through the gateway and Temporal, and delivers operators' review
+//! decisions to the gateway's gRPC AdminService.
 //!
 //! Layout: `cli.rs` (the clap definitions: global flags with their environment overrides and
 //! the command tree), `gateway.rs` (a small REST client of the gateway: URLs, timeouts, error
 //! bodies), `stats.rs` (nearest-rank percentiles, pure), and one file per command under
-//! `commands/` (`demo`, `checkout`, `payment`, `verify`, `bench`), mini-redis style. `main.rs`
-//! only parses the flags and calls [`run`].
+//! `commands/` (`demo`, `checkout`, `payment`, `verify`, `bench`, `review`), mini-redis style.
+//! `main.rs` only parses the flags and calls [`run`].
 //!
 //! Money is never a float here: amounts travel as the gateway's decimal strings, or as the
 //! store's integer minor units, and are printed as such.
@@ -29,5 +30,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Payment(cmd) => commands::payment::run(&globals, cmd).await,
         Command::Verify(args) => commands::verify::run(&globals, args).await,
         Command::Bench(args) => commands::bench::run(&globals, args).await,
+        Command::Review(cmd) => commands::review::run(&globals, cmd).await,
     }
 }

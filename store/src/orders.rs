@@ -44,7 +44,10 @@ impl Store {
     pub async fn transition(&self, id: &PaymentOrderId, t: &Transition) -> Result<OrderRecord, StoreError> {
         let mut tx = self.begin_write().await?;
         let current = load_order(&mut tx, id).await?;
-        if current.status == t.to {
+        // The same transition again, or a move to EXECUTING that a later status already
+        // overtook (a replayed step): a stale retry, answered with the current state.
+        let overtaken = t.to == PaymentOrderStatus::Executing && current.status != PaymentOrderStatus::NotStarted;
+        if current.status == t.to || overtaken {
             tx.rollback().await?;
             return Ok(current);
         }

@@ -100,6 +100,11 @@ fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'sta
 impl Stack {
     /// Starts the stack.
     pub async fn start(options: StackOptions) -> Stack {
+        // Logs of the in-process services on request (RUST_LOG=info cargo test ...): they come
+        // from background threads, which the test harness does not capture.
+        if std::env::var_os("RUST_LOG").is_some() {
+            payments_worker::telemetry::init();
+        }
         let temporal_address = temporal_address().await;
         let database_url = options.database_url.clone().unwrap_or_else(payments_store::test_db::sqlite_url);
         let store = Store::connect(&database_url).await.expect("test database");

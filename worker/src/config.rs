@@ -58,6 +58,9 @@ pub struct WorkerConfig {
     /// Comma-separated buyer ids whose checkouts are always reviewed.
     #[arg(long, env = "RISK_REVIEW_BUYERS", default_value = "")]
     pub risk_review_buyers: String,
+    /// Log filter of the Temporal SDK core (workflow task failures, poll errors).
+    #[arg(long, env = "TEMPORAL_CORE_LOG", default_value = "temporalio_sdk_core=warn,temporalio_sdk=warn")]
+    pub core_log_filter: String,
     /// Seconds in-flight tasks get to finish on shutdown.
     #[arg(long, env = "WORKER_GRACEFUL_SHUTDOWN_SECS", default_value_t = 10)]
     pub graceful_shutdown_secs: u64,

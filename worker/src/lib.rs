@@ -21,6 +21,8 @@ use payments_store::Store;
 use payments_workflows::CheckoutWorkflow;
 use std::future::Future;
 use std::sync::Arc;
+use temporalio_common::telemetry::{Logger, TelemetryOptions};
+use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 /// Connects to the database and Temporal, then runs the worker until `shutdown` resolves;
@@ -38,7 +40,14 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     })?;
     let psp = psp_client(&config)?;
     let client = temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
-    let runtime = Runtime::from_current_tokio(Default::default())?;
+    // The SDK core logs nothing unless asked: its warnings (failed workflow tasks,
+    // nondeterminism, poll errors) are what an operator needs to see.
+    let core_logs = TelemetryOptions::builder()
+        .logging(Logger::Console { filter: config.core_log_filter.clone(), format: None })
+        .build();
+    let runtime = Runtime::from_current_tokio(
+        RuntimeOptions::builder().telemetry_options(core_logs).build().map_err(anyhow::Error::msg)?,
+    )?;
     let options = WorkerOptions::new(config.shared.task_queue.clone())
         .register_workflow::<CheckoutWorkflow>()?
         .register_activities(RiskActivities::new(rules))

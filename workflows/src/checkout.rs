@@ -116,6 +116,10 @@ impl CheckoutWorkflow {
                 s.confirm_result = Some(summary(&orders));
             }
         });
+        // Let a confirm_payment update answer its caller before the workflow completes; a
+        // completion with an unfinished update handler fails that update.
+        let handlers = ctx.clone();
+        ctx.wait_condition(move |_| handlers.all_handlers_finished()).await?;
         Ok(CheckoutResult { checkout_id: input.checkout_id, is_payment_done, orders })
     }
 
@@ -125,12 +129,26 @@ impl CheckoutWorkflow {
         self.psp_hints += 1;
     }
 
-    /// An operator decided on a checkout held for review. The first decision stands.
-    #[signal(name = "review_decision")]
-    pub fn review_decision(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ReviewDecision) {
-        if self.review.is_none() {
-            self.review = Some(decision);
+    /// Refuses a review decision unless the checkout is waiting for one (and none came yet):
+    /// a late, repeated or misdirected decision is answered as refused, never silently dropped.
+    #[update_validator(review_decision)]
+    fn validate_review(
+        &self,
+        _ctx: &WorkflowContextView,
+        _decision: &ReviewDecision,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.phase != CheckoutPhase::AwaitingReview || self.review.is_some() {
+            return Err(format!("checkout is not awaiting review (it is {})", self.phase.as_str()).into());
         }
+        Ok(())
+    }
+
+    /// An operator's decision on a checkout held for review; answers the phase it found.
+    #[update(name = "review_decision")]
+    pub fn review_decision(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ReviewDecision) -> CheckoutPhase {
+        let phase = self.phase;
+        self.review = Some(decision);
+        phase
     }
 
     /// Where the checkout stands.
@@ -232,7 +250,11 @@ async fn risk_gate(
         RiskDecision::Review { code, message } => {
             set_phase(ctx, CheckoutPhase::AwaitingReview);
             let deadline = Deadline::after(ctx, Duration::from_secs(input.waits.review_secs));
-            wait_until(ctx, deadline, |s| s.review.is_some()).await;
+            if wait_until(ctx, deadline, |s| s.review.is_some()).await {
+                // The decision came as an update (a speculative workflow task): complete that
+                // task before the local activities of the charge run.
+                ctx.timer(Duration::from_millis(1)).await;
+            }
             Ok(match ctx.state(|s| s.review.clone()) {
                 Some(d) if d.approve => None,
                 Some(d) => Some((

@@ -31,6 +31,10 @@ pub(crate) async fn run_hosted(
         )
         .await;
     }
+    // The confirmation arrived as an update, in a speculative workflow task; completing that
+    // task before any local activity runs lets the server accept the update (local activities
+    // inside a speculative task make it fail the update).
+    ctx.timer(Duration::from_millis(1)).await;
     let Some(request) = ctx.state(|s| s.confirmation.clone()) else {
         unreachable!("waited for the confirmation above");
     };

@@ -23,6 +23,35 @@ pub struct DemoArgs {
     /// PSP test token paying the checkout (e.g. `pm_card_chargeDeclined` to see a failure).
     #[arg(long, default_value = "pm_card_visa")]
     pub token: String,
+    /// Create a hosted checkout instead (KRW, two sellers) and print the page where a buyer
+    /// pays it in a browser; needs the worker on the Toss adapter (`PSP_PROVIDER=toss`).
+    #[arg(long)]
+    pub hosted: bool,
+}
+
+/// The body of a hosted demo checkout: two sellers in KRW, no card data.
+pub fn hosted_demo_body(checkout_id: &str) -> Value {
+    json!({
+        "checkout_id": checkout_id,
+        "buyer_info": {"buyer_id": "demo-buyer", "name": "Demo Buyer"},
+        "payment_orders": [
+            {"seller_account": "seller-alice", "amount": "25000", "currency": "KRW", "payment_order_id": format!("{checkout_id}-1")},
+            {"seller_account": "seller-bob", "amount": "32000", "currency": "KRW", "payment_order_id": format!("{checkout_id}-2")}
+        ]
+    })
+}
+
+async fn run_hosted(globals: &Globals, gateway: &Gateway, checkout_id: &str) -> anyhow::Result<()> {
+    let answer =
+        gateway.create_hosted_checkout(&hosted_demo_body(checkout_id)).await.context("creating the hosted checkout")?;
+    if answer.status != StatusCode::CREATED {
+        bail!("gateway refused the hosted checkout: HTTP {}: {}", answer.status, answer.error_summary());
+    }
+    let url = answer.body["checkout_url"].as_str().unwrap_or_default();
+    println!("hosted checkout {checkout_id}: {} {}", answer.body["amount"], answer.body["currency"]);
+    println!("pay it in a browser: {url}");
+    println!("workflow: {}", globals.workflow_link(checkout_id));
+    Ok(())
 }
 
 /// A fresh demo checkout id: `demo-<unix secs>-<6 random alnum>`.
@@ -139,6 +168,9 @@ async fn poll_until_settled(gateway: &Gateway, checkout_id: &str, last: &mut Opt
 pub async fn run(globals: &Globals, args: DemoArgs) -> anyhow::Result<()> {
     let gateway = Gateway::new(&globals.gateway)?;
     let checkout_id = demo_checkout_id();
+    if args.hosted {
+        return run_hosted(globals, &gateway, &checkout_id).await;
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_secs);
     let answer =

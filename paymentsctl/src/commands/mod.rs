@@ -4,6 +4,7 @@ pub mod bench;
 pub mod checkout;
 pub mod demo;
 pub mod payment;
+pub mod review;
 pub mod verify;
 
 use rand::Rng;
