@@ -2,47 +2,8 @@
 //! timers and status queries until the PSP's final answer, for both adapters.
 
 use payments_domain::{CheckoutId, PaymentOrderStatus as S};
-use payments_testkit::{Stack, StackOptions, poll_until, unique};
-use serde_json::{Value, json};
-use std::time::Duration;
-
-async fn post(stack: &Stack, token: &str) -> (String, String) {
-    let id = unique("chk");
-    let po = format!("{id}-1");
-    let body = json!({
-        "checkout_id": id,
-        "buyer_info": {"buyer_id": "buyer-1"},
-        "credit_card_info": {"token": token},
-        "payment_orders": [{"seller_account": "seller-a", "amount": "20000", "currency": "KRW", "payment_order_id": po}],
-    });
-    assert_eq!(stack.post_payment(&body).await.0, 202);
-    (id, po)
-}
-
-/// The PSP's id for the order's payment, read from the PSP itself (Stripe search / Toss order
-/// lookup), as soon as the charge reached it.
-async fn psp_reference(stack: &Stack, provider: &str, po: &str) -> String {
-    poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
-        let request = match provider {
-            "stripe" => stack
-                .http
-                .get(format!("{}/v1/payment_intents/search", stack.sim_url))
-                .query(&[("query", format!("metadata['payment_order_id']:'{po}'"))])
-                .bearer_auth("sk_test_testkit"),
-            _ => stack
-                .http
-                .get(format!("{}/v1/payments/orders/{po}", stack.sim_url))
-                .basic_auth("test_sk_testkit", Some("")),
-        };
-        let body: Value = request.send().await.ok()?.json().await.ok()?;
-        let id = match provider {
-            "stripe" => body["data"][0]["id"].as_str(),
-            _ => body["paymentKey"].as_str(),
-        };
-        id.map(str::to_owned)
-    })
-    .await
-}
+use payments_testkit::{Stack, StackOptions};
+use serde_json::json;
 
 async fn resolve(stack: &Stack, path: &str, result: &str) {
     let resp =
@@ -56,8 +17,8 @@ async fn resolve(stack: &Stack, path: &str, result: &str) {
 async fn three_d_secure_is_awaited() {
     let stack = Stack::start(StackOptions::new()).await;
     for (result, status) in [("approve", S::Success), ("fail", S::Failed)] {
-        let (id, po) = post(&stack, "pm_card_threeDSecure2Required").await;
-        let pi = psp_reference(&stack, "stripe", &po).await;
+        let (id, po) = stack.post_one_order("pm_card_threeDSecure2Required", "20000", "KRW").await;
+        let pi = stack.psp_payment_id("stripe", &po).await;
         let waiting = stack.store.checkout(&CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
         assert_eq!(waiting.orders[0].status, S::Executing);
         resolve(&stack, &format!("/_sim/3ds/{pi}"), result).await;
@@ -76,8 +37,8 @@ async fn three_d_secure_is_awaited() {
 async fn manual_review_is_awaited() {
     let stack = Stack::start(StackOptions { psp_provider: "toss".into(), ..StackOptions::new() }).await;
     for (result, status) in [("approve", S::Success), ("reject", S::Failed)] {
-        let (id, po) = post(&stack, "billing_sim_review").await;
-        let key = psp_reference(&stack, "toss", &po).await;
+        let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
+        let key = stack.psp_payment_id("toss", &po).await;
         resolve(&stack, &format!("/_sim/review/{key}"), result).await;
         let done = stack.wait_done(&id).await;
         assert_eq!(done.orders[0].status, status, "{result}");
@@ -98,8 +59,8 @@ async fn unanswered_three_d_secure_is_cancelled_at_the_deadline() {
         ..payments_workflows::messages::WaitLimits::DEFAULT
     };
     let stack = Stack::start(StackOptions { waits, ..StackOptions::new() }).await;
-    let (id, po) = post(&stack, "pm_card_threeDSecure2Required").await;
-    let pi = psp_reference(&stack, "stripe", &po).await;
+    let (id, po) = stack.post_one_order("pm_card_threeDSecure2Required", "20000", "KRW").await;
+    let pi = stack.psp_payment_id("stripe", &po).await;
     let done = stack.wait_done(&id).await;
     assert_eq!(done.orders[0].status, S::Failed);
     let late = stack

@@ -242,7 +242,7 @@ async fn decisions_for_checkouts_not_awaiting_review_are_refused() {
 
     // The pending payment was not disturbed.
     assert!(stack.captures(&pending_po).await.is_empty());
-    let pi = stripe_payment(&stack, &pending_po).await;
+    let pi = stack.psp_payment_id("stripe", &pending_po).await;
     let resp = stack
         .http
         .post(format!("{}/_sim/3ds/{pi}", stack.sim_url))
@@ -254,25 +254,6 @@ async fn decisions_for_checkouts_not_awaiting_review_are_refused() {
     assert_eq!(stack.wait_done(&pending).await.orders[0].status, S::Success);
     assert_eq!(stack.captures(&pending_po).await.len(), 1);
     stack.shutdown().await;
-}
-
-/// The Stripe PaymentIntent of an order, found with Stripe's Search API once it reached the PSP.
-async fn stripe_payment(stack: &Stack, po: &str) -> String {
-    poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
-        let body: Value = stack
-            .http
-            .get(format!("{}/v1/payment_intents/search", stack.sim_url))
-            .query(&[("query", format!("metadata['payment_order_id']:'{po}'"))])
-            .bearer_auth("sk_test_testkit")
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        body["data"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await
 }
 
 /// Runs `paymentsctl <args>` through its library against this stack's gRPC gateway; an error

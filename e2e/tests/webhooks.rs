@@ -37,60 +37,6 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
 }
 
-/// Posts a one-order KRW checkout paid with `token`; answers its id and the order's id.
-async fn post(stack: &Stack, token: &str, amount: &str) -> (String, String) {
-    let id = unique("chk");
-    let po = format!("{id}-1");
-    let body = json!({
-        "checkout_id": id,
-        "buyer_info": {"buyer_id": "buyer-1"},
-        "credit_card_info": {"token": token},
-        "payment_orders": [{"seller_account": "seller-a", "amount": amount, "currency": "KRW", "payment_order_id": po}],
-    });
-    let (status, answer) = stack.post_payment(&body).await;
-    assert_eq!(status, 202, "{answer}");
-    (id, po)
-}
-
-/// The Stripe PaymentIntent of an order, found with Stripe's Search API once the charge reached
-/// the simulator.
-async fn stripe_payment(stack: &Stack, po: &str) -> String {
-    poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
-        let body: Value = stack
-            .http
-            .get(format!("{}/v1/payment_intents/search", stack.sim_url))
-            .query(&[("query", format!("metadata['payment_order_id']:'{po}'"))])
-            .bearer_auth("sk_test_testkit")
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        body["data"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await
-}
-
-/// The Toss `paymentKey` of an order, looked up by order id once the charge reached the
-/// simulator.
-async fn toss_payment(stack: &Stack, po: &str) -> String {
-    poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
-        let body: Value = stack
-            .http
-            .get(format!("{}/v1/payments/orders/{po}", stack.sim_url))
-            .basic_auth("test_sk_testkit", Some(""))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        body["paymentKey"].as_str().map(str::to_owned)
-    })
-    .await
-}
-
 /// Resolves a review at the simulator (`/_sim/review/{id}`).
 async fn resolve_review(stack: &Stack, payment: &str, result: &str) {
     let resp = stack
@@ -247,8 +193,8 @@ fn stripe_secret() -> String {
 /// simulator's `payment_intent.processing` event delivered, signaled, and taken in by the
 /// workflow, which is then blocked waiting for the PSP. Answers (checkout, order, intent).
 async fn pending_stripe_review(stack: &Stack, temporal: &Client) -> (String, String, String) {
-    let (id, po) = post(stack, "pm_card_sim_review", "20000").await;
-    let pi = stripe_payment(stack, &po).await;
+    let (id, po) = stack.post_one_order("pm_card_sim_review", "20000", "KRW").await;
+    let pi = stack.psp_payment_id("stripe", &po).await;
     let processing = delivered(stack, "payment_intent.processing", 1).await;
     assert_eq!(recorded(stack, "stripe", &processing[0]).await.as_deref(), Some("signaled"));
     assert!(settled(temporal, &id).await, "checkout {id} finished while its payment is in review");
@@ -392,7 +338,7 @@ async fn reordered_and_duplicated_webhooks_settle_once() {
         "payment_orders": [{"seller_account": seller, "amount": "20000", "currency": "KRW", "payment_order_id": po}],
     });
     assert_eq!(stack.post_payment(&body).await.0, 202);
-    let pi = stripe_payment(&stack, &po).await;
+    let pi = stack.psp_payment_id("stripe", &po).await;
     // No event before the resolution (the chaotic review holds "processing" back).
     assert!(settled(&temporal, &id).await);
     assert_eq!(order(&stack, &po).await.status, S::Executing);
@@ -499,7 +445,7 @@ async fn events_for_unknown_or_finished_checkouts_are_acknowledged() {
     assert_eq!(recorded(&stack, "stripe", &unknown).await.as_deref(), Some("unknown_checkout"));
     assert!(stack.store.checkout(&CheckoutId::parse(nobody).unwrap()).await.unwrap().is_none());
 
-    let (id, po) = post(&stack, "pm_card_visa", "20000").await;
+    let (id, po) = stack.post_one_order("pm_card_visa", "20000", "KRW").await;
     assert_eq!(stack.wait_done(&id).await.orders[0].status, S::Success);
     assert!(!settled(&temporal, &id).await, "workflow still running");
     // The state once the workflow has closed; nothing may change it afterwards.
@@ -540,8 +486,8 @@ fn toss_status_event(key: &str, po: &str, status: &str, created_at: &str) -> Str
 async fn toss_status_event_wakes_pending_payment() {
     let stack = Stack::start(StackOptions { webhooks: false, ..long_pending("toss") }).await;
     let temporal = temporal(&stack).await;
-    let (id, po) = post(&stack, "billing_sim_review", "20000").await;
-    let key = toss_payment(&stack, &po).await;
+    let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
+    let key = stack.psp_payment_id("toss", &po).await;
     assert!(settled(&temporal, &id).await);
     assert_eq!(order(&stack, &po).await.status, S::Executing);
     assert_eq!(psp_signals(&temporal, &id).await, 0);

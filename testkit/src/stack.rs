@@ -248,6 +248,43 @@ impl Stack {
         .await
     }
 
+    /// Posts a one-order checkout paid with `token`; answers the checkout id and the order id.
+    pub async fn post_one_order(&self, token: &str, amount: &str, currency: &str) -> (String, String) {
+        let id = unique("chk");
+        let po = format!("{id}-1");
+        let body = serde_json::json!({
+            "checkout_id": id,
+            "buyer_info": {"buyer_id": "buyer-1"},
+            "credit_card_info": {"token": token},
+            "payment_orders": [{"seller_account": "seller-a", "amount": amount, "currency": currency, "payment_order_id": po}],
+        });
+        let (status, answer) = self.post_payment(&body).await;
+        assert_eq!(status, 202, "{answer}");
+        (id, po)
+    }
+
+    /// The PSP's id for an order's payment (Stripe PaymentIntent via the Search API, Toss
+    /// `paymentKey` via the order lookup), read from the simulator once the charge reached it.
+    pub async fn psp_payment_id(&self, provider: &str, po: &str) -> String {
+        poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
+            let request = match provider {
+                "stripe" => self
+                    .http
+                    .get(format!("{}/v1/payment_intents/search", self.sim_url))
+                    .query(&[("query", format!("metadata['payment_order_id']:'{po}'"))])
+                    .bearer_auth("sk_test_testkit"),
+                _ => self
+                    .http
+                    .get(format!("{}/v1/payments/orders/{po}", self.sim_url))
+                    .basic_auth("test_sk_testkit", Some("")),
+            };
+            let body: Value = request.send().await.ok()?.json().await.ok()?;
+            let id = if provider == "stripe" { body["data"][0]["id"].as_str() } else { body["paymentKey"].as_str() };
+            id.map(str::to_owned)
+        })
+        .await
+    }
+
     /// The simulator's request log for one idempotency key (arrival times and outcomes).
     pub async fn sim_requests(&self, idempotency_key: &str) -> Vec<Value> {
         let url = format!("{}/_sim/requests?idempotency_key={idempotency_key}", self.sim_url);
