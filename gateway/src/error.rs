@@ -8,6 +8,9 @@ use payments_domain::FieldError;
 use payments_store::StoreError;
 use serde_json::json;
 
+/// The `param` of idempotency errors: the header's name, as Stripe spells it.
+pub const IDEMPOTENCY_KEY_PARAM: &str = "Idempotency-Key";
+
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -18,6 +21,17 @@ pub enum ApiError {
         code: &'static str,
         /// The offending field's path.
         param: String,
+        /// Explanation for the caller.
+        message: String,
+    },
+    /// The `Idempotency-Key` header is malformed, reused for another request (400) or its
+    /// first request is still running (409).
+    #[error("Idempotency-Key: {message}")]
+    Idempotency {
+        /// 400 or 409.
+        status: StatusCode,
+        /// `idempotency_key_invalid`, `idempotency_key_reused` or `idempotency_key_in_use`.
+        code: &'static str,
         /// Explanation for the caller.
         message: String,
     },
@@ -33,6 +47,11 @@ impl ApiError {
     /// A validation failure of one field.
     pub fn invalid(code: &'static str, param: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::InvalidRequest { code, param: param.into(), message: message.into() }
+    }
+
+    /// An `Idempotency-Key` failure answered with `status`.
+    pub fn idempotency(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Idempotency { status, code, message: message.into() }
     }
 }
 
@@ -69,6 +88,11 @@ impl IntoResponse for ApiError {
                 json!({"error": {"type": "invalid_request_error", "code": code, "param": param,
                     "message": format!("{param}: {message}")}}),
             ),
+            ApiError::Idempotency { status, code, message } => (
+                *status,
+                json!({"error": {"type": "idempotency_error", "code": code, "param": IDEMPOTENCY_KEY_PARAM,
+                    "message": message}}),
+            ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 json!({"error": {"type": "invalid_request_error", "code": "resource_missing",
@@ -92,6 +116,11 @@ impl From<ApiError> for tonic::Status {
             ApiError::InvalidRequest { param, message, .. } => {
                 tonic::Status::invalid_argument(format!("{param}: {message}"))
             }
+            // REST-only today; mapped for completeness.
+            ApiError::Idempotency { status, message, .. } if status == StatusCode::CONFLICT => {
+                tonic::Status::aborted(message)
+            }
+            ApiError::Idempotency { message, .. } => tonic::Status::invalid_argument(message),
             ApiError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");

@@ -3,13 +3,14 @@
 //! that stores a checkout and starts its Temporal workflow. It never moves money itself.
 //!
 //! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs),
-//! `rest.rs` (axum routes), `grpc.rs` (tonic services),
+//! `rest.rs` (axum routes), `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services),
 //! `pages.rs` (the hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire views of records),
 //! `error.rs` (the one mapping of errors to HTTP and gRPC statuses), `main.rs` (thin).
 
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod idempotency;
 pub mod pages;
 pub mod rest;
 pub mod service;
@@ -48,6 +49,7 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let purge = tokio::spawn(idempotency::purge_loop(store.clone(), stopped(stop_rx.clone())));
 
     tracing::info!(rest = %rest.local_addr()?, grpc = %grpc.local_addr()?, "gateway listening");
     let reflection = tonic_reflection::server::Builder::configure()
@@ -78,6 +80,8 @@ pub async fn run(
     let (rest_result, grpc_result) = tokio::join!(rest_server, grpc_server);
     rest_result.context("REST server")?;
     grpc_result.context("gRPC server")?;
+    // Stopped by the same signal; it ends at its next await point.
+    let _ = purge.await;
     store.close().await;
     Ok(())
 }

@@ -1,14 +1,15 @@
 //! REST JSON API of the seeds: `POST /v1/payments`, `GET /v1/payments/{payment_order_id}`,
-//! `GET /v1/checkouts/{checkout_id}`, plus `GET /healthz`.
+//! `GET /v1/checkouts/{checkout_id}`, plus `GET /healthz`. Both POSTs honour `Idempotency-Key`.
 
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::service::{Created, PaymentsService};
 use crate::views::{checkout_json, order_json};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use payments_domain::checkout::{draft_from_json, hosted_draft_from_json};
 use payments_domain::{CheckoutId, NewCheckout, PaymentOrderId};
 use serde_json::Value;
@@ -18,9 +19,11 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 
 /// The REST routes.
 pub fn router(service: PaymentsService, public_url: String) -> Router {
+    // Stripe's Idempotency-Key rules on the mutating calls (see `idempotency.rs`).
+    let idempotent = middleware::from_fn_with_state(service.store().clone(), idempotency::layer);
     Router::new()
-        .route("/v1/payments", post(create_payment))
-        .route("/v1/checkouts", post(create_hosted_checkout))
+        .route("/v1/payments", post(create_payment).layer(idempotent.clone()))
+        .route("/v1/checkouts", post(create_hosted_checkout).layer(idempotent))
         .route("/v1/payments/{payment_order_id}", get(get_payment))
         .route("/v1/checkouts/{checkout_id}", get(get_checkout))
         .route("/healthz", get(|| async { "ok" }))

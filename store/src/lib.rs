@@ -6,12 +6,14 @@
 //! Layout: `lib.rs` (connecting, migrating, errors), `checkouts.rs` (create and read checkouts),
 //! `orders.rs` (status transitions and history), `wallet.rs` (idempotent wallet movements),
 //! `ledger.rs` (balanced, sealed ledger transactions), `verify.rs` (ledger balance and
-//! wallet-equals-ledger checks), `webhooks.rs` (durable webhook deduplication), `records.rs` (row types, validated on read).
+//! wallet-equals-ledger checks), `webhooks.rs` (durable webhook deduplication),
+//! `idempotency.rs` (the REST API's Idempotency-Key records), `records.rs` (row types, validated on read).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts.
 
 mod checkouts;
+mod idempotency;
 mod ledger;
 mod migrate;
 mod orders;
@@ -23,6 +25,9 @@ mod webhooks;
 pub mod test_db;
 
 pub use checkouts::CreateOutcome;
+pub use idempotency::{
+    IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyRecord, IdempotencyState,
+};
 pub use ledger::{
     Direction, EntryDraft, LedgerEntry, PSP_CLEARING_ACCOUNT, PostOutcome, TransactionDraft, order_ledger_key,
     seller_payable_account,

@@ -1,0 +1,198 @@
+//! Stripe's `Idempotency-Key` rules on the REST API, through the real gateway: a retry replays
+//! the first answer (once stored, never twice started), a key reused for another request is
+//! refused, a request still running answers 409, validation failures are not remembered, and
+//! keys older than 24 h are free again.
+
+use payments_domain::CheckoutId;
+use payments_store::{IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyState};
+use payments_testkit::{Stack, StackOptions, unique};
+use serde_json::{Value, json};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const PAYMENTS: &str = "/v1/payments";
+
+fn checkout(checkout_id: &str) -> Value {
+    json!({
+        "checkout_id": checkout_id,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "credit_card_info": {"token": "pm_card_visa"},
+        "payment_orders": [
+            {"seller_account": "seller-a", "amount": "10.00", "currency": "USD", "payment_order_id": format!("{checkout_id}-1")}
+        ]
+    })
+}
+
+/// One answer: status, raw body, and whether it was marked replayed.
+struct Answer {
+    status: u16,
+    body: String,
+    replayed: bool,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn post(stack: &Stack, path: &str, key: &str, body: &Value) -> Answer {
+    let resp = stack
+        .http
+        .post(format!("{}{path}", stack.rest_url))
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status().as_u16();
+    let replayed = resp.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    Answer { status, body: resp.text().await.expect("body"), replayed }
+}
+
+async fn assert_checkout_count(stack: &Stack, checkout_id: &str, expected: usize) {
+    let id = CheckoutId::parse(checkout_id).expect("checkout id");
+    let stored = stack.store.checkout(&id).await.expect("read").is_some();
+    assert_eq!(usize::from(stored), expected.min(1), "checkout {checkout_id} stored");
+    assert_eq!(stack.workflow_count(&id.workflow_id()).await, expected, "workflows of {checkout_id}");
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The same key and body twice: the second answer is the first one byte for byte (status and
+/// body), marked `Idempotent-Replayed: true`; one checkout and one workflow exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_with_same_key_replays_the_first_answer() {
+    let stack = Stack::start(StackOptions::new()).await;
+    let (id, key) = (unique("chk"), unique("key"));
+    let first = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
+    assert_eq!((first.status, first.replayed), (202, false), "{}", first.body);
+    let second = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
+    assert_eq!((second.status, second.replayed), (202, true), "{}", second.body);
+    assert_eq!(second.body, first.body);
+    let record = stack.store.idempotency_record(&key).await.unwrap().expect("key stored");
+    assert_eq!((record.state, record.endpoint.as_str()), (IdempotencyState::Done, "POST /v1/payments"));
+    assert_checkout_count(&stack, &id, 1).await;
+    // Without a key the old behaviour holds: the same checkout again is 200, not a replay.
+    let (status, _) = stack.post_payment(&checkout(&id)).await;
+    assert_eq!(status, 200);
+    stack.wait_done(&id).await;
+    stack.shutdown().await;
+}
+
+/// The same key with another body, or on the other endpoint, is refused with 400
+/// `idempotency_error` / `idempotency_key_reused`; nothing of the second request is stored and
+/// the key keeps its first request; a malformed key is refused naming the header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_reused_for_another_request_is_refused() {
+    let stack = Stack::start(StackOptions::new()).await;
+    let (id, key) = (unique("chk"), unique("key"));
+    assert_eq!(post(&stack, PAYMENTS, &key, &checkout(&id)).await.status, 202);
+    let before = stack.store.idempotency_record(&key).await.unwrap();
+
+    let other = unique("chk");
+    for (path, body) in [(PAYMENTS, checkout(&other)), ("/v1/checkouts", checkout(&other))] {
+        let answer = post(&stack, path, &key, &body).await;
+        let error = &answer.json()["error"];
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        assert_eq!(
+            (error["type"].as_str(), error["code"].as_str()),
+            (Some("idempotency_error"), Some("idempotency_key_reused"))
+        );
+        assert_eq!(error["param"], "Idempotency-Key");
+        assert!(!answer.replayed);
+    }
+    assert_checkout_count(&stack, &other, 0).await;
+    assert_eq!(stack.store.idempotency_record(&key).await.unwrap(), before, "the key was rewritten");
+
+    for bad in [" ".repeat(3), "k".repeat(256), "with space".to_owned()] {
+        let answer = post(&stack, PAYMENTS, &bad, &checkout(&other)).await;
+        assert_eq!(answer.status, 400, "{bad:?}: {}", answer.body);
+        assert_eq!(answer.json()["error"]["type"], "idempotency_error");
+        assert_eq!(answer.json()["error"]["param"], "Idempotency-Key");
+    }
+    assert_checkout_count(&stack, &other, 0).await;
+    stack.shutdown().await;
+}
+
+/// While the first request with a key runs (its claim made through the store), the same
+/// request gets 409 `idempotency_key_in_use` and starts nothing; two truly concurrent requests
+/// with one key produce one checkout and one workflow, the loser answered 409 or with the
+/// winner's answer replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_key_create_one_checkout() {
+    let stack = Stack::start(StackOptions::new()).await;
+    // Learn the gateway's hash of a request from a finished key, then hold a second key with it.
+    let (id, learn, held) = (unique("chk"), unique("key"), unique("key"));
+    assert_eq!(post(&stack, PAYMENTS, &learn, &checkout(&id)).await.status, 202);
+    let hash = stack.store.idempotency_record(&learn).await.unwrap().expect("stored").request_hash;
+    let claim = stack.store.claim_idempotency_key(&held, "POST /v1/payments", &hash, now_ms()).await.unwrap();
+    assert_eq!(claim, IdempotencyClaim::New);
+    let busy = post(&stack, PAYMENTS, &held, &checkout(&id)).await;
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert_eq!(busy.json()["error"]["type"], "idempotency_error");
+    assert_eq!(busy.json()["error"]["code"], "idempotency_key_in_use");
+    // The holder gives up (a 5xx): the retry is handled normally.
+    stack.store.release_idempotency_key(&held).await.unwrap();
+    assert_eq!(post(&stack, PAYMENTS, &held, &checkout(&id)).await.status, 200);
+    assert_checkout_count(&stack, &id, 1).await;
+
+    let (racing, key) = (unique("chk"), unique("key"));
+    let body = checkout(&racing);
+    let (a, b) = tokio::join!(post(&stack, PAYMENTS, &key, &body), post(&stack, PAYMENTS, &key, &body));
+    let (winner, loser) = if a.status == 202 && !a.replayed { (a, b) } else { (b, a) };
+    assert_eq!((winner.status, winner.replayed), (202, false), "{}", winner.body);
+    match loser.status {
+        409 => assert_eq!(loser.json()["error"]["code"], "idempotency_key_in_use"),
+        202 => assert!(loser.replayed && loser.body == winner.body, "{}", loser.body),
+        other => panic!("unexpected {other}: {}", loser.body),
+    }
+    assert_checkout_count(&stack, &racing, 1).await;
+    stack.wait_done(&racing).await;
+    stack.shutdown().await;
+}
+
+/// A request refused by validation (400) is not remembered: the corrected request with the same
+/// key is handled (202), and from then on replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_failure_is_not_stored() {
+    let stack = Stack::start(StackOptions::new()).await;
+    let (id, key) = (unique("chk"), unique("key"));
+    let mut bad = checkout(&id);
+    bad["payment_orders"][0]["amount"] = json!("10.005");
+    let refused = post(&stack, PAYMENTS, &key, &bad).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["type"], "invalid_request_error");
+    assert!(stack.store.idempotency_record(&key).await.unwrap().is_none(), "a 400 was stored");
+
+    let fixed = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
+    assert_eq!((fixed.status, fixed.replayed), (202, false), "{}", fixed.body);
+    let again = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
+    assert_eq!((again.status, again.replayed, again.body == fixed.body), (202, true, true));
+    assert_checkout_count(&stack, &id, 1).await;
+    stack.wait_done(&id).await;
+    stack.shutdown().await;
+}
+
+/// A key claimed more than 24 h ago is free: a new request with it is handled as new (not a
+/// mismatch, not a replay) and takes the key over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_key_is_reusable() {
+    let stack = Stack::start(StackOptions::new()).await;
+    let (id, key) = (unique("chk"), unique("key"));
+    let long_ago = now_ms() - IDEMPOTENCY_KEY_TTL_MS - 60_000;
+    let claim = stack.store.claim_idempotency_key(&key, "POST /v1/payments", "old-hash", long_ago).await.unwrap();
+    assert_eq!(claim, IdempotencyClaim::New);
+    stack.store.finish_idempotency_key(&key, 202, r#"{"old":true}"#).await.unwrap();
+
+    let answer = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
+    assert_eq!((answer.status, answer.replayed), (202, false), "{}", answer.body);
+    let record = stack.store.idempotency_record(&key).await.unwrap().expect("stored");
+    assert_ne!(record.request_hash, "old-hash");
+    assert!(record.created_at_ms > long_ago + IDEMPOTENCY_KEY_TTL_MS);
+    assert_checkout_count(&stack, &id, 1).await;
+    stack.wait_done(&id).await;
+    stack.shutdown().await;
+}
