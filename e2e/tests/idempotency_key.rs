@@ -196,3 +196,45 @@ async fn expired_key_is_reusable() {
     stack.wait_done(&id).await;
     stack.shutdown().await;
 }
+
+/// The gRPC twin: `idempotency-key` metadata on CreatePayment replays the first answer (marked
+/// `idempotent-replayed`), refuses the key for another request, and does not remember a
+/// validation failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_metadata_key_follows_the_same_rules() {
+    use payments_proto::payments_v1 as pb;
+    use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
+
+    let stack = Stack::start(StackOptions::new()).await;
+    let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
+    let id = unique("grpc-idem");
+    let create = |amount: &str| pb::CreatePaymentRequest {
+        checkout_id: id.clone(),
+        buyer_info: Some(pb::BuyerInfo { buyer_id: "buyer-1".into(), ..Default::default() }),
+        credit_card_info: Some(pb::CreditCardInfo { token: "pm_card_visa".into() }),
+        payment_orders: vec![pb::PaymentOrderRequest {
+            seller_account: "seller-a".into(),
+            amount: amount.into(),
+            currency: "USD".into(),
+            payment_order_id: format!("{id}-1"),
+        }],
+    };
+    let with_key = |message: pb::CreatePaymentRequest, key: &str| {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("idempotency-key", key.parse().unwrap());
+        request
+    };
+    let key = unique("key");
+    let bad = client.create_payment(with_key(create("10.005"), &key)).await.unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    let first = client.create_payment(with_key(create("10.00"), &key)).await.expect("corrected retry runs anew");
+    assert!(first.metadata().get("idempotent-replayed").is_none());
+    let again = client.create_payment(with_key(create("10.00"), &key)).await.unwrap();
+    assert_eq!(again.metadata().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(again.get_ref().checkout_id, first.get_ref().checkout_id);
+    let other = client.create_payment(with_key(create("11.00"), &key)).await.unwrap_err();
+    assert_eq!(other.code(), tonic::Code::InvalidArgument);
+    assert!(other.message().starts_with("idempotency_key_reused"), "{}", other.message());
+    assert_checkout_count(&stack, &id, 1).await;
+    stack.shutdown().await;
+}

@@ -75,6 +75,9 @@ impl From<StoreError> for ApiError {
                 format!("{payment_order_id} is already used by another checkout"),
             ),
             StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::RefundTooLarge { refundable } => {
+                ApiError::invalid("refund_too_large", "amount", format!("at most {refundable} can still be refunded"))
+            }
             other => ApiError::Internal(other.into()),
         }
     }

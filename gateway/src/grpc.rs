@@ -1,6 +1,7 @@
 //! gRPC `payments.v1.PaymentService`: the same operations as REST, validated by the same code.
 
 use crate::error::ApiError;
+use crate::grpc_idempotency::idempotent;
 use crate::service::PaymentsService;
 use crate::views::{checkout_pb, order_pb};
 use payments_domain::{CheckoutDraft, CheckoutId, NewCheckout, OrderDraft, PaymentOrderId};
@@ -84,9 +85,13 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         &self,
         request: Request<pb::CreatePaymentRequest>,
     ) -> Result<Response<pb::Checkout>, Status> {
-        let checkout = NewCheckout::parse(draft_from_pb(request.into_inner())).map_err(ApiError::from)?;
-        let (_, record) = self.service.create(checkout).await?;
-        Ok(Response::new(checkout_pb(&record)))
+        let endpoint = "grpc payments.v1.PaymentService/CreatePayment";
+        idempotent(self.service.store(), endpoint, request, |request| async move {
+            let checkout = NewCheckout::parse(draft_from_pb(request.into_inner())).map_err(ApiError::from)?;
+            let (_, record) = self.service.create(checkout).await?;
+            Ok(Response::new(checkout_pb(&record)))
+        })
+        .await
     }
 
     async fn get_payment_order(
@@ -102,24 +107,28 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         &self,
         request: Request<pb::CreateHostedCheckoutRequest>,
     ) -> Result<Response<pb::HostedCheckout>, Status> {
-        let r = request.into_inner();
-        let create = pb::CreatePaymentRequest {
-            checkout_id: r.checkout_id,
-            buyer_info: r.buyer_info,
-            credit_card_info: None,
-            payment_orders: r.payment_orders,
-        };
-        let mut draft = draft_from_pb(create);
-        draft.payment_token = None;
-        let checkout = NewCheckout::parse(draft).map_err(ApiError::from)?;
-        let total = crate::rest::hosted_total(&checkout)?;
-        let (_, record) = self.service.create(checkout).await?;
-        Ok(Response::new(pb::HostedCheckout {
-            checkout_url: crate::rest::checkout_url(&self.public_url, record.checkout_id.as_str()),
-            checkout: Some(checkout_pb(&record)),
-            amount: total.to_decimal_string(),
-            currency: total.currency().code().to_owned(),
-        }))
+        let endpoint = "grpc payments.v1.PaymentService/CreateHostedCheckout";
+        idempotent(self.service.store(), endpoint, request, |request| async move {
+            let r = request.into_inner();
+            let create = pb::CreatePaymentRequest {
+                checkout_id: r.checkout_id,
+                buyer_info: r.buyer_info,
+                credit_card_info: None,
+                payment_orders: r.payment_orders,
+            };
+            let mut draft = draft_from_pb(create);
+            draft.payment_token = None;
+            let checkout = NewCheckout::parse(draft).map_err(ApiError::from)?;
+            let total = crate::rest::hosted_total(&checkout)?;
+            let (_, record) = self.service.create(checkout).await?;
+            Ok(Response::new(pb::HostedCheckout {
+                checkout_url: crate::rest::checkout_url(&self.public_url, record.checkout_id.as_str()),
+                checkout: Some(checkout_pb(&record)),
+                amount: total.to_decimal_string(),
+                currency: total.currency().code().to_owned(),
+            }))
+        })
+        .await
     }
 
     async fn get_checkout(&self, request: Request<pb::GetCheckoutRequest>) -> Result<Response<pb::Checkout>, Status> {

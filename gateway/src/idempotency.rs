@@ -134,10 +134,13 @@ fn replay(status: u16, body: String) -> Response {
 /// The request's key: `None` without the header; refused unless it is one header of 1 to
 /// [`IDEMPOTENCY_KEY_CHARS_MAX`] visible ASCII characters.
 fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
-    let mut values = request.headers().get_all(IDEMPOTENCY_KEY_HEADER).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
+    let values: Vec<&[u8]> = request.headers().get_all(IDEMPOTENCY_KEY_HEADER).iter().map(|v| v.as_bytes()).collect();
+    parse_key(&values)
+}
+
+/// Validates the key from the values of its header (or gRPC metadata entry): `None` when
+/// absent, an error when repeated, empty, too long or not visible ASCII.
+pub fn parse_key(values: &[&[u8]]) -> Result<Option<String>, ApiError> {
     let invalid = |message: &str| {
         ApiError::idempotency(
             StatusCode::BAD_REQUEST,
@@ -145,10 +148,11 @@ fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
             format!("{message}; it must be 1 to {IDEMPOTENCY_KEY_CHARS_MAX} visible ASCII characters"),
         )
     };
-    if values.next().is_some() {
-        return Err(invalid("is given more than once"));
-    }
-    let bytes = value.as_bytes();
+    let bytes = match values {
+        [] => return Ok(None),
+        [one] => *one,
+        _ => return Err(invalid("is given more than once")),
+    };
     if bytes.is_empty() {
         return Err(invalid("is empty"));
     }
@@ -193,7 +197,7 @@ pub async fn purge_loop(store: Store, stop: impl Future<Output = ()>) {
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 

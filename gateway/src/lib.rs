@@ -10,6 +10,7 @@
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod grpc_idempotency;
 pub mod idempotency;
 pub mod pages;
 pub mod rest;

@@ -156,7 +156,10 @@ impl Store {
     }
 }
 
-async fn post_in_tx(tx: &mut Transaction<'static, Any>, draft: &TransactionDraft) -> Result<PostOutcome, StoreError> {
+pub(crate) async fn post_in_tx(
+    tx: &mut Transaction<'static, Any>,
+    draft: &TransactionDraft,
+) -> Result<PostOutcome, StoreError> {
     draft.check_balanced()?;
     let exists = sqlx::query("SELECT id FROM ledger_transaction WHERE id = $1")
         .bind(draft.id.as_str())

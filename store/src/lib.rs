@@ -7,10 +7,12 @@
 //! `orders.rs` (status transitions and history), `wallet.rs` (idempotent wallet movements),
 //! `ledger.rs` (balanced, sealed ledger transactions), `verify.rs` (ledger balance and
 //! wallet-equals-ledger checks), `webhooks.rs` (durable webhook deduplication),
-//! `idempotency.rs` (the REST API's Idempotency-Key records), `records.rs` (row types, validated on read).
+//! `idempotency.rs` (the REST API's Idempotency-Key records), `refunds.rs` (refund requests and
+//! their bookings), `records.rs` (row types, validated on read).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
-//! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts.
+//! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts,
+//! `{refund_id}:wallet` and `{refund_id}:ledger` for a refund's wallet debit and ledger reversal.
 
 mod checkouts;
 mod idempotency;
@@ -18,6 +20,7 @@ mod ledger;
 mod migrate;
 mod orders;
 mod records;
+mod refunds;
 mod verify;
 mod wallet;
 mod webhooks;
@@ -34,10 +37,12 @@ pub use ledger::{
 };
 pub use orders::Transition;
 pub use records::{CheckoutRecord, HistoryRecord, OrderRecord};
+pub use refunds::{REFUND_ID_LEN_MAX, RefundId, RefundRecord, RefundStatus, refund_ledger_key, refund_wallet_key};
 pub use verify::{Imbalance, VerifyReport, WalletMismatch};
 pub use wallet::{WalletBalance, wallet_credit_key};
 pub use webhooks::{WEBHOOK_PAYLOAD_BYTES_MAX, WebhookEvent, WebhookRecord};
 
+use payments_domain::Money;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -94,6 +99,13 @@ pub enum StoreError {
     /// did not succeed).
     #[error("precondition failed: {0}")]
     Precondition(String),
+    /// A refund asks for more than the order still has refundable (captured minus requested and
+    /// succeeded refunds); `refundable` is what could still be refunded.
+    #[error("refund exceeds the refundable amount of {refundable}")]
+    RefundTooLarge {
+        /// What the order still has refundable.
+        refundable: Money,
+    },
     /// A stored value failed validation on read: data corruption or a schema/code mismatch.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -116,6 +128,7 @@ impl StoreError {
             StoreError::CheckoutMismatch(_) => "StoreCheckoutMismatch",
             StoreError::OrderIdTaken { .. } => "StoreOrderIdTaken",
             StoreError::Precondition(_) => "StorePrecondition",
+            StoreError::RefundTooLarge { .. } => "StoreRefundTooLarge",
             StoreError::Corrupt(_) => "StoreCorrupt",
         }
     }
@@ -231,5 +244,10 @@ mod send_checks {
         assert_send(store.order(&id));
         assert_send(store.verify());
         assert_send(store.history(&id));
+        let refund = RefundId::parse("r-1").unwrap();
+        assert_send(store.request_refund(&refund, &id, None, "reason"));
+        assert_send(store.complete_refund(&refund, "re_1"));
+        assert_send(store.fail_refund(&refund, "code"));
+        assert_send(store.refunds(&id));
     }
 }

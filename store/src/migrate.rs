@@ -10,11 +10,13 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "hosted_and_webhooks", include_str!("../migrations/sqlite/0002_hosted_and_webhooks.sql")),
     (3, "idempotency_keys", include_str!("../migrations/sqlite/0003_idempotency_keys.sql")),
+    (4, "refunds", include_str!("../migrations/sqlite/0004_refunds.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "hosted_and_webhooks", include_str!("../migrations/postgres/0002_hosted_and_webhooks.sql")),
     (3, "idempotency_keys", include_str!("../migrations/postgres/0003_idempotency_keys.sql")),
+    (4, "refunds", include_str!("../migrations/postgres/0004_refunds.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.

@@ -27,6 +27,8 @@ pub mod failure_types {
     pub const STORE_CORRUPT: &str = "StoreCorrupt";
     /// A referenced row does not exist.
     pub const STORE_NOT_FOUND: &str = "StoreNotFound";
+    /// A refund larger than what is left to refund.
+    pub const STORE_REFUND_TOO_LARGE: &str = "StoreRefundTooLarge";
 }
 
 /// Exponential backoff: `initial_ms`, doubling, capped at `max_interval_ms`, at most
@@ -104,7 +106,7 @@ pub fn store_step() -> LocalActivityOptions {
             100,
             30_000,
             30,
-            &[STORE_INVALID_TRANSITION, STORE_PRECONDITION, STORE_CORRUPT, STORE_NOT_FOUND],
+            &[STORE_INVALID_TRANSITION, STORE_PRECONDITION, STORE_CORRUPT, STORE_NOT_FOUND, STORE_REFUND_TOO_LARGE],
         ))
         .build()
 }
