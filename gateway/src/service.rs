@@ -17,6 +17,10 @@ use temporalio_client::{
 };
 use temporalio_common::search_attributes::SearchAttributes;
 
+/// Bound on asking a workflow its phase (webhook bridge): a live worker answers in
+/// milliseconds.
+pub const PHASE_QUERY_TIMEOUT_MS: u64 = 2_000;
+
 /// Shared state of the gateway's handlers.
 #[derive(Clone)]
 pub struct PaymentsService {
@@ -152,7 +156,10 @@ impl PaymentsService {
     /// no worker answering).
     pub async fn phase(&self, id: &CheckoutId) -> Option<CheckoutPhase> {
         let handle = self.temporal.get_workflow_handle::<CheckoutWorkflow>(id.workflow_id());
-        handle.query(CheckoutWorkflow::phase, (), WorkflowQueryOptions::default()).await.ok()
+        // A query needs a worker to answer; without one it would hang until Temporal's own
+        // timeout. Callers treat "could not ask" as "assume it may be waiting".
+        let query = handle.query(CheckoutWorkflow::phase, (), WorkflowQueryOptions::default());
+        tokio::time::timeout(std::time::Duration::from_millis(PHASE_QUERY_TIMEOUT_MS), query).await.ok()?.ok()
     }
 
     /// Tells a checkout's workflow the PSP reported a change. `Ok(false)` when the workflow

@@ -156,6 +156,8 @@ impl Stack {
         c.shared.database_url = self.database_url.clone();
         c.psp_base_url = self.sim_url.clone();
         c.graceful_shutdown_secs = 1;
+        // Many workers share the test process: no SDK core console logger each.
+        c.core_log_filter = String::new();
         c
     }
 

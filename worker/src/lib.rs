@@ -41,12 +41,14 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     let psp = psp_client(&config)?;
     let client = temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
     // The SDK core logs nothing unless asked: its warnings (failed workflow tasks,
-    // nondeterminism, poll errors) are what an operator needs to see.
-    let core_logs = TelemetryOptions::builder()
-        .logging(Logger::Console { filter: config.core_log_filter.clone(), format: None })
-        .build();
+    // nondeterminism, poll errors) are what an operator needs to see. An empty filter keeps it
+    // off (tests running many workers in one process).
+    let mut telemetry = TelemetryOptions::builder().build();
+    if !config.core_log_filter.is_empty() {
+        telemetry.logging = Some(Logger::Console { filter: config.core_log_filter.clone(), format: None });
+    }
     let runtime = Runtime::from_current_tokio(
-        RuntimeOptions::builder().telemetry_options(core_logs).build().map_err(anyhow::Error::msg)?,
+        RuntimeOptions::builder().telemetry_options(telemetry).build().map_err(anyhow::Error::msg)?,
     )?;
     let options = WorkerOptions::new(config.shared.task_queue.clone())
         .register_workflow::<CheckoutWorkflow>()?
