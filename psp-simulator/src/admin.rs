@@ -1,11 +1,13 @@
 //! Simulator-only endpoints for tests and operators (not part of any PSP's
 //! API): the capture and refund ledgers, the request log, the webhook
-//! delivery log, manual-review resolution, counters and a health check. They need no authentication
-//! because the simulator only ever holds test data.
+//! delivery log, manual-review resolution, the outage switch, counters and a
+//! health check. They need no authentication because the simulator only
+//! ever holds test data.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::ledger::{Capture, RefundRecord};
+use crate::outage::OutageSetting;
 use crate::request_log::LoggedRequest;
 use crate::state::SimState;
 use crate::stripe::error::json_bytes;
@@ -26,6 +29,7 @@ use crate::webhooks::DeliveryRecord;
 pub fn router(sim: Arc<SimState>) -> Router {
     Router::new()
         .route("/_sim/captures", get(captures))
+        .route("/_sim/outage", get(outage).post(set_outage))
         .route("/_sim/refunds", get(refunds))
         .route("/_sim/requests", get(requests))
         .route("/_sim/review/{id}", post(review))
@@ -121,6 +125,26 @@ async fn review(State(sim): State<Arc<SimState>>, Path(id): Path<String>, Json(b
 
 fn json_ok(body: axum::body::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `GET /_sim/outage`: which PSP operations are down,
+/// `{"charges": bool, "lookups": bool, "refunds": bool}`.
+async fn outage(State(sim): State<Arc<SimState>>) -> Json<OutageSetting> {
+    Json(sim.outage.get())
+}
+
+/// `POST /_sim/outage` with `{"charges"?, "lookups"?, "refunds"?}` (booleans,
+/// missing ones `false`): replaces the whole setting and answers it. Read as
+/// JSON whatever the `Content-Type`, so a bare `curl -d` works.
+async fn set_outage(State(sim): State<Arc<SimState>>, body: Bytes) -> Response {
+    match OutageSetting::parse(&body) {
+        Ok(setting) => {
+            sim.outage.set(setting);
+            tracing::info!(?setting, "outage switch set");
+            Json(setting).into_response()
+        }
+        Err(message) => admin_error(StatusCode::BAD_REQUEST, &message),
+    }
 }
 
 #[derive(Serialize)]

@@ -180,7 +180,7 @@ async fn deliver(sim: &SimState, post: &Post, received_at_ms: u64, executed: Exe
 }
 
 /// The HTTP response for `reply`, with Stripe-style idempotency headers.
-fn respond(reply: Reply, key: Option<&str>, replayed: bool) -> Response {
+pub fn respond(reply: Reply, key: Option<&str>, replayed: bool) -> Response {
     let mut response = (reply.status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response();
     let headers = response.headers_mut();
     for (name, value) in reply.headers {

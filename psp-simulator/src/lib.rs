@@ -32,7 +32,10 @@
 //! (scripted by test tokens such as `pm_card_sim_lost_response` /
 //! `billing_sim_lost_response`, or random at configured rates), plus 3-D
 //! Secure challenges, manual reviews, signed webhooks (optionally duplicated
-//! and reordered) and settlement reports.
+//! and reordered) and settlement reports. An outage switch
+//! (`POST /_sim/outage`) makes charges, lookups and/or refunds of both
+//! dialects answer the PSP's retryable server error until it is switched
+//! off.
 //!
 //! # Layout
 //!
@@ -47,6 +50,9 @@
 //! * `execution.rs` — the life of a PSP POST shared by every dialect:
 //!   replay, attempt counting, faults, storing, delivery.
 //! * `faults.rs` — which request fails and how (tokens and seeded rates).
+//! * `outage.rs` — the runtime outage switch (`/_sim/outage`): charges,
+//!   lookups and/or refunds answer the PSP's retryable server error until
+//!   switched back; one route layer per group and dialect.
 //! * `request_log.rs` — POSTs and their outcomes for `/_sim/requests`.
 //! * `clock.rs` — Unix time, civil dates, ISO-8601 with `+09:00`.
 //! * `webhooks.rs` — outgoing events with retries and a delivery log;
@@ -72,6 +78,7 @@ mod faults;
 pub mod hosted;
 mod idempotency;
 mod ledger;
+mod outage;
 mod request_log;
 mod server;
 mod settlement;

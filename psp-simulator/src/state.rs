@@ -1,5 +1,5 @@
 //! Shared state of one simulator instance: the ledger, the idempotency
-//! store, fault injection, logs and counters.
+//! store, fault injection, the outage switch, logs and counters.
 //!
 //! The ledger lives behind one `std::sync::Mutex` that is only ever held for
 //! short, non-`await`ing critical sections. Holding it across a whole
@@ -18,6 +18,7 @@ use crate::config::PUBLIC_BASE_URL_FALLBACK;
 use crate::faults::FaultInjector;
 use crate::idempotency::IdempotencyStore;
 use crate::ledger::Ledger;
+use crate::outage::Outage;
 use crate::request_log::RequestLog;
 use crate::webhooks::Webhooks;
 
@@ -32,6 +33,8 @@ pub struct SimState {
     pub faults: FaultInjector,
     /// POST requests and their outcomes, for `/_sim/requests`.
     pub requests: RequestLog,
+    /// Which PSP operations are down (`/_sim/outage`).
+    pub outage: Outage,
     /// Outgoing webhook deliveries.
     pub webhooks: Webhooks,
     /// Base URL for links handed to clients (no trailing slash).
@@ -52,6 +55,7 @@ impl SimState {
             stats: Stats::default(),
             faults: FaultInjector::new(config),
             requests: RequestLog::default(),
+            outage: Outage::default(),
             webhooks: Webhooks::new(config),
             public_base_url: base.trim_end_matches('/').to_owned(),
             review_auto_resolve: config.review_auto_resolve_ms.map(Duration::from_millis),

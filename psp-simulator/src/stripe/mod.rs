@@ -1,8 +1,10 @@
 //! The Stripe dialect: PaymentIntents, refunds and charges under `/v1`.
 //!
-//! Request flow for a POST: authenticate (middleware) → validate the
-//! `Idempotency-Key` header → decode the form body → hand over to the shared
-//! flow (`execution.rs`: per-key lock, replay, attempt count, faults).
+//! Request flow for a POST: authenticate (middleware) → refuse it if the
+//! outage switch has its group down (route layer, `crate::outage`) →
+//! validate the `Idempotency-Key` header → decode the form body → hand over
+//! to the shared flow (`execution.rs`: per-key lock, replay, attempt count,
+//! faults).
 //! Execution itself (create/confirm/refund) happens inside one ledger
 //! critical section, so an intent can never be captured twice.
 //!
@@ -46,6 +48,7 @@ use crate::drop_conn::ConnectionKill;
 use crate::execution::{Executed, Post, Reply, Wire, run_post, with_fault};
 use crate::faults::TokenKind;
 use crate::idempotency::{IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
+use crate::outage::{self, Operation};
 use crate::state::{SimState, Stats};
 
 /// Only test-mode secret keys are accepted.
@@ -56,15 +59,21 @@ const SEARCH_URL: &str = "/v1/payment_intents/search";
 #[derive(Clone, Debug)]
 struct Account(String);
 
-/// Routes of the Stripe dialect, all behind Stripe authentication.
+/// Routes of the Stripe dialect, all behind Stripe authentication; payment
+/// intents and refunds are also behind the outage switch.
 pub fn router(sim: Arc<SimState>) -> Router {
-    Router::new()
+    let charges = Router::new()
         .route("/v1/payment_intents", post(create_intent))
-        .route(SEARCH_URL, get(search_intents))
-        .route("/v1/payment_intents/{id}", get(retrieve_intent))
-        .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
+        .route("/v1/payment_intents/{id}/confirm", post(confirm_intent));
+    let lookups =
+        Router::new().route(SEARCH_URL, get(search_intents)).route("/v1/payment_intents/{id}", get(retrieve_intent));
+    let refunds = Router::new()
         .route("/v1/payment_intents/{id}/cancel", post(cancel::cancel_intent))
-        .route("/v1/refunds", post(create_refund))
+        .route("/v1/refunds", post(create_refund));
+    Router::new()
+        .merge(outage::guard::<StripeWire>(&sim, Operation::Charge, charges))
+        .merge(outage::guard::<StripeWire>(&sim, Operation::Lookup, lookups))
+        .merge(outage::guard::<StripeWire>(&sim, Operation::Refund, refunds))
         .route("/v1/charges/{id}", get(retrieve_charge))
         .route("/v1/balance_transactions", get(balance::list_balance_transactions))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&sim), authenticate))

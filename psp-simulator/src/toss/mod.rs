@@ -43,6 +43,7 @@ use self::error::TossError;
 use crate::drop_conn::ConnectionKill;
 use crate::execution::{Post, Reply, Wire};
 use crate::idempotency::{TOSS_IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
+use crate::outage::{self, Operation};
 use crate::state::{SimState, Stats};
 use crate::stripe::error::{json_bytes, json_response};
 
@@ -53,15 +54,21 @@ const TEST_SECRET_KEY_PREFIXES: [&str; 2] = ["test_sk_", "test_gsk_"];
 #[derive(Clone, Debug)]
 pub struct TossAccount(pub String);
 
-/// Routes of the Toss dialect.
+/// Routes of the Toss dialect: the API behind Toss authentication, payments
+/// also behind the outage switch; the admin helpers under `/_sim/toss`.
 pub fn router(sim: Arc<SimState>) -> Router {
-    Router::new()
+    let charges = Router::new()
         .route("/v1/billing/{billing_key}", post(billing::charge_billing))
-        .route("/v1/payments/confirm", post(confirm::confirm_payment))
+        .route("/v1/payments/confirm", post(confirm::confirm_payment));
+    let lookups = Router::new()
         .route("/v1/payments/orders/{order_id}", get(get_by_order))
-        .route("/v1/payments/{payment_key}", get(get_payment))
+        .route("/v1/payments/{payment_key}", get(get_payment));
+    let refunds = Router::new().route("/v1/payments/{payment_key}/cancel", post(cancel::cancel_payment));
+    Router::new()
+        .merge(outage::guard::<TossWire>(&sim, Operation::Charge, charges))
+        .merge(outage::guard::<TossWire>(&sim, Operation::Lookup, lookups))
+        .merge(outage::guard::<TossWire>(&sim, Operation::Refund, refunds))
         .route("/v1/settlements", get(settlements::list_settlements))
-        .route("/v1/payments/{payment_key}/cancel", post(cancel::cancel_payment))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&sim), authenticate))
         .route("/_sim/toss/payment-sessions", post(confirm::create_session))
         .route("/_sim/toss/payouts", post(payouts::create_payout))
