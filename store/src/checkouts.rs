@@ -128,12 +128,13 @@ impl Store {
     }
 
     /// Marks the checkout done when every order is terminal and every successful order is in
-    /// the wallet and the ledger. Returns whether it is done. Idempotent.
+    /// the wallet and the ledger (a REVERSED order is done: its capture was given back and
+    /// its bookings reversed). Returns whether it is done. Idempotent.
     pub async fn complete_checkout(&self, id: &CheckoutId) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let record = load_checkout(&mut tx, id).await?.ok_or_else(|| StoreError::NotFound(format!("checkout {id}")))?;
         let done = record.orders.iter().all(|o| {
-            o.status == PaymentOrderStatus::Failed
+            matches!(o.status, PaymentOrderStatus::Failed | PaymentOrderStatus::Reversed)
                 || (o.status == PaymentOrderStatus::Success && o.wallet_updated && o.ledger_updated)
         });
         if done && !record.is_payment_done {

@@ -2,7 +2,7 @@
 //! row "seals" them; the database refuses a seal that does not balance per currency, any entry
 //! added to a sealed transaction, and any UPDATE or DELETE.
 
-use crate::orders::{OrderFlag, load_order, set_flag};
+use crate::orders::{OrderFlag, load_order, lock_order, set_flag};
 use crate::{Store, StoreError, now_ms};
 use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,8 @@ impl Store {
     /// seller's payable account) at most once, and sets `ledger_updated`, in one transaction.
     pub async fn post_order_ledger(&self, id: &PaymentOrderId) -> Result<PostOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Serializes with a reversal of the order, which reads the booking flags under this lock.
+        lock_order(&mut tx, id).await?;
         let order = load_order(&mut tx, id).await?;
         if order.status != PaymentOrderStatus::Success {
             return Err(StoreError::Precondition(format!(

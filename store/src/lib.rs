@@ -7,27 +7,41 @@
 //! `orders.rs` (status transitions and history), `wallet.rs` (idempotent wallet movements),
 //! `ledger.rs` (balanced, sealed ledger transactions), `verify.rs` (ledger balance and
 //! wallet-equals-ledger checks), `webhooks.rs` (durable webhook deduplication),
-//! `idempotency.rs` (the REST API's Idempotency-Key records), `refunds.rs` (refund requests and
-//! their bookings), `records.rs` (row types, validated on read).
+//! `idempotency.rs` (the REST API's Idempotency-Key records), `refunds.rs` (refund and reversal
+//! ids, kinds, records and reads), `refund_requests.rs` (requests, under the order's lock),
+//! `refund_bookings.rs` (completion with its bookings, failure), `wallet_blocks.rs` (sellers an
+//! operator froze), `dead_letters.rs` (saga steps parked for an operator), `records.rs` (row
+//! types, validated on read).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts,
-//! `{refund_id}:wallet` and `{refund_id}:ledger` for a refund's wallet debit and ledger reversal.
+//! `{refund_id}:wallet` and `{refund_id}:ledger` for a refund's wallet debit and ledger reversal,
+//! `{payment_order_id}:refund:{n}` and `{payment_order_id}:reversal` for refunds themselves.
 
 mod checkouts;
+mod dead_letters;
 mod idempotency;
 mod ledger;
 mod migrate;
+#[cfg(test)]
+mod migrate_tests;
 mod orders;
 mod records;
+mod refund_bookings;
+mod refund_requests;
 mod refunds;
 mod verify;
 mod wallet;
+mod wallet_blocks;
 mod webhooks;
 
 pub mod test_db;
 
 pub use checkouts::CreateOutcome;
+pub use dead_letters::{
+    DEAD_LETTER_ID_LEN_MAX, DEAD_LETTER_OPERATOR_LEN_MAX, DEAD_LETTER_TEXT_BYTES_MAX, DEAD_LETTER_WORKFLOW_OPERATOR,
+    DEAD_LETTERS_LIMIT_MAX, DeadLetterDraft, DeadLetterRecord, DeadLetterStatus,
+};
 pub use idempotency::{
     IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyRecord, IdempotencyState,
 };
@@ -37,9 +51,15 @@ pub use ledger::{
 };
 pub use orders::Transition;
 pub use records::{CheckoutRecord, HistoryRecord, OrderRecord};
-pub use refunds::{REFUND_ID_LEN_MAX, RefundId, RefundRecord, RefundStatus, refund_ledger_key, refund_wallet_key};
+pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};
+pub use refund_requests::NEXT_REFUND_ID_PROBES_MAX;
+pub use refunds::{
+    REFUND_ID_LEN_MAX, RefundId, RefundKind, RefundRecord, RefundStatus, refund_ledger_key, refund_wallet_key,
+    reversal_refund_id,
+};
 pub use verify::{Imbalance, VerifyReport, WalletMismatch};
 pub use wallet::{WalletBalance, wallet_credit_key};
+pub use wallet_blocks::{WALLET_BLOCK_REASON_LEN_MAX, WalletBlock};
 pub use webhooks::{WEBHOOK_PAYLOAD_BYTES_MAX, WebhookEvent, WebhookRecord};
 
 use payments_domain::Money;
@@ -106,6 +126,15 @@ pub enum StoreError {
         /// What the order still has refundable.
         refundable: Money,
     },
+    /// The seller's wallet is blocked by an operator (KYC, fraud): the credit was refused and
+    /// nothing written. Not retryable: it takes an operator's unblock, not time.
+    #[error("wallet of seller {seller} is blocked: {reason}")]
+    WalletBlocked {
+        /// The blocked seller.
+        seller: String,
+        /// The operator's reason.
+        reason: String,
+    },
     /// A stored value failed validation on read: data corruption or a schema/code mismatch.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -129,6 +158,7 @@ impl StoreError {
             StoreError::OrderIdTaken { .. } => "StoreOrderIdTaken",
             StoreError::Precondition(_) => "StorePrecondition",
             StoreError::RefundTooLarge { .. } => "StoreRefundTooLarge",
+            StoreError::WalletBlocked { .. } => "StoreWalletBlocked",
             StoreError::Corrupt(_) => "StoreCorrupt",
         }
     }
@@ -145,6 +175,13 @@ impl Store {
     /// Connects and applies pending migrations. `url` is `sqlite://path?mode=rwc`,
     /// `sqlite::memory:` or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = Store::open(url).await?;
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating (the migration tests start from older schemas).
+    pub(crate) async fn open(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -175,9 +212,7 @@ impl Store {
             }
         }
         let pool = options.connect(url).await?;
-        let store = Store { pool, backend };
-        migrate::run(&store).await?;
-        Ok(store)
+        Ok(Store { pool, backend })
     }
 
     /// The backend in use.
@@ -249,5 +284,27 @@ mod send_checks {
         assert_send(store.complete_refund(&refund, "re_1"));
         assert_send(store.fail_refund(&refund, "code"));
         assert_send(store.refunds(&id));
+        assert_send(store.request_next_refund(&id, None, "reason"));
+        assert_send(store.request_reversal(&id, "reason"));
+        let seller = payments_domain::SellerAccount::parse("s-1").unwrap();
+        assert_send(store.block_wallet(&seller, "kyc"));
+        assert_send(store.unblock_wallet(&seller));
+        assert_send(store.wallet_block(&seller));
+        let draft = DeadLetterDraft {
+            dead_letter_id: "d-1".into(),
+            workflow_id: "w".into(),
+            checkout_id: None,
+            subject: "s".into(),
+            step: "st".into(),
+            reason: "r".into(),
+            last_error: "e".into(),
+            attempts: 1,
+        };
+        assert_send(store.open_dead_letter(&draft));
+        assert_send(store.dead_letter("d-1"));
+        assert_send(store.dead_letters(None, 10));
+        assert_send(store.mark_dead_letter_retrying("d-1", "op"));
+        assert_send(store.resolve_dead_letter("d-1", "op", "done"));
+        assert_send(store.close_dead_letter_retried("d-1"));
     }
 }

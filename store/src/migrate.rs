@@ -11,18 +11,26 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "hosted_and_webhooks", include_str!("../migrations/sqlite/0002_hosted_and_webhooks.sql")),
     (3, "idempotency_keys", include_str!("../migrations/sqlite/0003_idempotency_keys.sql")),
     (4, "refunds", include_str!("../migrations/sqlite/0004_refunds.sql")),
+    (5, "failures", include_str!("../migrations/sqlite/0005_failures.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "hosted_and_webhooks", include_str!("../migrations/postgres/0002_hosted_and_webhooks.sql")),
     (3, "idempotency_keys", include_str!("../migrations/postgres/0003_idempotency_keys.sql")),
     (4, "refunds", include_str!("../migrations/postgres/0004_refunds.sql")),
+    (5, "failures", include_str!("../migrations/postgres/0005_failures.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.
 const PG_MIGRATION_LOCK_KEY: i64 = 0x7061_796d_656e_7473; // "payments"
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    run_to(store, i64::MAX).await
+}
+
+/// Applies the pending migrations up to and including `version_max` (tests stop early to
+/// check a migration against data written under the schema before it).
+pub(crate) async fn run_to(store: &Store, version_max: i64) -> Result<(), StoreError> {
     let migrations = match store.backend {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
@@ -46,7 +54,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .map(|r| r.try_get::<i64, _>(0))
         .collect::<Result<_, _>>()?;
     for &(version, description, sql) in migrations {
-        if applied.contains(&version) {
+        if applied.contains(&version) || version > version_max {
             continue;
         }
         tracing::info!(version, description, "applying migration");

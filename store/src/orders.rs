@@ -40,7 +40,9 @@ impl Store {
 
     /// Moves an order to `t.to` and appends the history row, in one transaction. Repeating a
     /// transition that already happened returns the order unchanged (activities are retried);
-    /// a move the lifecycle forbids is [`StoreError::InvalidTransition`].
+    /// a move the lifecycle forbids is [`StoreError::InvalidTransition`]. SUCCESS -> REVERSED is
+    /// refused here ([`StoreError::Precondition`]): it happens only in
+    /// [`Store::complete_refund`] of the order's reversal, beside the bookings it needs.
     pub async fn transition(&self, id: &PaymentOrderId, t: &Transition) -> Result<OrderRecord, StoreError> {
         let mut tx = self.begin_write().await?;
         let current = load_order(&mut tx, id).await?;
@@ -58,30 +60,14 @@ impl Store {
                 to: t.to.to_string(),
             });
         }
-        let now = now_ms();
-        // Compare-and-set on the old status: under PostgreSQL's READ COMMITTED a concurrent
-        // writer could have moved the order since we read it.
-        let updated = sqlx::query(
-            "UPDATE payment_order SET status = $1, psp_reference = COALESCE($2, psp_reference), \
-             failure_code = COALESCE($3, failure_code), failure_message = COALESCE($4, failure_message), \
-             updated_at_ms = $5 WHERE payment_order_id = $6 AND status = $7",
-        )
-        .bind(t.to.as_str())
-        .bind(t.psp_reference.clone())
-        .bind(t.failure_code.clone())
-        .bind(t.failure_message.clone())
-        .bind(now)
-        .bind(id.as_str())
-        .bind(current.status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            // Lost the race: let the caller retry and see the new status.
-            return Err(StoreError::Database(sqlx::Error::Protocol(format!(
-                "payment order {id} changed concurrently"
-            ))));
+        if t.to == PaymentOrderStatus::Reversed {
+            // REVERSED must come with the reversal's bookings: only `complete_refund` of the
+            // order's reversal moves it, in the same transaction.
+            return Err(StoreError::Precondition(format!(
+                "payment order {id}: only the completion of its reversal moves it to REVERSED"
+            )));
         }
-        append_history(&mut tx, id, Some(current.status), t.to, &t.reason, now).await?;
+        apply_transition(&mut tx, id, current.status, t, now_ms()).await?;
         let order = load_order(&mut tx, id).await?;
         tx.commit().await?;
         Ok(order)
@@ -102,6 +88,21 @@ impl Store {
     }
 }
 
+/// Takes the order's row lock for the rest of the transaction (PostgreSQL; a no-op UPDATE is
+/// the portable `SELECT ... FOR UPDATE`). Every refund write, wallet credit and ledger post of
+/// an order takes it first, so they serialize with the reversal that ends the order's bookings.
+pub(crate) async fn lock_order(tx: &mut Transaction<'static, Any>, id: &PaymentOrderId) -> Result<(), StoreError> {
+    let locked = sqlx::query("UPDATE payment_order SET updated_at_ms = updated_at_ms WHERE payment_order_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if locked != 1 {
+        return Err(StoreError::NotFound(format!("payment order {id}")));
+    }
+    Ok(())
+}
+
 pub(crate) async fn load_order(
     tx: &mut Transaction<'static, Any>,
     id: &PaymentOrderId,
@@ -112,6 +113,39 @@ pub(crate) async fn load_order(
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("payment order {id}")))?;
     OrderRecord::from_row(&row)
+}
+
+/// Compare-and-set of the order's status from `from` to `t.to` (with what the PSP told us) and
+/// its history row, in the caller's transaction. The caller has checked the lifecycle.
+pub(crate) async fn apply_transition(
+    tx: &mut Transaction<'static, Any>,
+    id: &PaymentOrderId,
+    from: PaymentOrderStatus,
+    t: &Transition,
+    now: i64,
+) -> Result<(), StoreError> {
+    debug_assert!(from.can_transition_to(t.to), "{from} -> {}", t.to);
+    // Compare-and-set on the old status: under PostgreSQL's READ COMMITTED a concurrent
+    // writer could have moved the order since we read it.
+    let updated = sqlx::query(
+        "UPDATE payment_order SET status = $1, psp_reference = COALESCE($2, psp_reference), \
+         failure_code = COALESCE($3, failure_code), failure_message = COALESCE($4, failure_message), \
+         updated_at_ms = $5 WHERE payment_order_id = $6 AND status = $7",
+    )
+    .bind(t.to.as_str())
+    .bind(t.psp_reference.clone())
+    .bind(t.failure_code.clone())
+    .bind(t.failure_message.clone())
+    .bind(now)
+    .bind(id.as_str())
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        // Lost the race: let the caller retry and see the new status.
+        return Err(StoreError::Database(sqlx::Error::Protocol(format!("payment order {id} changed concurrently"))));
+    }
+    append_history(tx, id, Some(from), t.to, &t.reason, now).await
 }
 
 pub(crate) async fn append_history(

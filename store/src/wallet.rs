@@ -1,7 +1,8 @@
 //! Seller wallets: balances per seller and currency, changed only through idempotent
 //! movements keyed by a business key.
 
-use crate::orders::{OrderFlag, load_order, set_flag};
+use crate::orders::{OrderFlag, load_order, lock_order, set_flag};
+use crate::wallet_blocks::load_block;
 use crate::{Store, StoreError, now_ms};
 use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
 use serde::{Deserialize, Serialize};
@@ -26,15 +27,34 @@ pub fn wallet_credit_key(order: &PaymentOrderId) -> String {
 impl Store {
     /// Credits the seller's wallet with a captured order's amount, at most once per order
     /// (key `{payment_order_id}:wallet`), and sets the order's `wallet_updated` flag, in one
-    /// transaction. The amount comes from the stored order, not from the caller.
+    /// transaction. The amount comes from the stored order, not from the caller. While the
+    /// seller's wallet is blocked ([`Store::block_wallet`]) a credit not applied yet is refused
+    /// with [`StoreError::WalletBlocked`] and nothing is written; one applied before the block
+    /// is answered as a replay.
     pub async fn credit_wallet_for_order(&self, id: &PaymentOrderId) -> Result<WalletBalance, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Serializes with a reversal of the order, which reads the booking flags under this lock.
+        lock_order(&mut tx, id).await?;
         let order = load_order(&mut tx, id).await?;
         if order.status != PaymentOrderStatus::Success {
             return Err(StoreError::Precondition(format!(
                 "wallet credit for payment order {id} in status {}: only SUCCESS orders are credited",
                 order.status
             )));
+        }
+        if let Some(block) = load_block(&mut tx, &order.seller_account).await? {
+            let applied = sqlx::query("SELECT 1 FROM wallet_movement WHERE idempotency_key = $1")
+                .bind(wallet_credit_key(id))
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !applied {
+                tx.rollback().await?;
+                return Err(StoreError::WalletBlocked {
+                    seller: block.seller_account.to_string(),
+                    reason: block.reason,
+                });
+            }
         }
         let now = now_ms();
         let inserted = sqlx::query(

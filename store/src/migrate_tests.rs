@@ -1,0 +1,127 @@
+//! Migration 0005 against a database that already holds data written under schema 0004, on
+//! every configured backend. Here rather than in `tests/` because it stops the migrator
+//! half-way, which the public API never does.
+
+use crate::test_db::test_database_urls;
+use crate::{Backend, RefundId, RefundKind, RefundStatus, Store, Transition, migrate};
+use payments_domain::checkout::draft_from_json;
+use payments_domain::{NewCheckout, PaymentOrderId, PaymentOrderStatus as S};
+use serde_json::json;
+use sqlx::Row;
+
+fn po(s: &str) -> PaymentOrderId {
+    PaymentOrderId::parse(s).unwrap()
+}
+
+/// Names of the indexes (SQLite: and triggers) on the tables the rebuild touches, to compare
+/// before and after.
+async fn schema_objects(store: &Store) -> Vec<String> {
+    let sql = match store.backend() {
+        Backend::Sqlite => {
+            "SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('index', 'trigger') \
+             AND tbl_name IN ('payment_order', 'payment_order_history', 'refund', 'payment_event') ORDER BY 1"
+        }
+        Backend::Postgres => {
+            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename IN \
+             ('payment_order', 'payment_order_history', 'refund', 'payment_event') ORDER BY 1"
+        }
+    };
+    sqlx::query(sql).fetch_all(store.pool()).await.unwrap().iter().map(|r| r.get::<String, _>(0)).collect()
+}
+
+/// Runs a statement in its own transaction; Err if the statement or the commit is refused.
+async fn try_exec(store: &Store, sql: &str) -> Result<(), sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    sqlx::query(sql).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+/// Orders, their history and their refunds written under schema 0004 survive 0005 unchanged
+/// (refunds read back as kind `refund`); indexes and triggers are all still there; foreign keys
+/// from the history and refunds to the rebuilt `payment_order` (and from it to `payment_event`)
+/// are still enforced; and REVERSED is now accepted while unknown statuses are still refused.
+#[tokio::test]
+async fn migration_0005_keeps_data_and_foreign_keys() {
+    for url in test_database_urls().await {
+        let store = Store::open(&url).await.unwrap();
+        migrate::run_to(&store, 4).await.unwrap();
+        let body = json!({
+            "checkout_id": "chk-mig",
+            "buyer_info": {"buyer_id": "buyer-1"},
+            "credit_card_info": {"token": "pm_card_visa"},
+            "payment_orders": [
+                {"payment_order_id": "po-mig-1", "seller_account": "seller-m", "amount": "10.00", "currency": "USD"},
+                {"payment_order_id": "po-mig-2", "seller_account": "seller-m", "amount": "5.00", "currency": "USD"},
+            ],
+        });
+        let checkout = NewCheckout::parse(draft_from_json(&body).unwrap()).unwrap();
+        store.create_checkout(&checkout).await.unwrap();
+        for (id, end) in [("po-mig-1", S::Success), ("po-mig-2", S::Failed)] {
+            store.transition(&po(id), &Transition::to(S::Executing, "charging")).await.unwrap();
+            store.transition(&po(id), &Transition::to(end, "psp answered")).await.unwrap();
+        }
+        store.post_order_ledger(&po("po-mig-1")).await.unwrap();
+        // A refund row as 0004 wrote it (no kind column yet).
+        try_exec(
+            &store,
+            "INSERT INTO refund (refund_id, payment_order_id, amount_minor, currency, reason, status, failure_code, \
+             created_at_ms, updated_at_ms) VALUES ('po-mig-1:refund:1', 'po-mig-1', 100, 'USD', 'old', 'FAILED', \
+             'psp_refused', 1, 2)",
+        )
+        .await
+        .unwrap();
+        let before = store.checkout(&checkout.checkout_id).await.unwrap().unwrap();
+        let history_before = store.history(&po("po-mig-1")).await.unwrap();
+        let objects_before = schema_objects(&store).await;
+
+        migrate::run(&store).await.unwrap();
+        let version: i64 =
+            sqlx::query("SELECT MAX(version) FROM schema_migration").fetch_one(store.pool()).await.unwrap().get(0);
+        assert_eq!(version, 5);
+        assert_eq!(store.checkout(&checkout.checkout_id).await.unwrap().unwrap(), before, "orders unchanged");
+        assert_eq!(store.history(&po("po-mig-1")).await.unwrap(), history_before);
+        let mut objects_after = schema_objects(&store).await;
+        objects_after.retain(|o| !o.ends_with("refund_one_reversal"));
+        assert_eq!(objects_after, objects_before, "indexes and triggers");
+        let refunds = store.refunds(&po("po-mig-1")).await.unwrap();
+        assert_eq!(refunds.len(), 1);
+        assert_eq!((refunds[0].kind, refunds[0].status), (RefundKind::Refund, RefundStatus::Failed));
+        assert_eq!(refunds[0].refund_id, RefundId::parse("po-mig-1:refund:1").unwrap());
+        if store.backend() == Backend::Sqlite {
+            let violations = sqlx::query("PRAGMA foreign_key_check").fetch_all(store.pool()).await.unwrap();
+            assert!(violations.is_empty(), "{} foreign key violations", violations.len());
+        }
+
+        // Foreign keys into and out of the rebuilt table still hold.
+        let refused = [
+            "INSERT INTO payment_order_history (payment_order_id, from_status, to_status, reason, created_at_ms) \
+             VALUES ('po-none', NULL, 'NOT_STARTED', 'x', 1)",
+            "INSERT INTO refund (refund_id, payment_order_id, amount_minor, currency, reason, status, created_at_ms, \
+             updated_at_ms) VALUES ('po-none:refund:1', 'po-none', 1, 'USD', 'x', 'REQUESTED', 1, 1)",
+            "INSERT INTO payment_order (payment_order_id, checkout_id, position, seller_account, amount_minor, \
+             currency, status, created_at_ms, updated_at_ms) VALUES ('po-x', 'chk-none', 0, 's', 1, 'USD', \
+             'NOT_STARTED', 1, 1)",
+            "UPDATE payment_order SET status = 'BOGUS' WHERE payment_order_id = 'po-mig-2'",
+            "DELETE FROM payment_order WHERE payment_order_id = 'po-mig-2'",
+        ];
+        for sql in refused {
+            assert!(try_exec(&store, sql).await.is_err(), "database accepted: {sql}");
+        }
+        try_exec(
+            &store,
+            "INSERT INTO payment_order_history (payment_order_id, from_status, to_status, reason, created_at_ms) \
+             VALUES ('po-mig-2', 'FAILED', 'FAILED', 'note', 1)",
+        )
+        .await
+        .unwrap();
+
+        // The migrated order can be reversed: ledger posted, wallet never credited.
+        let reversal = store.request_reversal(&po("po-mig-1"), "wallet credit failed").await.unwrap();
+        assert_eq!(reversal.amount.amount_minor(), 1000, "the FAILED refund reserves nothing");
+        store.complete_refund(&reversal.refund_id, "re_mig").await.unwrap();
+        assert_eq!(store.order(&po("po-mig-1")).await.unwrap().unwrap().status, S::Reversed);
+        let report = store.verify().await.unwrap();
+        assert!(report.is_consistent(), "{report:?}");
+        store.close().await;
+    }
+}
