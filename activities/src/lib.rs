@@ -3,6 +3,7 @@
 //! Layout: `risk.rs` (rules-based risk check: amount limits and blocklists from config),
 //! `psp/` (the [`psp::PspClient`] trait, error classification, and the Stripe adapter),
 //! `orders.rs` (order status, wallet credit, ledger post and checkout completion over the
+//! store), `refunds.rs` (refund reservation, booking and failure, and dead letters, over the
 //! store), `chaos.rs` (an opt-in crash point for failure tests), `failure.rs` (how errors
 //! become Temporal failures: retryable or not, with a type name the workflow can match).
 //!
@@ -13,8 +14,10 @@ pub mod chaos;
 pub mod failure;
 pub mod orders;
 pub mod psp;
+pub mod refunds;
 pub mod risk;
 
 pub use orders::OrderActivities;
 pub use psp::PspActivities;
+pub use refunds::RefundActivities;
 pub use risk::{RiskActivities, RiskConfig, RiskRules};

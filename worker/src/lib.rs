@@ -16,9 +16,9 @@ use anyhow::Context;
 use payments_activities::psp::PspClient;
 use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::toss::TossClient;
-use payments_activities::{OrderActivities, PspActivities, RiskActivities, RiskConfig, RiskRules};
+use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskConfig, RiskRules};
 use payments_store::Store;
-use payments_workflows::CheckoutWorkflow;
+use payments_workflows::{CheckoutWorkflow, RefundWorkflow};
 use std::future::Future;
 use std::sync::Arc;
 use temporalio_common::telemetry::{Logger, TelemetryOptions};
@@ -52,9 +52,11 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     )?;
     let options = WorkerOptions::new(config.shared.task_queue.clone())
         .register_workflow::<CheckoutWorkflow>()?
+        .register_workflow::<RefundWorkflow>()?
         .register_activities(RiskActivities::new(rules))
         .register_activities(PspActivities::new(psp))
         .register_activities(OrderActivities::new(store.clone()))
+        .register_activities(RefundActivities::new(store.clone()))
         .graceful_shutdown_period(config.graceful_shutdown())
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;

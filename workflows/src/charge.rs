@@ -10,11 +10,12 @@
 //!   only a hint: the PSP is asked each time) until the deadline; then the payment is
 //!   cancelled at the PSP so it can never be captured later, and its final state read.
 
-use crate::checkout::{CheckoutWorkflow, failure_details, set_phase, transition};
+use crate::checkout::{CheckoutWorkflow, set_phase, transition};
 use crate::contract::{
     CancelPending, ChargeInput, ChargeOrder, ChargeOutcome, ConfirmInput, ConfirmPayment, LookupInput, LookupPayment,
     PaymentLookup, StatusChange,
 };
+use crate::failures::StepError;
 use crate::messages::{CheckoutPhase, ConfirmResult};
 use crate::policies::{self, failure_types};
 use crate::waits::{Deadline, wait_until};
@@ -40,33 +41,51 @@ pub(crate) enum Settled {
     Final(ChargeOutcome),
     /// The PSP refused the request itself (invalid, bad credentials): nothing charged.
     Refused { code: Option<String>, message: String },
-    /// Still unknown; for reconciliation.
+    /// Still unknown (only while settling inline; the janitor then takes over).
     Unknown(String),
+    /// The janitor found that the PSP has no payment for the order: nothing was charged.
+    NoPayment,
+}
+
+fn attempts_max(ctx: &Ctx) -> u32 {
+    ctx.state(|s| s.input.waits.psp_attempts_max)
 }
 
 async fn attempt(ctx: &Ctx, request: &PaymentRequest) -> Result<ChargeOutcome, ActivityExecutionError> {
+    let policy = policies::psp_charge(attempts_max(ctx));
     match request {
-        PaymentRequest::Charge(c) => ctx.execute_local_activity(ChargeOrder, c.clone(), policies::psp_charge()).await,
-        PaymentRequest::Confirm(c) => {
-            ctx.execute_local_activity(ConfirmPayment, c.clone(), policies::psp_charge()).await
-        }
+        PaymentRequest::Charge(c) => ctx.execute_local_activity(ChargeOrder, c.clone(), policy).await,
+        PaymentRequest::Confirm(c) => ctx.execute_local_activity(ConfirmPayment, c.clone(), policy).await,
     }
 }
 
 /// Sends the request until the payment is settled; `orders` are marked UNKNOWN on the way
-/// when the outcome is in doubt. `lookup` finds the payment at the PSP.
+/// when the outcome is in doubt, and then the janitor asks the PSP on its schedule until it
+/// gives a final answer. `lookup` finds the payment at the PSP.
 pub(crate) async fn settle_payment(
     ctx: &Ctx,
     orders: &[PaymentOrderId],
     request: PaymentRequest,
     lookup: LookupInput,
 ) -> WorkflowResult<Settled> {
+    match settle_inline(ctx, orders, request, &lookup).await? {
+        Settled::Unknown(reason) => janitor(ctx, orders, &lookup, &reason).await,
+        settled => Ok(settled),
+    }
+}
+
+async fn settle_inline(
+    ctx: &Ctx,
+    orders: &[PaymentOrderId],
+    request: PaymentRequest,
+    lookup: &LookupInput,
+) -> WorkflowResult<Settled> {
     for _round in 0..policies::CHARGE_ROUNDS_MAX {
         let err = match attempt(ctx, &request).await {
-            Ok(outcome) => return follow(ctx, &lookup, outcome).await,
-            Err(err) => err,
+            Ok(outcome) => return follow(ctx, lookup, outcome).await,
+            Err(err) => StepError::from(err),
         };
-        let (type_name, message) = failure_details(&err);
+        let StepError { type_name, message, .. } = err;
         if matches!(
             type_name.as_deref(),
             Some(failure_types::PSP_INVALID_REQUEST) | Some(failure_types::PSP_AUTHENTICATION)
@@ -77,8 +96,8 @@ pub(crate) async fn settle_payment(
         for id in orders {
             transition(ctx, unknown(id, &reason)).await?;
         }
-        match query(ctx, &lookup).await {
-            Some(PaymentLookup::Found(outcome)) => return follow(ctx, &lookup, outcome).await,
+        match query(ctx, lookup).await {
+            Some(PaymentLookup::Found(outcome)) => return follow(ctx, lookup, outcome).await,
             // The PSP never saw it: sending again with the same key is safe.
             Some(PaymentLookup::NotFound) => continue,
             None => return Ok(Settled::Unknown("PSP unreachable for status queries".into())),
@@ -87,9 +106,40 @@ pub(crate) async fn settle_payment(
     Ok(Settled::Unknown("PSP outcome still unknown after every round".into()))
 }
 
+/// The UNKNOWN janitor: the orders stay UNKNOWN (money may have moved) while the PSP is asked
+/// on the configured schedule (default 5 min, 1 h, then daily; a webhook about the checkout
+/// asks at once) until it gives a final answer: captured or declined settle the orders as
+/// usual; "no such payment" -- asked minutes after the last request, when nothing of ours can
+/// still be in flight -- means nothing was charged. Never guessed, never given up.
+async fn janitor(ctx: &Ctx, orders: &[PaymentOrderId], lookup: &LookupInput, reason: &str) -> WorkflowResult<Settled> {
+    for id in orders {
+        transition(ctx, unknown(id, reason)).await?;
+    }
+    let limits = ctx.state(|s| s.input.waits);
+    let mut round = 0usize;
+    loop {
+        set_phase(ctx, CheckoutPhase::Unknown);
+        // A webhook about the checkout, or a cancel arriving now, asks the PSP at once.
+        let (seen, cancelled) = ctx.state(|s| (s.psp_hints, s.cancel.is_some()));
+        let deadline = Deadline::after(ctx, Duration::from_secs(limits.unknown_recheck(round)));
+        wait_until(ctx, deadline, move |s| s.psp_hints > seen || s.cancel.is_some() != cancelled).await;
+        match query(ctx, lookup).await {
+            Some(PaymentLookup::NotFound) => return Ok(Settled::NoPayment),
+            Some(PaymentLookup::Found(outcome)) => match follow(ctx, lookup, outcome).await? {
+                Settled::Unknown(_) => {}
+                settled => return Ok(settled),
+            },
+            // The PSP could not be asked: next round.
+            None => {}
+        }
+        round += 1;
+    }
+}
+
 /// Status query; `None` when the PSP could not be asked (retries exhausted).
 async fn query(ctx: &Ctx, input: &LookupInput) -> Option<PaymentLookup> {
-    ctx.execute_local_activity(LookupPayment, input.clone(), policies::psp_lookup()).await.ok()
+    let policy = policies::psp_lookup(attempts_max(ctx));
+    ctx.execute_local_activity(LookupPayment, input.clone(), policy).await.ok()
 }
 
 fn is_pending(o: &ChargeOutcome) -> bool {
@@ -122,13 +172,17 @@ async fn follow(ctx: &Ctx, lookup: &LookupInput, outcome: ChargeOutcome) -> Work
             set_phase(ctx, CheckoutPhase::Charging);
             return Ok(Settled::Final(o));
         }
-        if !wait_until(ctx, deadline, move |s| s.psp_hints > seen).await {
+        // A cancel ends the wait: the payment is cancelled at the PSP below.
+        if !wait_until(ctx, deadline, move |s| s.psp_hints > seen || s.cancel.is_some()).await
+            || ctx.state(|s| s.cancel.is_some())
+        {
             break;
         }
     }
     // Deadline: cancel at the PSP so a late approval can never capture, then take its answer
     // (captured if the approval won the race).
-    match ctx.execute_local_activity(CancelPending, by_reference, policies::psp_lookup()).await {
+    let policy = policies::psp_lookup(attempts_max(ctx));
+    match ctx.execute_local_activity(CancelPending, by_reference, policy).await {
         Ok(o) if !is_pending(&o) => Ok(Settled::Final(o)),
         _ => Ok(Settled::Unknown("pending at the PSP past the deadline and not cancellable".into())),
     }
@@ -164,5 +218,12 @@ pub(crate) fn change_for(id: &PaymentOrderId, settled: &Settled) -> StatusChange
             c
         }
         Settled::Unknown(reason) => unknown(id, &reason),
+        Settled::NoPayment => {
+            let reason = "the PSP has no payment for this order: nothing was charged";
+            let mut c = StatusChange::new(id.clone(), PaymentOrderStatus::Failed, reason);
+            c.failure_code = Some("psp_no_payment".to_owned());
+            c.failure_message = Some(reason.to_owned());
+            c
+        }
     }
 }

@@ -7,26 +7,27 @@
 //! order is final. Every step is idempotent, so a replay after a worker crash repeats calls
 //! without repeating effects.
 
+pub(crate) use crate::booking::{compensate, record_and_book};
+use crate::cancel::{cancellation, register_compensation, unwind};
 use crate::charge::{PaymentRequest, change_for, settle_payment};
 use crate::contract::{
-    AssessRisk, ChargeInput, CompleteCheckout, CreditWallet, LookupInput, PostLedger, RiskDecision, RiskInput,
-    RiskOrder, StatusChange, TransitionOrder,
+    AssessRisk, ChargeInput, CompleteCheckout, LookupInput, RiskDecision, RiskInput, RiskOrder, StatusChange,
+    TransitionOrder,
 };
+use crate::dead_letter::{DeadLetterHost, DeadLetters};
 use crate::messages::{
-    CheckoutPhase, ConfirmRequest, ConfirmResult, PAYMENT_STATUS_ATTRIBUTE, PspEventHint, ReviewDecision, WaitLimits,
+    CancelRequest, CheckoutPhase, ConfirmRequest, ConfirmResult, DeadLetterAction, PAYMENT_STATUS_ATTRIBUTE,
+    PspEventHint, ReviewDecision, WaitLimits,
 };
 use crate::policies;
 use crate::waits::{Deadline, wait_until};
 use payments_domain::{BuyerId, CheckoutId, NewPaymentOrder, PaymentMethod, PaymentOrderId, PaymentOrderStatus};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::time::Duration;
-use temporalio_common::error::IncomingError;
-use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::workflows::join_all;
-use temporalio_sdk::{
-    ActivityExecutionError, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
-};
+use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 /// The workflow's input: everything needed to charge, nothing more (no buyer details).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +76,23 @@ pub struct CheckoutWorkflow {
     pub(crate) review: Option<ReviewDecision>,
     pub(crate) confirmation: Option<ConfirmRequest>,
     pub(crate) confirm_result: Option<ConfirmResult>,
+    pub(crate) dead_letters: DeadLetters,
+    /// The cancel request, once accepted.
+    pub(crate) cancel: Option<CancelRequest>,
+    /// Orders whose charge was (about to be) sent: their compensation, should the saga unwind.
+    pub(crate) compensations: BTreeSet<PaymentOrderId>,
+}
+
+impl DeadLetterHost for CheckoutWorkflow {
+    fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
+    }
+    fn dead_letters_mut(&mut self) -> &mut DeadLetters {
+        &mut self.dead_letters
+    }
+    fn status_value(&self) -> &'static str {
+        self.phase.as_str()
+    }
 }
 
 #[workflow_methods]
@@ -89,6 +107,9 @@ impl CheckoutWorkflow {
             review: None,
             confirmation: None,
             confirm_result: None,
+            dead_letters: DeadLetters::default(),
+            cancel: None,
+            compensations: BTreeSet::new(),
         }
     }
 
@@ -97,7 +118,11 @@ impl CheckoutWorkflow {
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<CheckoutResult> {
         let input = ctx.state(|s| s.input.clone());
         set_phase(ctx, CheckoutPhase::RiskCheck);
-        let orders = match risk_gate(ctx, &input).await? {
+        let refusal = match risk_gate(ctx, &input).await? {
+            None => cancellation(ctx),
+            refused => refused,
+        };
+        let orders = match refusal {
             None => match &input.payment {
                 PaymentMethod::Token(token) => {
                     let runs = input.orders.iter().map(|order| run_order(ctx, &input, token, order));
@@ -105,8 +130,9 @@ impl CheckoutWorkflow {
                 }
                 PaymentMethod::Hosted => crate::hosted::run_hosted(ctx, &input).await?,
             },
-            Some((code, message)) => fail_all(ctx, &input, &code, &message, "risk check refused").await?,
+            Some((code, message)) => fail_all(ctx, &input, &code, &message, "not charged").await?,
         };
+        let orders = unwind(ctx, orders).await?;
         let is_payment_done =
             ctx.execute_local_activity(CompleteCheckout, input.checkout_id.clone(), policies::store_step()).await?;
         let settled = orders.iter().all(|o| o.status.is_terminal());
@@ -151,10 +177,55 @@ impl CheckoutWorkflow {
         phase
     }
 
-    /// Where the checkout stands.
+    /// Refuses a cancel once the checkout is done or already cancelled.
+    #[update_validator(cancel_checkout)]
+    fn validate_cancel(
+        &self,
+        _ctx: &WorkflowContextView,
+        request: &CancelRequest,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if request.operator.trim().is_empty() || request.reason.trim().is_empty() {
+            return Err("operator and reason are required".into());
+        }
+        if self.cancel.is_some() {
+            return Err("checkout is already cancelled".into());
+        }
+        if self.phase == CheckoutPhase::Done {
+            return Err("checkout is done".into());
+        }
+        Ok(())
+    }
+
+    /// Cancels the checkout (see `cancel.rs`); answers the phase it was in.
+    #[update(name = "cancel_checkout")]
+    pub fn cancel_checkout(&mut self, _ctx: &mut SyncWorkflowContext<Self>, request: CancelRequest) -> CheckoutPhase {
+        let phase = self.phase;
+        self.cancel = Some(request);
+        phase
+    }
+
+    /// Where the checkout stands (DEAD_LETTER while a step waits for an operator).
     #[query(name = "phase")]
     pub fn phase(&self, _ctx: &WorkflowContextView) -> CheckoutPhase {
-        self.phase
+        if self.dead_letters.is_empty() { self.phase } else { CheckoutPhase::DeadLetter }
+    }
+
+    /// Refuses an action for a dead letter this checkout is not parked on.
+    #[update_validator(dead_letter)]
+    fn validate_dead_letter(
+        &self,
+        _ctx: &WorkflowContextView,
+        action: &DeadLetterAction,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.dead_letters.validate(action)?)
+    }
+
+    /// An operator retries or resolves a dead letter this checkout is parked on.
+    #[update(name = "dead_letter")]
+    pub fn dead_letter(&mut self, _ctx: &mut SyncWorkflowContext<Self>, action: DeadLetterAction) -> String {
+        let verb = format!("{:?}", action.verb);
+        self.dead_letters.accept(action);
+        verb
     }
 
     /// Refuses confirmations that must not reach the PSP: not a hosted checkout, an amount
@@ -168,6 +239,9 @@ impl CheckoutWorkflow {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         if self.input.payment != PaymentMethod::Hosted {
             return Err("not a hosted checkout".into());
+        }
+        if self.cancel.is_some() {
+            return Err("checkout is cancelled".into());
         }
         let total = payments_domain::checkout::total_of(self.input.orders.iter().map(|o| o.amount));
         if total.map(|t| t.amount_minor()) != Some(request.amount_minor) {
@@ -250,10 +324,13 @@ async fn risk_gate(
         RiskDecision::Review { code, message } => {
             set_phase(ctx, CheckoutPhase::AwaitingReview);
             let deadline = Deadline::after(ctx, Duration::from_secs(input.waits.review_secs));
-            if wait_until(ctx, deadline, |s| s.review.is_some()).await {
+            if wait_until(ctx, deadline, |s| s.review.is_some() || s.cancel.is_some()).await {
                 // The decision came as an update (a speculative workflow task): complete that
                 // task before the local activities of the charge run.
                 ctx.timer(Duration::from_millis(1)).await;
+            }
+            if let Some(cancelled) = cancellation(ctx) {
+                return Ok(Some(cancelled));
             }
             Ok(match ctx.state(|s| s.review.clone()) {
                 Some(d) if d.approve => None,
@@ -296,21 +373,6 @@ pub(crate) async fn fail_all(
     join_all(runs).await.into_iter().collect()
 }
 
-/// Records a settled change on an order and books it (wallet, ledger) when captured.
-pub(crate) async fn record_and_book(
-    ctx: &WorkflowContext<CheckoutWorkflow>,
-    change: StatusChange,
-) -> WorkflowResult<OrderResult> {
-    let id = change.payment_order_id.clone();
-    let failure_code = change.failure_code.clone();
-    let status = transition(ctx, change).await?;
-    if status == PaymentOrderStatus::Success {
-        ctx.execute_local_activity(CreditWallet, id.clone(), policies::store_step()).await?;
-        ctx.execute_local_activity(PostLedger, id.clone(), policies::store_step()).await?;
-    }
-    Ok(OrderResult { payment_order_id: id, status, failure_code })
-}
-
 /// Direct flow, one order: charge its token until the outcome is known, record, book.
 async fn run_order(
     ctx: &WorkflowContext<CheckoutWorkflow>,
@@ -319,8 +381,15 @@ async fn run_order(
     order: &NewPaymentOrder,
 ) -> WorkflowResult<OrderResult> {
     let id = order.payment_order_id.clone();
+    if let Some((code, message)) = cancellation(ctx) {
+        let mut change = StatusChange::new(id.clone(), PaymentOrderStatus::Failed, "not charged");
+        change.failure_code = Some(code);
+        change.failure_message = Some(message);
+        return record_and_book(ctx, change).await;
+    }
     set_phase(ctx, CheckoutPhase::Charging);
     transition(ctx, StatusChange::new(id.clone(), PaymentOrderStatus::Executing, "charging at the PSP")).await?;
+    register_compensation(ctx, &id);
     let charge = ChargeInput {
         payment_order_id: id.clone(),
         checkout_id: input.checkout_id.clone(),
@@ -331,28 +400,4 @@ async fn run_order(
     let lookup = LookupInput { payment_order_id: id.clone(), psp_reference: None };
     let settled = settle_payment(ctx, std::slice::from_ref(&id), PaymentRequest::Charge(charge), lookup).await?;
     record_and_book(ctx, change_for(&id, &settled)).await
-}
-
-/// The application failure type and message behind an activity error. A regular activity's
-/// failure wraps the application failure as its cause; a local activity's failure *is* the
-/// application failure (the SDK does not wrap it), so both shapes are read.
-pub(crate) fn failure_details(err: &ActivityExecutionError) -> (Option<String>, String) {
-    let ActivityExecutionError::Failed(f) = err else {
-        return (None, err.to_string());
-    };
-    if let Some(cause) = f.cause() {
-        let type_name = match cause {
-            IncomingError::Application(app) => app.type_name().map(str::to_owned),
-            IncomingError::Timeout(_) => Some("Timeout".to_owned()),
-            _ => None,
-        };
-        return (type_name, cause.failure().message.clone());
-    }
-    let failure = f.failure();
-    let type_name = match &failure.failure_info {
-        Some(FailureInfo::ApplicationFailureInfo(info)) if !info.r#type.is_empty() => Some(info.r#type.clone()),
-        Some(FailureInfo::TimeoutFailureInfo(_)) => Some("Timeout".to_owned()),
-        _ => None,
-    };
-    (type_name, failure.message.clone())
 }

@@ -60,6 +60,32 @@ activity_contract!(
     /// Mark the checkout done when every order is final; answers whether it is.
     CompleteCheckout, "checkout.complete", CheckoutId => bool
 );
+activity_contract!(
+    /// Refund part or all of a captured payment at the PSP, `refund_id` as the idempotency key.
+    RefundPayment, "psp.refund", RefundRequest => RefundOutcome
+);
+activity_contract!(
+    /// Register the compensation refund (`{payment_order_id}:reversal`) of a captured order
+    /// whose booking failed permanently; reserves the whole refundable amount.
+    RequestReversal, "refund.request_reversal", ReversalInput => RefundRequest
+);
+activity_contract!(
+    /// Mark a refund SUCCEEDED and book it in one transaction (ledger reversal, wallet debit; a
+    /// reversal also moves its order to REVERSED). Answers the order's status afterwards.
+    CompleteRefund, "refund.complete", CompleteRefundInput => PaymentOrderStatus
+);
+activity_contract!(
+    /// Mark a refund FAILED with a code; its amount becomes refundable again.
+    FailRefund, "refund.fail", FailRefundInput => ()
+);
+activity_contract!(
+    /// Open (or re-open) a dead letter: a step failed past its retries or unclassified.
+    OpenDeadLetter, "dlq.open", DeadLetterOpen => ()
+);
+activity_contract!(
+    /// Close a dead letter: its step succeeded on retry, or an operator resolved it.
+    CloseDeadLetter, "dlq.close", DeadLetterClose => ()
+);
 
 /// What the risk check looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,4 +252,103 @@ pub struct ConfirmInput {
     pub payment_key: String,
     /// Our amount (the checkout's total), never the redirect's.
     pub amount: Money,
+}
+
+/// A refund (Toss: cancel) of part or all of a captured payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    /// Business idempotency key of this refund (`{payment_order_id}:refund:{n}`, or
+    /// `{payment_order_id}:reversal` for a compensation); the PSP's Idempotency-Key.
+    pub refund_id: String,
+    /// The order that was charged.
+    pub payment_order_id: PaymentOrderId,
+    /// The PSP's payment id from the capture.
+    pub psp_reference: String,
+    /// Amount to give back.
+    pub amount: Money,
+    /// Why, for the PSP and the buyer's statement.
+    pub reason: String,
+}
+
+/// What the PSP did with a refund. A refusal is an outcome, not an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefundOutcome {
+    /// Money returned (or irrevocably on its way).
+    Refunded {
+        /// The PSP's refund id (Stripe `re_...`; Toss: the cancel's transaction key).
+        psp_refund_reference: String,
+    },
+    /// Refused (e.g. more than what is left).
+    Refused {
+        /// The PSP's code.
+        code: String,
+        /// The PSP's message.
+        message: String,
+    },
+}
+
+/// Compensation of one captured order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversalInput {
+    /// The order to give back.
+    pub payment_order_id: PaymentOrderId,
+    /// Why (which step failed), for the refund and the order's history.
+    pub reason: String,
+}
+
+/// A refund the PSP confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteRefundInput {
+    /// The refund.
+    pub refund_id: String,
+    /// The PSP's refund id.
+    pub psp_refund_reference: String,
+}
+
+/// A refund that did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailRefundInput {
+    /// The refund.
+    pub refund_id: String,
+    /// The PSP's refusal code, or ours (`resolved_by_operator`).
+    pub code: String,
+}
+
+/// A step that failed past its retries, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterOpen {
+    /// `{subject}:{step}`: one dead letter per failing step of one order or refund.
+    pub dead_letter_id: String,
+    /// The workflow parked on it (retry and resolve go there).
+    pub workflow_id: String,
+    /// The checkout, when the subject belongs to one.
+    pub checkout_id: Option<CheckoutId>,
+    /// The payment order or refund concerned.
+    pub subject: String,
+    /// The activity that failed, e.g. `psp.refund`.
+    pub step: String,
+    /// Why it is a dead letter (retries exhausted, or the unclassified error's type).
+    pub reason: String,
+    /// The last error's text.
+    pub last_error: String,
+    /// Activity attempts spent in this run of the step.
+    pub attempts: u32,
+}
+
+/// How a dead letter was closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterClose {
+    /// The dead letter.
+    pub dead_letter_id: String,
+    /// `None`: its step succeeded when retried. `Some`: an operator resolved it by hand.
+    pub resolved: Option<OperatorNote>,
+}
+
+/// Who did what, for the records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorNote {
+    /// Who.
+    pub operator: String,
+    /// What and why.
+    pub reason: String,
 }

@@ -3,6 +3,7 @@
 //! confirms that one payment for the whole checkout with *its own* amount, and every order
 //! follows its outcome. A buyer who never comes back lets the checkout expire.
 
+use crate::cancel::{cancellation, register_compensation};
 use crate::charge::{PaymentRequest, change_for, settle_payment};
 use crate::checkout::{CheckoutInput, CheckoutWorkflow, OrderResult, fail_all, record_and_book, set_phase, transition};
 use crate::contract::{ConfirmInput, LookupInput, StatusChange};
@@ -20,7 +21,13 @@ pub(crate) async fn run_hosted(
 ) -> WorkflowResult<Vec<OrderResult>> {
     set_phase(ctx, CheckoutPhase::AwaitingPayment);
     let deadline = Deadline::after(ctx, Duration::from_secs(input.waits.hosted_payment_secs));
-    if !wait_until(ctx, deadline, |s| s.confirmation.is_some()).await {
+    let paid_or_cancelled = wait_until(ctx, deadline, |s| s.confirmation.is_some() || s.cancel.is_some()).await;
+    if let Some((code, message)) = cancellation(ctx)
+        && ctx.state(|s| s.confirmation.is_none())
+    {
+        return fail_all(ctx, input, &code, &message, "not charged").await;
+    }
+    if !paid_or_cancelled {
         // The PSP expires an unconfirmed payment on its own: nothing was or will be captured.
         return fail_all(
             ctx,
@@ -47,6 +54,9 @@ pub(crate) async fn run_hosted(
         transition(ctx, StatusChange::new(id.clone(), PaymentOrderStatus::Executing, "confirming the hosted payment"))
     });
     join_all(executing).await.into_iter().collect::<WorkflowResult<Vec<_>>>()?;
+    for id in &ids {
+        register_compensation(ctx, id);
+    }
     let confirm = ConfirmInput {
         checkout_id: input.checkout_id.clone(),
         payment_key: request.payment_key.clone(),

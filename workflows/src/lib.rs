@@ -8,16 +8,27 @@
 //! queries, pending payments awaited through webhook signals with a deadline), `hosted.rs` (the
 //! hosted-page flow: wait for the buyer, confirm one payment for all orders), `messages.rs`
 //! (signals, the confirm update, the phase query, search attributes, wait limits), `waits.rs`
-//! (waiting for state with a deadline on durable timers).
+//! (waiting for state with a deadline on durable timers), `refund.rs` (the refund workflow and
+//! the PSP-refund-and-booking part the checkout's compensation shares), `dead_letter.rs` (steps
+//! that failed past their retries park their workflow until an operator retries or resolves
+//! them), `failures.rs` (reading activity failures), `cancel.rs` (cancelling a checkout: the
+//! saga unwinds through the compensations registered before each charge), `booking.rs` (booking
+//! a settled order: ledger, wallet, and the compensation of a rejected booking).
 //!
 //! Nothing here does I/O or reads a clock: the crate cannot even name sqlx, reqwest or tonic.
 
+mod booking;
+mod cancel;
 mod charge;
 pub mod checkout;
 pub mod contract;
+pub mod dead_letter;
+mod failures;
 mod hosted;
 pub mod messages;
 pub mod policies;
+pub mod refund;
 mod waits;
 
 pub use checkout::{CheckoutInput, CheckoutResult, CheckoutWorkflow, OrderResult};
+pub use refund::{RefundInput, RefundResult, RefundWorkflow};

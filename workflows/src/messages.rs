@@ -22,14 +22,43 @@ pub struct WaitLimits {
     pub review_secs: u64,
     /// A hosted checkout waiting for the buyer to pay: at the limit it expires.
     pub hosted_payment_secs: u64,
+    /// Attempts of one PSP call (charge, status query, refund) before the workflow stops
+    /// retrying it: a charge then leaves its order UNKNOWN for the janitor, a refund becomes a
+    /// dead letter. Backoff doubles from 0.5 s up to 60 s between attempts.
+    #[serde(default = "default_psp_attempts_max")]
+    pub psp_attempts_max: u32,
+    /// The UNKNOWN janitor's schedule: an order whose PSP outcome stayed unknown is asked about
+    /// after the first delay, then the second, then every third, until the PSP gives a final
+    /// answer (or a webhook about the checkout arrives, which asks at once).
+    #[serde(default = "default_unknown_recheck_secs")]
+    pub unknown_recheck_secs: [u64; 3],
+}
+
+fn default_psp_attempts_max() -> u32 {
+    WaitLimits::DEFAULT.psp_attempts_max
+}
+
+fn default_unknown_recheck_secs() -> [u64; 3] {
+    WaitLimits::DEFAULT.unknown_recheck_secs
 }
 
 impl WaitLimits {
     /// Production defaults: 15 min for 3-D Secure / PSP review answers (Stripe's and Toss's
     /// authentication windows are shorter), 24 h for an operator, 30 min for a buyer on the
-    /// hosted page (Toss expires an unconfirmed payment after 10 min).
-    pub const DEFAULT: WaitLimits =
-        WaitLimits { psp_pending_secs: 15 * 60, review_secs: 24 * 3600, hosted_payment_secs: 30 * 60 };
+    /// hosted page (Toss expires an unconfirmed payment after 10 min); 10 attempts per PSP call
+    /// (about 3 minutes of backoff); the janitor asks after 5 min, 1 h, then daily.
+    pub const DEFAULT: WaitLimits = WaitLimits {
+        psp_pending_secs: 15 * 60,
+        review_secs: 24 * 3600,
+        hosted_payment_secs: 30 * 60,
+        psp_attempts_max: 10,
+        unknown_recheck_secs: [5 * 60, 3600, 24 * 3600],
+    };
+
+    /// The janitor's delay before its `round`-th status query (0-based).
+    pub fn unknown_recheck(&self, round: usize) -> u64 {
+        self.unknown_recheck_secs[round.min(self.unknown_recheck_secs.len() - 1)]
+    }
 }
 
 /// Where a checkout stands; mirrored into the `PaymentStatus` search attribute.
@@ -47,8 +76,13 @@ pub enum CheckoutPhase {
     AwaitingPsp,
     /// Every order final and booked.
     Done,
-    /// Some order's PSP outcome is unknown; reconciliation will settle it.
+    /// Some order's PSP outcome is unknown; the janitor asks the PSP on its schedule.
     Unknown,
+    /// A step failed past its retries (or with an error nothing classifies): waiting for an
+    /// operator (`paymentsctl dlq retry|resolve`).
+    DeadLetter,
+    /// A captured order is being given back (compensation: refund at the PSP, ledger reversal).
+    Compensating,
 }
 
 impl CheckoutPhase {
@@ -62,6 +96,8 @@ impl CheckoutPhase {
             CheckoutPhase::AwaitingPsp => "AWAITING_PSP",
             CheckoutPhase::Done => "DONE",
             CheckoutPhase::Unknown => "UNKNOWN",
+            CheckoutPhase::DeadLetter => "DEAD_LETTER",
+            CheckoutPhase::Compensating => "COMPENSATING",
         }
     }
 }
@@ -107,4 +143,38 @@ pub struct ConfirmResult {
     pub code: Option<String>,
     /// Failure text.
     pub message: Option<String>,
+}
+
+/// What an operator does with a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeadLetterVerb {
+    /// Run the failed step again (fresh retries, same idempotency keys).
+    Retry,
+    /// Close it: the operator settled the matter by hand; the step is not run again.
+    Resolve,
+}
+
+/// An operator's action on one of a workflow's open dead letters (update `dead_letter`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterAction {
+    /// The dead letter (`{subject}:{step}`).
+    pub dead_letter_id: String,
+    /// Retry or resolve.
+    pub verb: DeadLetterVerb,
+    /// Who.
+    pub operator: String,
+    /// Why (for a resolve: what was done by hand).
+    pub reason: String,
+}
+
+/// An operator (or the merchant through an operator) cancels a checkout: orders not charged
+/// yet end FAILED `checkout_cancelled`; whatever a charge turns out to have captured -- even one
+/// whose outcome is still unknown -- is given back (the compensation registered before the
+/// charge). Update `cancel_checkout`, refused once the checkout is done or already cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// Who.
+    pub operator: String,
+    /// Why, for the orders' history and the refunds.
+    pub reason: String,
 }

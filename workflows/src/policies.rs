@@ -29,6 +29,10 @@ pub mod failure_types {
     pub const STORE_NOT_FOUND: &str = "StoreNotFound";
     /// A refund larger than what is left to refund.
     pub const STORE_REFUND_TOO_LARGE: &str = "StoreRefundTooLarge";
+    /// The seller's wallet is blocked by an operator: the captured payment is given back.
+    pub const STORE_WALLET_BLOCKED: &str = "StoreWalletBlocked";
+    /// The PSP refused to give back a captured payment (the saga's compensation).
+    pub const PSP_REFUND_REFUSED: &str = "PspRefundRefused";
 }
 
 /// Exponential backoff: `initial_ms`, doubling, capped at `max_interval_ms`, at most
@@ -58,26 +62,40 @@ pub fn risk() -> LocalActivityOptions {
 /// requests, bad credentials, and a request whose answer was lost (timeout, dropped
 /// connection): for that one the workflow asks the PSP what happened before anything else.
 /// After the last attempt the order is UNKNOWN, never FAILED: money may have moved.
-pub fn psp_charge() -> LocalActivityOptions {
+/// `attempts_max` comes from the checkout's [`crate::messages::WaitLimits`].
+pub fn psp_charge(attempts_max: u32) -> LocalActivityOptions {
     use failure_types::*;
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(30))
         .retry_policy(retry(
             500,
             60_000,
-            10,
+            attempts_max,
             &[PSP_INVALID_REQUEST, PSP_AUTHENTICATION, PSP_IDEMPOTENCY, PSP_OUTCOME_UNKNOWN],
         ))
         .build()
 }
 
 /// PSP status query: read-only, so retried freely: 30 s per attempt, backoff 0.5 s to 60 s,
-/// 10 attempts. Bad credentials and invalid requests are not retried.
-pub fn psp_lookup() -> LocalActivityOptions {
+/// `attempts_max` attempts. Bad credentials and invalid requests are not retried.
+pub fn psp_lookup(attempts_max: u32) -> LocalActivityOptions {
     use failure_types::*;
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(retry(500, 60_000, 10, &[PSP_AUTHENTICATION, PSP_INVALID_REQUEST]))
+        .retry_policy(retry(500, 60_000, attempts_max, &[PSP_AUTHENTICATION, PSP_INVALID_REQUEST]))
+        .build()
+}
+
+/// PSP refund: 30 s per attempt, backoff 0.5 s to 60 s, `attempts_max` attempts. Unlike a
+/// charge, a refund whose answer was lost is simply sent again: the refund id is its
+/// idempotency key, so the PSP answers the first refund instead of making a second one. Not
+/// retried: invalid requests, bad credentials, key misuse. When the attempts run out the refund
+/// becomes a dead letter (an operator retries it once the PSP is back).
+pub fn psp_refund(attempts_max: u32) -> LocalActivityOptions {
+    use failure_types::*;
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(retry(500, 60_000, attempts_max, &[PSP_INVALID_REQUEST, PSP_AUTHENTICATION, PSP_IDEMPOTENCY]))
         .build()
 }
 
@@ -86,14 +104,8 @@ pub fn psp_lookup() -> LocalActivityOptions {
 /// UNKNOWN for the reconciliation janitor.
 pub const CHARGE_ROUNDS_MAX: u32 = 5;
 
-/// Polling a pending payment (3-D Secure, review) until the PSP gives a final answer: first
-/// interval, doubling up to the cap, for at most the deadline. The PSP's webhook (as a
-/// signal) will shorten the wait; the deadline stays.
-pub const PENDING_POLL_FIRST: Duration = Duration::from_secs(1);
-/// Cap of the pending poll interval.
-pub const PENDING_POLL_MAX: Duration = Duration::from_secs(60);
-/// How long a pending payment is awaited before the order is left UNKNOWN.
-pub const PENDING_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+/// Attempts of a database step (see [`store_step`]).
+pub const STORE_ATTEMPTS_MAX: u32 = 30;
 
 /// Database steps (status, wallet, ledger): 10 s per attempt, backoff 0.1 s to 30 s, 30
 /// attempts (about 12 minutes) to ride out a database failover. Violated invariants are not
@@ -105,8 +117,15 @@ pub fn store_step() -> LocalActivityOptions {
         .retry_policy(retry(
             100,
             30_000,
-            30,
-            &[STORE_INVALID_TRANSITION, STORE_PRECONDITION, STORE_CORRUPT, STORE_NOT_FOUND, STORE_REFUND_TOO_LARGE],
+            STORE_ATTEMPTS_MAX,
+            &[
+                STORE_INVALID_TRANSITION,
+                STORE_PRECONDITION,
+                STORE_CORRUPT,
+                STORE_NOT_FOUND,
+                STORE_REFUND_TOO_LARGE,
+                STORE_WALLET_BLOCKED,
+            ],
         ))
         .build()
 }

@@ -11,11 +11,12 @@ pub mod toss;
 
 use crate::chaos;
 use crate::failure::{non_retryable, retryable};
-use payments_domain::{Money, PaymentOrderId};
 use payments_workflows::contract::{
     CancelPending, ChargeInput, ChargeOrder, ChargeOutcome, ConfirmInput, ConfirmPayment, LookupInput, LookupPayment,
-    PaymentLookup,
+    PaymentLookup, RefundPayment,
 };
+// The refund types are part of the activity contract (the workflows send and read them).
+pub use payments_workflows::contract::{RefundOutcome, RefundRequest};
 use payments_workflows::policies::failure_types;
 use std::fmt;
 use std::future::Future;
@@ -95,38 +96,6 @@ impl PspError {
 
 /// Boxed future returned by [`PspClient`] methods (object-safe async).
 pub type PspFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PspError>> + Send + 'a>>;
-
-/// A refund (Toss: cancel) of part or all of a captured payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefundRequest {
-    /// Business idempotency key of this refund (e.g. `{payment_order_id}:refund:{n}`).
-    pub refund_id: String,
-    /// The order that was charged.
-    pub payment_order_id: PaymentOrderId,
-    /// The PSP's payment id from the capture.
-    pub psp_reference: String,
-    /// Amount to give back.
-    pub amount: Money,
-    /// Why, for the PSP and the buyer's statement.
-    pub reason: String,
-}
-
-/// What the PSP did with a refund.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundOutcome {
-    /// Money returned (or irrevocably on its way).
-    Refunded {
-        /// The PSP's refund id (Stripe `re_...`; Toss: the cancel's transaction key).
-        psp_refund_reference: String,
-    },
-    /// Refused (e.g. more than what is left).
-    Refused {
-        /// The PSP's code.
-        code: String,
-        /// The PSP's message.
-        message: String,
-    },
-}
 
 /// A payment service provider.
 pub trait PspClient: Send + Sync + 'static {
@@ -208,6 +177,27 @@ impl PspActivities {
         let result = self.client.cancel_pending(&input).await;
         tracing::info!(payment_order_id = %input.payment_order_id, ?result, "psp cancel pending");
         result.map_err(PspError::into_activity_error)
+    }
+
+    /// Refunds part or all of a captured payment. A refund whose answer was lost is sent again
+    /// (retryable): its refund id is the idempotency key, so the PSP answers the first refund
+    /// instead of making another.
+    #[activity(definition = RefundPayment)]
+    pub async fn refund(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: RefundRequest,
+    ) -> Result<RefundOutcome, ActivityError> {
+        let attempt = ctx.info().attempt;
+        let result = self.client.refund(&request).await;
+        tracing::info!(refund_id = %request.refund_id, attempt, ?result, "psp refund");
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(PspError::OutcomeUnknown(message)) => {
+                Err(retryable("PspRefundOutcomeUnknown", format!("refund answer lost: {message}"), None))
+            }
+            Err(e) => Err(e.into_activity_error()),
+        }
     }
 
     /// Asks the PSP what became of one order's payment.
