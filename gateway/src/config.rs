@@ -3,6 +3,14 @@
 use clap::Parser;
 use payments_worker::config::SharedConfig;
 use payments_workflows::messages::WaitLimits;
+use std::fmt;
+use std::str::FromStr;
+
+/// Largest `PSP_ATTEMPTS_MAX` accepted (the smallest is 1): with backoff capped at 60 s, 50
+/// attempts already retry for most of an hour before the step becomes a dead letter.
+pub const PSP_ATTEMPTS_MAX_LIMIT: i64 = 50;
+/// Longest delay accepted in `JANITOR_SCHEDULE_SECS`: 30 days (the default repeats daily).
+pub const JANITOR_DELAY_SECS_MAX: u64 = 30 * 24 * 3600;
 
 /// Gateway configuration.
 #[derive(Debug, Clone, Parser)]
@@ -38,23 +46,154 @@ pub struct GatewayConfig {
     /// Seconds a hosted checkout waits for the buyer to pay.
     #[arg(long, env = "WAIT_HOSTED_PAYMENT_SECS", default_value_t = WaitLimits::DEFAULT.hosted_payment_secs)]
     pub wait_hosted_payment_secs: u64,
+    /// Attempts of one PSP call (charge, status query, refund) before the workflow stops
+    /// retrying it: 1 to 50.
+    #[arg(
+        long,
+        env = "PSP_ATTEMPTS_MAX",
+        default_value_t = WaitLimits::DEFAULT.psp_attempts_max,
+        value_parser = clap::value_parser!(u32).range(1..=PSP_ATTEMPTS_MAX_LIMIT)
+    )]
+    pub psp_attempts_max: u32,
+    /// When the UNKNOWN janitor asks the PSP about an order whose outcome is unknown: three
+    /// comma-separated seconds, the first delay, the second, then the one that repeats.
+    #[arg(long, env = "JANITOR_SCHEDULE_SECS", default_value_t = JanitorSchedule(WaitLimits::DEFAULT.unknown_recheck_secs))]
+    pub janitor_schedule_secs: JanitorSchedule,
     /// Temporal and database, as the worker's.
     #[command(flatten)]
     pub shared: SharedConfig,
 }
 
 impl GatewayConfig {
-    /// The wait limits given to every new checkout.
+    /// The wait limits given to every new checkout and refund.
     pub fn waits(&self) -> WaitLimits {
         WaitLimits {
             psp_pending_secs: self.wait_psp_pending_secs,
             review_secs: self.wait_review_secs,
             hosted_payment_secs: self.wait_hosted_payment_secs,
+            psp_attempts_max: self.psp_attempts_max,
+            unknown_recheck_secs: self.janitor_schedule_secs.0,
         }
+    }
+
+    /// Sets every wait limit from `waits` (the inverse of [`GatewayConfig::waits`]; for
+    /// embedding the gateway, e.g. in tests, with limits chosen in code).
+    pub fn set_waits(&mut self, waits: WaitLimits) {
+        self.wait_psp_pending_secs = waits.psp_pending_secs;
+        self.wait_review_secs = waits.review_secs;
+        self.wait_hosted_payment_secs = waits.hosted_payment_secs;
+        self.psp_attempts_max = waits.psp_attempts_max;
+        self.janitor_schedule_secs = JanitorSchedule(waits.unknown_recheck_secs);
     }
 
     /// Defaults, as if no flag or variable were given.
     pub fn defaults() -> Self {
         GatewayConfig::parse_from(["payments-gateway"])
+    }
+}
+
+/// The UNKNOWN janitor's delays in seconds (`JANITOR_SCHEDULE_SECS`): first, second, then
+/// repeating. Written and parsed as `300,3600,86400`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JanitorSchedule(pub [u64; 3]);
+
+/// Why a `JANITOR_SCHEDULE_SECS` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// Not exactly three comma-separated values.
+    #[error("expected exactly three comma-separated delays in seconds (first, second, repeating), got {0}")]
+    Count(usize),
+    /// A value is not a whole number of seconds.
+    #[error("{0:?} is not a whole number of seconds")]
+    NotANumber(String),
+    /// A value is zero or above [`JANITOR_DELAY_SECS_MAX`].
+    #[error("{0} must be between 1 and {JANITOR_DELAY_SECS_MAX} seconds")]
+    OutOfRange(u64),
+}
+
+impl FromStr for JanitorSchedule {
+    type Err = ScheduleError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let [first, second, repeating] = parts.as_slice() else {
+            return Err(ScheduleError::Count(parts.len()));
+        };
+        let secs = |part: &str| {
+            // Digits only: no sign, no exponent, no fraction.
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ScheduleError::NotANumber(part.to_owned()));
+            }
+            let value: u64 = part.parse().map_err(|_| ScheduleError::NotANumber(part.to_owned()))?;
+            if value == 0 || value > JANITOR_DELAY_SECS_MAX {
+                return Err(ScheduleError::OutOfRange(value));
+            }
+            Ok(value)
+        };
+        Ok(JanitorSchedule([secs(first)?, secs(second)?, secs(repeating)?]))
+    }
+}
+
+impl fmt::Display for JanitorSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c] = self.0;
+        write!(f, "{a},{b},{c}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<GatewayConfig, clap::Error> {
+        GatewayConfig::try_parse_from(std::iter::once("payments-gateway").chain(args.iter().copied()))
+    }
+
+    /// Three positive delays parse (spaces around commas allowed); anything else is refused
+    /// with a reason.
+    #[test]
+    fn janitor_schedule_syntax() {
+        assert_eq!("300,3600,86400".parse(), Ok(JanitorSchedule([300, 3600, 86400])));
+        assert_eq!(" 1, 2 ,3".parse(), Ok(JanitorSchedule([1, 2, 3])));
+        assert_eq!("1,2".parse::<JanitorSchedule>(), Err(ScheduleError::Count(2)));
+        assert_eq!("1,2,3,4".parse::<JanitorSchedule>(), Err(ScheduleError::Count(4)));
+        assert_eq!("".parse::<JanitorSchedule>(), Err(ScheduleError::Count(1)));
+        assert_eq!("1,0,3".parse::<JanitorSchedule>(), Err(ScheduleError::OutOfRange(0)));
+        assert!(matches!("1,-2,3".parse::<JanitorSchedule>(), Err(ScheduleError::NotANumber(_))));
+        assert!(matches!("1,+2,3".parse::<JanitorSchedule>(), Err(ScheduleError::NotANumber(_))));
+        assert!(matches!("1,2.5,3".parse::<JanitorSchedule>(), Err(ScheduleError::NotANumber(_))));
+        assert!(matches!("1,,3".parse::<JanitorSchedule>(), Err(ScheduleError::NotANumber(_))));
+        assert!(matches!("1,2,99999999999999999999".parse::<JanitorSchedule>(), Err(ScheduleError::NotANumber(_))));
+        let too_long = format!("1,2,{}", JANITOR_DELAY_SECS_MAX + 1);
+        assert_eq!(too_long.parse::<JanitorSchedule>(), Err(ScheduleError::OutOfRange(JANITOR_DELAY_SECS_MAX + 1)));
+        assert_eq!(JanitorSchedule([300, 3600, 86400]).to_string(), "300,3600,86400");
+    }
+
+    /// Without flags the limits are the workflows' defaults; the flags reach `waits()`; attempts
+    /// outside 1..=50 and malformed schedules are refused.
+    #[test]
+    fn flags_feed_the_wait_limits() {
+        // The environment may override the defaults; only check them when it does not.
+        if std::env::var_os("PSP_ATTEMPTS_MAX").is_none() && std::env::var_os("JANITOR_SCHEDULE_SECS").is_none() {
+            let waits = parse(&[]).unwrap().waits();
+            assert_eq!(waits.psp_attempts_max, WaitLimits::DEFAULT.psp_attempts_max);
+            assert_eq!(waits.unknown_recheck_secs, WaitLimits::DEFAULT.unknown_recheck_secs);
+        }
+        let waits = parse(&["--psp-attempts-max", "3", "--janitor-schedule-secs", "5,10,20"]).unwrap().waits();
+        assert_eq!((waits.psp_attempts_max, waits.unknown_recheck_secs), (3, [5, 10, 20]));
+        assert!(parse(&["--psp-attempts-max", "50"]).is_ok());
+        assert!(parse(&["--psp-attempts-max", "0"]).is_err());
+        assert!(parse(&["--psp-attempts-max", "51"]).is_err());
+        assert!(parse(&["--janitor-schedule-secs", "5,10"]).is_err());
+    }
+
+    /// `set_waits` is the inverse of `waits`.
+    #[test]
+    fn set_waits_round_trips() {
+        let mut config = parse(&[]).unwrap();
+        let waits =
+            WaitLimits { psp_attempts_max: 2, unknown_recheck_secs: [1, 2, 3], review_secs: 7, ..WaitLimits::DEFAULT };
+        config.set_waits(waits);
+        assert_eq!(config.waits(), waits);
     }
 }

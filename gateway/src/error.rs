@@ -11,6 +11,10 @@ use serde_json::json;
 /// The `param` of idempotency errors: the header's name, as Stripe spells it.
 pub const IDEMPOTENCY_KEY_PARAM: &str = "Idempotency-Key";
 
+/// Codes of [`ApiError::InvalidRequest`] that refuse a well-formed request because of the
+/// resource's state: gRPC answers them FAILED_PRECONDITION (REST keeps 400, as Stripe does).
+const PRECONDITION_CODES: [&str; 1] = ["not_cancellable"];
+
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,6 +42,10 @@ pub enum ApiError {
     /// No such resource.
     #[error("{0} not found")]
     NotFound(String),
+    /// Something the gateway depends on did not answer in time (a workflow without a running
+    /// worker); retrying later may succeed. The message is for the caller.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Our fault; details are logged, not returned.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -101,6 +109,10 @@ impl IntoResponse for ApiError {
                 json!({"error": {"type": "invalid_request_error", "code": "resource_missing",
                     "message": format!("{what} not found")}}),
             ),
+            ApiError::Unavailable(message) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": {"type": "api_error", "code": "service_unavailable", "message": message}}),
+            ),
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 (
@@ -116,6 +128,9 @@ impl IntoResponse for ApiError {
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
         match e {
+            ApiError::InvalidRequest { code, param, message } if PRECONDITION_CODES.contains(&code) => {
+                tonic::Status::failed_precondition(format!("{param}: {message}"))
+            }
             ApiError::InvalidRequest { param, message, .. } => {
                 tonic::Status::invalid_argument(format!("{param}: {message}"))
             }
@@ -125,10 +140,28 @@ impl From<ApiError> for tonic::Status {
             }
             ApiError::Idempotency { message, .. } => tonic::Status::invalid_argument(message),
             ApiError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
+            ApiError::Unavailable(message) => tonic::Status::unavailable(message),
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 tonic::Status::internal("internal error; it has been logged")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refusal because of the resource's state is FAILED_PRECONDITION over gRPC; other
+    /// validation failures stay INVALID_ARGUMENT. Both name the field.
+    #[test]
+    fn grpc_codes_of_refusals() {
+        let status = tonic::Status::from(ApiError::invalid("not_cancellable", "checkout_id", "it is done"));
+        assert_eq!((status.code(), status.message()), (tonic::Code::FailedPrecondition, "checkout_id: it is done"));
+        let status = tonic::Status::from(ApiError::invalid("not_awaiting_review", "checkout_id", "it is done"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let status = tonic::Status::from(ApiError::invalid("parameter_invalid", "reason", "is required"));
+        assert_eq!((status.code(), status.message()), (tonic::Code::InvalidArgument, "reason: is required"));
     }
 }

@@ -1,12 +1,15 @@
-//! gRPC `payments.v1.PaymentService`: the same operations as REST, validated by the same code.
+//! gRPC `payments.v1.PaymentService`: the same operations as REST, validated by the same code;
+//! and `payments.v1.AdminService`: operators' review decisions, cancellations and dead letters.
 
+use crate::dead_letters::{check_id, parse_limit, parse_status};
 use crate::error::ApiError;
 use crate::grpc_idempotency::idempotent;
+use crate::refunds::{RefundDraft, parse_order_id};
 use crate::service::PaymentsService;
-use crate::views::{checkout_pb, order_pb};
+use crate::views::{checkout_pb, dead_letter_pb, order_pb, refund_pb};
 use payments_domain::{CheckoutDraft, CheckoutId, NewCheckout, OrderDraft, PaymentOrderId};
 use payments_proto::payments_v1 as pb;
-use payments_workflows::messages::ReviewDecision;
+use payments_workflows::messages::{CancelRequest, DeadLetterVerb, ReviewDecision};
 use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
 
@@ -50,6 +53,63 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         let phase = self.service.decide_review(&id, decision).await?;
         tracing::info!(checkout_id = %id, approve = r.approve, "review decision delivered");
         Ok(Response::new(pb::DecideReviewResponse { checkout_id: id.to_string(), phase: phase.as_str().to_owned() }))
+    }
+
+    async fn cancel_checkout(
+        &self,
+        request: Request<pb::CancelCheckoutRequest>,
+    ) -> Result<Response<pb::CancelCheckoutResponse>, Status> {
+        let r = request.into_inner();
+        let id = CheckoutId::parse(r.checkout_id).map_err(|e| Status::invalid_argument(format!("checkout_id: {e}")))?;
+        let cancel = CancelRequest { operator: r.operator, reason: r.reason };
+        let phase = self.service.cancel_checkout(&id, cancel).await?;
+        tracing::info!(checkout_id = %id, phase = phase.as_str(), "checkout cancellation delivered");
+        Ok(Response::new(pb::CancelCheckoutResponse { checkout_id: id.to_string(), phase: phase.as_str().to_owned() }))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        let r = request.into_inner();
+        let (status, limit) = (parse_status(&r.status)?, parse_limit(r.limit)?);
+        let records = self.service.dead_letters(status, limit).await?;
+        Ok(Response::new(pb::ListDeadLettersResponse { dead_letters: records.iter().map(dead_letter_pb).collect() }))
+    }
+
+    async fn get_dead_letter(
+        &self,
+        request: Request<pb::GetDeadLetterRequest>,
+    ) -> Result<Response<pb::DeadLetter>, Status> {
+        let id = request.into_inner().dead_letter_id;
+        check_id(&id)?;
+        Ok(Response::new(dead_letter_pb(&self.service.dead_letter(&id).await?)))
+    }
+
+    async fn retry_dead_letter(
+        &self,
+        request: Request<pb::DeadLetterActionRequest>,
+    ) -> Result<Response<pb::DeadLetter>, Status> {
+        self.act(request.into_inner(), DeadLetterVerb::Retry).await
+    }
+
+    async fn resolve_dead_letter(
+        &self,
+        request: Request<pb::DeadLetterActionRequest>,
+    ) -> Result<Response<pb::DeadLetter>, Status> {
+        self.act(request.into_inner(), DeadLetterVerb::Resolve).await
+    }
+}
+
+impl GrpcAdmin {
+    /// Retry or resolve, answering the dead letter afterwards.
+    async fn act(
+        &self,
+        r: pb::DeadLetterActionRequest,
+        verb: DeadLetterVerb,
+    ) -> Result<Response<pb::DeadLetter>, Status> {
+        let record = self.service.act_on_dead_letter(&r.dead_letter_id, verb, &r.operator, &r.reason).await?;
+        Ok(Response::new(dead_letter_pb(&record)))
     }
 }
 
@@ -135,5 +195,28 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         let id = CheckoutId::parse(request.into_inner().checkout_id)
             .map_err(|e| Status::invalid_argument(format!("checkout_id: {e}")))?;
         Ok(Response::new(checkout_pb(&self.service.checkout(&id).await?)))
+    }
+
+    async fn create_refund(&self, request: Request<pb::CreateRefundRequest>) -> Result<Response<pb::Refund>, Status> {
+        let endpoint = "grpc payments.v1.PaymentService/CreateRefund";
+        idempotent(self.service.store(), endpoint, request, |request| async move {
+            let r = request.into_inner();
+            let draft = RefundDraft {
+                payment_order_id: r.payment_order_id,
+                amount: Some(r.amount).filter(|a| !a.is_empty()),
+                reason: r.reason,
+            };
+            Ok(Response::new(refund_pb(&self.service.create_refund(draft).await?)))
+        })
+        .await
+    }
+
+    async fn list_refunds(
+        &self,
+        request: Request<pb::ListRefundsRequest>,
+    ) -> Result<Response<pb::ListRefundsResponse>, Status> {
+        let id = parse_order_id(request.into_inner().payment_order_id)?;
+        let views = self.service.refunds(&id).await?;
+        Ok(Response::new(pb::ListRefundsResponse { refunds: views.iter().map(refund_pb).collect() }))
     }
 }

@@ -2,17 +2,23 @@
 //! operations, with server reflection and health) in front of one [`service::PaymentsService`]
 //! that stores a checkout and starts its Temporal workflow. It never moves money itself.
 //!
-//! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs),
-//! `rest.rs` (axum routes), `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services),
-//! `pages.rs` (the hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire views of records),
-//! `error.rs` (the one mapping of errors to HTTP and gRPC statuses), `main.rs` (thin).
+//! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs,
+//! and messages to running checkouts: confirmations, review decisions, cancellations),
+//! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
+//! workflow, REST routes), `dead_letters.rs` (operators' retry and resolve of parked steps),
+//! `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services), `pages.rs` (the
+//! hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire
+//! views of records), `error.rs` (the one mapping of errors to HTTP and gRPC statuses),
+//! `main.rs` (thin).
 
 pub mod config;
+pub mod dead_letters;
 pub mod error;
 pub mod grpc;
 pub mod grpc_idempotency;
 pub mod idempotency;
 pub mod pages;
+pub mod refunds;
 pub mod rest;
 pub mod service;
 pub mod views;

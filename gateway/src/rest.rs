@@ -1,8 +1,10 @@
 //! REST JSON API of the seeds: `POST /v1/payments`, `GET /v1/payments/{payment_order_id}`,
-//! `GET /v1/checkouts/{checkout_id}`, plus `GET /healthz`. Both POSTs honour `Idempotency-Key`.
+//! `GET /v1/checkouts/{checkout_id}`, plus `GET /healthz` and the refund routes (`refunds.rs`).
+//! Every POST honours `Idempotency-Key`.
 
 use crate::error::ApiError;
 use crate::idempotency;
+use crate::refunds::{self, parse_order_id};
 use crate::service::{Created, PaymentsService};
 use crate::views::{checkout_json, order_json};
 use axum::body::Bytes;
@@ -11,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use payments_domain::checkout::{draft_from_json, hosted_draft_from_json};
-use payments_domain::{CheckoutId, NewCheckout, PaymentOrderId};
+use payments_domain::{CheckoutId, NewCheckout};
 use serde_json::Value;
 
 /// Largest request body accepted. A 100-order checkout is well under 32 KiB.
@@ -27,8 +29,9 @@ pub fn router(service: PaymentsService, public_url: String) -> Router {
         .route("/v1/payments/{payment_order_id}", get(get_payment))
         .route("/v1/checkouts/{checkout_id}", get(get_checkout))
         .route("/healthz", get(|| async { "ok" }))
+        .with_state(Rest { service: service.clone(), public_url })
+        .merge(refunds::router(service))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
-        .with_state(Rest { service, public_url })
 }
 
 #[derive(Clone)]
@@ -95,9 +98,7 @@ async fn get_payment(
     State(Rest { service, .. }): State<Rest>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = PaymentOrderId::parse(id)
-        .map_err(|e| ApiError::invalid("parameter_invalid", "payment_order_id", e.to_string()))?;
-    Ok(Json(order_json(&service.order(&id).await?)))
+    Ok(Json(order_json(&service.order(&parse_order_id(id)?).await?)))
 }
 
 async fn get_checkout(

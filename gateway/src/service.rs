@@ -1,13 +1,14 @@
 //! What both APIs do: store a checkout, start its workflow, read state back, and pass
-//! messages to running checkouts (hosted-payment confirmations, review decisions, PSP
-//! events). The gateway never moves money itself; the workflow does.
+//! messages to running checkouts (hosted-payment confirmations, review decisions, operators'
+//! cancellations, PSP events). The gateway never moves money itself; the workflow does.
 
 use crate::error::ApiError;
+use crate::refunds::REFUND_REASON_CHARS_MAX;
 use payments_domain::{CheckoutId, NewCheckout, PaymentOrderId};
-use payments_store::{CheckoutRecord, CreateOutcome, OrderRecord, Store};
+use payments_store::{CheckoutRecord, CreateOutcome, DEAD_LETTER_OPERATOR_LEN_MAX, OrderRecord, Store};
 use payments_workflows::messages::{
-    CHECKOUT_ID_ATTRIBUTE, CheckoutPhase, ConfirmRequest, ConfirmResult, PAYMENT_STATUS_ATTRIBUTE, PspEventHint,
-    ReviewDecision, WaitLimits,
+    CHECKOUT_ID_ATTRIBUTE, CancelRequest, CheckoutPhase, ConfirmRequest, ConfirmResult, PAYMENT_STATUS_ATTRIBUTE,
+    PspEventHint, ReviewDecision, WaitLimits,
 };
 use payments_workflows::{CheckoutInput, CheckoutWorkflow};
 use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError, WorkflowUpdateError};
@@ -20,6 +21,14 @@ use temporalio_common::search_attributes::SearchAttributes;
 /// Bound on asking a workflow its phase (webhook bridge): a live worker answers in
 /// milliseconds.
 pub const PHASE_QUERY_TIMEOUT_MS: u64 = 2_000;
+/// Bound on delivering an operator's cancellation: a workflow answers its update only while a
+/// worker runs; without one the call would hang until Temporal's own deadline.
+pub const CANCEL_UPDATE_TIMEOUT_MS: u64 = 10_000;
+/// Longest operator name on a cancellation, in bytes (the store's limit for operators).
+pub const CANCEL_OPERATOR_LEN_MAX: usize = DEAD_LETTER_OPERATOR_LEN_MAX;
+/// Longest cancellation reason, in characters: it becomes the reason of the refunds that give
+/// back what was captured, so it is held to theirs.
+pub const CANCEL_REASON_CHARS_MAX: usize = REFUND_REASON_CHARS_MAX;
 
 /// Shared state of the gateway's handlers.
 #[derive(Clone)]
@@ -59,6 +68,21 @@ impl PaymentsService {
     /// The store (for the webhook bridge).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The Temporal client (refunds and dead letters start and update workflows).
+    pub(crate) fn temporal(&self) -> &Client {
+        &self.temporal
+    }
+
+    /// The task queue every workflow the gateway starts runs on.
+    pub(crate) fn task_queue(&self) -> &str {
+        &self.task_queue
+    }
+
+    /// The limits given to every new workflow.
+    pub(crate) fn waits(&self) -> WaitLimits {
+        self.waits
     }
 
     /// Stores the checkout (one transaction) and then starts its workflow. For a checkout that
@@ -152,6 +176,40 @@ impl PaymentsService {
         }
     }
 
+    /// Delivers an operator's cancellation (operator and reason trimmed, see
+    /// [`check_cancel`]); answers the phase the checkout was in. The workflow's validator
+    /// refuses it once the checkout is done or already cancelled; that, like a done or finished
+    /// checkout, answers `not_cancellable`. Waits at most [`CANCEL_UPDATE_TIMEOUT_MS`] for the
+    /// workflow (Unavailable after that).
+    pub async fn cancel_checkout(&self, id: &CheckoutId, request: CancelRequest) -> Result<CheckoutPhase, ApiError> {
+        let request = check_cancel(request)?;
+        let record = self.checkout(id).await?;
+        let not_cancellable = |detail: String| {
+            ApiError::invalid("not_cancellable", "checkout_id", format!("checkout {id} cannot be cancelled ({detail})"))
+        };
+        if record.is_payment_done {
+            return Err(not_cancellable("it is done".into()));
+        }
+        let handle = self.temporal.get_workflow_handle::<CheckoutWorkflow>(id.workflow_id());
+        let update =
+            handle.execute_update(CheckoutWorkflow::cancel_checkout, request, WorkflowExecuteUpdateOptions::default());
+        let answer = tokio::time::timeout(std::time::Duration::from_millis(CANCEL_UPDATE_TIMEOUT_MS), update)
+            .await
+            .map_err(|_| {
+                ApiError::Unavailable(format!(
+                    "the workflow of checkout {id} did not take the cancellation within {CANCEL_UPDATE_TIMEOUT_MS} ms \
+                     (is a worker running?); repeating it is safe (if it was taken meanwhile, the repeat is \
+                     refused as already cancelled)"
+                ))
+            })?;
+        match answer {
+            Ok(phase) => Ok(phase),
+            Err(WorkflowUpdateError::Failed(f)) => Err(not_cancellable(f.message.clone())),
+            Err(e) if is_finished(&e) => Err(not_cancellable("it has finished".into())),
+            Err(e) => Err(ApiError::Internal(anyhow::anyhow!("cancelling checkout {id}: {e}"))),
+        }
+    }
+
     /// The checkout's phase, from its workflow; `None` when it cannot be asked (finished, or
     /// no worker answering).
     pub async fn phase(&self, id: &CheckoutId) -> Option<CheckoutPhase> {
@@ -178,6 +236,26 @@ impl PaymentsService {
     }
 }
 
+/// A cancellation's operator and reason, trimmed: both required, the operator at most
+/// [`CANCEL_OPERATOR_LEN_MAX`] bytes, the reason at most [`CANCEL_REASON_CHARS_MAX`] characters.
+pub fn check_cancel(request: CancelRequest) -> Result<CancelRequest, ApiError> {
+    let (operator, reason) = (request.operator.trim(), request.reason.trim());
+    for (param, value) in [("operator", operator), ("reason", reason)] {
+        if value.is_empty() {
+            return Err(ApiError::invalid("parameter_invalid", param, "is required"));
+        }
+    }
+    if operator.len() > CANCEL_OPERATOR_LEN_MAX {
+        let message = format!("must be at most {CANCEL_OPERATOR_LEN_MAX} bytes");
+        return Err(ApiError::invalid("parameter_invalid", "operator", message));
+    }
+    if reason.chars().count() > CANCEL_REASON_CHARS_MAX {
+        let message = format!("must be at most {CANCEL_REASON_CHARS_MAX} characters");
+        return Err(ApiError::invalid("parameter_invalid", "reason", message));
+    }
+    Ok(CancelRequest { operator: operator.to_owned(), reason: reason.to_owned() })
+}
+
 /// A signal to a workflow that has completed answers NotFound ("workflow execution already
 /// completed").
 fn is_not_running(e: &WorkflowInteractionError) -> bool {
@@ -188,10 +266,41 @@ fn is_not_running(e: &WorkflowInteractionError) -> bool {
     }
 }
 
-fn is_finished(e: &WorkflowUpdateError) -> bool {
+/// The workflow an update was sent to has completed (or never existed).
+pub(crate) fn is_finished(e: &WorkflowUpdateError) -> bool {
     match e {
         WorkflowUpdateError::NotFound(_) => true,
         WorkflowUpdateError::Rpc(s) => s.message().contains("already completed"),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cancel(operator: &str, reason: &str) -> Result<CancelRequest, ApiError> {
+        check_cancel(CancelRequest { operator: operator.into(), reason: reason.into() })
+    }
+
+    fn param(e: ApiError) -> String {
+        match e {
+            ApiError::InvalidRequest { param, .. } => param,
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    /// Operator and reason are trimmed, required and bounded (the reason in characters, as
+    /// refunds count theirs).
+    #[test]
+    fn cancellations_are_checked() {
+        let ok = cancel(" alice ", " buyer asked ").unwrap();
+        assert_eq!((ok.operator.as_str(), ok.reason.as_str()), ("alice", "buyer asked"));
+        assert_eq!(param(cancel("  ", "r").unwrap_err()), "operator");
+        assert_eq!(param(cancel("alice", "\t").unwrap_err()), "reason");
+        assert!(cancel(&"o".repeat(CANCEL_OPERATOR_LEN_MAX), "r").is_ok());
+        assert_eq!(param(cancel(&"o".repeat(CANCEL_OPERATOR_LEN_MAX + 1), "r").unwrap_err()), "operator");
+        assert!(cancel("alice", &"é".repeat(CANCEL_REASON_CHARS_MAX)).is_ok());
+        assert_eq!(param(cancel("alice", &"r".repeat(CANCEL_REASON_CHARS_MAX + 1)).unwrap_err()), "reason");
     }
 }

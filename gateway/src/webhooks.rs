@@ -150,8 +150,9 @@ async fn awaits_psp(service: &PaymentsService, id: &CheckoutId) -> Awaits {
         return Awaits::Finished;
     }
     match service.phase(id).await {
-        Some(CheckoutPhase::AwaitingPsp) | None => Awaits::Yes,
-        Some(CheckoutPhase::Done | CheckoutPhase::Unknown) => Awaits::Finished,
+        // UNKNOWN: the janitor asks the PSP at once when told something changed.
+        Some(CheckoutPhase::AwaitingPsp | CheckoutPhase::Unknown) | None => Awaits::Yes,
+        Some(CheckoutPhase::Done) => Awaits::Finished,
         Some(_) => Awaits::No,
     }
 }

@@ -1,6 +1,6 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
-use crate::commands::{bench, checkout, demo, payment, review, verify};
+use crate::commands::{bench, checkout, demo, dlq, payment, refund, review, verify, wallet};
 use clap::{Args, Parser, Subcommand};
 
 /// `paymentsctl` and its flags.
@@ -21,7 +21,8 @@ pub struct Globals {
     /// Base URL of the gateway's REST API.
     #[arg(long, global = true, env = "PAYMENTS_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub gateway: String,
-    /// Address of the gateway's gRPC API (`payments.v1.AdminService`), for `review`.
+    /// Address of the gateway's gRPC API (`payments.v1.AdminService`), for `review`, `dlq` and
+    /// `checkout cancel`.
     #[arg(long, global = true, env = "PAYMENTS_GATEWAY_GRPC", default_value = "http://127.0.0.1:50051")]
     pub gateway_grpc: String,
     /// Database of the platform (`sqlite://...` or `postgres://...`), for `verify`.
@@ -47,11 +48,16 @@ pub struct Globals {
 impl Globals {
     /// The Temporal UI page of the workflow of `checkout_id`.
     pub fn workflow_link(&self, checkout_id: &str) -> String {
+        self.workflow_id_link(&format!("checkout-{checkout_id}"))
+    }
+
+    /// The Temporal UI page of the workflow `workflow_id` (ids are visible ASCII without `/`).
+    pub fn workflow_id_link(&self, workflow_id: &str) -> String {
         format!(
-            "{}/namespaces/{}/workflows/checkout-{}",
+            "{}/namespaces/{}/workflows/{}",
             self.temporal_ui.trim_end_matches('/'),
             self.temporal_namespace,
-            checkout_id
+            workflow_id
         )
     }
 }
@@ -61,7 +67,7 @@ impl Globals {
 pub enum Command {
     /// Pay a two-seller checkout through the gateway and wait for the outcome.
     Demo(demo::DemoArgs),
-    /// Inspect checkouts.
+    /// Inspect checkouts (REST) or cancel one (gRPC AdminService).
     #[command(subcommand)]
     Checkout(checkout::CheckoutCommand),
     /// Inspect payment orders.
@@ -74,6 +80,16 @@ pub enum Command {
     /// Approve or reject a checkout held for review (gRPC AdminService).
     #[command(subcommand)]
     Review(review::ReviewCommand),
+    /// Dead letters: list, show, retry or resolve saga steps parked for an operator (gRPC
+    /// AdminService).
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Refund captured payment orders and list their refunds (REST).
+    #[command(subcommand)]
+    Refund(refund::RefundCommand),
+    /// Block or unblock a seller's wallet (captures for a blocked seller are given back).
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
 }
 
 #[cfg(test)]

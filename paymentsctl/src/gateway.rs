@@ -1,5 +1,5 @@
 //! A small client of the gateway's REST API (`POST /v1/payments`, `GET /v1/checkouts/{id}`,
-//! `GET /v1/payments/{id}`, `GET /healthz`). Bodies stay `serde_json::Value`: amounts are
+//! `GET /v1/payments/{id}`, refunds, `GET /healthz`). Bodies stay `serde_json::Value`: amounts are
 //! decimal strings and are never turned into numbers.
 
 use anyhow::{Context, anyhow, bail};
@@ -91,7 +91,6 @@ impl Gateway {
         read(resp, &url).await
     }
 
-    /// `GET /v1/checkouts/{checkout_id}`.
     /// `POST /v1/checkouts` (a hosted checkout).
     pub async fn create_hosted_checkout(&self, body: &Value) -> anyhow::Result<Answer> {
         let url = self.url(&["v1", "checkouts"]);
@@ -99,6 +98,7 @@ impl Gateway {
         read(resp, &url).await
     }
 
+    /// `GET /v1/checkouts/{checkout_id}`.
     pub async fn checkout(&self, checkout_id: &str) -> anyhow::Result<Answer> {
         self.get(&["v1", "checkouts", checkout_id]).await
     }
@@ -106,6 +106,32 @@ impl Gateway {
     /// `GET /v1/payments/{payment_order_id}`.
     pub async fn payment_order(&self, payment_order_id: &str) -> anyhow::Result<Answer> {
         self.get(&["v1", "payments", payment_order_id]).await
+    }
+
+    /// `POST /v1/payments/{payment_order_id}/refunds` with `body`, under `idempotency_key` if
+    /// given (the same key again replays the first answer instead of refunding twice).
+    pub async fn create_refund(
+        &self,
+        payment_order_id: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> anyhow::Result<Answer> {
+        let url = self.url(&["v1", "payments", payment_order_id, "refunds"]);
+        let mut request = self.http.post(url.clone()).json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        read(request.send().await, &url).await
+    }
+
+    /// `GET /v1/payments/{payment_order_id}/refunds`.
+    pub async fn refunds(&self, payment_order_id: &str) -> anyhow::Result<Answer> {
+        self.get(&["v1", "payments", payment_order_id, "refunds"]).await
+    }
+
+    /// `GET /v1/refunds/{refund_id}`.
+    pub async fn refund(&self, refund_id: &str) -> anyhow::Result<Answer> {
+        self.get(&["v1", "refunds", refund_id]).await
     }
 
     async fn get(&self, segments: &[&str]) -> anyhow::Result<Answer> {

@@ -1,18 +1,22 @@
 //! `paymentsctl`: the operator's command line for the payment platform. It runs a demo
 //! checkout end to end, shows checkouts and payment orders as the gateway sees them, verifies
 //! that the ledger balances and every wallet equals its ledger account, benchmarks checkout
-//! throughput and latency through the gateway and Temporal, and delivers operators' review
-//! decisions to the gateway's gRPC AdminService.
+//! throughput and latency through the gateway and Temporal, delivers operators' review
+//! decisions, checkout cancellations and dead-letter retries and resolutions to the gateway's
+//! gRPC AdminService, refunds captured orders, and blocks or unblocks sellers' wallets.
 //!
 //! Layout: `cli.rs` (the clap definitions: global flags with their environment overrides and
 //! the command tree), `gateway.rs` (a small REST client of the gateway: URLs, timeouts, error
-//! bodies), `stats.rs` (nearest-rank percentiles, pure), and one file per command under
-//! `commands/` (`demo`, `checkout`, `payment`, `verify`, `bench`, `review`), mini-redis style.
+//! bodies), `admin.rs` (the gRPC AdminService connection and its errors), `stats.rs`
+//! (nearest-rank percentiles, pure), and one file per command under `commands/` (`demo`,
+//! `checkout`, `payment`, `verify`, `bench`, `review`, `dlq`, `refund`, `wallet`), mini-redis
+//! style.
 //! `main.rs` only parses the flags and calls [`run`].
 //!
 //! Money is never a float here: amounts travel as the gateway's decimal strings, or as the
 //! store's integer minor units, and are printed as such.
 
+pub mod admin;
 pub mod cli;
 pub mod commands;
 pub mod gateway;
@@ -31,5 +35,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify::run(&globals, args).await,
         Command::Bench(args) => commands::bench::run(&globals, args).await,
         Command::Review(cmd) => commands::review::run(&globals, cmd).await,
+        Command::Dlq(cmd) => commands::dlq::run(&globals, cmd).await,
+        Command::Refund(cmd) => commands::refund::run(&globals, cmd).await,
+        Command::Wallet(cmd) => commands::wallet::run(&globals, cmd).await,
     }
 }

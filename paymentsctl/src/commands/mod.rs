@@ -3,9 +3,12 @@
 pub mod bench;
 pub mod checkout;
 pub mod demo;
+pub mod dlq;
 pub mod payment;
+pub mod refund;
 pub mod review;
 pub mod verify;
+pub mod wallet;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -14,6 +17,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn unix_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// `len` random ASCII letters and digits, lowercased (ids stay readable in the UI).

@@ -7,21 +7,14 @@
 //! waiting for a decision, and answers NOT_FOUND for an unknown one; both end the command
 //! with an error (exit 1) that says so.
 
+use crate::admin;
 use crate::cli::Globals;
 use crate::commands::print_json;
-use anyhow::{Context, anyhow, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
-use payments_proto::payments_v1::admin_service_client::AdminServiceClient;
 use payments_proto::payments_v1::{DecideReviewRequest, DecideReviewResponse};
 use serde_json::json;
-use std::time::Duration;
-use tonic::Code;
-use tonic::transport::Endpoint;
 
-/// Time allowed to open the gRPC connection to the gateway.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for the decision call.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Operator name when neither `--operator` nor a non-empty `$USER` is given.
 pub const DEFAULT_OPERATOR: &str = "operator";
 
@@ -82,21 +75,11 @@ pub fn request(cmd: &ReviewCommand, user: Option<&str>) -> anyhow::Result<Decide
 /// Sends `request` to the gateway's AdminService at `grpc_url`. Refusals come back as errors
 /// meant for the operator.
 pub async fn decide(grpc_url: &str, request: DecideReviewRequest) -> anyhow::Result<DecideReviewResponse> {
-    let endpoint = Endpoint::from_shared(grpc_url.to_owned())
-        .with_context(|| format!("gateway gRPC address {grpc_url:?} is not a URL"))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT);
-    let channel = endpoint.connect().await.with_context(|| format!("gateway gRPC is not reachable at {grpc_url}"))?;
-    let checkout_id = request.checkout_id.clone();
-    match AdminServiceClient::new(channel).decide_review(request).await {
+    let subject = format!("checkout {}", request.checkout_id);
+    let mut client = admin::connect(grpc_url).await?;
+    match client.decide_review(request).await {
         Ok(response) => Ok(response.into_inner()),
-        Err(status) => Err(match status.code() {
-            Code::InvalidArgument => {
-                anyhow!("the gateway refused the decision on checkout {checkout_id}: {}", status.message())
-            }
-            Code::NotFound => anyhow!("checkout {checkout_id} not found ({})", status.message()),
-            code => anyhow!("deciding the review of checkout {checkout_id} failed: {code:?}: {}", status.message()),
-        }),
+        Err(status) => Err(admin::refusal(&status, "the decision on", &subject)),
     }
 }
 

@@ -1,0 +1,56 @@
+//! A client of the gateway's gRPC `payments.v1.AdminService` (`--gateway-grpc`): one
+//! connection per command, with bounded connect and call times, and refusals turned into
+//! errors meant for the operator.
+
+use anyhow::{Context, anyhow};
+use payments_proto::payments_v1::admin_service_client::AdminServiceClient;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+/// Time allowed to open the gRPC connection to the gateway.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for one call. A dead letter resolve waits up to 5 s for its workflow and a
+/// delivery up to 10 s for a worker, so this leaves room for both.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Connects to the AdminService at `grpc_url` (e.g. `http://127.0.0.1:50051`).
+pub async fn connect(grpc_url: &str) -> anyhow::Result<AdminServiceClient<Channel>> {
+    let endpoint = Endpoint::from_shared(grpc_url.to_owned())
+        .with_context(|| format!("gateway gRPC address {grpc_url:?} is not a URL"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT);
+    let channel = endpoint.connect().await.with_context(|| format!("gateway gRPC is not reachable at {grpc_url}"))?;
+    Ok(AdminServiceClient::new(channel))
+}
+
+/// A refused call as an operator-facing error: `action` is what was asked (e.g. "the retry
+/// of"), `subject` what it was about (e.g. "dead letter x").
+pub fn refusal(status: &Status, action: &str, subject: &str) -> anyhow::Error {
+    match status.code() {
+        Code::InvalidArgument | Code::FailedPrecondition => {
+            anyhow!("the gateway refused {action} {subject}: {}", status.message())
+        }
+        Code::NotFound => anyhow!("{subject} not found ({})", status.message()),
+        Code::Unavailable => anyhow!("{action} {subject} could not be delivered now: {}", status.message()),
+        code => anyhow!("{action} {subject} failed: {code:?}: {}", status.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each refusal names what was refused, and NOT_FOUND reads as "not found".
+    #[test]
+    fn refusals_read_well() {
+        let e = refusal(&Status::not_found("dead letter x not found"), "the retry of", "dead letter x");
+        assert!(e.to_string().starts_with("dead letter x not found"), "{e}");
+        let e = refusal(&Status::invalid_argument("reason: is required"), "the resolution of", "dead letter x");
+        assert_eq!(e.to_string(), "the gateway refused the resolution of dead letter x: reason: is required");
+        let e = refusal(&Status::failed_precondition("checkout_id: it is done"), "the cancellation of", "checkout c");
+        assert_eq!(e.to_string(), "the gateway refused the cancellation of checkout c: checkout_id: it is done");
+        let e = refusal(&Status::internal("boom"), "the listing of", "dead letters");
+        assert_eq!(e.to_string(), "the listing of dead letters failed: Internal: boom");
+    }
+}
