@@ -87,6 +87,7 @@ pub struct Stack {
     pub http: reqwest::Client,
     stops: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
+    worker_stop: Option<oneshot::Sender<()>>,
     worker_thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -139,6 +140,7 @@ impl Stack {
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http"),
             stops,
             tasks,
+            worker_stop: None,
             worker_thread: None,
         };
         if options.worker {
@@ -174,7 +176,7 @@ impl Stack {
         });
         config.psp_request_timeout_ms = options.psp_request_timeout_ms;
         let (tx, stop) = stop_signal();
-        self.stops.push(tx);
+        self.worker_stop = Some(tx);
         // The SDK's worker future is not `Send` (workflow code is single-threaded), so it gets
         // a thread and a runtime of its own, as in the worker binary.
         self.worker_thread = Some(std::thread::spawn(move || {
@@ -194,9 +196,7 @@ impl Stack {
         config.toss_client_key = "test_ck_testkit".to_owned();
         config.stripe_webhook_secret = options.sim.stripe_webhook_secret.clone();
         config.toss_webhook_secret = options.sim.toss_webhook_secret.clone();
-        config.wait_psp_pending_secs = options.waits.psp_pending_secs;
-        config.wait_review_secs = options.waits.review_secs;
-        config.wait_hosted_payment_secs = options.waits.hosted_payment_secs;
+        config.set_waits(options.waits);
         config.shared.temporal_address = self.temporal_address.clone();
         config.shared.task_queue = self.task_queue.clone();
         config.shared.database_url = self.database_url.clone();
@@ -311,16 +311,22 @@ impl Stack {
             .count()
     }
 
-    /// Stops everything and waits for it.
+    /// Stops everything and waits for it: the worker first, while the simulator still
+    /// answers. (A worker's shutdown waits for its in-flight local activities; with the PSP
+    /// already gone, a charge that had just started would retry against a closed port for
+    /// minutes before the worker could stop.)
     pub async fn shutdown(mut self) {
+        if let Some(tx) = self.worker_stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(worker) = self.worker_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        }
         for tx in self.stops.drain(..) {
             let _ = tx.send(());
         }
         for t in self.tasks.drain(..) {
             let _ = t.await;
-        }
-        if let Some(worker) = self.worker_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
         }
         self.store.close().await;
     }
