@@ -34,10 +34,17 @@ async fn count(stack: &Stack, sql: &str, id: &str) -> i64 {
 /// The worker process aborts right after the first capture (before the workflow recorded it);
 /// a new worker process replays the checkout: the PSP sees the same idempotency key and
 /// captures nothing new, the wallet and ledger are written once per order, and the books
-/// balance.
+/// balance. On SQLite and on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_killed_after_charge_finishes_exactly_once() {
-    let stack = Stack::start(StackOptions { worker: false, ..StackOptions::new() }).await;
+    for url in payments_store::test_db::test_database_urls().await {
+        killed_after_charge(url).await;
+    }
+}
+
+async fn killed_after_charge(database_url: String) {
+    let stack =
+        Stack::start(StackOptions { worker: false, database_url: Some(database_url), ..StackOptions::new() }).await;
     let id = unique("crash");
     let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
     let body = json!({

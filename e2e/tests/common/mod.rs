@@ -1,0 +1,131 @@
+//! Helpers shared by the failure-path tests (refunds, compensation, dead letters, janitor):
+//! running `paymentsctl` through its library, refunds over REST, the simulator's outage
+//! switch, and waiting on stored state with a bound.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use payments_domain::{PaymentOrderId, PaymentOrderStatus};
+use payments_store::{DeadLetterRecord, DeadLetterStatus, RefundId, RefundRecord, RefundStatus};
+use payments_testkit::{Stack, poll_until};
+use payments_workflows::messages::WaitLimits;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long a test waits for a refund, a dead letter or the janitor.
+pub const STATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Limits that make failure paths quick: 2 attempts per PSP call (about 0.5 s of backoff), the
+/// janitor asking every second.
+pub fn quick_limits() -> WaitLimits {
+    WaitLimits { psp_attempts_max: 2, unknown_recheck_secs: [1, 1, 1], ..WaitLimits::DEFAULT }
+}
+
+/// Runs `paymentsctl <args>` through its library against this stack (gRPC gateway and
+/// database); an error is the command's failure, as the binary would exit non-zero.
+pub async fn paymentsctl(stack: &Stack, args: &[&str]) -> Result<(), String> {
+    use clap::Parser;
+    let globals = ["paymentsctl", "--gateway-grpc", &stack.grpc_url, "--gateway", &stack.rest_url];
+    let argv = globals.into_iter().chain(["--database-url", &stack.database_url]).chain(args.iter().copied());
+    let cli = paymentsctl::Cli::try_parse_from(argv).expect("command line parses");
+    paymentsctl::run(cli).await.map_err(|e| format!("{e:#}"))
+}
+
+/// `paymentsctl verify` must say the books are consistent: every transaction and the ledger
+/// balance per currency, every wallet equals its ledger projection.
+pub async fn assert_books_consistent(stack: &Stack) {
+    if let Err(e) = paymentsctl(stack, &["verify"]).await {
+        panic!("paymentsctl verify: {e}");
+    }
+}
+
+/// Posts a one-order checkout and waits until it is done; answers the order id.
+pub async fn paid_order(stack: &Stack, token: &str, amount: &str, currency: &str) -> String {
+    let (checkout, po) = stack.post_one_order(token, amount, currency).await;
+    let done = stack.wait_done(&checkout).await;
+    assert_eq!(done.orders[0].status, PaymentOrderStatus::Success, "{done:?}");
+    po
+}
+
+/// `POST /v1/payments/{po}/refunds`; answers status and body.
+pub async fn post_refund(stack: &Stack, po: &str, amount: Option<&str>, reason: &str) -> (u16, Value) {
+    let mut body = json!({ "reason": reason });
+    if let Some(a) = amount {
+        body["amount"] = json!(a);
+    }
+    let resp = stack
+        .http
+        .post(format!("{}/v1/payments/{po}/refunds", stack.rest_url))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST refunds");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Posts a refund that must be accepted; answers its id.
+pub async fn refund_accepted(stack: &Stack, po: &str, amount: Option<&str>, reason: &str) -> RefundId {
+    let (status, body) = post_refund(stack, po, amount, reason).await;
+    assert_eq!(status, 202, "{body}");
+    RefundId::parse(body["refund_id"].as_str().expect("refund_id")).expect("refund id")
+}
+
+/// Waits until the refund leaves REQUESTED; answers it.
+pub async fn wait_refund_final(stack: &Stack, id: &RefundId) -> RefundRecord {
+    poll_until(&format!("refund {id} to finish"), STATE_TIMEOUT, || async {
+        stack.store.refund(id).await.ok().flatten().filter(|r| r.status != RefundStatus::Requested)
+    })
+    .await
+}
+
+/// Waits until the order reaches `status`.
+pub async fn wait_order_status(stack: &Stack, po: &str, status: PaymentOrderStatus) {
+    let id = PaymentOrderId::parse(po).expect("order id");
+    poll_until(&format!("order {po} to be {status}"), STATE_TIMEOUT, || async {
+        stack.store.order(&id).await.ok().flatten().filter(|o| o.status == status).map(|_| ())
+    })
+    .await
+}
+
+/// Waits until the dead letter exists with `status` and at least `attempts` attempts.
+pub async fn wait_dead_letter(stack: &Stack, id: &str, status: DeadLetterStatus, attempts: i64) -> DeadLetterRecord {
+    poll_until(&format!("dead letter {id} to be {}", status.as_str()), STATE_TIMEOUT, || async {
+        stack.store.dead_letter(id).await.ok().flatten().filter(|d| d.status == status && d.attempts >= attempts)
+    })
+    .await
+}
+
+/// Switches the simulator's outage (`charges`, `lookups`, `refunds`).
+pub async fn outage(stack: &Stack, charges: bool, lookups: bool, refunds: bool) {
+    let resp = stack
+        .http
+        .post(format!("{}/_sim/outage", stack.sim_url))
+        .json(&json!({ "charges": charges, "lookups": lookups, "refunds": refunds }))
+        .send()
+        .await
+        .expect("POST /_sim/outage");
+    assert!(resp.status().is_success(), "outage switch: {}", resp.status());
+}
+
+/// The simulator's refunds (and cancellations) of one order.
+pub async fn sim_refunds(stack: &Stack, po: &str) -> Vec<Value> {
+    let url = format!("{}/_sim/refunds?payment_order_id={po}", stack.sim_url);
+    let body: Value = stack.http.get(url).send().await.expect("sim refunds").json().await.expect("json");
+    body["refunds"].as_array().cloned().unwrap_or_default()
+}
+
+/// How many workflows Temporal's visibility lists for `query` (e.g. a search attribute).
+pub async fn visible(stack: &Stack, query: &str) -> usize {
+    let client = payments_worker::temporal::connect(&stack.temporal_address, "default").await.expect("temporal");
+    client.count_workflows(query.to_owned(), Default::default()).await.expect("count workflows").count()
+}
+
+/// Waits until the checkout's workflow is in the janitor's hands (`PaymentStatus = UNKNOWN`
+/// in visibility; set only once the inline status queries have given up).
+pub async fn wait_janitor(stack: &Stack, checkout: &str, po: &str) {
+    wait_order_status(stack, po, PaymentOrderStatus::Unknown).await;
+    let query = format!("WorkflowId = 'checkout-{checkout}' AND PaymentStatus = 'UNKNOWN'");
+    poll_until("the janitor to take over", STATE_TIMEOUT, || async {
+        (visible(stack, &query).await == 1).then_some(())
+    })
+    .await;
+}
