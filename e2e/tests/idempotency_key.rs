@@ -1,9 +1,10 @@
 //! Stripe's `Idempotency-Key` rules on the REST API, through the real gateway: a retry replays
 //! the first answer (once stored, never twice started), a key reused for another request is
 //! refused, a request still running answers 409, validation failures are not remembered, and
-//! keys older than 24 h are free again.
+//! keys older than 24 h are free again. On SQLite and on PostgreSQL.
 
 use payments_domain::CheckoutId;
+use payments_store::test_db::test_database_urls;
 use payments_store::{IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyState};
 use payments_testkit::{Stack, StackOptions, unique};
 use serde_json::{Value, json};
@@ -65,7 +66,13 @@ fn now_ms() -> i64 {
 /// body), marked `Idempotent-Replayed: true`; one checkout and one workflow exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_with_same_key_replays_the_first_answer() {
-    let stack = Stack::start(StackOptions::new()).await;
+    for url in test_database_urls().await {
+        retry_with_same_key_replays_the_first_answer_on(url).await;
+    }
+}
+
+async fn retry_with_same_key_replays_the_first_answer_on(url: String) {
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let (id, key) = (unique("chk"), unique("key"));
     let first = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
     assert_eq!((first.status, first.replayed), (202, false), "{}", first.body);
@@ -79,6 +86,7 @@ async fn retry_with_same_key_replays_the_first_answer() {
     let (status, _) = stack.post_payment(&checkout(&id)).await;
     assert_eq!(status, 200);
     stack.wait_done(&id).await;
+    assert!(stack.store.verify().await.unwrap().is_consistent(), "books consistent");
     stack.shutdown().await;
 }
 
@@ -87,7 +95,13 @@ async fn retry_with_same_key_replays_the_first_answer() {
 /// the key keeps its first request; a malformed key is refused naming the header.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_reused_for_another_request_is_refused() {
-    let stack = Stack::start(StackOptions::new()).await;
+    for url in test_database_urls().await {
+        key_reused_for_another_request_is_refused_on(url).await;
+    }
+}
+
+async fn key_reused_for_another_request_is_refused_on(url: String) {
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let (id, key) = (unique("chk"), unique("key"));
     assert_eq!(post(&stack, PAYMENTS, &key, &checkout(&id)).await.status, 202);
     let before = stack.store.idempotency_record(&key).await.unwrap();
@@ -114,6 +128,8 @@ async fn key_reused_for_another_request_is_refused() {
         assert_eq!(answer.json()["error"]["param"], "Idempotency-Key");
     }
     assert_checkout_count(&stack, &other, 0).await;
+    stack.wait_done(&id).await;
+    assert!(stack.store.verify().await.unwrap().is_consistent(), "books consistent");
     stack.shutdown().await;
 }
 
@@ -123,7 +139,13 @@ async fn key_reused_for_another_request_is_refused() {
 /// winner's answer replayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_with_one_key_create_one_checkout() {
-    let stack = Stack::start(StackOptions::new()).await;
+    for url in test_database_urls().await {
+        concurrent_requests_with_one_key_create_one_checkout_on(url).await;
+    }
+}
+
+async fn concurrent_requests_with_one_key_create_one_checkout_on(url: String) {
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     // Learn the gateway's hash of a request from a finished key, then hold a second key with it.
     let (id, learn, held) = (unique("chk"), unique("key"), unique("key"));
     assert_eq!(post(&stack, PAYMENTS, &learn, &checkout(&id)).await.status, 202);
@@ -151,6 +173,8 @@ async fn concurrent_requests_with_one_key_create_one_checkout() {
     }
     assert_checkout_count(&stack, &racing, 1).await;
     stack.wait_done(&racing).await;
+    stack.wait_done(&id).await;
+    assert!(stack.store.verify().await.unwrap().is_consistent(), "books consistent");
     stack.shutdown().await;
 }
 
@@ -158,7 +182,13 @@ async fn concurrent_requests_with_one_key_create_one_checkout() {
 /// key is handled (202), and from then on replayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_failure_is_not_stored() {
-    let stack = Stack::start(StackOptions::new()).await;
+    for url in test_database_urls().await {
+        validation_failure_is_not_stored_on(url).await;
+    }
+}
+
+async fn validation_failure_is_not_stored_on(url: String) {
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let (id, key) = (unique("chk"), unique("key"));
     let mut bad = checkout(&id);
     bad["payment_orders"][0]["amount"] = json!("10.005");
@@ -173,6 +203,7 @@ async fn validation_failure_is_not_stored() {
     assert_eq!((again.status, again.replayed, again.body == fixed.body), (202, true, true));
     assert_checkout_count(&stack, &id, 1).await;
     stack.wait_done(&id).await;
+    assert!(stack.store.verify().await.unwrap().is_consistent(), "books consistent");
     stack.shutdown().await;
 }
 
@@ -180,7 +211,13 @@ async fn validation_failure_is_not_stored() {
 /// mismatch, not a replay) and takes the key over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_key_is_reusable() {
-    let stack = Stack::start(StackOptions::new()).await;
+    for url in test_database_urls().await {
+        expired_key_is_reusable_on(url).await;
+    }
+}
+
+async fn expired_key_is_reusable_on(url: String) {
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let (id, key) = (unique("chk"), unique("key"));
     let long_ago = now_ms() - IDEMPOTENCY_KEY_TTL_MS - 60_000;
     let claim = stack.store.claim_idempotency_key(&key, "POST /v1/payments", "old-hash", long_ago).await.unwrap();
@@ -194,6 +231,7 @@ async fn expired_key_is_reusable() {
     assert!(record.created_at_ms > long_ago + IDEMPOTENCY_KEY_TTL_MS);
     assert_checkout_count(&stack, &id, 1).await;
     stack.wait_done(&id).await;
+    assert!(stack.store.verify().await.unwrap().is_consistent(), "books consistent");
     stack.shutdown().await;
 }
 
@@ -202,10 +240,16 @@ async fn expired_key_is_reusable() {
 /// validation failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_metadata_key_follows_the_same_rules() {
+    for url in test_database_urls().await {
+        grpc_metadata_key_follows_the_same_rules_on(url).await;
+    }
+}
+
+async fn grpc_metadata_key_follows_the_same_rules_on(url: String) {
     use payments_proto::payments_v1 as pb;
     use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
 
-    let stack = Stack::start(StackOptions::new()).await;
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
     let id = unique("grpc-idem");
     let create = |amount: &str| pb::CreatePaymentRequest {
@@ -236,5 +280,7 @@ async fn grpc_metadata_key_follows_the_same_rules() {
     assert_eq!(other.code(), tonic::Code::InvalidArgument);
     assert!(other.message().starts_with("idempotency_key_reused"), "{}", other.message());
     assert_checkout_count(&stack, &id, 1).await;
+    stack.wait_done(&id).await;
+    assert!(stack.store.verify().await.unwrap().is_consistent(), "books consistent");
     stack.shutdown().await;
 }
