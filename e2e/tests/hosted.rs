@@ -3,7 +3,7 @@
 //! workflow confirming the payment; a tampered amount confirms nothing; an abandoned checkout
 //! expires.
 
-use payments_domain::{CheckoutId, PaymentOrderStatus as S};
+use payments_domain::{CheckoutId, PaymentOrderStatus as S, SellerAccount};
 use payments_testkit::browser::Browser;
 use payments_testkit::{Stack, StackOptions, unique};
 use payments_workflows::messages::WaitLimits;
@@ -76,6 +76,33 @@ async fn buyer_pays_on_the_hosted_page() {
         assert_eq!(done.orders[0].psp_reference, done.orders[1].psp_reference, "one payment for the checkout");
         assert_eq!(stack.captures(&id).await.len(), 1, "{card}: captured once");
     }
+    let report = stack.store.verify().await.unwrap();
+    assert!(report.is_consistent(), "{report:?}");
+    browser.quit().await.unwrap();
+    stack.shutdown().await;
+}
+
+/// One payment for two sellers, one of them blocked: the blocked seller's share is given back
+/// as a partial cancel of the one Toss payment (8000 of 20000, idempotency key
+/// `{order}:reversal`) and that order ends REVERSED; the other seller keeps its 12000; the
+/// books balance (README, "Failure model": per-order policy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_sellers_share_is_cancelled_from_the_one_payment() {
+    let stack = toss_stack(WaitLimits::DEFAULT).await;
+    stack.store.block_wallet(&SellerAccount::parse("seller-b").unwrap(), "KYC pending").await.unwrap();
+    let browser = Browser::start().await.expect("headless Chromium (scripts/ensure-browser.sh)");
+    let (id, url) = create_hosted(&stack).await;
+    assert_eq!(pay_in_browser(&browser, &url, page::CARD_SUCCESS_ID, false).await, "SUCCESS");
+    let done = stack.wait_done(&id).await;
+    let statuses: Vec<_> = done.orders.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, vec![S::Success, S::Reversed], "{done:?}");
+    assert_eq!(stack.captures(&id).await.len(), 1, "one payment");
+    let url = format!("{}/_sim/refunds?payment_order_id={id}", stack.sim_url);
+    let refunds: Value = stack.http.get(url).send().await.unwrap().json().await.unwrap();
+    let refunds = refunds["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["amount"], 8000, "a partial cancel of the blocked seller's share");
+    assert_eq!(refunds[0]["idempotency_key"], format!("{id}-2:reversal"));
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent(), "{report:?}");
     browser.quit().await.unwrap();

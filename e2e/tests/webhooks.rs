@@ -1,81 +1,29 @@
-//! The PSP webhook-to-signal bridge end to end (`POST /webhooks/stripe`, `POST /webhooks/toss`):
+//! The Stripe side of the PSP webhook-to-signal bridge end to end (`POST /webhooks/stripe`):
 //! signed events wake payments pending at the PSP, refused signatures leave no trace, each event
 //! is handled once, and an event is only ever a hint (the workflow asks the PSP), so duplicated,
-//! reordered or forged-but-signed events cannot move an order to SUCCESS.
+//! reordered or forged-but-signed events cannot move an order to SUCCESS. The Toss side is in
+//! `webhooks_toss.rs`; the helpers both use are in `common`.
 //!
 //! Every stack here waits 600 s for a pending PSP payment, so a pending checkout that finishes
 //! within a test's bounds was woken by a webhook. "Settled" below means the checkout's workflow
 //! has no workflow task pending: it has taken in every signal in its history and is blocked (on
 //! the PSP, with its timer running) or finished.
 
+mod common;
+
+use common::{
+    PENDING_SECS, delivered, deliveries, long_pending, order, post_webhook, psp_signals, resolve_review,
+    rows_with_payload, settled, temporal,
+};
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
 use payments_testkit::stack::CHECKOUT_TIMEOUT_SECS;
-use payments_testkit::{Stack, StackOptions, poll_until, unique};
-use payments_workflows::CheckoutWorkflow;
-use payments_workflows::messages::WaitLimits;
+use payments_testkit::{Stack, poll_until, unique};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use temporalio_client::{Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowFetchHistoryOptions};
-use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-
-/// Pending deadline of every stack here: far beyond any test's bound.
-const PENDING_SECS: u64 = 600;
-/// Bound for the workflow to take in what it was sent.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bound for the simulator to deliver its events.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn long_pending(provider: &str) -> StackOptions {
-    StackOptions {
-        psp_provider: provider.to_owned(),
-        waits: WaitLimits { psp_pending_secs: PENDING_SECS, ..WaitLimits::DEFAULT },
-        ..StackOptions::new()
-    }
-}
+use temporalio_client::Client;
 
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
-}
-
-/// Resolves a review at the simulator (`/_sim/review/{id}`).
-async fn resolve_review(stack: &Stack, payment: &str, result: &str) {
-    let resp = stack
-        .http
-        .post(format!("{}/_sim/review/{payment}", stack.sim_url))
-        .json(&json!({"result": result}))
-        .send()
-        .await
-        .expect("POST /_sim/review");
-    assert!(resp.status().is_success(), "review {payment} {result}: {}", resp.status());
-}
-
-/// The simulator's webhook delivery attempts, oldest first.
-async fn deliveries(stack: &Stack) -> Vec<Value> {
-    let body: Value = stack
-        .http
-        .get(format!("{}/_sim/webhooks", stack.sim_url))
-        .send()
-        .await
-        .expect("GET /_sim/webhooks")
-        .json()
-        .await
-        .expect("json");
-    body["deliveries"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until the simulator has delivered (2xx) at least `n` events of type `kind`; answers
-/// their event ids in delivery order.
-async fn delivered(stack: &Stack, kind: &str, n: usize) -> Vec<String> {
-    poll_until(&format!("{n} {kind} webhook(s) to be delivered"), DELIVERY_TIMEOUT, || async {
-        let ids: Vec<String> = deliveries(stack)
-            .await
-            .iter()
-            .filter(|d| d["type"] == kind && d["status_code"].as_u64().is_some_and(|s| (200..300).contains(&s)))
-            .filter_map(|d| d["event_id"].as_str().map(str::to_owned))
-            .collect();
-        (ids.len() >= n).then_some(ids)
-    })
-    .await
 }
 
 /// What the bridge recorded for an event: `None` when it was not recorded.
@@ -88,43 +36,6 @@ async fn recorded(stack: &Stack, psp: &str, event_id: &str) -> Option<String> {
         .map(|outcome| outcome.unwrap_or_else(|| "(no outcome)".to_owned()))
 }
 
-/// Rows of `webhook_event` for `psp` whose payload is exactly `payload`.
-async fn rows_with_payload(stack: &Stack, psp: &str, payload: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM webhook_event WHERE psp = $1 AND payload = $2")
-        .bind(psp.to_owned())
-        .bind(payload.to_owned())
-        .fetch_one(stack.store.pool())
-        .await
-        .expect("count webhook rows")
-}
-
-async fn temporal(stack: &Stack) -> Client {
-    payments_worker::temporal::connect(&stack.temporal_address, "default").await.expect("temporal")
-}
-
-/// Waits until the checkout's workflow has no workflow task pending; answers whether it is
-/// still running.
-async fn settled(temporal: &Client, checkout_id: &str) -> bool {
-    let handle = temporal.get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
-    poll_until(&format!("checkout {checkout_id}'s workflow to settle"), SETTLE_TIMEOUT, || async {
-        let d = handle.describe(WorkflowDescribeOptions::default()).await.ok()?;
-        d.raw().pending_workflow_task.is_none().then(|| d.status() == WorkflowExecutionStatus::Running)
-    })
-    .await
-}
-
-/// How many `psp_event` signals the checkout's workflow received.
-async fn psp_signals(temporal: &Client, checkout_id: &str) -> usize {
-    let handle = temporal.get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
-    let events = handle.fetch_history(WorkflowFetchHistoryOptions::default()).into_events().await.expect("history");
-    events
-        .iter()
-        .filter(|e| {
-            matches!(&e.attributes, Some(Attributes::WorkflowExecutionSignaledEventAttributes(a)) if a.signal_name == "psp_event")
-        })
-        .count()
-}
-
 /// Waits until the checkout shows `phase` in its `PaymentStatus` search attribute.
 async fn wait_phase(temporal: &Client, checkout_id: &str, phase: &str) {
     let query = format!("CheckoutId = '{checkout_id}' AND PaymentStatus = '{phase}'");
@@ -133,10 +44,6 @@ async fn wait_phase(temporal: &Client, checkout_id: &str, phase: &str) {
         (count == 1).then_some(())
     })
     .await
-}
-
-async fn order(stack: &Stack, po: &str) -> payments_store::OrderRecord {
-    stack.store.order(&PaymentOrderId::parse(po).unwrap()).await.unwrap().expect("order")
 }
 
 async fn is_done(stack: &Stack, id: &str) -> bool {
@@ -162,21 +69,6 @@ fn stripe_event(event_id: &str, kind: &str, status: &str, pi: &str, po: &str, ch
         }},
     })
     .to_string()
-}
-
-/// POSTs `body` to `/webhooks/{psp}` with `headers`; answers the status and JSON body.
-async fn post_webhook(stack: &Stack, psp: &str, body: &str, headers: &[(&str, String)]) -> (u16, Value) {
-    let mut request = stack
-        .http
-        .post(format!("{}/webhooks/{psp}", stack.rest_url))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let resp = request.send().await.expect("POST /webhooks");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 /// POSTs a Stripe event signed now with the stack's secret.
@@ -464,167 +356,5 @@ async fn events_for_unknown_or_finished_checkouts_are_acknowledged() {
     assert_eq!(stack.captures(&po).await.len(), 1);
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent() && report.transactions == 1, "{report:?}");
-    stack.shutdown().await;
-}
-
-/// A Toss `PAYMENT_STATUS_CHANGED` event (unsigned, as Toss sends them) for `key` / `po`.
-fn toss_status_event(key: &str, po: &str, status: &str, created_at: &str) -> String {
-    json!({
-        "eventType": "PAYMENT_STATUS_CHANGED",
-        "createdAt": created_at,
-        "data": {"paymentKey": key, "orderId": po, "status": status, "totalAmount": 20000, "method": "카드"},
-    })
-    .to_string()
-}
-
-/// (f) Toss's unsigned `PAYMENT_STATUS_CHANGED` wakes the workflow of a `billing_sim_review`
-/// payment, as a hint only. The simulator's own webhooks are off and the pending deadline is
-/// 600 s, so only the events posted here can wake it: a forged `DONE` while the payment is
-/// still in review is signaled but leaves the order EXECUTING (the workflow re-fetched the
-/// payment); after the PSP approves, a `DONE` event wakes it and the order ends SUCCESS with
-/// one capture.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn toss_status_event_wakes_pending_payment() {
-    let stack = Stack::start(StackOptions { webhooks: false, ..long_pending("toss") }).await;
-    let temporal = temporal(&stack).await;
-    let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
-    let key = stack.psp_payment_id("toss", &po).await;
-    assert!(settled(&temporal, &id).await);
-    assert_eq!(order(&stack, &po).await.status, S::Executing);
-    assert_eq!(psp_signals(&temporal, &id).await, 0);
-
-    let forged = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:00.000");
-    let (status, answer) = post_webhook(&stack, "toss", &forged, &[]).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer, json!({"received": true, "outcome": "signaled"}));
-    assert!(settled(&temporal, &id).await, "a forged DONE finished the checkout");
-    assert_eq!(psp_signals(&temporal, &id).await, 1);
-    assert_eq!(order(&stack, &po).await.status, S::Executing);
-    assert!(stack.captures(&po).await.is_empty());
-
-    resolve_review(&stack, &key, "approve").await;
-    // Nothing tells the workflow yet: it still waits.
-    assert!(settled(&temporal, &id).await);
-    assert_eq!(order(&stack, &po).await.status, S::Executing);
-
-    let woke_at = Instant::now();
-    let real = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:05.000");
-    let (status, answer) = post_webhook(&stack, "toss", &real, &[]).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["outcome"], "signaled");
-    let done = stack.wait_done(&id).await;
-    assert!(woke_at.elapsed() < Duration::from_secs(PENDING_SECS));
-    assert_eq!(done.orders[0].status, S::Success);
-    assert_eq!(done.orders[0].psp_reference.as_deref(), Some(key.as_str()));
-    assert_eq!(stack.captures(&po).await.len(), 1);
-    assert_eq!(psp_signals(&temporal, &id).await, 2);
-    let report = stack.store.verify().await.unwrap();
-    assert!(report.is_consistent(), "{report:?}");
-    stack.shutdown().await;
-}
-
-/// A Toss payout event shaped as the simulator (and Toss) sends it.
-fn toss_payout_event(event_id: &str, payout_id: &str) -> String {
-    json!({
-        "eventType": "payout.changed",
-        "createdAt": "2024-09-05T12:19:21+09:00",
-        "version": "2022-11-16",
-        "eventId": event_id,
-        "entityType": "payout",
-        "entityBody": {"id": payout_id, "refPayoutId": payout_id, "status": "COMPLETED",
-            "amount": {"currency": "KRW", "value": 10000}},
-    })
-    .to_string()
-}
-
-fn toss_secret() -> String {
-    psp_simulator::SimConfig::new().toss_webhook_secret
-}
-
-/// (f) Toss payout events must be signed: unsigned -> 401, signed with another key or for
-/// another transmission time -> 401, none recorded; signed as Toss does (two `v1:` values,
-/// the first made with a retired key) -> 200 and recorded once. The simulator's own signed
-/// `payout.changed` delivery is accepted and recorded too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn toss_payout_events_must_be_signed() {
-    let stack = Stack::start(long_pending("toss")).await;
-    let secret = toss_secret();
-    let time = "2024-09-05T12:19:21+09:00";
-    let body = toss_payout_event(&unique("payout-evt"), &unique("FPA"));
-    let time_header = ("tosspayments-webhook-transmission-time", time.to_owned());
-
-    let (status, answer) = post_webhook(&stack, "toss", &body, &[]).await;
-    assert_eq!(status, 401, "unsigned: {answer}");
-    let (status, answer) = post_webhook(&stack, "toss", &body, std::slice::from_ref(&time_header)).await;
-    assert_eq!(status, 401, "time but no signature: {answer}");
-    let refused = [
-        ("another key", psp_simulator::toss_payout_signature("not-the-key", &body, time), time.to_owned()),
-        ("another time", psp_simulator::toss_payout_signature(&secret, &body, time), format!("{time}x")),
-        ("another body", psp_simulator::toss_payout_signature(&secret, &format!("{body} "), time), time.to_owned()),
-    ];
-    for (why, signature, sent_time) in refused {
-        let headers =
-            [("tosspayments-webhook-signature", signature), ("tosspayments-webhook-transmission-time", sent_time)];
-        let (status, answer) = post_webhook(&stack, "toss", &body, &headers).await;
-        assert_eq!(status, 401, "{why}: {answer}");
-    }
-    assert_eq!(rows_with_payload(&stack, "toss", &body).await, 0);
-
-    let signature = format!(
-        "{},{}",
-        psp_simulator::toss_payout_signature(&format!("{secret}:retired"), &body, time),
-        psp_simulator::toss_payout_signature(&secret, &body, time)
-    );
-    let headers = [("tosspayments-webhook-signature", signature), time_header];
-    let (status, answer) = post_webhook(&stack, "toss", &body, &headers).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["received"], true);
-    assert!(answer.get("outcome").is_some(), "{answer}");
-    assert_eq!(rows_with_payload(&stack, "toss", &body).await, 1);
-    let (status, answer) = post_webhook(&stack, "toss", &body, &headers).await;
-    assert_eq!((status, &answer), (200, &json!({"received": true, "duplicate": true})));
-    assert_eq!(rows_with_payload(&stack, "toss", &body).await, 1);
-
-    // The simulator's own payout webhook.
-    let resp = stack
-        .http
-        .post(format!("{}/_sim/toss/payouts", stack.sim_url))
-        .json(&json!({"amount": 10000, "destination": "seller-a"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    let sent = delivered(&stack, "payout.changed", 1).await;
-    let rows: i64 = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM webhook_event WHERE psp = 'toss' AND event_type = 'payout.changed' AND payload LIKE $1",
-    )
-    .bind(format!("%\"eventId\":\"{}\"%", sent[0]))
-    .fetch_one(stack.store.pool())
-    .await
-    .unwrap();
-    assert_eq!(rows, 1, "the simulator's payout event {} was not recorded", sent[0]);
-    stack.shutdown().await;
-}
-
-/// Known defect (see the report): two distinct Toss payout events signed for the same
-/// transmission time must both be recorded, but the bridge keys payout events by
-/// `data.payoutId` / `data.id`, which Toss's payout events do not have (they carry `eventId`
-/// and `entityBody`), so the second is answered `duplicate` and lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn distinct_toss_payout_events_are_all_recorded() {
-    let stack = Stack::start(long_pending("toss")).await;
-    let secret = toss_secret();
-    let time = "2024-09-05T12:19:21+09:00";
-    for n in 0..2 {
-        let body = toss_payout_event(&unique(&format!("payout-evt-{n}")), &unique("FPA"));
-        let headers = [
-            ("tosspayments-webhook-signature", psp_simulator::toss_payout_signature(&secret, &body, time)),
-            ("tosspayments-webhook-transmission-time", time.to_owned()),
-        ];
-        let (status, answer) = post_webhook(&stack, "toss", &body, &headers).await;
-        assert_eq!(status, 200, "{answer}");
-        assert!(answer.get("duplicate").is_none(), "event {n} taken for a duplicate: {answer}");
-        assert_eq!(rows_with_payload(&stack, "toss", &body).await, 1, "event {n} not recorded");
-    }
     stack.shutdown().await;
 }

@@ -1,6 +1,10 @@
 //! Helpers shared by the failure-path tests (refunds, compensation, dead letters, janitor):
 //! running `paymentsctl` through its library, refunds over REST, the simulator's outage
 //! switch, and waiting on stored state with a bound.
+//!
+//! The webhook tests (`webhooks.rs` for Stripe, `webhooks_toss.rs` for Toss) share the rest:
+//! stacks with a long PSP pending deadline, posting to `/webhooks/{psp}`, the simulator's
+//! deliveries and reviews, the stored webhook rows, and a checkout workflow's Temporal state.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use payments_domain::{PaymentOrderId, PaymentOrderStatus};
@@ -9,6 +13,12 @@ use payments_testkit::{Stack, poll_until};
 use payments_workflows::messages::WaitLimits;
 use serde_json::{Value, json};
 use std::time::Duration;
+
+// Used by the webhook helpers below.
+use payments_testkit::StackOptions;
+use payments_workflows::CheckoutWorkflow;
+use temporalio_client::{Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowFetchHistoryOptions};
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
 /// How long a test waits for a refund, a dead letter or the janitor.
 pub const STATE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -128,4 +138,122 @@ pub async fn wait_janitor(stack: &Stack, checkout: &str, po: &str) {
         (visible(stack, &query).await == 1).then_some(())
     })
     .await;
+}
+
+// Helpers of the webhook tests (Stripe and Toss).
+
+/// Pending deadline of every `long_pending` stack: far beyond any test's bound.
+pub const PENDING_SECS: u64 = 600;
+/// Bound for the workflow to take in what it was sent.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound for the simulator to deliver its events.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Stack options for `provider` with a PSP pending deadline of `PENDING_SECS`: a pending
+/// checkout that finishes within a test's bounds was woken by a webhook.
+pub fn long_pending(provider: &str) -> StackOptions {
+    StackOptions {
+        psp_provider: provider.to_owned(),
+        waits: WaitLimits { psp_pending_secs: PENDING_SECS, ..WaitLimits::DEFAULT },
+        ..StackOptions::new()
+    }
+}
+
+/// Resolves a review at the simulator (`/_sim/review/{id}`).
+pub async fn resolve_review(stack: &Stack, payment: &str, result: &str) {
+    let resp = stack
+        .http
+        .post(format!("{}/_sim/review/{payment}", stack.sim_url))
+        .json(&json!({"result": result}))
+        .send()
+        .await
+        .expect("POST /_sim/review");
+    assert!(resp.status().is_success(), "review {payment} {result}: {}", resp.status());
+}
+
+/// The simulator's webhook delivery attempts, oldest first.
+pub async fn deliveries(stack: &Stack) -> Vec<Value> {
+    let body: Value = stack
+        .http
+        .get(format!("{}/_sim/webhooks", stack.sim_url))
+        .send()
+        .await
+        .expect("GET /_sim/webhooks")
+        .json()
+        .await
+        .expect("json");
+    body["deliveries"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the simulator has delivered (2xx) at least `n` events of type `kind`; answers
+/// their event ids in delivery order.
+pub async fn delivered(stack: &Stack, kind: &str, n: usize) -> Vec<String> {
+    poll_until(&format!("{n} {kind} webhook(s) to be delivered"), DELIVERY_TIMEOUT, || async {
+        let ids: Vec<String> = deliveries(stack)
+            .await
+            .iter()
+            .filter(|d| d["type"] == kind && d["status_code"].as_u64().is_some_and(|s| (200..300).contains(&s)))
+            .filter_map(|d| d["event_id"].as_str().map(str::to_owned))
+            .collect();
+        (ids.len() >= n).then_some(ids)
+    })
+    .await
+}
+
+/// Rows of `webhook_event` for `psp` whose payload is exactly `payload`.
+pub async fn rows_with_payload(stack: &Stack, psp: &str, payload: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM webhook_event WHERE psp = $1 AND payload = $2")
+        .bind(psp.to_owned())
+        .bind(payload.to_owned())
+        .fetch_one(stack.store.pool())
+        .await
+        .expect("count webhook rows")
+}
+
+/// A Temporal client on the stack's server, namespace `default`.
+pub async fn temporal(stack: &Stack) -> Client {
+    payments_worker::temporal::connect(&stack.temporal_address, "default").await.expect("temporal")
+}
+
+/// Waits until the checkout's workflow has no workflow task pending; answers whether it is
+/// still running.
+pub async fn settled(temporal: &Client, checkout_id: &str) -> bool {
+    let handle = temporal.get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
+    poll_until(&format!("checkout {checkout_id}'s workflow to settle"), SETTLE_TIMEOUT, || async {
+        let d = handle.describe(WorkflowDescribeOptions::default()).await.ok()?;
+        d.raw().pending_workflow_task.is_none().then(|| d.status() == WorkflowExecutionStatus::Running)
+    })
+    .await
+}
+
+/// How many `psp_event` signals the checkout's workflow received.
+pub async fn psp_signals(temporal: &Client, checkout_id: &str) -> usize {
+    let handle = temporal.get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
+    let events = handle.fetch_history(WorkflowFetchHistoryOptions::default()).into_events().await.expect("history");
+    events
+        .iter()
+        .filter(|e| {
+            matches!(&e.attributes, Some(Attributes::WorkflowExecutionSignaledEventAttributes(a)) if a.signal_name == "psp_event")
+        })
+        .count()
+}
+
+/// The stored payment order `po`.
+pub async fn order(stack: &Stack, po: &str) -> payments_store::OrderRecord {
+    stack.store.order(&PaymentOrderId::parse(po).unwrap()).await.unwrap().expect("order")
+}
+
+/// POSTs `body` to `/webhooks/{psp}` with `headers`; answers the status and JSON body.
+pub async fn post_webhook(stack: &Stack, psp: &str, body: &str, headers: &[(&str, String)]) -> (u16, Value) {
+    let mut request = stack
+        .http
+        .post(format!("{}/webhooks/{psp}", stack.rest_url))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let resp = request.send().await.expect("POST /webhooks");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }
