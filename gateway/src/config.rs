@@ -59,6 +59,11 @@ pub struct GatewayConfig {
     /// comma-separated seconds, the first delay, the second, then the one that repeats.
     #[arg(long, env = "JANITOR_SCHEDULE_SECS", default_value_t = JanitorSchedule(WaitLimits::DEFAULT.unknown_recheck_secs))]
     pub janitor_schedule_secs: JanitorSchedule,
+    /// Seconds between rounds of the refund repair sweep, which starts the workflow of any
+    /// refund still REQUESTED after this long (its start was lost); 1 to 3600.
+    #[arg(long, env = "REFUND_REPAIR_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub refund_repair_secs: u64,
     /// Temporal and database, as the worker's.
     #[command(flatten)]
     pub shared: SharedConfig,

@@ -5,7 +5,8 @@
 //! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs,
 //! and messages to running checkouts: confirmations, review decisions, cancellations),
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
-//! workflow, REST routes), `dead_letters.rs` (operators' retry and resolve of parked steps),
+//! workflow, REST routes), `refund_repair.rs` (the sweep that starts refunds whose workflow
+//! start was lost), `dead_letters.rs` (operators' retry and resolve of parked steps),
 //! `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services), `pages.rs` (the
 //! hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire
 //! views of records), `error.rs` (the one mapping of errors to HTTP and gRPC statuses),
@@ -18,6 +19,7 @@ pub mod grpc;
 pub mod grpc_idempotency;
 pub mod idempotency;
 pub mod pages;
+pub mod refund_repair;
 pub mod refunds;
 pub mod rest;
 pub mod service;
@@ -57,6 +59,11 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let purge = tokio::spawn(idempotency::purge_loop(store.clone(), stopped(stop_rx.clone())));
+    let repair = tokio::spawn(refund_repair::repair_loop(
+        service.clone(),
+        std::time::Duration::from_secs(config.refund_repair_secs),
+        stopped(stop_rx.clone()),
+    ));
 
     tracing::info!(rest = %rest.local_addr()?, grpc = %grpc.local_addr()?, "gateway listening");
     let reflection = tonic_reflection::server::Builder::configure()
@@ -87,8 +94,9 @@ pub async fn run(
     let (rest_result, grpc_result) = tokio::join!(rest_server, grpc_server);
     rest_result.context("REST server")?;
     grpc_result.context("gRPC server")?;
-    // Stopped by the same signal; it ends at its next await point.
+    // Stopped by the same signal; they end at their next await point.
     let _ = purge.await;
+    let _ = repair.await;
     store.close().await;
     Ok(())
 }

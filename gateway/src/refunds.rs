@@ -13,9 +13,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use payments_domain::{CheckoutId, Currency, Money, PaymentOrderId};
-use payments_store::{RefundId, RefundKind, RefundRecord, StoreError};
+use payments_store::{OrderRecord, RefundId, RefundKind, RefundRecord, StoreError};
 use payments_workflows::contract::RefundRequest;
-use payments_workflows::messages::CHECKOUT_ID_ATTRIBUTE;
+use payments_workflows::messages::{CHECKOUT_ID_ATTRIBUTE, PAYMENT_STATUS_ATTRIBUTE};
 use payments_workflows::{RefundInput, RefundWorkflow};
 use serde_json::{Map, Value, json};
 use temporalio_client::errors::WorkflowStartError;
@@ -141,47 +141,58 @@ impl PaymentsService {
         let reason = validate_reason(&draft.reason)?;
         let order = self.order(&order_id).await?;
         let amount = parse_amount(draft.amount.as_deref(), order.amount.currency())?;
-        let Some(psp_reference) = order.psp_reference.clone() else {
+        if order.psp_reference.is_none() {
             return Err(not_refundable(format!(
                 "payment order {order_id} ({}) has no PSP payment to refund",
                 order.status
             )));
-        };
+        }
         // The store checks again under the order's lock (status, bookings, refundable amount).
         let record = self.store().request_next_refund(&order_id, amount, &reason).await.map_err(refund_store_error)?;
         let workflow_id = refund_workflow_id(&record.refund_id);
+        // If the start is lost (Temporal unreachable, the gateway dies), the refund stays
+        // REQUESTED with its amount reserved: the repair sweep (`refund_repair.rs`) starts it.
+        // Idempotency keys do not remember a 500: a repeat with the same key runs anew.
+        if let Err(e) = self.start_refund_workflow(&record, &order).await {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "refund {} stored (REQUESTED, amount reserved) but its workflow {workflow_id} did not start yet: {e}",
+                record.refund_id
+            )));
+        }
+        Ok(RefundView { record, workflow_id })
+    }
+
+    /// Starts the `refund` workflow of a stored REQUESTED customer refund (`refund-{refund_id}`,
+    /// id reuse rejected: a refund's workflow runs at most once; "already started" is success).
+    pub(crate) async fn start_refund_workflow(&self, record: &RefundRecord, order: &OrderRecord) -> anyhow::Result<()> {
+        // request_refund only reserves refunds of captured (SUCCESS) orders, which have one.
+        let Some(psp_reference) = order.psp_reference.clone() else {
+            anyhow::bail!("refund {}: payment order {} has no PSP payment", record.refund_id, order.payment_order_id);
+        };
         let input = RefundInput {
             refund: RefundRequest {
                 refund_id: record.refund_id.to_string(),
-                payment_order_id: order_id,
+                payment_order_id: record.payment_order_id.clone(),
                 psp_reference,
                 amount: record.amount,
-                reason,
+                reason: record.reason.clone(),
             },
             checkout_id: order.checkout_id.clone(),
             limits: self.waits(),
         };
-        // Operators find a checkout's refunds in the Temporal UI by its id.
-        let attributes = SearchAttributes::new([CHECKOUT_ID_ATTRIBUTE.value_set(order.checkout_id.to_string())]);
-        let options = WorkflowStartOptions::new(self.task_queue().to_owned(), workflow_id.clone())
+        // Operators find refunds by checkout, and parked ones by `PaymentStatus = DEAD_LETTER`.
+        let attributes = SearchAttributes::new([
+            CHECKOUT_ID_ATTRIBUTE.value_set(order.checkout_id.to_string()),
+            PAYMENT_STATUS_ATTRIBUTE.value_set(payments_workflows::refund::REFUNDING_STATUS.to_owned()),
+        ]);
+        let options = WorkflowStartOptions::new(self.task_queue().to_owned(), refund_workflow_id(&record.refund_id))
             .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
             .search_attributes(attributes)
             .build();
         match self.temporal().start_workflow(RefundWorkflow::run, input, options).await {
-            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => {}
-            // The refund stays stored REQUESTED and keeps its amount reserved until an operator
-            // starts workflow `refund-{refund_id}` by hand (no tool does it yet); nothing here
-            // retries the start. Idempotency keys (REST and gRPC) do not remember failures: a
-            // repeat with the same key runs anew and stores *another* refund (or answers
-            // `refund_too_large` when this one reserved everything still refundable).
-            Err(e) => {
-                return Err(ApiError::Internal(anyhow::anyhow!(
-                    "refund {} stored (REQUESTED, amount reserved) but its workflow {workflow_id} did not start: {e}",
-                    record.refund_id
-                )));
-            }
+            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        Ok(RefundView { record, workflow_id })
     }
 
     /// Every refund of an order, oldest first; NotFound for an unknown order.

@@ -12,6 +12,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "idempotency_keys", include_str!("../migrations/sqlite/0003_idempotency_keys.sql")),
     (4, "refunds", include_str!("../migrations/sqlite/0004_refunds.sql")),
     (5, "failures", include_str!("../migrations/sqlite/0005_failures.sql")),
+    (6, "refund_sweep", include_str!("../migrations/sqlite/0006_refund_sweep.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -19,6 +20,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "idempotency_keys", include_str!("../migrations/postgres/0003_idempotency_keys.sql")),
     (4, "refunds", include_str!("../migrations/postgres/0004_refunds.sql")),
     (5, "failures", include_str!("../migrations/postgres/0005_failures.sql")),
+    (6, "refund_sweep", include_str!("../migrations/postgres/0006_refund_sweep.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.

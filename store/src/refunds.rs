@@ -218,6 +218,32 @@ impl Store {
         row.as_ref().map(RefundRecord::from_row).transpose()
     }
 
+    /// Customer refunds (not reversals) still REQUESTED that were created in
+    /// `[created_from_ms, created_until_ms)`, oldest first, at most `limit` (1 to 1000): the
+    /// gateway's repair sweep starts the workflow of any whose start was lost.
+    pub async fn requested_refunds(
+        &self,
+        created_from_ms: i64,
+        created_until_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<RefundRecord>, StoreError> {
+        if !(1..=1000).contains(&limit) {
+            return Err(StoreError::Precondition(format!("limit {limit} must be 1 to 1000")));
+        }
+        sqlx::query(&format!(
+            "SELECT {REFUND_COLUMNS} FROM refund WHERE status = 'REQUESTED' AND kind = 'refund' \
+             AND created_at_ms >= $1 AND created_at_ms < $2 ORDER BY created_at_ms, refund_id LIMIT $3"
+        ))
+        .bind(created_from_ms)
+        .bind(created_until_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(RefundRecord::from_row)
+        .collect()
+    }
+
     /// Every refund of an order, oldest first.
     pub async fn refunds(&self, payment_order_id: &PaymentOrderId) -> Result<Vec<RefundRecord>, StoreError> {
         sqlx::query(&format!(

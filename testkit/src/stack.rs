@@ -41,6 +41,8 @@ pub struct StackOptions {
     pub waits: WaitLimits,
     /// Amounts above which checkouts are held for review (`RISK_REVIEW_LIMITS`).
     pub risk_review_limits: String,
+    /// The gateway's refund repair interval (`REFUND_REPAIR_SECS`).
+    pub refund_repair_secs: u64,
 }
 
 impl StackOptions {
@@ -57,6 +59,7 @@ impl StackOptions {
             webhooks: true,
             waits: WaitLimits::DEFAULT,
             risk_review_limits: String::new(),
+            refund_repair_secs: GatewayConfig::defaults().refund_repair_secs,
         }
     }
 }
@@ -197,6 +200,7 @@ impl Stack {
         config.stripe_webhook_secret = options.sim.stripe_webhook_secret.clone();
         config.toss_webhook_secret = options.sim.toss_webhook_secret.clone();
         config.set_waits(options.waits);
+        config.refund_repair_secs = options.refund_repair_secs;
         config.shared.temporal_address = self.temporal_address.clone();
         config.shared.task_queue = self.task_queue.clone();
         config.shared.database_url = self.database_url.clone();

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
+/// The `PaymentStatus` of a refund workflow that is not parked on a dead letter.
+pub const REFUNDING_STATUS: &str = "REFUNDING";
+
 /// The refund workflow's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundInput {
@@ -60,7 +63,7 @@ impl DeadLetterHost for RefundWorkflow {
         &mut self.dead_letters
     }
     fn status_value(&self) -> &'static str {
-        "REFUNDING"
+        REFUNDING_STATUS
     }
 }
 
