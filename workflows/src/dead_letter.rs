@@ -162,3 +162,31 @@ async fn park<W: DeadLetterHost>(
     }
     Ok(action.unwrap_or_else(|| unreachable!("waited for the action above")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(id: &str, verb: DeadLetterVerb) -> DeadLetterAction {
+        DeadLetterAction { dead_letter_id: id.into(), verb, operator: "ops".into(), reason: "checked".into() }
+    }
+
+    /// An action is taken only for a dead letter the workflow is parked on, once; a second
+    /// action (a retried CLI call) is refused, so the gateway answers the stored record instead.
+    #[test]
+    fn actions_are_accepted_once_and_only_for_open_letters() {
+        let mut board = DeadLetters::default();
+        assert!(board.validate(&action("a:psp.refund", DeadLetterVerb::Retry)).is_err(), "not open");
+        board.open.insert("a:psp.refund".into(), None);
+        let mut blank = action("a:psp.refund", DeadLetterVerb::Resolve);
+        blank.reason = " ".into();
+        assert!(board.validate(&blank).is_err(), "a reason is required");
+        let retry = action("a:psp.refund", DeadLetterVerb::Retry);
+        assert!(board.validate(&retry).is_ok());
+        board.accept(retry.clone());
+        assert_eq!(board.action("a:psp.refund"), Some(&retry));
+        assert!(board.validate(&action("a:psp.refund", DeadLetterVerb::Resolve)).is_err(), "already handled");
+        board.accept(action("b:other", DeadLetterVerb::Retry));
+        assert!(board.action("b:other").is_none(), "an unknown letter is ignored");
+    }
+}

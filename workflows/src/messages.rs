@@ -178,3 +178,24 @@ pub struct CancelRequest {
     /// Why, for the orders' history and the refunds.
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The janitor waits the first delay, then the second, then repeats the third forever.
+    #[test]
+    fn janitor_schedule_repeats_its_last_delay() {
+        let limits = WaitLimits { unknown_recheck_secs: [300, 3600, 86400], ..WaitLimits::DEFAULT };
+        let delays: Vec<_> = (0..5).map(|round| limits.unknown_recheck(round)).collect();
+        assert_eq!(delays, vec![300, 3600, 86400, 86400, 86400]);
+    }
+
+    /// Histories written before the limits had these fields still decode, with the defaults.
+    #[test]
+    fn old_wait_limits_decode_with_defaults() {
+        let old = r#"{"psp_pending_secs":900,"review_secs":86400,"hosted_payment_secs":1800}"#;
+        let limits: WaitLimits = serde_json::from_str(old).unwrap();
+        assert_eq!(limits, WaitLimits::DEFAULT);
+    }
+}
