@@ -144,8 +144,10 @@ async fn park<W: DeadLetterHost>(
         last_error: err.message.clone(),
         attempts,
     };
-    ctx.execute_local_activity(OpenDeadLetter, open, policies::store_step()).await?;
+    // On the board before the row exists: an operator acts only on a stored row, so by then
+    // the validator already accepts the action.
     ctx.state_mut(|s| s.dead_letters_mut().open.insert(id.to_owned(), None));
+    ctx.execute_local_activity(OpenDeadLetter, open, policies::store_step()).await?;
     ctx.upsert_search_attributes([PAYMENT_STATUS_ATTRIBUTE.value_set(DEAD_LETTER_STATUS.to_owned())]);
     let wanted = id.to_owned();
     ctx.wait_condition(move |s| s.dead_letters().action(&wanted).is_some()).await?;
