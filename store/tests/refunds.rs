@@ -2,13 +2,13 @@
 //! `PAYMENTS_TEST_POSTGRES_URL` is set). Every test checks `verify()` after each step: the
 //! wallets must always equal the ledger projection.
 
-use payments_domain::checkout::draft_from_json;
-use payments_domain::{Currency, Money, NewCheckout, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
+mod common;
+
+use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
 use payments_store::test_db::test_database_urls;
 use payments_store::{
     Direction, EntryDraft, RefundId, RefundStatus, Store, StoreError, TransactionDraft, Transition, refund_ledger_key,
 };
-use serde_json::json;
 
 async fn stores() -> Vec<Store> {
     let mut stores = Vec::new();
@@ -33,14 +33,7 @@ fn usd(minor: i64) -> Money {
 /// Stores a one-order checkout and drives the order to SUCCESS with wallet and ledger booked,
 /// unless `book` is false (then it stops at `status`).
 async fn order(store: &Store, id: &str, seller: &str, amount: &str, status: S, book: bool) -> PaymentOrderId {
-    let body = json!({
-        "checkout_id": format!("chk-{id}"),
-        "buyer_info": {"buyer_id": "buyer-1"},
-        "credit_card_info": {"token": "pm_card_visa"},
-        "payment_orders": [{"payment_order_id": id, "seller_account": seller, "amount": amount, "currency": "USD"}],
-    });
-    store.create_checkout(&NewCheckout::parse(draft_from_json(&body).unwrap()).unwrap()).await.unwrap();
-    let id = po(id);
+    let id = common::checkout_order(store, id, seller, amount).await;
     if status != S::NotStarted {
         store.transition(&id, &Transition::to(S::Executing, "charging")).await.unwrap();
     }
