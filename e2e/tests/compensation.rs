@@ -123,3 +123,42 @@ async fn cancel_during_review_charges_nothing() {
     assert_books_consistent(&stack).await;
     stack.shutdown().await;
 }
+
+/// Waits until the checkout's workflow shows `phase` in Temporal's visibility.
+async fn wait_phase(stack: &Stack, checkout: &str, phase: &str) {
+    let query = format!("WorkflowId = 'checkout-{checkout}' AND PaymentStatus = '{phase}'");
+    payments_testkit::poll_until(&format!("phase {phase}"), common::STATE_TIMEOUT, || async {
+        (common::visible(stack, &query).await == 1).then_some(())
+    })
+    .await;
+}
+
+/// A cancel ends the other long waits at once: a hosted checkout awaiting the buyer fails every
+/// order `checkout_cancelled`; a payment pending 3-D Secure is cancelled at the PSP (nothing
+/// captured, a late approval can no longer capture) and the order ends FAILED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_hosted_and_pending_waits() {
+    let stack = Stack::start(StackOptions::new()).await;
+    let hosted = unique("hosted");
+    let body = json!({
+        "checkout_id": hosted,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "payment_orders": [{"seller_account": "seller-a", "amount": "5000", "currency": "KRW", "payment_order_id": format!("{hosted}-1")}],
+    });
+    let resp = stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    wait_phase(&stack, &hosted, "AWAITING_PAYMENT").await;
+    common::paymentsctl(&stack, &["checkout", "cancel", &hosted, "--reason", "buyer left"]).await.expect("cancel");
+    let done = stack.wait_done(&hosted).await;
+    assert_eq!(done.orders[0].status, S::Failed);
+    assert_eq!(done.orders[0].failure_code.as_deref(), Some("checkout_cancelled"));
+
+    let (pending, po) = stack.post_one_order("pm_card_threeDSecure2Required", "30.00", "USD").await;
+    wait_phase(&stack, &pending, "AWAITING_PSP").await;
+    common::paymentsctl(&stack, &["checkout", "cancel", &pending, "--reason", "buyer gave up"]).await.expect("cancel");
+    let done = stack.wait_done(&pending).await;
+    assert_eq!(done.orders[0].status, S::Failed, "{done:?}");
+    assert!(stack.captures(&po).await.is_empty(), "nothing captured");
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
+}
