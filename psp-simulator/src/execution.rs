@@ -10,10 +10,12 @@
 //! a replay or a lookup answer at once while a slow response is held back,
 //! and what makes a dropped response replayable on the next attempt.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::clock::now_ms;
@@ -97,6 +99,42 @@ pub fn with_fault<W: Wire>(fault: Option<Fault>, faults: &FaultInjector, execute
 }
 
 /// Identity of one POST for the shared flow.
+/// What every PSP POST handler receives, extracted once: the simulator, the authenticated
+/// account (`A`: the PSP's account type, put there by its authentication layer), the
+/// connection's kill switch, and the request's path, headers and body. Each PSP decodes it
+/// into a [`Post`] with its own idempotency-key and body rules.
+pub struct PostParts<A> {
+    /// The simulator.
+    pub sim: Arc<SimState>,
+    /// The caller's account.
+    pub account: A,
+    /// Closes the connection unanswered (lost-response faults).
+    pub kill: Option<ConnectionKill>,
+    /// The request path, as fingerprinted for idempotency.
+    pub path: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Raw body.
+    pub body: Bytes,
+}
+
+impl<A: Clone + Send + Sync + 'static> FromRequest<Arc<SimState>> for PostParts<A> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, sim: &Arc<SimState>) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let Some(account) = parts.extensions.get::<A>().cloned() else {
+            let missing = "no authenticated account: the authentication layer did not run";
+            return Err((StatusCode::INTERNAL_SERVER_ERROR, missing).into_response());
+        };
+        let kill = parts.extensions.get::<ConnectionKill>().cloned();
+        let (path, headers) = (parts.uri.path().to_owned(), parts.headers.clone());
+        let body =
+            Bytes::from_request(Request::from_parts(parts, body), sim).await.map_err(IntoResponse::into_response)?;
+        Ok(PostParts { sim: Arc::clone(sim), account, kill, path, headers, body })
+    }
+}
+
 pub struct Post {
     /// The caller's API key; idempotency keys are scoped to it.
     pub account: String,

@@ -12,21 +12,16 @@
 //! 400 `payment_intent_unexpected_state` (stored under the idempotency key
 //! like any executed request).
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 
 use super::confirm::{EVENT_CANCELED, event};
 use super::error::ApiError;
 use super::intent::{IntentStatus, PaymentIntent};
 use super::params::{Params, Split, invalid};
-use super::{Account, PostInput, StripeWire, error_reply, reply};
+use super::{Account, StripeWire, error_reply, reply};
 use crate::clock::unix_now;
-use crate::drop_conn::ConnectionKill;
-use crate::execution::{Executed, run_post};
+use crate::execution::{Executed, PostParts, run_post};
 use crate::ledger::Ledger;
 use crate::state::SimState;
 
@@ -49,16 +44,8 @@ fn cancellation_reason(params: &Params) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /v1/payment_intents/{id}/cancel`
-pub(super) async fn cancel_intent(
-    State(sim): State<Arc<SimState>>,
-    Extension(account): Extension<Account>,
-    kill: Option<Extension<ConnectionKill>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let input = PostInput { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
-    let (post, raw) = match input.decode(format!("/v1/payment_intents/{id}/cancel")) {
+pub(super) async fn cancel_intent(Path(id): Path<String>, input: PostParts<Account>) -> Response {
+    let (post, raw) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };

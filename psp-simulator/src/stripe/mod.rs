@@ -30,8 +30,7 @@ pub mod threeds;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Extension, Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -44,8 +43,7 @@ use self::error::{ApiError, json_bytes, json_response, mask_api_key};
 use self::intent::PaymentIntent;
 use self::params::Params;
 use self::search::{SearchRequest, page_cursor};
-use crate::drop_conn::ConnectionKill;
-use crate::execution::{Executed, Post, Reply, Wire, run_post, with_fault};
+use crate::execution::{Executed, Post, PostParts, Reply, Wire, run_post, with_fault};
 use crate::faults::TokenKind;
 use crate::idempotency::{IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
 use crate::outage::{self, Operation};
@@ -161,26 +159,17 @@ fn reply<T: Serialize>(result: Result<T, ApiError>) -> Reply {
     }
 }
 
-/// What every Stripe POST handler receives besides its own extractors.
-struct PostInput {
-    sim: Arc<SimState>,
-    account: Account,
-    kill: Option<ConnectionKill>,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl PostInput {
+impl PostParts<Account> {
     /// Decodes the idempotency key and form (in Stripe's order of checks)
     /// and describes the request for the shared flow.
-    fn decode(&self, path: String) -> Result<(Post, Params), ApiError> {
+    fn decode(&self) -> Result<(Post, Params), ApiError> {
         let key = idempotency_key(&self.headers)?;
         let params = params::parse_form(&self.body)?;
         let post = Post {
             account: self.account.0.clone(),
             key,
-            fingerprint: fingerprint("POST", &path, &params),
-            path,
+            fingerprint: fingerprint("POST", &self.path, &params),
+            path: self.path.clone(),
             kill: self.kill.clone(),
         };
         Ok((post, params))
@@ -188,15 +177,8 @@ impl PostInput {
 }
 
 /// `POST /v1/payment_intents`
-async fn create_intent(
-    State(sim): State<Arc<SimState>>,
-    Extension(account): Extension<Account>,
-    kill: Option<Extension<ConnectionKill>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let input = PostInput { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
-    let (post, raw) = match input.decode("/v1/payment_intents".to_owned()) {
+async fn create_intent(input: PostParts<Account>) -> Response {
+    let (post, raw) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
@@ -232,16 +214,8 @@ async fn create_intent(
 }
 
 /// `POST /v1/payment_intents/{id}/confirm`
-async fn confirm_intent(
-    State(sim): State<Arc<SimState>>,
-    Extension(account): Extension<Account>,
-    kill: Option<Extension<ConnectionKill>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let input = PostInput { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
-    let (post, raw) = match input.decode(format!("/v1/payment_intents/{id}/confirm")) {
+async fn confirm_intent(Path(id): Path<String>, input: PostParts<Account>) -> Response {
+    let (post, raw) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
@@ -280,15 +254,8 @@ fn stored_card_kind(sim: &SimState, id: &str) -> TokenKind {
 }
 
 /// `POST /v1/refunds`
-async fn create_refund(
-    State(sim): State<Arc<SimState>>,
-    Extension(account): Extension<Account>,
-    kill: Option<Extension<ConnectionKill>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let input = PostInput { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
-    let (post, raw) = match input.decode("/v1/refunds".to_owned()) {
+async fn create_refund(input: PostParts<Account>) -> Response {
+    let (post, raw) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };

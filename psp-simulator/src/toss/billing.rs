@@ -6,21 +6,15 @@
 //! already paid. Then the shared flow applies faults by attempt and the
 //! charge runs as one ledger transition.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 
 use super::body::{self, ORDER_NAME_LEN_MAX, Object};
 use super::charge::charge;
 use super::error::TossError;
 use super::payment::{NewPayment, Payment, TossCard};
-use super::{TossAccount, TossPost, TossWire, reply};
-use crate::drop_conn::ConnectionKill;
-use crate::execution::{Executed, run_post, with_fault};
-use crate::state::SimState;
+use super::{TossAccount, TossWire, reply};
+use crate::execution::{Executed, PostParts, run_post, with_fault};
 
 /// Longest `customerKey` Toss accepts.
 const CUSTOMER_KEY_LEN_MAX: usize = 300;
@@ -45,16 +39,8 @@ fn billing_charge(billing_key: &str, object: &Object) -> Result<BillingCharge, T
 }
 
 /// `POST /v1/billing/{billingKey}`
-pub async fn charge_billing(
-    State(sim): State<Arc<SimState>>,
-    Extension(account): Extension<TossAccount>,
-    kill: Option<Extension<ConnectionKill>>,
-    Path(billing_key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let input = TossPost { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
-    let (post, object) = match input.decode(format!("/v1/billing/{billing_key}")) {
+pub async fn charge_billing(Path(billing_key): Path<String>, input: PostParts<TossAccount>) -> Response {
+    let (post, object) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };

@@ -9,20 +9,15 @@
 //! no refund is recorded — nothing was captured. It can no longer be
 //! confirmed or approved.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 
 use super::body::{self, CANCEL_REASON_LEN_MAX, Object};
 use super::error::TossError;
 use super::payment::{CURRENCY_KRW, Cancel, Payment, PaymentStatus, transaction_key};
-use super::{TossAccount, TossPost, TossWire, reply, session};
+use super::{TossAccount, TossWire, reply, session};
 use crate::clock::{iso_kst, unix_now};
-use crate::drop_conn::ConnectionKill;
-use crate::execution::{Executed, run_post};
+use crate::execution::{Executed, PostParts, run_post};
 use crate::ledger::{Ledger, Psp, RefundRecord};
 use crate::state::{SimState, Stats};
 
@@ -41,16 +36,8 @@ fn cancel_request(object: &Object) -> Result<CancelRequest, TossError> {
 }
 
 /// `POST /v1/payments/{paymentKey}/cancel`
-pub async fn cancel_payment(
-    State(sim): State<Arc<SimState>>,
-    Extension(account): Extension<TossAccount>,
-    kill: Option<Extension<ConnectionKill>>,
-    Path(payment_key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let input = TossPost { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
-    let (post, object) = match input.decode(format!("/v1/payments/{payment_key}/cancel")) {
+pub async fn cancel_payment(Path(payment_key): Path<String>, input: PostParts<TossAccount>) -> Response {
+    let (post, object) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };

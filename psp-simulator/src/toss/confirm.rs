@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -17,10 +17,9 @@ use super::body::{self, ORDER_NAME_LEN_MAX, Object};
 use super::charge::charge;
 use super::error::TossError;
 use super::payment::{NewPayment, TossCard};
-use super::{TossAccount, TossPost, TossWire, reply, session};
+use super::{TossAccount, TossWire, reply, session};
 use crate::admin::admin_error;
-use crate::drop_conn::ConnectionKill;
-use crate::execution::{Executed, run_post, with_fault};
+use crate::execution::{Executed, PostParts, run_post, with_fault};
 use crate::faults::TokenKind;
 use crate::state::SimState;
 
@@ -77,15 +76,8 @@ fn confirmation(object: &Object) -> Result<Confirmation, TossError> {
 }
 
 /// `POST /v1/payments/confirm`
-pub async fn confirm_payment(
-    State(sim): State<Arc<SimState>>,
-    Extension(account): Extension<TossAccount>,
-    kill: Option<Extension<ConnectionKill>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let input = TossPost { sim, account, kill: kill.map(|Extension(kill)| kill), headers, body };
-    let (post, object) = match input.decode("/v1/payments/confirm".to_owned()) {
+pub async fn confirm_payment(input: PostParts<TossAccount>) -> Response {
+    let (post, object) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };

@@ -29,7 +29,6 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
@@ -40,8 +39,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use self::error::TossError;
-use crate::drop_conn::ConnectionKill;
-use crate::execution::{Post, Reply, Wire};
+use crate::execution::{Post, PostParts, Reply, Wire};
 use crate::idempotency::{TOSS_IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
 use crate::outage::{self, Operation};
 use crate::state::{SimState, Stats};
@@ -141,26 +139,17 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, TossError> {
     }
 }
 
-/// What every Toss POST handler receives besides its own extractors.
-pub struct TossPost {
-    pub sim: Arc<SimState>,
-    pub account: TossAccount,
-    pub kill: Option<ConnectionKill>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl TossPost {
+impl PostParts<TossAccount> {
     /// Decodes the idempotency key and JSON body and describes the request
     /// for the shared flow.
-    pub fn decode(&self, path: String) -> Result<(Post, body::Object), TossError> {
+    pub fn decode(&self) -> Result<(Post, body::Object), TossError> {
         let key = idempotency_key(&self.headers)?;
         let object = body::parse(&self.body)?;
         let post = Post {
             account: self.account.0.clone(),
             key,
-            fingerprint: fingerprint("POST", &path, &body::canonical_pairs(&object)),
-            path,
+            fingerprint: fingerprint("POST", &self.path, &body::canonical_pairs(&object)),
+            path: self.path.clone(),
             kill: self.kill.clone(),
         };
         Ok((post, object))
