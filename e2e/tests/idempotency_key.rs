@@ -3,6 +3,8 @@
 //! refused, a request still running answers 409, validation failures are not remembered, and
 //! keys older than 24 h are free again. On SQLite and on PostgreSQL.
 
+mod common;
+
 use payments_domain::CheckoutId;
 use payments_store::test_db::test_database_urls;
 use payments_store::{IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyState};
@@ -252,17 +254,7 @@ async fn grpc_metadata_key_follows_the_same_rules_on(url: String) {
     let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
     let id = unique("grpc-idem");
-    let create = |amount: &str| pb::CreatePaymentRequest {
-        checkout_id: id.clone(),
-        buyer_info: Some(pb::BuyerInfo { buyer_id: "buyer-1".into(), ..Default::default() }),
-        credit_card_info: Some(pb::CreditCardInfo { token: "pm_card_visa".into() }),
-        payment_orders: vec![pb::PaymentOrderRequest {
-            seller_account: "seller-a".into(),
-            amount: amount.into(),
-            currency: "USD".into(),
-            payment_order_id: format!("{id}-1"),
-        }],
-    };
+    let create = |amount: &str| common::grpc_one_order(&id, amount);
     let with_key = |message: pb::CreatePaymentRequest, key: &str| {
         let mut request = tonic::Request::new(message);
         request.metadata_mut().insert("idempotency-key", key.parse().unwrap());

@@ -1,6 +1,8 @@
 //! Bad input is refused at the edge: 400 (REST) or INVALID_ARGUMENT (gRPC) naming the field,
 //! with nothing stored and no workflow started.
 
+mod common;
+
 use payments_domain::CheckoutId;
 use payments_proto::payments_v1 as pb;
 use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
@@ -110,17 +112,7 @@ async fn grpc_api_mirrors_rest() {
     let stack = Stack::start(StackOptions::new()).await;
     let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
     let id = unique("grpc");
-    let request = |amount: &str| pb::CreatePaymentRequest {
-        checkout_id: id.clone(),
-        buyer_info: Some(pb::BuyerInfo { buyer_id: "buyer-1".into(), ..Default::default() }),
-        credit_card_info: Some(pb::CreditCardInfo { token: "pm_card_visa".into() }),
-        payment_orders: vec![pb::PaymentOrderRequest {
-            seller_account: "seller-a".into(),
-            amount: amount.into(),
-            currency: "USD".into(),
-            payment_order_id: format!("{id}-1"),
-        }],
-    };
+    let request = |amount: &str| common::grpc_one_order(&id, amount);
     let err = client.create_payment(request("10.005")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().starts_with("payment_orders[0].amount"), "{}", err.message());

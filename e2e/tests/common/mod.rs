@@ -257,3 +257,20 @@ pub async fn post_webhook(stack: &Stack, psp: &str, body: &str, headers: &[(&str
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+/// A gRPC `CreatePayment` for checkout `checkout_id`: one USD order `{checkout_id}-1` of
+/// `amount` to `seller-a`, paid with `pm_card_visa`.
+pub fn grpc_one_order(checkout_id: &str, amount: &str) -> payments_proto::payments_v1::CreatePaymentRequest {
+    use payments_proto::payments_v1 as pb;
+    pb::CreatePaymentRequest {
+        checkout_id: checkout_id.to_owned(),
+        buyer_info: Some(pb::BuyerInfo { buyer_id: "buyer-1".into(), ..Default::default() }),
+        credit_card_info: Some(pb::CreditCardInfo { token: "pm_card_visa".into() }),
+        payment_orders: vec![pb::PaymentOrderRequest {
+            seller_account: "seller-a".into(),
+            amount: amount.into(),
+            currency: "USD".into(),
+            payment_order_id: format!("{checkout_id}-1"),
+        }],
+    }
+}
