@@ -1,7 +1,10 @@
 //! Idempotency-Key records, run against every configured backend (SQLite always, PostgreSQL
 //! when `PAYMENTS_TEST_POSTGRES_URL` is set).
 
-use payments_store::test_db::test_database_urls;
+mod common;
+
+use common::stores;
+
 use payments_store::{
     IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim as Claim, IdempotencyState, Store,
 };
@@ -9,14 +12,6 @@ use payments_store::{
 const EP: &str = "POST /v1/payments";
 /// A fixed "now" so expiry is exact.
 const NOW: i64 = 1_700_000_000_000;
-
-async fn stores() -> Vec<Store> {
-    let mut stores = Vec::new();
-    for url in test_database_urls().await {
-        stores.push(Store::connect(&url).await.unwrap_or_else(|e| panic!("connect {url}: {e}")));
-    }
-    stores
-}
 
 /// The first claim wins; the same request while it runs is told "in progress"; once finished,
 /// the same request replays the stored status and body exactly, and the record says so.

@@ -4,23 +4,12 @@
 
 mod common;
 
+use common::{po, stores};
+
 use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
-use payments_store::test_db::test_database_urls;
 use payments_store::{
     Direction, EntryDraft, RefundId, RefundStatus, Store, StoreError, TransactionDraft, Transition, refund_ledger_key,
 };
-
-async fn stores() -> Vec<Store> {
-    let mut stores = Vec::new();
-    for url in test_database_urls().await {
-        stores.push(Store::connect(&url).await.unwrap_or_else(|e| panic!("connect {url}: {e}")));
-    }
-    stores
-}
-
-fn po(s: &str) -> PaymentOrderId {
-    PaymentOrderId::parse(s).unwrap()
-}
 
 fn rid(s: &str) -> RefundId {
     RefundId::parse(s).unwrap()

@@ -1,12 +1,13 @@
 //! Store behaviour, run against every configured backend (SQLite always, PostgreSQL when
 //! `PAYMENTS_TEST_POSTGRES_URL` is set).
 
+mod common;
+
+use common::{po, stores};
+
 use payments_domain::checkout::draft_from_json;
-use payments_domain::{NewCheckout, PaymentOrderId, PaymentOrderStatus as S};
-use payments_store::test_db::test_database_urls;
-use payments_store::{
-    CreateOutcome, Direction, EntryDraft, PostOutcome, Store, StoreError, TransactionDraft, Transition,
-};
+use payments_domain::{NewCheckout, PaymentOrderStatus as S};
+use payments_store::{CreateOutcome, Direction, EntryDraft, PostOutcome, StoreError, TransactionDraft, Transition};
 use serde_json::json;
 
 fn checkout(id: &str, orders: &[(&str, &str, &str, &str)]) -> NewCheckout {
@@ -23,18 +24,6 @@ fn checkout(id: &str, orders: &[(&str, &str, &str, &str)]) -> NewCheckout {
         "payment_orders": orders,
     });
     NewCheckout::parse(draft_from_json(&body).unwrap()).unwrap()
-}
-
-async fn stores() -> Vec<Store> {
-    let mut stores = Vec::new();
-    for url in test_database_urls().await {
-        stores.push(Store::connect(&url).await.unwrap_or_else(|e| panic!("connect {url}: {e}")));
-    }
-    stores
-}
-
-fn po(s: &str) -> PaymentOrderId {
-    PaymentOrderId::parse(s).unwrap()
 }
 
 /// Creating a checkout stores the event and NOT_STARTED orders; the same request again is
