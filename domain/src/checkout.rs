@@ -1,7 +1,7 @@
 //! A checkout request as it arrives (a [`CheckoutDraft`] of plain strings, from REST JSON or
 //! gRPC) and its validated form, [`NewCheckout`]. Every rejection names the offending field.
 
-use crate::card::{json_contains_card_number, looks_like_card_number};
+use crate::card::{contains_card_number, json_contains_card_number};
 use crate::currency::Currency;
 use crate::ids::{BuyerId, CheckoutId, PaymentOrderId, SellerAccount};
 use crate::money::Money;
@@ -15,6 +15,11 @@ pub const PAYMENT_ORDERS_MAX: usize = 100;
 pub const PAYMENT_TOKEN_LEN_MAX: usize = 255;
 /// Largest `buyer_info` object, serialized, in bytes.
 pub const BUYER_INFO_BYTES_MAX: usize = 4096;
+
+/// The message of every card-number refusal. The ids (`checkout_id`, `payment_order_id`,
+/// `seller_account`, `buyer_info.buyer_id`) are refused by their own parsers
+/// ([`crate::IdError::CardNumber`]) with the same advice.
+const CARD_NUMBER_REFUSED: &str = "looks like it holds a card number; card data must never be sent, use a PSP token";
 
 /// A request field failed validation. `param` is the field's path, e.g.
 /// `payment_orders[1].amount`, as in Stripe's error objects.
@@ -168,31 +173,37 @@ fn required(param: &str, value: String) -> Result<String, FieldError> {
     Ok(value)
 }
 
+/// Checks the buyer object. The fields we know are checked first so that a card number in
+/// them is reported under their own name (`buyer_info.buyer_id`, `buyer_info.email`); then the
+/// whole object, keys and values at any depth.
 fn parse_buyer_info(info: &Map<String, Value>) -> Result<BuyerId, FieldError> {
     let size = serde_json::to_vec(info).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > BUYER_INFO_BYTES_MAX {
         return Err(FieldError::new("buyer_info", format!("must be at most {BUYER_INFO_BYTES_MAX} bytes")));
     }
-    if json_contains_card_number(&Value::Object(info.clone())) {
-        return Err(FieldError::new(
-            "buyer_info",
-            "looks like it holds a card number; card data must never be sent, use a PSP token",
-        ));
-    }
-    match info.get("buyer_id") {
+    let buyer_id = match info.get("buyer_id") {
         Some(Value::String(s)) if !s.is_empty() => {
-            BuyerId::parse(s.clone()).map_err(|e| FieldError::new("buyer_info.buyer_id", e.to_string()))
+            BuyerId::parse(s.clone()).map_err(|e| FieldError::new("buyer_info.buyer_id", e.to_string()))?
         }
-        Some(Value::String(_)) | None => Err(FieldError::new("buyer_info.buyer_id", "is required")),
-        Some(_) => Err(FieldError::new("buyer_info.buyer_id", "must be a string")),
+        Some(Value::String(_)) | None => return Err(FieldError::new("buyer_info.buyer_id", "is required")),
+        Some(_) => return Err(FieldError::new("buyer_info.buyer_id", "must be a string")),
+    };
+    if let Some(Value::String(email)) = info.get("email")
+        && contains_card_number(email)
+    {
+        return Err(FieldError::new("buyer_info.email", CARD_NUMBER_REFUSED));
     }
+    if json_contains_card_number(&Value::Object(info.clone())) {
+        return Err(FieldError::new("buyer_info", CARD_NUMBER_REFUSED));
+    }
+    Ok(buyer_id)
 }
 
 fn parse_token(token: String) -> Result<String, FieldError> {
     const PARAM: &str = "credit_card_info.token";
     let token = required(PARAM, token)?;
-    if looks_like_card_number(&token) {
-        return Err(FieldError::new(PARAM, "looks like a card number; card data must never be sent, use a PSP token"));
+    if contains_card_number(&token) {
+        return Err(FieldError::new(PARAM, CARD_NUMBER_REFUSED));
     }
     if token.len() > PAYMENT_TOKEN_LEN_MAX
         || !token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
@@ -363,6 +374,47 @@ mod tests {
         assert_eq!(param_of(|v| v["buyer_info"]["note"] = json!("4111 1111 1111 1111")), "buyer_info");
         assert_eq!(param_of(|v| v["extra"] = json!(1)), "extra");
         assert_eq!(param_of(|v| v["buyer_info"] = json!({})), "buyer_info.buyer_id");
+    }
+
+    /// A card number anywhere in an id, the e-mail, the token or the buyer object (keys too) is
+    /// refused, naming the field, with the same advice to use a PSP token.
+    #[test]
+    fn a_card_number_in_any_field_is_refused_naming_it() {
+        for (param, path, value) in [
+            ("checkout_id", "checkout_id", "chk-4111111111111111"),
+            ("payment_orders[1].payment_order_id", "payment_orders/1/payment_order_id", "po-4111111111111111"),
+            ("payment_orders[0].seller_account", "payment_orders/0/seller_account", "s-4111.1111.1111.1111"),
+            ("buyer_info.buyer_id", "buyer_info/buyer_id", "b-4111111111111111"),
+            ("buyer_info.email", "buyer_info/email", "4111111111111111@example.com"),
+            ("credit_card_info.token", "credit_card_info/token", "tok_4111111111111111"),
+            ("buyer_info", "buyer_info/note", "pan 4111111111111111 exp 12/27"),
+            ("buyer_info", "buyer_info/name", "４１１１ １１１１ １１１１ １１１１"),
+        ] {
+            let mut v = body();
+            let field = path.split('/').fold(&mut v, |at, key| match key.parse::<usize>() {
+                Ok(i) => &mut at[i],
+                Err(_) => &mut at[key],
+            });
+            *field = json!(value);
+            let err = parse(&v).unwrap_err();
+            assert_eq!(err.param, param, "{value}");
+            assert!(err.message.contains("card number") && err.message.contains("PSP token"), "{err}");
+        }
+        let mut v = body();
+        v["buyer_info"]["4111111111111111"] = json!("a card number as a key");
+        assert_eq!(parse(&v).unwrap_err().param, "buyer_info");
+    }
+
+    /// Ids and buyer data with digits that are not card numbers still pass.
+    #[test]
+    fn ordinary_digits_pass() {
+        let mut v = body();
+        v["checkout_id"] = json!("chk-1001-1");
+        v["buyer_info"]["phone"] = json!("010-1234-5678");
+        v["buyer_info"]["placed_at"] = json!("2026-11-30T12:34:56.789Z");
+        v["buyer_info"]["ref"] = json!("20261130123456789");
+        v["payment_orders"][0]["payment_order_id"] = json!("chk-1001-1");
+        assert!(parse(&v).is_ok());
     }
 
     #[test]

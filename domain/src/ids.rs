@@ -1,6 +1,7 @@
 //! Validated identifiers. Each is checked when built from the wire and again when read back
-//! from storage, so an id in memory is always well formed.
+//! from storage, so an id in memory is always well formed and never holds a card number.
 
+use crate::card::contains_card_number;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -19,6 +20,10 @@ pub enum IdError {
     /// A character outside the allowed set.
     #[error("may contain only ASCII letters, digits, '-', '_' and '.'")]
     BadCharacter,
+    /// Holds a card number, e.g. `chk-4111111111111111`. Ids are stored, logged and sent to
+    /// PSPs, so one holding a PAN would put card data where it must never be.
+    #[error("must not contain a card number; card data must never be sent, use a PSP token")]
+    CardNumber,
 }
 
 fn validate(s: &str) -> Result<(), IdError> {
@@ -32,6 +37,9 @@ fn validate(s: &str) -> Result<(), IdError> {
     // requests, none of which should need escaping.
     if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
         return Err(IdError::BadCharacter);
+    }
+    if contains_card_number(s) {
+        return Err(IdError::CardNumber);
     }
     Ok(())
 }
@@ -116,6 +124,28 @@ mod tests {
         assert_eq!(CheckoutId::parse("é"), Err(IdError::BadCharacter));
         assert_eq!(CheckoutId::parse("x".repeat(65)), Err(IdError::TooLong));
         assert!(CheckoutId::parse("x".repeat(64)).is_ok());
+    }
+
+    /// An id holding a card number is refused when built and when read back; ids with short
+    /// or non-card digit runs still pass.
+    #[test]
+    fn ids_holding_a_card_number_are_refused() {
+        for bad in ["chk-4111111111111111", "4111-1111-1111-1111", "po.4242.4242.4242.4242", "s_5555555555554444_x"] {
+            assert_eq!(CheckoutId::parse(bad), Err(IdError::CardNumber), "{bad}");
+            assert_eq!(SellerAccount::parse(bad), Err(IdError::CardNumber), "{bad}");
+        }
+        assert!(serde_json::from_str::<PaymentOrderId>("\"po-4111111111111111\"").is_err());
+        for good in [
+            "chk-1001-1",
+            "seller-alice",
+            "po-1",
+            "chk-3f2a9c1e-7b4d-4e8a-9f00-1c2d3e4f5a6b",
+            "chk-0f9e8d7c6b5a49382716a5b4c3d2e1f0",
+            "demo-1764501234-Ab3dE9-1",
+            "order-20261130123456789",
+        ] {
+            assert!(CheckoutId::parse(good).is_ok(), "{good}");
+        }
     }
 
     #[test]
