@@ -1,7 +1,9 @@
 //! Worker configuration: command-line flags, each overridable by an environment variable.
 
 use clap::Parser;
+use payments_activities::RiskConfig;
 use payments_activities::psp::SecretKey;
+use payments_activities::risk;
 use std::time::Duration;
 
 /// Where Temporal and the payments database are: shared by the worker and the gateway, which
@@ -42,17 +44,22 @@ pub struct WorkerConfig {
     /// outcome is asked from the PSP.
     #[arg(long, env = "PSP_REQUEST_TIMEOUT_MS", default_value_t = payments_activities::psp::http::REQUEST_TIMEOUT_MS_DEFAULT)]
     pub psp_request_timeout_ms: u64,
-    /// Per-order amount limits, `CUR:AMOUNT,...` in major units.
-    #[arg(long, env = "RISK_ORDER_LIMITS", default_value = payments_activities::risk::DEFAULT_ORDER_LIMITS)]
+    /// Per-order amount limits, `CUR:AMOUNT,...` in major units. Fails closed: an order in a
+    /// currency missing here is declined (`currency_not_configured`).
+    #[arg(long, env = risk::ORDER_LIMITS_ENV, default_value = risk::DEFAULT_ORDER_LIMITS)]
     pub risk_order_limits: String,
+    /// Per-checkout limits on the sum of a checkout's orders in each currency, `CUR:AMOUNT,...`
+    /// in major units. Fails closed like the order limits.
+    #[arg(long, env = risk::CHECKOUT_LIMITS_ENV, default_value = risk::DEFAULT_CHECKOUT_LIMITS)]
+    pub risk_checkout_limits: String,
     /// Comma-separated buyer ids to decline.
     #[arg(long, env = "RISK_BLOCKED_BUYERS", default_value = "")]
     pub risk_blocked_buyers: String,
     /// Comma-separated seller accounts to decline.
     #[arg(long, env = "RISK_BLOCKED_SELLERS", default_value = "")]
     pub risk_blocked_sellers: String,
-    /// Per-order amounts above which an operator reviews the checkout, `CUR:AMOUNT,...`
-    /// (major units; empty: no amount review).
+    /// Amounts above which an operator reviews the checkout, per order and per currency total
+    /// of the checkout, `CUR:AMOUNT,...` (major units; empty: no amount review).
     #[arg(long, env = "RISK_REVIEW_LIMITS", default_value = "")]
     pub risk_review_limits: String,
     /// Comma-separated buyer ids whose checkouts are always reviewed.
@@ -72,6 +79,18 @@ impl WorkerConfig {
         WorkerConfig::parse_from(["payments-worker"])
     }
 
+    /// The risk rules' configuration strings.
+    pub fn risk_config(&self) -> RiskConfig<'_> {
+        RiskConfig {
+            order_limits: &self.risk_order_limits,
+            checkout_limits: &self.risk_checkout_limits,
+            blocked_buyers: &self.risk_blocked_buyers,
+            blocked_sellers: &self.risk_blocked_sellers,
+            review_limits: &self.risk_review_limits,
+            review_buyers: &self.risk_review_buyers,
+        }
+    }
+
     /// The graceful shutdown period.
     pub fn graceful_shutdown(&self) -> Duration {
         Duration::from_secs(self.graceful_shutdown_secs)
@@ -87,5 +106,18 @@ mod tests {
         let config = WorkerConfig::parse_from(["payments-worker", "--psp-secret-key", "sk_live_very_secret"]);
         assert_eq!(config.psp_secret_key.expose(), "sk_live_very_secret");
         assert!(!format!("{config:?}").contains("very_secret"));
+    }
+
+    /// The default risk rules parse, and the checkout limits have a flag of their own.
+    #[test]
+    fn risk_limits_default_and_parse() {
+        let config = WorkerConfig::parse_from(["payments-worker"]);
+        assert_eq!(config.risk_order_limits, risk::DEFAULT_ORDER_LIMITS);
+        assert_eq!(config.risk_checkout_limits, risk::DEFAULT_CHECKOUT_LIMITS);
+        assert!(payments_activities::RiskRules::parse(&config.risk_config()).is_ok());
+        let config = WorkerConfig::parse_from(["payments-worker", "--risk-checkout-limits", "USD:1000"]);
+        assert_eq!(config.risk_checkout_limits, "USD:1000");
+        let config = WorkerConfig::parse_from(["payments-worker", "--risk-checkout-limits", "USD=1000"]);
+        assert!(payments_activities::RiskRules::parse(&config.risk_config()).is_err());
     }
 }

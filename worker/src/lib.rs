@@ -16,7 +16,7 @@ use anyhow::Context;
 use payments_activities::psp::PspClient;
 use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::toss::TossClient;
-use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskConfig, RiskRules};
+use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskRules};
 use payments_store::Store;
 use payments_workflows::{CheckoutWorkflow, RefundWorkflow};
 use std::future::Future;
@@ -31,13 +31,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     let store = Store::connect(&config.shared.database_url)
         .await
         .with_context(|| format!("database {}", payments_store::redact_url(&config.shared.database_url)))?;
-    let rules = RiskRules::parse(&RiskConfig {
-        order_limits: &config.risk_order_limits,
-        blocked_buyers: &config.risk_blocked_buyers,
-        blocked_sellers: &config.risk_blocked_sellers,
-        review_limits: &config.risk_review_limits,
-        review_buyers: &config.risk_review_buyers,
-    })?;
+    let rules = RiskRules::parse(&config.risk_config())?;
     let psp = psp_client(&config)?;
     let client = temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
     // The SDK core logs nothing unless asked: its warnings (failed workflow tasks,
