@@ -3,10 +3,11 @@
 //! the answer normally, late, or not at all.
 //!
 //! Order of events for a request with an `Idempotency-Key`:
-//! take the key's lock → count the attempt → replay a stored response (or
-//! reject a different request reusing the key) → otherwise let the dialect
-//! execute, possibly faulted → store the result if it is the idempotent one
-//! → **release the lock** → deliver. Releasing before delivery is what lets
+//! take the key's lock (a fresh record if the key is new or expired) →
+//! count the attempt → replay a stored response (or reject a different
+//! request reusing the key) → otherwise let the dialect execute, possibly
+//! faulted → store the result if it is the idempotent one → **release the
+//! lock** → deliver. Releasing before delivery is what lets
 //! a replay or a lookup answer at once while a slow response is held back,
 //! and what makes a dropped response replayable on the next attempt.
 
@@ -22,6 +23,7 @@ use crate::clock::now_ms;
 use crate::drop_conn::ConnectionKill;
 use crate::faults::{Fault, FaultInjector};
 use crate::idempotency::StoredResponse;
+use crate::ledger::Psp;
 use crate::request_log::{LoggedRequest, Outcome};
 use crate::state::{SimState, Stats};
 
@@ -136,6 +138,8 @@ impl<A: Clone + Send + Sync + 'static> FromRequest<Arc<SimState>> for PostParts<
 }
 
 pub struct Post {
+    /// The dialect; its idempotency keys live for its TTL.
+    pub psp: Psp,
     /// The caller's API key; idempotency keys are scoped to it.
     pub account: String,
     pub key: Option<String>,
@@ -159,7 +163,7 @@ pub async fn run_post<W: Wire>(
         let executed = execute(1, None);
         return deliver(sim, &post, received_at_ms, executed, false).await;
     };
-    let mut slot = sim.idempotency.lock(&post.account, &key).await;
+    let mut slot = sim.idempotency.lock(post.psp, &post.account, &key).await;
     slot.attempts = slot.attempts.saturating_add(1);
     let attempt = slot.attempts;
     let executed = match slot.stored.as_ref() {

@@ -8,7 +8,10 @@
 //! `pm_card_chargeDeclined`, ...), Stripe's error envelope
 //! (`{"error":{"type":...,"code":...}}`), `Request-Id` headers and
 //! Stripe-style idempotency (`Idempotency-Key`, replay with
-//! `Idempotent-Replayed: true`).
+//! `Idempotent-Replayed: true`; keys expire after the PSP's own TTL — 24
+//! hours at Stripe, 15 days at Toss — and `POST /_sim/idempotency/expire`
+//! expires them at once, so tests can show what a resend does after the
+//! PSP forgot its key).
 //!
 //! Money is never a float: every amount is an integer in the currency's minor
 //! unit, exactly as Stripe does (cents for `usd`; `krw` and `jpy` are
@@ -45,8 +48,9 @@
 //!   shutdown); `drop_conn.rs` — closing a connection unanswered.
 //! * `state.rs` — shared state; `ledger.rs` — intents, charges, captures
 //!   and refunds of every dialect.
-//! * `idempotency.rs` — the bounded per-key store (records, attempt counts
-//!   and the per-key lock that serializes concurrent requests).
+//! * `idempotency.rs` — the bounded per-key store (records, attempt counts,
+//!   per-dialect key expiry and the per-key lock that serializes concurrent
+//!   requests).
 //! * `execution.rs` — the life of a PSP POST shared by every dialect:
 //!   replay, attempt counting, faults, storing, delivery.
 //! * `faults.rs` — which request fails and how (tokens and seeded rates).
@@ -100,8 +104,9 @@ use tokio::net::TcpListener;
 
 pub use config::{
     ConfigError, IDEMPOTENCY_KEYS_MAX_DEFAULT, PAYMENT_SESSION_TTL_MS_DEFAULT, PUBLIC_BASE_URL_FALLBACK,
-    RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig,
-    TOSS_WEBHOOK_SECRET_DEFAULT, WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
+    RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
+    STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT, TOSS_WEBHOOK_SECRET_DEFAULT,
+    WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
 };
 pub use idempotency::{IDEMPOTENCY_KEY_LEN_MAX, TOSS_IDEMPOTENCY_KEY_LEN_MAX};
 pub use signing::{stripe_signature_header, toss_payout_signature};

@@ -16,7 +16,7 @@ use rand::distr::Alphanumeric;
 use crate::SimConfig;
 use crate::config::PUBLIC_BASE_URL_FALLBACK;
 use crate::faults::FaultInjector;
-use crate::idempotency::IdempotencyStore;
+use crate::idempotency::{IdempotencyStore, KeyTtls};
 use crate::ledger::Ledger;
 use crate::outage::Outage;
 use crate::request_log::RequestLog;
@@ -51,7 +51,13 @@ impl SimState {
         let base = config.public_base_url.as_deref().unwrap_or(PUBLIC_BASE_URL_FALLBACK);
         Self {
             ledger: Mutex::new(Ledger::default()),
-            idempotency: IdempotencyStore::new(config.idempotency_keys_max),
+            idempotency: IdempotencyStore::new(
+                config.idempotency_keys_max,
+                KeyTtls {
+                    stripe_ms: config.stripe_idempotency_key_ttl_ms,
+                    toss_ms: config.toss_idempotency_key_ttl_ms,
+                },
+            ),
             stats: Stats::default(),
             faults: FaultInjector::new(config),
             requests: RequestLog::default(),

@@ -46,6 +46,7 @@ use self::search::{SearchRequest, page_cursor};
 use crate::execution::{Executed, Post, PostParts, Reply, Wire, run_post, with_fault};
 use crate::faults::TokenKind;
 use crate::idempotency::{IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
+use crate::ledger::Psp;
 use crate::outage::{self, Operation};
 use crate::state::{SimState, Stats};
 
@@ -166,6 +167,7 @@ impl PostParts<Account> {
         let key = idempotency_key(&self.headers)?;
         let params = params::parse_form(&self.body)?;
         let post = Post {
+            psp: Psp::Stripe,
             account: self.account.0.clone(),
             key,
             fingerprint: fingerprint("POST", &self.path, &params),
