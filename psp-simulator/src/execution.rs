@@ -100,7 +100,6 @@ pub fn with_fault<W: Wire>(fault: Option<Fault>, faults: &FaultInjector, execute
     }
 }
 
-/// Identity of one POST for the shared flow.
 /// What every PSP POST handler receives, extracted once: the simulator, the authenticated
 /// account (`A`: the PSP's account type, put there by its authentication layer), the
 /// connection's kill switch, and the request's path, headers and body. Each PSP decodes it
@@ -137,6 +136,7 @@ impl<A: Clone + Send + Sync + 'static> FromRequest<Arc<SimState>> for PostParts<
     }
 }
 
+/// Identity of one POST for the shared flow.
 pub struct Post {
     /// The dialect; its idempotency keys live for its TTL.
     pub psp: Psp,
