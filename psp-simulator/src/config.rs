@@ -30,6 +30,9 @@ pub const STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT: u64 = 24 * 60 * 60 * 1_000;
 /// Default for [`SimConfig::toss_idempotency_key_ttl_ms`]: Toss keeps keys
 /// for 15 days.
 pub const TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT: u64 = 15 * 24 * 60 * 60 * 1_000;
+/// Default for [`SimConfig::stripe_search_lag_ms`]: none, so tests that do
+/// not study the lag can search right after writing.
+pub const STRIPE_SEARCH_LAG_MS_DEFAULT: u64 = 0;
 /// Base URL used in links when neither configured nor derivable from `run`.
 pub const PUBLIC_BASE_URL_FALLBACK: &str = "http://127.0.0.1:8090";
 
@@ -48,6 +51,11 @@ pub struct SimConfig {
     pub stripe_idempotency_key_ttl_ms: u64,
     /// The same for Toss idempotency keys (at least 1).
     pub toss_idempotency_key_ttl_ms: u64,
+    /// How long after its creation a PaymentIntent starts to appear in
+    /// `GET /v1/payment_intents/search`, in milliseconds. Stripe's search
+    /// is eventually consistent (normally under a minute, longer during
+    /// outages); retrieving by id always sees the intent at once.
+    pub stripe_search_lag_ms: u64,
     /// Base URL of this simulator as browsers and clients reach it, used in
     /// links such as 3-D Secure challenge pages. `None`: derived from the
     /// bound address in [`crate::run`], else [`PUBLIC_BASE_URL_FALLBACK`].
@@ -98,6 +106,7 @@ impl SimConfig {
             idempotency_keys_max: IDEMPOTENCY_KEYS_MAX_DEFAULT,
             stripe_idempotency_key_ttl_ms: STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
             toss_idempotency_key_ttl_ms: TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
+            stripe_search_lag_ms: STRIPE_SEARCH_LAG_MS_DEFAULT,
             public_base_url: None,
             rate_limit_retry_after_secs: RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT,
             slow_response_ms: SLOW_RESPONSE_MS_DEFAULT,

@@ -99,13 +99,15 @@ impl Ledger {
         self.intents.get_mut(id)
     }
 
-    /// Intents whose `metadata[key] == value`, newest first (Stripe's search
-    /// order).
-    pub fn search_metadata(&self, key: &str, value: &str) -> Vec<PaymentIntent> {
+    /// Intents whose `metadata[key] == value` that were created at or before
+    /// `indexed_until_ms` (Unix milliseconds; later ones are not in the
+    /// search index yet), newest first (Stripe's search order).
+    pub fn search_metadata(&self, key: &str, value: &str, indexed_until_ms: u64) -> Vec<PaymentIntent> {
         self.intent_order
             .iter()
             .rev()
             .filter_map(|id| self.intents.get(id))
+            .filter(|intent| intent.created_ms <= indexed_until_ms)
             .filter(|intent| intent.metadata.get(key).is_some_and(|v| v == value))
             .cloned()
             .collect()

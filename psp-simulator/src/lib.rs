@@ -35,7 +35,8 @@
 //! (scripted by test tokens such as `pm_card_sim_lost_response` /
 //! `billing_sim_lost_response`, or random at configured rates), plus 3-D
 //! Secure challenges, manual reviews, signed webhooks (optionally duplicated
-//! and reordered) and settlement reports. An outage switch
+//! and reordered), a Stripe search index that lags behind writes
+//! (`stripe_search_lag_ms`) and settlement reports. An outage switch
 //! (`POST /_sim/outage`) makes charges, lookups and/or refunds of both
 //! dialects answer the PSP's retryable server error until it is switched
 //! off.
@@ -105,8 +106,8 @@ use tokio::net::TcpListener;
 pub use config::{
     ConfigError, IDEMPOTENCY_KEYS_MAX_DEFAULT, PAYMENT_SESSION_TTL_MS_DEFAULT, PUBLIC_BASE_URL_FALLBACK,
     RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
-    STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT, TOSS_WEBHOOK_SECRET_DEFAULT,
-    WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
+    STRIPE_SEARCH_LAG_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
+    TOSS_WEBHOOK_SECRET_DEFAULT, WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
 };
 pub use idempotency::{IDEMPOTENCY_KEY_LEN_MAX, TOSS_IDEMPOTENCY_KEY_LEN_MAX};
 pub use signing::{stripe_signature_header, toss_payout_signature};

@@ -43,6 +43,9 @@ pub struct SimState {
     pub review_auto_resolve: Option<Duration>,
     /// How long an authenticated Toss payment waits for its confirm.
     pub payment_session_ttl: Duration,
+    /// How long a new PaymentIntent stays invisible to Stripe search, in
+    /// milliseconds (compared with creation times in Unix milliseconds).
+    pub stripe_search_lag_ms: u64,
 }
 
 impl SimState {
@@ -66,6 +69,7 @@ impl SimState {
             public_base_url: base.trim_end_matches('/').to_owned(),
             review_auto_resolve: config.review_auto_resolve_ms.map(Duration::from_millis),
             payment_session_ttl: Duration::from_millis(config.payment_session_ttl_ms),
+            stripe_search_lag_ms: config.stripe_search_lag_ms,
         }
     }
 

@@ -30,7 +30,7 @@ pub mod threeds;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -42,7 +42,7 @@ use self::confirm::{Confirmation, confirm_in_ledger};
 use self::error::{ApiError, json_bytes, json_response, mask_api_key};
 use self::intent::PaymentIntent;
 use self::params::Params;
-use self::search::{SearchRequest, page_cursor};
+use self::search::{SEARCH_URL, search_intents};
 use crate::execution::{Executed, Post, PostParts, Reply, Wire, run_post, with_fault};
 use crate::faults::TokenKind;
 use crate::idempotency::{IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
@@ -52,7 +52,6 @@ use crate::state::{SimState, Stats};
 
 /// Only test-mode secret keys are accepted.
 const TEST_SECRET_KEY_PREFIX: &str = "sk_test_";
-const SEARCH_URL: &str = "/v1/payment_intents/search";
 
 /// The authenticated caller's API key; idempotency keys are scoped to it.
 #[derive(Clone, Debug)]
@@ -285,36 +284,4 @@ async fn retrieve_intent(State(sim): State<Arc<SimState>>, Path(id): Path<String
         Some(intent) => json_response(StatusCode::OK, json_bytes(&intent)),
         None => ApiError::NoSuchPaymentIntent { id }.into_response(),
     }
-}
-
-/// Stripe's `search_result` list object.
-#[derive(Serialize)]
-struct SearchResult {
-    object: &'static str,
-    data: Vec<PaymentIntent>,
-    has_more: bool,
-    next_page: Option<String>,
-    url: &'static str,
-}
-
-/// `GET /v1/payment_intents/search?query=metadata['k']:'v'`
-async fn search_intents(State(sim): State<Arc<SimState>>, RawQuery(query): RawQuery) -> Response {
-    let request = match params::parse_form(query.unwrap_or_default().as_bytes())
-        .and_then(|params| SearchRequest::from_params(&params))
-    {
-        Ok(request) => request,
-        Err(error) => return error.into_response(),
-    };
-    let matches = sim.with_ledger(|ledger| ledger.search_metadata(&request.metadata_key, &request.metadata_value));
-    let end = request.offset.saturating_add(request.limit);
-    let has_more = matches.len() > end;
-    let data = matches.into_iter().skip(request.offset).take(request.limit).collect();
-    let result = SearchResult {
-        object: "search_result",
-        data,
-        has_more,
-        next_page: has_more.then(|| page_cursor(end)),
-        url: SEARCH_URL,
-    };
-    json_response(StatusCode::OK, json_bytes(&result))
 }
