@@ -63,7 +63,8 @@
 //! * `webhooks.rs` — outgoing events with retries and a delivery log;
 //!   `signing.rs` — the PSPs' webhook signatures (public helpers).
 //! * `stripe/` — the Stripe dialect (see its module docs), including
-//!   cancelling intents (`stripe/cancel.rs`).
+//!   cancelling intents (`stripe/cancel.rs`), reading refunds back
+//!   (`stripe/refund_reads.rs`) and the lagging search (`stripe/search.rs`).
 //! * `toss/` — the Toss Payments dialect (see its module docs); payment
 //!   sessions, their deadline and expiry are `toss/session.rs`.
 //! * `hosted/` — the Toss payment window (JS SDK stand-in, pay page, 3-D

@@ -4,7 +4,8 @@
 //! recover.
 //!
 //! There are three groups ([`Operation`]): charges (create, confirm,
-//! capture), lookups (GETs of a payment) and refunds (refunds and cancels).
+//! capture), lookups (GETs of a payment or a refund) and refunds (refunds
+//! and cancels).
 //! Each dialect wraps the routes of a group once with [`guard`]. While the
 //! group is down the guard answers the dialect's own simulated server error
 //! — the very reply of the `ServerError` fault (Stripe 503 `api_error`, Toss
@@ -43,7 +44,8 @@ use crate::state::{SimState, lock};
 pub enum Operation {
     /// Creating, confirming or capturing a payment.
     Charge,
-    /// Reading a payment (retrieve, search, lookup by order).
+    /// Reading a payment (retrieve, search, lookup by order) or a Stripe
+    /// refund (list, retrieve).
     Lookup,
     /// Refunding or cancelling a payment.
     Refund,
@@ -56,7 +58,7 @@ pub enum Operation {
 pub struct OutageSetting {
     /// Charges, confirms and captures are refused.
     pub charges: bool,
-    /// Payment lookups are refused.
+    /// Payment and refund lookups are refused.
     pub lookups: bool,
     /// Refunds and cancels are refused.
     pub refunds: bool,

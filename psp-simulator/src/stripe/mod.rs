@@ -11,9 +11,10 @@
 //! Files: `cards.rs` (test tokens), `params.rs` (form parsing), `intent.rs`
 //! (objects), `confirm.rs` (charging), `resolve.rs` (3-D Secure / review
 //! outcomes), `threeds.rs` (challenge page), `cancel.rs` (cancelling an
-//! intent that never completed), `refunds.rs`, `balance.rs`
-//! (balance transactions), `search.rs`,
-//! `error.rs` (Stripe's error shapes).
+//! intent that never completed), `refunds.rs` (creating refunds),
+//! `refund_reads.rs` (listing and retrieving them), `balance.rs` (balance
+//! transactions), `search.rs` (search and its lag), `error.rs` (Stripe's
+//! error shapes).
 
 mod balance;
 mod cancel;
@@ -22,6 +23,7 @@ pub mod confirm;
 pub mod error;
 pub mod intent;
 pub mod params;
+mod refund_reads;
 pub mod refunds;
 pub mod resolve;
 mod search;
@@ -63,8 +65,11 @@ pub fn router(sim: Arc<SimState>) -> Router {
     let charges = Router::new()
         .route("/v1/payment_intents", post(create_intent))
         .route("/v1/payment_intents/{id}/confirm", post(confirm_intent));
-    let lookups =
-        Router::new().route(SEARCH_URL, get(search_intents)).route("/v1/payment_intents/{id}", get(retrieve_intent));
+    let lookups = Router::new()
+        .route(SEARCH_URL, get(search_intents))
+        .route("/v1/payment_intents/{id}", get(retrieve_intent))
+        .route(refund_reads::LIST_URL, get(refund_reads::list_refunds))
+        .route("/v1/refunds/{id}", get(refund_reads::retrieve_refund));
     let refunds = Router::new()
         .route("/v1/payment_intents/{id}/cancel", post(cancel::cancel_intent))
         .route("/v1/refunds", post(create_refund));

@@ -22,17 +22,13 @@ use serde::Serialize;
 
 use super::error::{ApiError, json_bytes, json_response};
 use super::intent::PaymentIntent;
-use super::params::{self, Params};
+use super::params::{self, LIST_LIMIT_DEFAULT, Params, parse_limit};
 use crate::clock::now_ms;
 use crate::state::SimState;
 
 /// The search endpoint, also the `url` of its results.
 pub const SEARCH_URL: &str = "/v1/payment_intents/search";
 
-/// Results per page when `limit` is absent (Stripe's default).
-const SEARCH_LIMIT_DEFAULT: usize = 10;
-/// Largest accepted `limit` (Stripe's maximum).
-const SEARCH_LIMIT_MAX: usize = 100;
 /// Prefix of our opaque `page` cursors; the rest is an offset.
 const PAGE_CURSOR_PREFIX: &str = "page_";
 
@@ -50,7 +46,7 @@ impl SearchRequest {
     /// Validates the query-string parameters of a search.
     pub fn from_params(params: &Params) -> Result<Self, ApiError> {
         let mut query = None;
-        let mut limit = SEARCH_LIMIT_DEFAULT;
+        let mut limit = LIST_LIMIT_DEFAULT;
         let mut offset = 0;
         for (name, value) in params {
             match name.as_str() {
@@ -71,17 +67,6 @@ impl SearchRequest {
 /// The `next_page` cursor for results continuing at `offset`.
 pub fn page_cursor(offset: usize) -> String {
     format!("{PAGE_CURSOR_PREFIX}{offset}")
-}
-
-fn parse_limit(value: &str) -> Result<usize, ApiError> {
-    match value.parse::<usize>() {
-        Ok(limit) if (1..=SEARCH_LIMIT_MAX).contains(&limit) => Ok(limit),
-        _ => Err(ApiError::ParameterInvalid {
-            param: "limit".to_owned(),
-            code: Some("parameter_invalid_integer"),
-            message: format!("This value must be between 1 and {SEARCH_LIMIT_MAX}."),
-        }),
-    }
 }
 
 fn parse_page(value: &str) -> Result<usize, ApiError> {
@@ -172,7 +157,7 @@ mod tests {
             let request = SearchRequest::from_params(&params(&[("query", query)])).unwrap();
             assert_eq!(request.metadata_key, "payment_order_id");
             assert_eq!(request.metadata_value, "po_1");
-            assert_eq!(request.limit, SEARCH_LIMIT_DEFAULT);
+            assert_eq!(request.limit, LIST_LIMIT_DEFAULT);
             assert_eq!(request.offset, 0);
         }
     }
