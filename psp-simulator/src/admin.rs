@@ -128,14 +128,17 @@ fn json_ok(body: axum::body::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `GET /_sim/outage`: which PSP operations are down,
-/// `{"charges": bool, "lookups": bool, "refunds": bool}`.
+/// `GET /_sim/outage`: which PSP operations are down and whether refund
+/// answers are lost, `{"charges": bool, "lookups": bool, "refunds": bool,
+/// "refund_answers_lost": bool}`.
 async fn outage(State(sim): State<Arc<SimState>>) -> Json<OutageSetting> {
     Json(sim.outage.get())
 }
 
-/// `POST /_sim/outage` with `{"charges"?, "lookups"?, "refunds"?}` (booleans,
-/// missing ones `false`): replaces the whole setting and answers it. Read as
+/// `POST /_sim/outage` with `{"charges"?, "lookups"?, "refunds"?,
+/// "refund_answers_lost"?}` (booleans, missing ones `false`): replaces the
+/// whole setting and answers it. `refund_answers_lost`: refunds execute and
+/// are stored, but the connection closes unanswered (see `outage.rs`). Read as
 /// JSON whatever the `Content-Type`, so a bare `curl -d` works.
 async fn set_outage(State(sim): State<Arc<SimState>>, body: Bytes) -> Response {
     match OutageSetting::parse(&body) {

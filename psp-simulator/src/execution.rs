@@ -149,6 +149,9 @@ pub struct Post {
     pub path: String,
     /// Present when served by [`crate::run`]; needed to drop the response.
     pub kill: Option<ConnectionKill>,
+    /// Whether this is a refund, whose answers the outage switch's
+    /// `refund_answers_lost` withholds (see `crate::outage`).
+    pub refund: bool,
 }
 
 /// Runs one POST: replays, or executes at most once per key via
@@ -190,12 +193,24 @@ pub async fn run_post<W: Wire>(
     deliver(sim, &post, received_at_ms, executed, false).await
 }
 
+/// `executed`, to be dropped if it is a refund's idempotent result — fresh
+/// or `replayed` — while the outage switch loses refund answers. Answers
+/// that stored nothing (validation, key reuse) are not results and go out.
+fn lose_refund_answer(sim: &SimState, post: &Post, mut executed: Executed, replayed: bool) -> Executed {
+    let result = replayed || executed.reply.store;
+    if post.refund && result && sim.outage.get().refund_answers_lost {
+        executed.delivery = Delivery::Dropped;
+    }
+    executed
+}
+
 /// Logs the outcome and sends (or withholds) the answer.
 async fn deliver(sim: &SimState, post: &Post, received_at_ms: u64, executed: Executed, replayed: bool) -> Response {
+    let executed = lose_refund_answer(sim, post, executed, replayed);
     let dropped = executed.delivery == Delivery::Dropped;
     let outcome = match (replayed, dropped) {
+        (_, true) if post.kill.is_some() => Outcome::Dropped,
         (true, _) => Outcome::Replayed,
-        (false, true) if post.kill.is_some() => Outcome::Dropped,
         _ => Outcome::Status(executed.reply.status.as_u16()),
     };
     sim.requests.push(LoggedRequest {

@@ -39,7 +39,8 @@
 //! (`stripe_search_lag_ms`) and settlement reports. An outage switch
 //! (`POST /_sim/outage`) makes charges, lookups and/or refunds of both
 //! dialects answer the PSP's retryable server error until it is switched
-//! off.
+//! off, or lets refunds execute while their answers are lost
+//! (`refund_answers_lost`).
 //!
 //! # Layout
 //!
@@ -57,7 +58,8 @@
 //! * `faults.rs` — which request fails and how (tokens and seeded rates).
 //! * `outage.rs` — the runtime outage switch (`/_sim/outage`): charges,
 //!   lookups and/or refunds answer the PSP's retryable server error until
-//!   switched back; one route layer per group and dialect.
+//!   switched back, one route layer per group and dialect; and refunds
+//!   whose answers are lost (applied in `execution.rs`).
 //! * `request_log.rs` — POSTs and their outcomes for `/_sim/requests`.
 //! * `clock.rs` — Unix time, civil dates, ISO-8601 with `+09:00`.
 //! * `webhooks.rs` — outgoing events with retries and a delivery log;

@@ -177,6 +177,7 @@ impl PostParts<Account> {
             fingerprint: fingerprint("POST", &self.path, &params),
             path: self.path.clone(),
             kill: self.kill.clone(),
+            refund: false,
         };
         Ok((post, params))
     }
@@ -261,10 +262,11 @@ fn stored_card_kind(sim: &SimState, id: &str) -> TokenKind {
 
 /// `POST /v1/refunds`
 async fn create_refund(input: PostParts<Account>) -> Response {
-    let (post, raw) = match input.decode() {
+    let (mut post, raw) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
+    post.refund = true;
     let sim = &input.sim;
     run_post::<StripeWire>(sim, post, |_attempt, key| {
         let result = refunds::refund_params(&raw)

@@ -5,7 +5,9 @@
 //! `charge_already_refunded` once nothing is left. Each refund is recorded
 //! in the ledger for `/_sim/refunds` and the settlement reports, kept as
 //! the refund object for `GET /v1/refunds` (`refund_reads.rs`), and
-//! announced with a `charge.refunded` event.
+//! announced with a `charge.refunded` event. While the outage switch's
+//! `refund_answers_lost` is on, the refund executes but its answer is lost
+//! (`crate::outage`).
 
 use std::collections::BTreeMap;
 

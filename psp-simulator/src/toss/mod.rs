@@ -153,6 +153,7 @@ impl PostParts<TossAccount> {
             fingerprint: fingerprint("POST", &self.path, &body::canonical_pairs(&object)),
             path: self.path.clone(),
             kill: self.kill.clone(),
+            refund: false,
         };
         Ok((post, object))
     }
