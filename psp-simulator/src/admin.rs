@@ -1,8 +1,8 @@
 //! Simulator-only endpoints for tests and operators (not part of any PSP's
 //! API): the capture and refund ledgers, the request log, the webhook
 //! delivery log, manual-review resolution, the outage switch, forced
-//! expiry of idempotency keys, counters and a health check. They need no authentication because the simulator only
-//! ever holds test data.
+//! expiry of idempotency keys, counters and a health check. They need no
+//! authentication because the simulator only ever holds test data.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -138,8 +138,8 @@ async fn outage(State(sim): State<Arc<SimState>>) -> Json<OutageSetting> {
 /// `POST /_sim/outage` with `{"charges"?, "lookups"?, "refunds"?,
 /// "refund_answers_lost"?}` (booleans, missing ones `false`): replaces the
 /// whole setting and answers it. `refund_answers_lost`: refunds execute and
-/// are stored, but the connection closes unanswered (see `outage.rs`). Read as
-/// JSON whatever the `Content-Type`, so a bare `curl -d` works.
+/// are stored, but the connection closes unanswered (see `outage.rs`).
+/// Read as JSON whatever the `Content-Type`, so a bare `curl -d` works.
 async fn set_outage(State(sim): State<Arc<SimState>>, body: Bytes) -> Response {
     match OutageSetting::parse(&body) {
         Ok(setting) => {
