@@ -1,8 +1,8 @@
 //! Simulator-only endpoints for tests and operators (not part of any PSP's
 //! API): the capture and refund ledgers, the request log, the webhook
-//! delivery log, manual-review resolution, the outage switch, counters and a
-//! health check. They need no authentication because the simulator only
-//! ever holds test data.
+//! delivery log, manual-review resolution, the outage switch, forced
+//! expiry of idempotency keys, counters and a health check. They need no
+//! authentication because the simulator only ever holds test data.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -29,6 +29,7 @@ use crate::webhooks::DeliveryRecord;
 pub fn router(sim: Arc<SimState>) -> Router {
     Router::new()
         .route("/_sim/captures", get(captures))
+        .route("/_sim/idempotency/expire", post(expire_idempotency_keys))
         .route("/_sim/outage", get(outage).post(set_outage))
         .route("/_sim/refunds", get(refunds))
         .route("/_sim/requests", get(requests))
@@ -127,15 +128,18 @@ fn json_ok(body: axum::body::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `GET /_sim/outage`: which PSP operations are down,
-/// `{"charges": bool, "lookups": bool, "refunds": bool}`.
+/// `GET /_sim/outage`: which PSP operations are down and whether refund
+/// answers are lost, `{"charges": bool, "lookups": bool, "refunds": bool,
+/// "refund_answers_lost": bool}`.
 async fn outage(State(sim): State<Arc<SimState>>) -> Json<OutageSetting> {
     Json(sim.outage.get())
 }
 
-/// `POST /_sim/outage` with `{"charges"?, "lookups"?, "refunds"?}` (booleans,
-/// missing ones `false`): replaces the whole setting and answers it. Read as
-/// JSON whatever the `Content-Type`, so a bare `curl -d` works.
+/// `POST /_sim/outage` with `{"charges"?, "lookups"?, "refunds"?,
+/// "refund_answers_lost"?}` (booleans, missing ones `false`): replaces the
+/// whole setting and answers it. `refund_answers_lost`: refunds execute and
+/// are stored, but the connection closes unanswered (see `outage.rs`).
+/// Read as JSON whatever the `Content-Type`, so a bare `curl -d` works.
 async fn set_outage(State(sim): State<Arc<SimState>>, body: Bytes) -> Response {
     match OutageSetting::parse(&body) {
         Ok(setting) => {
@@ -144,6 +148,45 @@ async fn set_outage(State(sim): State<Arc<SimState>>, body: Bytes) -> Response {
             Json(setting).into_response()
         }
         Err(message) => admin_error(StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// Body of `POST /_sim/idempotency/expire`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpireBody {
+    key: Option<String>,
+}
+
+/// `POST /_sim/idempotency/expire` with an optional `{"key": "<idempotency
+/// key>"}`: forgets that key in every account now — or every key of every
+/// account if the body is empty or has no `key` — as if its TTL had passed
+/// at the PSP, so the next request with it executes as with a brand-new key
+/// (attempt 1, no replay, no key-reuse check). Keys a request holds or
+/// waits for right now are kept. Answers `{"expired": <keys forgotten>}`.
+async fn expire_idempotency_keys(State(sim): State<Arc<SimState>>, body: Bytes) -> Response {
+    let key = match expiry_key(&body) {
+        Ok(key) => key,
+        Err(message) => return admin_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let expired = sim.idempotency.expire(key.as_deref());
+    tracing::info!(?key, expired, "idempotency keys expired");
+    Json(json!({ "expired": expired })).into_response()
+}
+
+/// The key named by an expiry request; `None` means every key. Read as
+/// JSON whatever the `Content-Type`, so a bare `curl -d` works.
+fn expiry_key(body: &[u8]) -> Result<Option<String>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: ExpireBody =
+        serde_json::from_slice(body).map_err(|error| format!("invalid expiry request: {error}"))?;
+    match request.key {
+        // No PSP accepts an empty key, so this is a caller's mistake, not
+        // a request to expire everything.
+        Some(key) if key.is_empty() => Err("key must not be empty".to_owned()),
+        key => Ok(key),
     }
 }
 
@@ -181,4 +224,22 @@ async fn stats(State(sim): State<Arc<SimState>>) -> Json<StatsBody> {
 /// `GET /healthz`: liveness.
 async fn healthz() -> &'static str {
     "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty body or one without `key` means every key; an empty key,
+    /// unknown fields and non-JSON are refused.
+    #[test]
+    fn parses_expiry_requests() {
+        assert_eq!(expiry_key(b""), Ok(None));
+        assert_eq!(expiry_key(b" \n"), Ok(None));
+        assert_eq!(expiry_key(b"{}"), Ok(None));
+        assert_eq!(expiry_key(br#"{"key": "k-1"}"#), Ok(Some("k-1".to_owned())));
+        assert!(expiry_key(br#"{"key": ""}"#).is_err());
+        assert!(expiry_key(br#"{"keys": ["k"]}"#).is_err());
+        assert!(expiry_key(b"k-1").is_err());
+    }
 }

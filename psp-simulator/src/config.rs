@@ -24,6 +24,15 @@ pub const WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT: u64 = 200;
 /// Default for [`SimConfig::payment_session_ttl_ms`]: Toss's 10 minutes
 /// between the buyer's authentication and the merchant's confirm.
 pub const PAYMENT_SESSION_TTL_MS_DEFAULT: u64 = 600_000;
+/// Default for [`SimConfig::stripe_idempotency_key_ttl_ms`]: Stripe removes
+/// keys once they are at least 24 hours old.
+pub const STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT: u64 = 24 * 60 * 60 * 1_000;
+/// Default for [`SimConfig::toss_idempotency_key_ttl_ms`]: Toss keeps keys
+/// for 15 days.
+pub const TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT: u64 = 15 * 24 * 60 * 60 * 1_000;
+/// Default for [`SimConfig::stripe_search_lag_ms`]: none, so tests that do
+/// not study the lag can search right after writing.
+pub const STRIPE_SEARCH_LAG_MS_DEFAULT: u64 = 0;
 /// Base URL used in links when neither configured nor derivable from `run`.
 pub const PUBLIC_BASE_URL_FALLBACK: &str = "http://127.0.0.1:8090";
 
@@ -31,11 +40,22 @@ pub const PUBLIC_BASE_URL_FALLBACK: &str = "http://127.0.0.1:8090";
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SimConfig {
-    /// Maximum number of idempotency keys remembered at once. When the limit
-    /// is reached the oldest key is forgotten (a later request reusing it
-    /// executes again), mirroring Stripe's 24-hour key expiry in a bounded
-    /// way. Keys whose request is still executing are never evicted.
+    /// Maximum number of idempotency keys remembered at once, on top of
+    /// their TTLs. When the limit is reached the oldest key is forgotten
+    /// before its TTL (a later request reusing it executes again). Keys
+    /// whose request is still executing are never evicted.
     pub idempotency_keys_max: usize,
+    /// How long a Stripe idempotency key is remembered after its first use,
+    /// in milliseconds (at least 1). Afterwards it counts as absent: a
+    /// request reusing it executes as with a brand-new key.
+    pub stripe_idempotency_key_ttl_ms: u64,
+    /// The same for Toss idempotency keys (at least 1).
+    pub toss_idempotency_key_ttl_ms: u64,
+    /// How long after its creation a PaymentIntent starts to appear in
+    /// `GET /v1/payment_intents/search`, in milliseconds. Stripe's search
+    /// is eventually consistent (normally under a minute, longer during
+    /// outages); retrieving by id always sees the intent at once.
+    pub stripe_search_lag_ms: u64,
     /// Base URL of this simulator as browsers and clients reach it, used in
     /// links such as 3-D Secure challenge pages. `None`: derived from the
     /// bound address in [`crate::run`], else [`PUBLIC_BASE_URL_FALLBACK`].
@@ -84,6 +104,9 @@ impl SimConfig {
     pub fn new() -> Self {
         Self {
             idempotency_keys_max: IDEMPOTENCY_KEYS_MAX_DEFAULT,
+            stripe_idempotency_key_ttl_ms: STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
+            toss_idempotency_key_ttl_ms: TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
+            stripe_search_lag_ms: STRIPE_SEARCH_LAG_MS_DEFAULT,
             public_base_url: None,
             rate_limit_retry_after_secs: RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT,
             slow_response_ms: SLOW_RESPONSE_MS_DEFAULT,
@@ -125,8 +148,15 @@ impl SimConfig {
         if self.webhook_attempts_max == 0 {
             return Err(ConfigError("webhook_attempts_max must be at least 1".to_owned()));
         }
-        if self.payment_session_ttl_ms == 0 {
-            return Err(ConfigError("payment_session_ttl_ms must be at least 1".to_owned()));
+        let durations_ms = [
+            ("payment_session_ttl_ms", self.payment_session_ttl_ms),
+            ("stripe_idempotency_key_ttl_ms", self.stripe_idempotency_key_ttl_ms),
+            ("toss_idempotency_key_ttl_ms", self.toss_idempotency_key_ttl_ms),
+        ];
+        for (name, duration_ms) in durations_ms {
+            if duration_ms == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
         }
         Ok(())
     }
@@ -170,5 +200,22 @@ mod tests {
         assert_eq!(config.validate(), Ok(()));
         config.payment_session_ttl_ms = 0;
         assert!(config.validate().is_err());
+    }
+
+    /// Idempotency-key TTLs default to the PSPs' own and must be positive.
+    #[test]
+    fn validates_idempotency_key_ttls() {
+        let config = SimConfig::new();
+        assert_eq!(config.stripe_idempotency_key_ttl_ms, 86_400_000);
+        assert_eq!(config.toss_idempotency_key_ttl_ms, 1_296_000_000);
+        for zero in [
+            |config: &mut SimConfig| config.stripe_idempotency_key_ttl_ms = 0,
+            |config: &mut SimConfig| config.toss_idempotency_key_ttl_ms = 0,
+        ] {
+            let mut config = SimConfig::new();
+            zero(&mut config);
+            let error = config.validate().unwrap_err();
+            assert!(error.0.contains("idempotency_key_ttl_ms"), "{error}");
+        }
     }
 }

@@ -3,10 +3,11 @@
 //! the answer normally, late, or not at all.
 //!
 //! Order of events for a request with an `Idempotency-Key`:
-//! take the key's lock → count the attempt → replay a stored response (or
-//! reject a different request reusing the key) → otherwise let the dialect
-//! execute, possibly faulted → store the result if it is the idempotent one
-//! → **release the lock** → deliver. Releasing before delivery is what lets
+//! take the key's lock (a fresh record if the key is new or expired) →
+//! count the attempt → replay a stored response (or reject a different
+//! request reusing the key) → otherwise let the dialect execute, possibly
+//! faulted → store the result if it is the idempotent one → **release the
+//! lock** → deliver. Releasing before delivery is what lets
 //! a replay or a lookup answer at once while a slow response is held back,
 //! and what makes a dropped response replayable on the next attempt.
 
@@ -22,6 +23,7 @@ use crate::clock::now_ms;
 use crate::drop_conn::ConnectionKill;
 use crate::faults::{Fault, FaultInjector};
 use crate::idempotency::StoredResponse;
+use crate::ledger::Psp;
 use crate::request_log::{LoggedRequest, Outcome};
 use crate::state::{SimState, Stats};
 
@@ -98,7 +100,6 @@ pub fn with_fault<W: Wire>(fault: Option<Fault>, faults: &FaultInjector, execute
     }
 }
 
-/// Identity of one POST for the shared flow.
 /// What every PSP POST handler receives, extracted once: the simulator, the authenticated
 /// account (`A`: the PSP's account type, put there by its authentication layer), the
 /// connection's kill switch, and the request's path, headers and body. Each PSP decodes it
@@ -135,7 +136,10 @@ impl<A: Clone + Send + Sync + 'static> FromRequest<Arc<SimState>> for PostParts<
     }
 }
 
+/// Identity of one POST for the shared flow.
 pub struct Post {
+    /// The dialect; its idempotency keys live for its TTL.
+    pub psp: Psp,
     /// The caller's API key; idempotency keys are scoped to it.
     pub account: String,
     pub key: Option<String>,
@@ -145,6 +149,9 @@ pub struct Post {
     pub path: String,
     /// Present when served by [`crate::run`]; needed to drop the response.
     pub kill: Option<ConnectionKill>,
+    /// Whether this is a refund, whose answers the outage switch's
+    /// `refund_answers_lost` withholds (see `crate::outage`).
+    pub refund: bool,
 }
 
 /// Runs one POST: replays, or executes at most once per key via
@@ -159,7 +166,7 @@ pub async fn run_post<W: Wire>(
         let executed = execute(1, None);
         return deliver(sim, &post, received_at_ms, executed, false).await;
     };
-    let mut slot = sim.idempotency.lock(&post.account, &key).await;
+    let mut slot = sim.idempotency.lock(post.psp, &post.account, &key).await;
     slot.attempts = slot.attempts.saturating_add(1);
     let attempt = slot.attempts;
     let executed = match slot.stored.as_ref() {
@@ -186,12 +193,24 @@ pub async fn run_post<W: Wire>(
     deliver(sim, &post, received_at_ms, executed, false).await
 }
 
+/// `executed`, to be dropped if it is a refund's idempotent result — fresh
+/// or `replayed` — while the outage switch loses refund answers. Answers
+/// that stored nothing (validation, key reuse) are not results and go out.
+fn lose_refund_answer(sim: &SimState, post: &Post, mut executed: Executed, replayed: bool) -> Executed {
+    let result = replayed || executed.reply.store;
+    if post.refund && result && sim.outage.get().refund_answers_lost {
+        executed.delivery = Delivery::Dropped;
+    }
+    executed
+}
+
 /// Logs the outcome and sends (or withholds) the answer.
 async fn deliver(sim: &SimState, post: &Post, received_at_ms: u64, executed: Executed, replayed: bool) -> Response {
+    let executed = lose_refund_answer(sim, post, executed, replayed);
     let dropped = executed.delivery == Delivery::Dropped;
     let outcome = match (replayed, dropped) {
+        (_, true) if post.kill.is_some() => Outcome::Dropped,
         (true, _) => Outcome::Replayed,
-        (false, true) if post.kill.is_some() => Outcome::Dropped,
         _ => Outcome::Status(executed.reply.status.as_u16()),
     };
     sim.requests.push(LoggedRequest {

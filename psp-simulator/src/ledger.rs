@@ -1,12 +1,14 @@
-//! The money ledger shared by every dialect: Stripe intents and charges,
-//! Toss payments, and the dialect-neutral records of captures and refunds
-//! that the admin endpoints and settlement reports read.
+//! The money ledger shared by every dialect: Stripe intents, charges and
+//! refund objects, Toss payments, and the dialect-neutral records of
+//! captures and refunds that the admin endpoints and settlement reports
+//! read.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::stripe::intent::{Charge, PaymentIntent};
+use crate::stripe::refunds::Refund;
 use crate::toss::store::TossStore;
 
 /// Metadata key under which the platform stores its business key.
@@ -76,6 +78,10 @@ pub struct Ledger {
     intent_order: Vec<String>,
     /// Stripe charges by `ch_...` id.
     pub charges: HashMap<String, Charge>,
+    /// Stripe refund objects by `re_...` id, as answered at creation.
+    stripe_refunds: HashMap<String, Refund>,
+    /// Stripe refund ids in creation order, so lists are deterministic.
+    stripe_refund_order: Vec<String>,
     /// Toss payments.
     pub toss: TossStore,
     captures: Vec<Capture>,
@@ -99,16 +105,34 @@ impl Ledger {
         self.intents.get_mut(id)
     }
 
-    /// Intents whose `metadata[key] == value`, newest first (Stripe's search
-    /// order).
-    pub fn search_metadata(&self, key: &str, value: &str) -> Vec<PaymentIntent> {
+    /// Intents whose `metadata[key] == value` that were created at or before
+    /// `indexed_until_ms` (Unix milliseconds; later ones are not in the
+    /// search index yet), newest first (Stripe's search order).
+    pub fn search_metadata(&self, key: &str, value: &str, indexed_until_ms: u64) -> Vec<PaymentIntent> {
         self.intent_order
             .iter()
             .rev()
             .filter_map(|id| self.intents.get(id))
+            .filter(|intent| intent.created_ms <= indexed_until_ms)
             .filter(|intent| intent.metadata.get(key).is_some_and(|v| v == value))
             .cloned()
             .collect()
+    }
+
+    /// Stores a new Stripe refund object.
+    pub fn insert_stripe_refund(&mut self, refund: Refund) {
+        self.stripe_refund_order.push(refund.id.clone());
+        self.stripe_refunds.insert(refund.id.clone(), refund);
+    }
+
+    /// The Stripe refund with `id`, if any.
+    pub fn stripe_refund(&self, id: &str) -> Option<&Refund> {
+        self.stripe_refunds.get(id)
+    }
+
+    /// Every Stripe refund, newest first (Stripe's list order).
+    pub fn stripe_refunds_newest_first(&self) -> Vec<Refund> {
+        self.stripe_refund_order.iter().rev().filter_map(|id| self.stripe_refunds.get(id)).cloned().collect()
     }
 
     /// Records that money moved.

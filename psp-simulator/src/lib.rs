@@ -8,7 +8,10 @@
 //! `pm_card_chargeDeclined`, ...), Stripe's error envelope
 //! (`{"error":{"type":...,"code":...}}`), `Request-Id` headers and
 //! Stripe-style idempotency (`Idempotency-Key`, replay with
-//! `Idempotent-Replayed: true`).
+//! `Idempotent-Replayed: true`; keys expire after the PSP's own TTL — 24
+//! hours at Stripe, 15 days at Toss — and `POST /_sim/idempotency/expire`
+//! expires them at once, so tests can show what a resend does after the
+//! PSP forgot its key).
 //!
 //! Money is never a float: every amount is an integer in the currency's minor
 //! unit, exactly as Stripe does (cents for `usd`; `krw` and `jpy` are
@@ -32,10 +35,12 @@
 //! (scripted by test tokens such as `pm_card_sim_lost_response` /
 //! `billing_sim_lost_response`, or random at configured rates), plus 3-D
 //! Secure challenges, manual reviews, signed webhooks (optionally duplicated
-//! and reordered) and settlement reports. An outage switch
+//! and reordered), a Stripe search index that lags behind writes
+//! (`stripe_search_lag_ms`) and settlement reports. An outage switch
 //! (`POST /_sim/outage`) makes charges, lookups and/or refunds of both
 //! dialects answer the PSP's retryable server error until it is switched
-//! off.
+//! off, or lets refunds execute while their answers are lost
+//! (`refund_answers_lost`).
 //!
 //! # Layout
 //!
@@ -45,20 +50,23 @@
 //!   shutdown); `drop_conn.rs` — closing a connection unanswered.
 //! * `state.rs` — shared state; `ledger.rs` — intents, charges, captures
 //!   and refunds of every dialect.
-//! * `idempotency.rs` — the bounded per-key store (records, attempt counts
-//!   and the per-key lock that serializes concurrent requests).
+//! * `idempotency.rs` — the bounded per-key store (records, attempt counts,
+//!   per-dialect key expiry and the per-key lock that serializes concurrent
+//!   requests).
 //! * `execution.rs` — the life of a PSP POST shared by every dialect:
 //!   replay, attempt counting, faults, storing, delivery.
 //! * `faults.rs` — which request fails and how (tokens and seeded rates).
 //! * `outage.rs` — the runtime outage switch (`/_sim/outage`): charges,
 //!   lookups and/or refunds answer the PSP's retryable server error until
-//!   switched back; one route layer per group and dialect.
+//!   switched back, one route layer per group and dialect; and refunds
+//!   whose answers are lost (applied in `execution.rs`).
 //! * `request_log.rs` — POSTs and their outcomes for `/_sim/requests`.
 //! * `clock.rs` — Unix time, civil dates, ISO-8601 with `+09:00`.
 //! * `webhooks.rs` — outgoing events with retries and a delivery log;
 //!   `signing.rs` — the PSPs' webhook signatures (public helpers).
 //! * `stripe/` — the Stripe dialect (see its module docs), including
-//!   cancelling intents (`stripe/cancel.rs`).
+//!   cancelling intents (`stripe/cancel.rs`), reading refunds back
+//!   (`stripe/refund_reads.rs`) and the lagging search (`stripe/search.rs`).
 //! * `toss/` — the Toss Payments dialect (see its module docs); payment
 //!   sessions, their deadline and expiry are `toss/session.rs`.
 //! * `hosted/` — the Toss payment window (JS SDK stand-in, pay page, 3-D
@@ -100,7 +108,8 @@ use tokio::net::TcpListener;
 
 pub use config::{
     ConfigError, IDEMPOTENCY_KEYS_MAX_DEFAULT, PAYMENT_SESSION_TTL_MS_DEFAULT, PUBLIC_BASE_URL_FALLBACK,
-    RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig,
+    RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT, SLOW_RESPONSE_MS_DEFAULT, STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
+    STRIPE_SEARCH_LAG_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
     TOSS_WEBHOOK_SECRET_DEFAULT, WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
 };
 pub use idempotency::{IDEMPOTENCY_KEY_LEN_MAX, TOSS_IDEMPOTENCY_KEY_LEN_MAX};

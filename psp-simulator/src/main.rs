@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use clap::Parser;
 use psp_simulator::{
     IDEMPOTENCY_KEYS_MAX_DEFAULT, PAYMENT_SESSION_TTL_MS_DEFAULT, RATE_LIMIT_RETRY_AFTER_SECS_DEFAULT,
-    SLOW_RESPONSE_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_WEBHOOK_SECRET_DEFAULT,
+    SLOW_RESPONSE_MS_DEFAULT, STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT, STRIPE_SEARCH_LAG_MS_DEFAULT,
+    STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT, TOSS_WEBHOOK_SECRET_DEFAULT,
     WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
 };
 use tracing_subscriber::EnvFilter;
@@ -22,6 +23,21 @@ struct Args {
     /// Most idempotency keys remembered at once (oldest forgotten first).
     #[arg(long, env = "PSP_SIM_IDEMPOTENCY_KEYS_MAX", default_value_t = IDEMPOTENCY_KEYS_MAX_DEFAULT)]
     idempotency_keys_max: usize,
+
+    /// Milliseconds a Stripe idempotency key is remembered after its first
+    /// use (Stripe: 24 hours); afterwards a resend executes anew.
+    #[arg(long, env = "PSP_SIM_STRIPE_IDEMPOTENCY_KEY_TTL_MS", default_value_t = STRIPE_IDEMPOTENCY_KEY_TTL_MS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..))]
+    stripe_idempotency_key_ttl_ms: u64,
+
+    /// Milliseconds a Toss idempotency key is remembered after its first
+    /// use (Toss: 15 days); afterwards a resend executes anew.
+    #[arg(long, env = "PSP_SIM_TOSS_IDEMPOTENCY_KEY_TTL_MS", default_value_t = TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..))]
+    toss_idempotency_key_ttl_ms: u64,
+
+    /// Milliseconds before a new PaymentIntent appears in Stripe search
+    /// results (Stripe: normally under a minute); lookups by id are exact.
+    #[arg(long, env = "PSP_SIM_STRIPE_SEARCH_LAG_MS", default_value_t = STRIPE_SEARCH_LAG_MS_DEFAULT)]
+    stripe_search_lag_ms: u64,
 
     /// Base URL clients and browsers use to reach the simulator (links in
     /// 3-D Secure redirects); default: derived from --listen.
@@ -101,6 +117,9 @@ impl Args {
     fn config(self) -> SimConfig {
         let mut config = SimConfig::new();
         config.idempotency_keys_max = self.idempotency_keys_max;
+        config.stripe_idempotency_key_ttl_ms = self.stripe_idempotency_key_ttl_ms;
+        config.toss_idempotency_key_ttl_ms = self.toss_idempotency_key_ttl_ms;
+        config.stripe_search_lag_ms = self.stripe_search_lag_ms;
         config.public_base_url = self.public_base_url;
         config.rate_limit_retry_after_secs = self.rate_limit_retry_after_secs;
         config.slow_response_ms = self.slow_response_ms;

@@ -4,7 +4,8 @@
 //! recover.
 //!
 //! There are three groups ([`Operation`]): charges (create, confirm,
-//! capture), lookups (GETs of a payment) and refunds (refunds and cancels).
+//! capture), lookups (GETs of a payment or a refund) and refunds (refunds
+//! and cancels).
 //! Each dialect wraps the routes of a group once with [`guard`]. While the
 //! group is down the guard answers the dialect's own simulated server error
 //! — the very reply of the `ServerError` fault (Stripe 503 `api_error`, Toss
@@ -23,6 +24,18 @@
 //! Refused POSTs are logged for `/_sim/requests` with the status they got
 //! (`"503"` / `"500"`), as a `ServerError` fault is. Refused GETs are not:
 //! that log holds POSTs only.
+//!
+//! A fourth switch, `refund_answers_lost`, models a PSP that refunds but
+//! whose answer never comes back: refunds of both dialects (Stripe
+//! `POST /v1/refunds`, Toss `POST /v1/payments/{paymentKey}/cancel`)
+//! execute and are stored under their idempotency key as usual, and then
+//! the connection is closed without a response, as with the
+//! `LostResponse` fault — the fresh answer and, while the switch stays on,
+//! every replay of it (`execution.rs` applies it; logged as `"dropped"`).
+//! Requests that execute nothing (invalid parameters, an unknown payment,
+//! a key reused for another request) are still answered. Stripe's intent
+//! cancel moves no money and keeps its answers. `refunds` (down) takes
+//! precedence: a refused refund never executes.
 
 use std::sync::{Arc, Mutex};
 
@@ -43,23 +56,28 @@ use crate::state::{SimState, lock};
 pub enum Operation {
     /// Creating, confirming or capturing a payment.
     Charge,
-    /// Reading a payment (retrieve, search, lookup by order).
+    /// Reading a payment (retrieve, search, lookup by order) or a Stripe
+    /// refund (list, retrieve).
     Lookup,
     /// Refunding or cancelling a payment.
     Refund,
 }
 
-/// Which groups are down: the body of `POST /_sim/outage` and the answer of
-/// `GET /_sim/outage`, `{"charges": bool, "lookups": bool, "refunds": bool}`.
+/// Which groups are down, and whether refund answers are lost: the body of
+/// `POST /_sim/outage` and the answer of `GET /_sim/outage`,
+/// `{"charges": bool, "lookups": bool, "refunds": bool,
+/// "refund_answers_lost": bool}`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutageSetting {
     /// Charges, confirms and captures are refused.
     pub charges: bool,
-    /// Payment lookups are refused.
+    /// Payment and refund lookups are refused.
     pub lookups: bool,
     /// Refunds and cancels are refused.
     pub refunds: bool,
+    /// Refunds execute but their answers are lost (see the module docs).
+    pub refund_answers_lost: bool,
 }
 
 impl OutageSetting {
@@ -145,11 +163,16 @@ mod tests {
     #[test]
     fn parse_and_cover() {
         let setting = OutageSetting::parse(br#"{"lookups": true}"#).unwrap();
-        assert_eq!(setting, OutageSetting { charges: false, lookups: true, refunds: false });
+        let lookups = OutageSetting { charges: false, lookups: true, refunds: false, refund_answers_lost: false };
+        assert_eq!(setting, lookups);
         assert!(setting.covers(Operation::Lookup));
         assert!(!setting.covers(Operation::Charge));
         assert!(!setting.covers(Operation::Refund));
         assert_eq!(OutageSetting::parse(b"{}").unwrap(), OutageSetting::default());
+        let lost = OutageSetting::parse(br#"{"refund_answers_lost": true}"#).unwrap();
+        assert!(lost.refund_answers_lost);
+        // Losing answers is not an outage of any group: refunds still run.
+        assert!(!lost.covers(Operation::Refund));
         assert!(OutageSetting::parse(br#"{"charge": true}"#).is_err());
         assert!(OutageSetting::parse(br#"{"charges": "yes"}"#).is_err());
         assert!(OutageSetting::parse(b"").is_err());

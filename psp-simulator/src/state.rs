@@ -16,7 +16,7 @@ use rand::distr::Alphanumeric;
 use crate::SimConfig;
 use crate::config::PUBLIC_BASE_URL_FALLBACK;
 use crate::faults::FaultInjector;
-use crate::idempotency::IdempotencyStore;
+use crate::idempotency::{IdempotencyStore, KeyTtls};
 use crate::ledger::Ledger;
 use crate::outage::Outage;
 use crate::request_log::RequestLog;
@@ -43,6 +43,9 @@ pub struct SimState {
     pub review_auto_resolve: Option<Duration>,
     /// How long an authenticated Toss payment waits for its confirm.
     pub payment_session_ttl: Duration,
+    /// How long a new PaymentIntent stays invisible to Stripe search, in
+    /// milliseconds (compared with creation times in Unix milliseconds).
+    pub stripe_search_lag_ms: u64,
 }
 
 impl SimState {
@@ -51,7 +54,13 @@ impl SimState {
         let base = config.public_base_url.as_deref().unwrap_or(PUBLIC_BASE_URL_FALLBACK);
         Self {
             ledger: Mutex::new(Ledger::default()),
-            idempotency: IdempotencyStore::new(config.idempotency_keys_max),
+            idempotency: IdempotencyStore::new(
+                config.idempotency_keys_max,
+                KeyTtls {
+                    stripe_ms: config.stripe_idempotency_key_ttl_ms,
+                    toss_ms: config.toss_idempotency_key_ttl_ms,
+                },
+            ),
             stats: Stats::default(),
             faults: FaultInjector::new(config),
             requests: RequestLog::default(),
@@ -60,6 +69,7 @@ impl SimState {
             public_base_url: base.trim_end_matches('/').to_owned(),
             review_auto_resolve: config.review_auto_resolve_ms.map(Duration::from_millis),
             payment_session_ttl: Duration::from_millis(config.payment_session_ttl_ms),
+            stripe_search_lag_ms: config.stripe_search_lag_ms,
         }
     }
 

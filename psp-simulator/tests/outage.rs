@@ -56,13 +56,13 @@ async fn toss_session(sim: &Sim, order_id: &str) -> String {
 #[tokio::test]
 async fn setting_is_replaced_whole_and_reported() {
     let sim = Sim::start().await;
-    let all_up = json!({"charges": false, "lookups": false, "refunds": false});
+    let all_up = json!({"charges": false, "lookups": false, "refunds": false, "refund_answers_lost": false});
     assert_eq!(outage(&sim).await, all_up);
 
-    let down = json!({"charges": true, "lookups": false, "refunds": true});
+    let down = json!({"charges": true, "lookups": false, "refunds": true, "refund_answers_lost": false});
     assert_eq!(set_outage(&sim, json!({"charges": true, "refunds": true})).await, down);
     assert_eq!(outage(&sim).await, down);
-    let lookups = json!({"charges": false, "lookups": true, "refunds": false});
+    let lookups = json!({"charges": false, "lookups": true, "refunds": false, "refund_answers_lost": false});
     assert_eq!(set_outage(&sim, json!({"lookups": true})).await, lookups);
     assert_eq!(outage(&sim).await, lookups);
 

@@ -256,3 +256,58 @@ async fn cancel_partial_and_full() {
     assert_eq!(refunds[0]["idempotency_key"], "cxl-1");
     assert_eq!(refunds[1]["amount"], 6_000);
 }
+
+/// `GET /v1/payments/{paymentKey}` lists each refund in `cancels[]` with
+/// `cancelReason` exactly as sent (a platform's reference at its end
+/// included), `cancelAmount`, `transactionKey` (the refund's id in
+/// `/_sim/refunds`), `canceledAt` in Korea time and `cancelStatus` `DONE`,
+/// oldest first.
+#[tokio::test]
+async fn lookup_lists_each_cancel_as_sent() {
+    let sim = Sim::start().await;
+    let paid =
+        json(sim.toss_post("/v1/billing/billing_success", &billing("order-cancels-1", 10_000), None).await).await;
+    let payment_key = paid["paymentKey"].as_str().unwrap();
+    let path = format!("/v1/payments/{payment_key}/cancel");
+    let reasons = ["부분 환불 — 사이즈 \"M\" 교환 ref:rf_01HZX9", "  남은 금액 환불 ref:rf_02  "];
+    for (reason, amount) in reasons.iter().zip([3_000, 7_000]) {
+        let body = json!({"cancelReason": reason, "cancelAmount": amount});
+        assert_eq!(sim.toss_post(&path, &body, None).await.status(), StatusCode::OK);
+    }
+
+    let payment = json(sim.toss_get(&format!("/v1/payments/{payment_key}")).await).await;
+    assert_eq!(payment["status"], "CANCELED");
+    let cancels = payment["cancels"].as_array().unwrap();
+    let refunds = sim.refunds(Some("order-cancels-1")).await;
+    assert_eq!((cancels.len(), refunds.len()), (2, 2));
+    for ((cancel, refund), (reason, amount)) in cancels.iter().zip(&refunds).zip(reasons.iter().zip([3_000, 7_000])) {
+        assert_eq!(cancel["cancelReason"], *reason);
+        assert_eq!(cancel["cancelAmount"], amount);
+        assert_eq!(cancel["cancelStatus"], "DONE");
+        assert_eq!(cancel["transactionKey"], refund["id"]);
+        assert!(cancel["canceledAt"].as_str().unwrap().ends_with("+09:00"), "{cancel}");
+    }
+    assert_eq!(payment["lastTransactionKey"], cancels[1]["transactionKey"]);
+}
+
+/// An escaped slash stays inside its path segment: `/v1/payments/orders%2F<id>`
+/// reaches the `{paymentKey}` route (key `orders/<id>`: 404
+/// `NOT_FOUND_PAYMENT`), not the lookup by order that `/v1/payments/orders/<id>`
+/// is; and that route's key is percent-decoded.
+#[tokio::test]
+async fn escaped_slash_reaches_the_payment_key_route() {
+    let sim = Sim::start().await;
+    let paid = json(sim.toss_post("/v1/billing/billing_success", &billing("order-esc-1", 1_000), None).await).await;
+    let by_order = sim.toss_get("/v1/payments/orders/order-esc-1").await;
+    assert_eq!(by_order.status(), StatusCode::OK);
+    let escaped = sim.toss_get("/v1/payments/orders%2Forder-esc-1").await;
+    assert_error(escaped, StatusCode::NOT_FOUND, "NOT_FOUND_PAYMENT").await;
+    let escaped = sim.toss_get("/v1/payments/orders%2Fabc").await;
+    assert_error(escaped, StatusCode::NOT_FOUND, "NOT_FOUND_PAYMENT").await;
+
+    let payment_key = paid["paymentKey"].as_str().unwrap();
+    let encoded = format!("%{:02X}{}", payment_key.as_bytes()[0], &payment_key[1..]);
+    let found = sim.toss_get(&format!("/v1/payments/{encoded}")).await;
+    assert_eq!(found.status(), StatusCode::OK);
+    assert_eq!(json(found).await["paymentKey"], payment_key);
+}

@@ -13,16 +13,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::{ApiError, json_bytes, json_response};
-use super::params::{Params, parse_form};
+use super::params::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, Params, parse_form};
 use crate::clock::unix_now;
 use crate::ledger::Psp;
 use crate::settlement::{Entry, entries};
 use crate::state::SimState;
 
-/// Items per page when `limit` is absent (Stripe's default).
-const LIST_LIMIT_DEFAULT: usize = 10;
-/// Largest accepted `limit` (Stripe's maximum).
-const LIST_LIMIT_MAX: usize = 100;
 const LIST_URL: &str = "/v1/balance_transactions";
 
 /// Stripe's `balance_transaction` object.

@@ -51,6 +51,12 @@ pub enum ApiError {
     /// No balance transaction has this id (a bad `starting_after`).
     #[error("No such balance transaction: '{id}'")]
     NoSuchBalanceTransaction { id: String },
+    /// No refund has this id.
+    #[error("No such refund: '{id}'")]
+    NoSuchRefund { id: String },
+    /// No refund has this id, given as a list cursor (`starting_after`).
+    #[error("No such refund: '{id}'")]
+    NoSuchRefundCursor { id: String },
     /// No charge has this id.
     #[error("No such charge: '{id}'")]
     NoSuchCharge { id: String },
@@ -95,9 +101,10 @@ impl ApiError {
             // (a 500 from the API layer is saved and replayed): the same key may be retried.
             Self::ServerError => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::NoSuchPaymentIntent { .. } | Self::NoSuchCharge { .. } | Self::UnrecognizedUrl { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            Self::NoSuchPaymentIntent { .. }
+            | Self::NoSuchCharge { .. }
+            | Self::NoSuchRefund { .. }
+            | Self::UnrecognizedUrl { .. } => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -125,7 +132,9 @@ impl ApiError {
             Self::NoSuchPaymentMethod { .. }
             | Self::NoSuchPaymentIntent { .. }
             | Self::NoSuchCharge { .. }
-            | Self::NoSuchBalanceTransaction { .. } => Some("resource_missing"),
+            | Self::NoSuchBalanceTransaction { .. }
+            | Self::NoSuchRefund { .. }
+            | Self::NoSuchRefundCursor { .. } => Some("resource_missing"),
             Self::CardDeclined { .. } => Some("card_declined"),
             Self::UnexpectedState { .. } => Some("payment_intent_unexpected_state"),
             Self::RateLimited => Some("rate_limit"),
@@ -142,7 +151,8 @@ impl ApiError {
             Self::NoSuchPaymentMethod { .. } => Some("payment_method"),
             Self::NoSuchPaymentIntent { .. } => Some("intent"),
             Self::NoSuchCharge { .. } => Some("charge"),
-            Self::NoSuchBalanceTransaction { .. } => Some("starting_after"),
+            Self::NoSuchRefund { .. } => Some("id"),
+            Self::NoSuchBalanceTransaction { .. } | Self::NoSuchRefundCursor { .. } => Some("starting_after"),
             Self::RefundRejected { param, .. } => *param,
             _ => None,
         }

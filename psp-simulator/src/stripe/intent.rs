@@ -7,12 +7,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::params::CreateParams;
-use crate::clock::unix_now;
+use crate::clock::{now_ms, unix_now};
 use crate::ledger::PAYMENT_ORDER_ID_METADATA_KEY;
 use crate::state::random_alnum;
 
 /// Random characters in a `pi_...` / `ch_...` / `re_...` id (Stripe uses 24).
 pub const OBJECT_ID_RANDOM_LEN: usize = 24;
+/// Milliseconds in a second.
+const MS_PER_SEC: u64 = 1_000;
 /// Random characters in the secret part of a `client_secret`.
 const CLIENT_SECRET_RANDOM_LEN: usize = 25;
 
@@ -89,12 +91,17 @@ pub struct PaymentIntent {
     /// `return_url` of the last confirmation, for the 3-D Secure redirect.
     #[serde(skip)]
     pub return_url: Option<String>,
+    /// Creation time in Unix milliseconds (`created` is whole seconds), so
+    /// a search lag below a second can be honoured.
+    #[serde(skip)]
+    pub created_ms: u64,
 }
 
 impl PaymentIntent {
     /// A fresh, unconfirmed intent built from create parameters.
     pub fn new(params: CreateParams) -> Self {
         let id = object_id("pi");
+        let created_ms = now_ms();
         let status = if params.payment_method.is_some() {
             IntentStatus::RequiresConfirmation
         } else {
@@ -111,7 +118,7 @@ impl PaymentIntent {
             cancellation_reason: None,
             capture_method: "automatic",
             confirmation_method: "automatic",
-            created: unix_now(),
+            created: created_ms / MS_PER_SEC,
             currency: params.currency,
             description: params.description,
             last_payment_error: None,
@@ -124,6 +131,7 @@ impl PaymentIntent {
             status,
             pending_idempotency_key: None,
             return_url: params.return_url,
+            created_ms,
         }
     }
 

@@ -11,9 +11,10 @@
 //! Files: `cards.rs` (test tokens), `params.rs` (form parsing), `intent.rs`
 //! (objects), `confirm.rs` (charging), `resolve.rs` (3-D Secure / review
 //! outcomes), `threeds.rs` (challenge page), `cancel.rs` (cancelling an
-//! intent that never completed), `refunds.rs`, `balance.rs`
-//! (balance transactions), `search.rs`,
-//! `error.rs` (Stripe's error shapes).
+//! intent that never completed), `refunds.rs` (creating refunds),
+//! `refund_reads.rs` (listing and retrieving them), `balance.rs` (balance
+//! transactions), `search.rs` (search and its lag), `error.rs` (Stripe's
+//! error shapes).
 
 mod balance;
 mod cancel;
@@ -22,6 +23,7 @@ pub mod confirm;
 pub mod error;
 pub mod intent;
 pub mod params;
+mod refund_reads;
 pub mod refunds;
 pub mod resolve;
 mod search;
@@ -30,7 +32,7 @@ pub mod threeds;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -42,16 +44,16 @@ use self::confirm::{Confirmation, confirm_in_ledger};
 use self::error::{ApiError, json_bytes, json_response, mask_api_key};
 use self::intent::PaymentIntent;
 use self::params::Params;
-use self::search::{SearchRequest, page_cursor};
+use self::search::{SEARCH_URL, search_intents};
 use crate::execution::{Executed, Post, PostParts, Reply, Wire, run_post, with_fault};
 use crate::faults::TokenKind;
 use crate::idempotency::{IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
+use crate::ledger::Psp;
 use crate::outage::{self, Operation};
 use crate::state::{SimState, Stats};
 
 /// Only test-mode secret keys are accepted.
 const TEST_SECRET_KEY_PREFIX: &str = "sk_test_";
-const SEARCH_URL: &str = "/v1/payment_intents/search";
 
 /// The authenticated caller's API key; idempotency keys are scoped to it.
 #[derive(Clone, Debug)]
@@ -63,8 +65,11 @@ pub fn router(sim: Arc<SimState>) -> Router {
     let charges = Router::new()
         .route("/v1/payment_intents", post(create_intent))
         .route("/v1/payment_intents/{id}/confirm", post(confirm_intent));
-    let lookups =
-        Router::new().route(SEARCH_URL, get(search_intents)).route("/v1/payment_intents/{id}", get(retrieve_intent));
+    let lookups = Router::new()
+        .route(SEARCH_URL, get(search_intents))
+        .route("/v1/payment_intents/{id}", get(retrieve_intent))
+        .route(refund_reads::LIST_URL, get(refund_reads::list_refunds))
+        .route("/v1/refunds/{id}", get(refund_reads::retrieve_refund));
     let refunds = Router::new()
         .route("/v1/payment_intents/{id}/cancel", post(cancel::cancel_intent))
         .route("/v1/refunds", post(create_refund));
@@ -166,11 +171,13 @@ impl PostParts<Account> {
         let key = idempotency_key(&self.headers)?;
         let params = params::parse_form(&self.body)?;
         let post = Post {
+            psp: Psp::Stripe,
             account: self.account.0.clone(),
             key,
             fingerprint: fingerprint("POST", &self.path, &params),
             path: self.path.clone(),
             kill: self.kill.clone(),
+            refund: false,
         };
         Ok((post, params))
     }
@@ -255,10 +262,11 @@ fn stored_card_kind(sim: &SimState, id: &str) -> TokenKind {
 
 /// `POST /v1/refunds`
 async fn create_refund(input: PostParts<Account>) -> Response {
-    let (post, raw) = match input.decode() {
+    let (mut post, raw) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
+    post.refund = true;
     let sim = &input.sim;
     run_post::<StripeWire>(sim, post, |_attempt, key| {
         let result = refunds::refund_params(&raw)
@@ -283,36 +291,4 @@ async fn retrieve_intent(State(sim): State<Arc<SimState>>, Path(id): Path<String
         Some(intent) => json_response(StatusCode::OK, json_bytes(&intent)),
         None => ApiError::NoSuchPaymentIntent { id }.into_response(),
     }
-}
-
-/// Stripe's `search_result` list object.
-#[derive(Serialize)]
-struct SearchResult {
-    object: &'static str,
-    data: Vec<PaymentIntent>,
-    has_more: bool,
-    next_page: Option<String>,
-    url: &'static str,
-}
-
-/// `GET /v1/payment_intents/search?query=metadata['k']:'v'`
-async fn search_intents(State(sim): State<Arc<SimState>>, RawQuery(query): RawQuery) -> Response {
-    let request = match params::parse_form(query.unwrap_or_default().as_bytes())
-        .and_then(|params| SearchRequest::from_params(&params))
-    {
-        Ok(request) => request,
-        Err(error) => return error.into_response(),
-    };
-    let matches = sim.with_ledger(|ledger| ledger.search_metadata(&request.metadata_key, &request.metadata_value));
-    let end = request.offset.saturating_add(request.limit);
-    let has_more = matches.len() > end;
-    let data = matches.into_iter().skip(request.offset).take(request.limit).collect();
-    let result = SearchResult {
-        object: "search_result",
-        data,
-        has_more,
-        next_page: has_more.then(|| page_cursor(end)),
-        url: SEARCH_URL,
-    };
-    json_response(StatusCode::OK, json_bytes(&result))
 }

@@ -21,6 +21,11 @@ pub const METADATA_KEY_LEN_MAX: usize = 40;
 pub const METADATA_VALUE_LEN_MAX: usize = 500;
 /// Longest `description`, in characters.
 pub const DESCRIPTION_LEN_MAX: usize = 1000;
+/// Items per page of a list or search when `limit` is absent (Stripe's
+/// default).
+pub const LIST_LIMIT_DEFAULT: usize = 10;
+/// Largest accepted `limit` of a list or search (Stripe's maximum).
+pub const LIST_LIMIT_MAX: usize = 100;
 /// Length of an ISO 4217 currency code.
 const CURRENCY_CODE_LEN: usize = 3;
 
@@ -159,6 +164,18 @@ fn metadata_key(name: &str) -> Option<&str> {
 
 pub(super) fn invalid(param: String, message: String) -> ApiError {
     ApiError::ParameterInvalid { param, code: None, message }
+}
+
+/// A list or search `limit`: an integer in `1..=LIST_LIMIT_MAX`.
+pub fn parse_limit(value: &str) -> Result<usize, ApiError> {
+    match value.parse::<usize>() {
+        Ok(limit) if (1..=LIST_LIMIT_MAX).contains(&limit) => Ok(limit),
+        _ => Err(ApiError::ParameterInvalid {
+            param: "limit".to_owned(),
+            code: Some("parameter_invalid_integer"),
+            message: format!("This value must be between 1 and {LIST_LIMIT_MAX}."),
+        }),
+    }
 }
 
 /// Validates the parameters of `POST /v1/payment_intents`.

@@ -3,8 +3,11 @@
 //! The charge keeps Stripe's bookkeeping (`amount_refunded`, `refunded`);
 //! asking for more than is left is refused with `amount_too_large`, or
 //! `charge_already_refunded` once nothing is left. Each refund is recorded
-//! in the ledger for `/_sim/refunds` and the settlement reports, and
-//! announced with a `charge.refunded` event.
+//! in the ledger for `/_sim/refunds` and the settlement reports, kept as
+//! the refund object for `GET /v1/refunds` (`refund_reads.rs`), and
+//! announced with a `charge.refunded` event. While the outage switch's
+//! `refund_answers_lost` is on, the refund executes but its answer is lost
+//! (`crate::outage`).
 
 use std::collections::BTreeMap;
 
@@ -109,6 +112,7 @@ pub fn refund_in_ledger(
         status: "succeeded",
     };
     ledger.record_refund(record(&refund, payment_order_id, idempotency_key));
+    ledger.insert_stripe_refund(refund.clone());
     Stats::bump(&sim.stats.refunds_total);
     sim.webhooks.send_stripe(vec![StripeEvent { kind: EVENT_CHARGE_REFUNDED, object: charge_value }]);
     Ok(refund)

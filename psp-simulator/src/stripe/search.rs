@@ -3,16 +3,32 @@
 //! lost response — a single metadata equality clause,
 //! `metadata['<key>']:'<value>'` (single or double quotes, as Stripe allows).
 //!
-//! Unlike Stripe, results are visible immediately (Stripe's search index may
-//! lag by up to a minute); fault injection may later simulate that lag.
+//! Like Stripe's, the search index is eventually consistent: an intent
+//! appears in results only once `SimConfig::stripe_search_lag_ms` has
+//! passed since its creation (default 0: at once), while
+//! `GET /v1/payment_intents/{id}` sees it immediately. Stripe warns against
+//! search in read-after-write flows (new data is normally searchable within
+//! a minute, later during outages); a lag lets tests show what a lookup
+//! that relies on search misses. Once indexed, an intent is shown as it is
+//! now (Stripe may briefly show older field values; the simulator does
+//! not).
 
-use super::error::ApiError;
-use super::params::Params;
+use std::sync::Arc;
 
-/// Results per page when `limit` is absent (Stripe's default).
-const SEARCH_LIMIT_DEFAULT: usize = 10;
-/// Largest accepted `limit` (Stripe's maximum).
-const SEARCH_LIMIT_MAX: usize = 100;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::error::{ApiError, json_bytes, json_response};
+use super::intent::PaymentIntent;
+use super::params::{self, LIST_LIMIT_DEFAULT, Params, parse_limit};
+use crate::clock::now_ms;
+use crate::state::SimState;
+
+/// The search endpoint, also the `url` of its results.
+pub const SEARCH_URL: &str = "/v1/payment_intents/search";
+
 /// Prefix of our opaque `page` cursors; the rest is an offset.
 const PAGE_CURSOR_PREFIX: &str = "page_";
 
@@ -30,7 +46,7 @@ impl SearchRequest {
     /// Validates the query-string parameters of a search.
     pub fn from_params(params: &Params) -> Result<Self, ApiError> {
         let mut query = None;
-        let mut limit = SEARCH_LIMIT_DEFAULT;
+        let mut limit = LIST_LIMIT_DEFAULT;
         let mut offset = 0;
         for (name, value) in params {
             match name.as_str() {
@@ -51,17 +67,6 @@ impl SearchRequest {
 /// The `next_page` cursor for results continuing at `offset`.
 pub fn page_cursor(offset: usize) -> String {
     format!("{PAGE_CURSOR_PREFIX}{offset}")
-}
-
-fn parse_limit(value: &str) -> Result<usize, ApiError> {
-    match value.parse::<usize>() {
-        Ok(limit) if (1..=SEARCH_LIMIT_MAX).contains(&limit) => Ok(limit),
-        _ => Err(ApiError::ParameterInvalid {
-            param: "limit".to_owned(),
-            code: Some("parameter_invalid_integer"),
-            message: format!("This value must be between 1 and {SEARCH_LIMIT_MAX}."),
-        }),
-    }
 }
 
 fn parse_page(value: &str) -> Result<usize, ApiError> {
@@ -102,6 +107,41 @@ fn quoted(input: &str) -> Option<(&str, &str)> {
     Some((&body[..end], &body[end + quote.len_utf8()..]))
 }
 
+/// Stripe's `search_result` list object.
+#[derive(Serialize)]
+struct SearchResult {
+    object: &'static str,
+    data: Vec<PaymentIntent>,
+    has_more: bool,
+    next_page: Option<String>,
+    url: &'static str,
+}
+
+/// `GET /v1/payment_intents/search?query=metadata['k']:'v'`
+pub async fn search_intents(State(sim): State<Arc<SimState>>, RawQuery(query): RawQuery) -> Response {
+    let request = match params::parse_form(query.unwrap_or_default().as_bytes())
+        .and_then(|params| SearchRequest::from_params(&params))
+    {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    // Only intents old enough to have reached the (lagging) search index.
+    let indexed_until_ms = now_ms().saturating_sub(sim.stripe_search_lag_ms);
+    let matches = sim
+        .with_ledger(|ledger| ledger.search_metadata(&request.metadata_key, &request.metadata_value, indexed_until_ms));
+    let end = request.offset.saturating_add(request.limit);
+    let has_more = matches.len() > end;
+    let data = matches.into_iter().skip(request.offset).take(request.limit).collect();
+    let result = SearchResult {
+        object: "search_result",
+        data,
+        has_more,
+        next_page: has_more.then(|| page_cursor(end)),
+        url: SEARCH_URL,
+    };
+    json_response(StatusCode::OK, json_bytes(&result))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,7 +157,7 @@ mod tests {
             let request = SearchRequest::from_params(&params(&[("query", query)])).unwrap();
             assert_eq!(request.metadata_key, "payment_order_id");
             assert_eq!(request.metadata_value, "po_1");
-            assert_eq!(request.limit, SEARCH_LIMIT_DEFAULT);
+            assert_eq!(request.limit, LIST_LIMIT_DEFAULT);
             assert_eq!(request.offset, 0);
         }
     }

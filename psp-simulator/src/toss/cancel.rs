@@ -8,6 +8,9 @@
 //! `CANCELED` with `balanceAmount` 0 and a `cancels[]` entry of 0 won, and
 //! no refund is recorded — nothing was captured. It can no longer be
 //! confirmed or approved.
+//!
+//! While the outage switch's `refund_answers_lost` is on, a cancellation
+//! executes but its answer is lost (`crate::outage`).
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -37,10 +40,12 @@ fn cancel_request(object: &Object) -> Result<CancelRequest, TossError> {
 
 /// `POST /v1/payments/{paymentKey}/cancel`
 pub async fn cancel_payment(Path(payment_key): Path<String>, input: PostParts<TossAccount>) -> Response {
-    let (post, object) = match input.decode() {
+    let (mut post, object) = match input.decode() {
         Ok(decoded) => decoded,
         Err(error) => return error.into_response(),
     };
+    // Toss's cancel is its refund API: its answers can be lost.
+    post.refund = true;
     let sim = &input.sim;
     run_post::<TossWire>(sim, post, |_attempt, key| {
         let result = cancel_request(&object)

@@ -41,6 +41,7 @@ use base64::engine::general_purpose::STANDARD;
 use self::error::TossError;
 use crate::execution::{Post, PostParts, Reply, Wire};
 use crate::idempotency::{TOSS_IDEMPOTENCY_KEY_LEN_MAX, fingerprint};
+use crate::ledger::Psp;
 use crate::outage::{self, Operation};
 use crate::state::{SimState, Stats};
 use crate::stripe::error::{json_bytes, json_response};
@@ -146,11 +147,13 @@ impl PostParts<TossAccount> {
         let key = idempotency_key(&self.headers)?;
         let object = body::parse(&self.body)?;
         let post = Post {
+            psp: Psp::Toss,
             account: self.account.0.clone(),
             key,
             fingerprint: fingerprint("POST", &self.path, &body::canonical_pairs(&object)),
             path: self.path.clone(),
             kill: self.kill.clone(),
+            refund: false,
         };
         Ok((post, object))
     }

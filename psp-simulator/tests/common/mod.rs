@@ -141,6 +141,29 @@ impl Sim {
             .expect("Toss GET")
     }
 
+    /// POSTs `body` with `headers` on a fresh connection and answers every
+    /// byte received until the server closed it: nothing at all when the
+    /// response was lost (a client library would only report an error).
+    pub async fn raw_post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        /// Bound on waiting for the server to answer or close.
+        const RAW_EXCHANGE_TIMEOUT_SECS: u64 = 10;
+        let mut request = format!("POST {path} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        let mut socket =
+            tokio::net::TcpStream::connect(self.base.trim_start_matches("http://")).await.expect("connect");
+        socket.write_all(request.as_bytes()).await.expect("send");
+        let mut received = Vec::new();
+        let timeout = std::time::Duration::from_secs(RAW_EXCHANGE_TIMEOUT_SECS);
+        // EOF or a reset both end the exchange; only the bytes matter.
+        let read = tokio::time::timeout(timeout, socket.read_to_end(&mut received)).await;
+        assert!(read.is_ok(), "the server neither answered nor closed the connection");
+        received
+    }
+
     /// JSON POST to an admin endpoint (no authentication).
     pub async fn post_admin(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client.post(format!("{}{path}", self.base)).json(body).send().await.expect("admin POST")
