@@ -5,7 +5,7 @@ use crate::failure::from_store;
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus};
 use payments_store::{PostOutcome, Store, Transition};
 use payments_workflows::contract::{
-    CompleteCheckout, CreditWallet, PostLedger, StatusChange, TransitionOrder, WalletCredited,
+    CompleteCheckout, CreditWallet, PostLedger, ReadOrders, StatusChange, StoredOrder, TransitionOrder, WalletCredited,
 };
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -66,6 +66,39 @@ impl OrderActivities {
         let outcome = self.store.post_order_ledger(&id).await.map_err(from_store)?;
         tracing::info!(payment_order_id = %id, ?outcome, "ledger posted");
         Ok(outcome == PostOutcome::Posted)
+    }
+
+    /// Every order of a checkout as stored, with when it first became EXECUTING (from its
+    /// append-only history): what a resumed checkout decides from.
+    #[activity(definition = ReadOrders)]
+    pub async fn read_orders(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        id: CheckoutId,
+    ) -> Result<Vec<StoredOrder>, ActivityError> {
+        let checkout = self.store.checkout(&id).await.map_err(from_store)?.ok_or_else(|| {
+            crate::failure::non_retryable(
+                payments_workflows::policies::failure_types::STORE_NOT_FOUND,
+                format!("checkout {id} not found"),
+            )
+        })?;
+        let mut stored = Vec::with_capacity(checkout.orders.len());
+        for order in checkout.orders {
+            let history = self.store.history(&order.payment_order_id).await.map_err(from_store)?;
+            let executing_since_ms =
+                history.iter().find(|h| h.to_status == PaymentOrderStatus::Executing).map(|h| h.created_at_ms);
+            stored.push(StoredOrder {
+                payment_order_id: order.payment_order_id,
+                status: order.status,
+                psp_reference: order.psp_reference,
+                wallet_updated: order.wallet_updated,
+                ledger_updated: order.ledger_updated,
+                executing_since_ms,
+                failure_code: order.failure_code,
+            });
+        }
+        tracing::info!(checkout_id = %id, ?stored, "orders read for a resumed checkout");
+        Ok(stored)
     }
 
     /// Marks the checkout done when every order is final.

@@ -2,20 +2,16 @@
 
 mod common;
 
-use common::{captures, charge, start_sim};
+use common::{captures, charge, lookup_input, start_sim};
 use payments_activities::psp::toss::TossClient;
-use payments_activities::psp::{PspClient, PspError, RefundOutcome, RefundRequest, SecretKey};
+use payments_activities::psp::{PspClient, PspError, PspLookup, RefundOutcome, RefundRequest, SecretKey};
 use payments_domain::{Currency, Money};
-use payments_workflows::contract::{ChargeOutcome, LookupInput, PaymentLookup};
+use payments_workflows::contract::ChargeOutcome;
 use serde_json::json;
 use std::time::Duration;
 
 fn client(url: &str, timeout_ms: u64) -> TossClient {
     TossClient::new(url, SecretKey::new("test_sk_contract"), Duration::from_millis(timeout_ms)).unwrap()
-}
-
-fn lookup_input(c: &payments_workflows::contract::ChargeInput, reference: Option<String>) -> LookupInput {
-    LookupInput { payment_order_id: c.payment_order_id.clone(), psp_reference: reference }
 }
 
 /// Billing-key charge, idempotent repeat, lookup by orderId and by paymentKey, partial
@@ -25,14 +21,20 @@ async fn billing_charge_lookup_cancel() {
     let sim = start_sim(psp_simulator::SimConfig::new()).await;
     let toss = client(&sim.url, 5_000);
     let c = charge("billing_success", "50000", "KRW");
-    let ChargeOutcome::Captured { psp_reference } = toss.charge(&c).await.unwrap() else { panic!("not captured") };
-    assert_eq!(toss.charge(&c).await.unwrap(), ChargeOutcome::Captured { psp_reference: psp_reference.clone() });
+    let ChargeOutcome::Captured { psp_reference } = toss.charge(&c, &c.payment_token).await.unwrap() else {
+        panic!("not captured")
+    };
+    assert_eq!(
+        toss.charge(&c, &c.payment_token).await.unwrap(),
+        ChargeOutcome::Captured { psp_reference: psp_reference.clone() }
+    );
     assert_eq!(captures(&sim, &c.payment_order_id).await, 1);
-    let found = PaymentLookup::Found(ChargeOutcome::Captured { psp_reference: psp_reference.clone() });
-    assert_eq!(toss.lookup(&lookup_input(&c, None)).await.unwrap(), found);
-    assert_eq!(toss.lookup(&lookup_input(&c, Some(psp_reference.clone()))).await.unwrap(), found);
+    let found = ChargeOutcome::Captured { psp_reference: psp_reference.clone() };
+    assert_eq!(common::found(toss.lookup(&lookup_input(&c, None)).await.unwrap(), &c), found);
+    assert_eq!(common::found(toss.lookup(&lookup_input(&c, Some(psp_reference.clone()))).await.unwrap(), &c), found);
     let other = charge("billing_success", "1000", "KRW");
-    assert_eq!(toss.lookup(&lookup_input(&other, None)).await.unwrap(), PaymentLookup::NotFound);
+    // Toss reads by order id: a consistent "no such payment".
+    assert_eq!(toss.lookup(&lookup_input(&other, None)).await.unwrap(), PspLookup::NotFound);
 
     let krw = Currency::parse("KRW").unwrap();
     let cancel = |n: u32, amount: &str| RefundRequest {
@@ -55,11 +57,17 @@ async fn declines_validation_and_auth() {
     let toss = client(&sim.url, 5_000);
     let c = charge("billing_decline", "10000", "KRW");
     assert!(
-        matches!(toss.charge(&c).await.unwrap(), ChargeOutcome::Declined { code, .. } if code == "REJECT_CARD_COMPANY")
+        matches!(toss.charge(&c, &c.payment_token).await.unwrap(), ChargeOutcome::Declined { code, .. } if code == "REJECT_CARD_COMPANY")
     );
-    assert!(matches!(toss.charge(&charge("billing_success", "10.00", "USD")).await, Err(PspError::InvalidRequest(_))));
+    assert!(matches!(
+        toss.charge(&charge("billing_success", "10.00", "USD"), "billing_success").await,
+        Err(PspError::InvalidRequest(_))
+    ));
     let bad = TossClient::new(&sim.url, SecretKey::new("live_sk_wrong"), Duration::from_secs(5)).unwrap();
-    assert!(matches!(bad.charge(&charge("billing_success", "1000", "KRW")).await, Err(PspError::Authentication(_))));
+    assert!(matches!(
+        bad.charge(&charge("billing_success", "1000", "KRW"), "billing_success").await,
+        Err(PspError::Authentication(_))
+    ));
 }
 
 /// Lost and late answers are `OutcomeUnknown`; a lookup by orderId then finds the capture.
@@ -71,11 +79,11 @@ async fn lost_and_late_answers_are_unknown() {
     let toss = client(&sim.url, 500);
     for token in ["billing_sim_lost_response", "billing_sim_slow"] {
         let c = charge(token, "7000", "KRW");
-        assert!(matches!(toss.charge(&c).await, Err(PspError::OutcomeUnknown(_))), "{token}");
+        assert!(matches!(toss.charge(&c, &c.payment_token).await, Err(PspError::OutcomeUnknown(_))), "{token}");
         assert!(
             matches!(
-                toss.lookup(&lookup_input(&c, None)).await.unwrap(),
-                PaymentLookup::Found(ChargeOutcome::Captured { .. })
+                common::found(toss.lookup(&lookup_input(&c, None)).await.unwrap(), &c),
+                ChargeOutcome::Captured { .. }
             ),
             "{token}"
         );

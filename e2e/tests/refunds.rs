@@ -131,10 +131,10 @@ async fn grpc_refunds_partial_then_rest_on_toss() {
 async fn refund_whose_workflow_start_was_lost_is_repaired() {
     for url in test_database_urls().await {
         let stack =
-            Stack::start(StackOptions { database_url: Some(url), refund_repair_secs: 1, ..StackOptions::new() }).await;
+            Stack::start(StackOptions { database_url: Some(url), start_sweep_secs: 1, ..StackOptions::new() }).await;
         let po = paid_order(&stack, "pm_card_visa", "8.00", "USD").await;
         let order = PaymentOrderId::parse(&po).unwrap();
-        let stored = stack.store.request_next_refund(&order, None, "start lost").await.unwrap();
+        let (stored, _) = stack.store.request_next_refund(&order, None, "start lost", None).await.unwrap();
         assert_eq!(wait_refund_final(&stack, &stored.refund_id).await.status, RefundStatus::Succeeded);
         assert_eq!(sim_refunds(&stack, &po).await.len(), 1, "refunded once");
         assert_eq!(stack.workflow_count(&format!("refund-{}", stored.refund_id)).await, 1);

@@ -1,7 +1,7 @@
 //! Gateway configuration: command-line flags, each overridable by an environment variable.
 
 use clap::Parser;
-use payments_worker::config::SharedConfig;
+use payments_worker::config::{SecretKey, SharedConfig};
 use payments_workflows::messages::WaitLimits;
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +9,8 @@ use std::str::FromStr;
 /// Largest `PSP_ATTEMPTS_MAX` accepted (the smallest is 1): with backoff capped at 60 s, 50
 /// attempts already retry for most of an hour before the step becomes a dead letter.
 pub const PSP_ATTEMPTS_MAX_LIMIT: i64 = 50;
+/// Largest `STORE_ATTEMPTS_MAX` accepted.
+pub const STORE_ATTEMPTS_MAX_LIMIT: i64 = 100;
 /// Longest delay accepted in `JANITOR_SCHEDULE_SECS`: 30 days (the default repeats daily).
 pub const JANITOR_DELAY_SECS_MAX: u64 = 30 * 24 * 3600;
 
@@ -33,10 +35,10 @@ pub struct GatewayConfig {
     pub toss_client_key: String,
     /// Stripe webhook signing secret (`whsec_...`). Never logged.
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", default_value = "whsec_test_secret", hide_env_values = true)]
-    pub stripe_webhook_secret: String,
+    pub stripe_webhook_secret: SecretKey,
     /// Toss payout webhook security key. Never logged.
     #[arg(long, env = "TOSS_WEBHOOK_SECRET", default_value = "toss_webhook_test_secret", hide_env_values = true)]
-    pub toss_webhook_secret: String,
+    pub toss_webhook_secret: SecretKey,
     /// Seconds a checkout waits for a pending PSP payment (3-D Secure, PSP review).
     #[arg(long, env = "WAIT_PSP_PENDING_SECS", default_value_t = WaitLimits::DEFAULT.psp_pending_secs)]
     pub wait_psp_pending_secs: u64,
@@ -55,15 +57,25 @@ pub struct GatewayConfig {
         value_parser = clap::value_parser!(u32).range(1..=PSP_ATTEMPTS_MAX_LIMIT)
     )]
     pub psp_attempts_max: u32,
+    /// Attempts of one run of a database step (backoff 0.1 s to 30 s) before the workflow waits
+    /// on a durable timer (1 s doubling to 5 min) and runs it again: 1 to 100. No outage ends a
+    /// workflow; this only sets how the retries are spaced.
+    #[arg(
+        long,
+        env = "STORE_ATTEMPTS_MAX",
+        default_value_t = WaitLimits::DEFAULT.store_attempts_max,
+        value_parser = clap::value_parser!(u32).range(1..=STORE_ATTEMPTS_MAX_LIMIT)
+    )]
+    pub store_attempts_max: u32,
     /// When the UNKNOWN janitor asks the PSP about an order whose outcome is unknown: three
     /// comma-separated seconds, the first delay, the second, then the one that repeats.
     #[arg(long, env = "JANITOR_SCHEDULE_SECS", default_value_t = JanitorSchedule(WaitLimits::DEFAULT.unknown_recheck_secs))]
     pub janitor_schedule_secs: JanitorSchedule,
-    /// Seconds between rounds of the refund repair sweep, which starts the workflow of any
-    /// refund still REQUESTED after this long (its start was lost); 1 to 3600.
-    #[arg(long, env = "REFUND_REPAIR_SECS", default_value_t = 60,
+    /// Seconds between rounds of the start sweep, which starts the workflow of every checkout
+    /// and refund stored at least this long ago whose start was lost; 1 to 3600.
+    #[arg(long, env = "START_SWEEP_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub refund_repair_secs: u64,
+    pub start_sweep_secs: u64,
     /// Temporal and database, as the worker's.
     #[command(flatten)]
     pub shared: SharedConfig,
@@ -78,6 +90,7 @@ impl GatewayConfig {
             hosted_payment_secs: self.wait_hosted_payment_secs,
             psp_attempts_max: self.psp_attempts_max,
             unknown_recheck_secs: self.janitor_schedule_secs.0,
+            store_attempts_max: self.store_attempts_max,
         }
     }
 
@@ -89,6 +102,7 @@ impl GatewayConfig {
         self.wait_hosted_payment_secs = waits.hosted_payment_secs;
         self.psp_attempts_max = waits.psp_attempts_max;
         self.janitor_schedule_secs = JanitorSchedule(waits.unknown_recheck_secs);
+        self.store_attempts_max = waits.store_attempts_max;
     }
 
     /// Defaults, as if no flag or variable were given.
@@ -183,6 +197,7 @@ mod tests {
             let waits = parse(&[]).unwrap().waits();
             assert_eq!(waits.psp_attempts_max, WaitLimits::DEFAULT.psp_attempts_max);
             assert_eq!(waits.unknown_recheck_secs, WaitLimits::DEFAULT.unknown_recheck_secs);
+            assert_eq!(waits.store_attempts_max, WaitLimits::DEFAULT.store_attempts_max);
         }
         let waits = parse(&["--psp-attempts-max", "3", "--janitor-schedule-secs", "5,10,20"]).unwrap().waits();
         assert_eq!((waits.psp_attempts_max, waits.unknown_recheck_secs), (3, [5, 10, 20]));

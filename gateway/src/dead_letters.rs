@@ -82,6 +82,7 @@ pub fn check_action(id: &str, operator: &str, reason: &str) -> Result<(), ApiErr
         if value.len() > max {
             return Err(ApiError::invalid("parameter_invalid", param, format!("must be at most {max} bytes")));
         }
+        crate::error::refuse_card_number(param, value)?;
     }
     Ok(())
 }

@@ -63,6 +63,19 @@ impl ApiError {
     }
 }
 
+/// Refuses a free-text field holding a card number (anywhere in it, any digits and
+/// separators): card data must never reach our storage, logs or PSP metadata.
+pub fn refuse_card_number(param: &str, value: &str) -> Result<(), ApiError> {
+    if payments_domain::card::contains_card_number(value) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            param,
+            "looks like it holds a card number; card data must never be sent",
+        ));
+    }
+    Ok(())
+}
+
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         ApiError::invalid("parameter_invalid", e.param, e.message)
@@ -86,6 +99,13 @@ impl From<StoreError> for ApiError {
             StoreError::RefundTooLarge { refundable } => {
                 ApiError::invalid("refund_too_large", "amount", format!("at most {refundable} can still be refunded"))
             }
+            // The key's first request created something else; no middleware record was left
+            // to say so (a 5xx, a dropped connection), but the store's binding is durable.
+            StoreError::ClientKeyTaken(_) => ApiError::idempotency(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_reused",
+                "this idempotency key was already used for a different request; use a new key for a new request",
+            ),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -2,7 +2,7 @@
 //! and `payments.v1.AdminService`: operators' review decisions, cancellations and dead letters.
 
 use crate::dead_letters::{check_id, parse_limit, parse_status};
-use crate::error::ApiError;
+use crate::error::{ApiError, refuse_card_number};
 use crate::grpc_idempotency::idempotent;
 use crate::refunds::{RefundDraft, parse_order_id};
 use crate::service::PaymentsService;
@@ -49,6 +49,8 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         if r.reason.trim().is_empty() || r.operator.trim().is_empty() {
             return Err(Status::invalid_argument("reason and operator are required"));
         }
+        refuse_card_number("reason", &r.reason)?;
+        refuse_card_number("operator", &r.operator)?;
         let decision = ReviewDecision { approve: r.approve, reason: r.reason, operator: r.operator };
         let phase = self.service.decide_review(&id, decision).await?;
         tracing::info!(checkout_id = %id, approve = r.approve, "review decision delivered");
@@ -146,9 +148,9 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         request: Request<pb::CreatePaymentRequest>,
     ) -> Result<Response<pb::Checkout>, Status> {
         let endpoint = "grpc payments.v1.PaymentService/CreatePayment";
-        idempotent(self.service.store(), endpoint, request, |request| async move {
+        idempotent(self.service.store(), endpoint, request, |request, key| async move {
             let checkout = NewCheckout::parse(draft_from_pb(request.into_inner())).map_err(ApiError::from)?;
-            let (_, record) = self.service.create(checkout).await?;
+            let (_, record) = self.service.create(checkout, key.as_deref()).await?;
             Ok(Response::new(checkout_pb(&record)))
         })
         .await
@@ -168,7 +170,7 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         request: Request<pb::CreateHostedCheckoutRequest>,
     ) -> Result<Response<pb::HostedCheckout>, Status> {
         let endpoint = "grpc payments.v1.PaymentService/CreateHostedCheckout";
-        idempotent(self.service.store(), endpoint, request, |request| async move {
+        idempotent(self.service.store(), endpoint, request, |request, key| async move {
             let r = request.into_inner();
             let create = pb::CreatePaymentRequest {
                 checkout_id: r.checkout_id,
@@ -180,7 +182,7 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
             draft.payment_token = None;
             let checkout = NewCheckout::parse(draft).map_err(ApiError::from)?;
             let total = crate::rest::hosted_total(&checkout)?;
-            let (_, record) = self.service.create(checkout).await?;
+            let (_, record) = self.service.create(checkout, key.as_deref()).await?;
             Ok(Response::new(pb::HostedCheckout {
                 checkout_url: crate::rest::checkout_url(&self.public_url, record.checkout_id.as_str()),
                 checkout: Some(checkout_pb(&record)),
@@ -199,14 +201,14 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
 
     async fn create_refund(&self, request: Request<pb::CreateRefundRequest>) -> Result<Response<pb::Refund>, Status> {
         let endpoint = "grpc payments.v1.PaymentService/CreateRefund";
-        idempotent(self.service.store(), endpoint, request, |request| async move {
+        idempotent(self.service.store(), endpoint, request, |request, key| async move {
             let r = request.into_inner();
             let draft = RefundDraft {
                 payment_order_id: r.payment_order_id,
                 amount: Some(r.amount).filter(|a| !a.is_empty()),
                 reason: r.reason,
             };
-            Ok(Response::new(refund_pb(&self.service.create_refund(draft).await?)))
+            Ok(Response::new(refund_pb(&self.service.create_refund(draft, key.as_deref()).await?)))
         })
         .await
     }

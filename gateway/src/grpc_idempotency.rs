@@ -13,12 +13,13 @@ use tonic::{Request, Response, Status};
 /// Status stored for a successful gRPC answer (the REST API stores HTTP statuses).
 const GRPC_OK_STATUS: u16 = 200;
 
-/// Runs `call` under the request's `idempotency-key`, if any. `endpoint` names the method.
+/// Runs `call` under the request's `idempotency-key`, if any, and hands it the key (the call
+/// stores it with what it creates, bound to it). `endpoint` names the method.
 pub async fn idempotent<Req, Resp, F>(
     store: &Store,
     endpoint: &str,
     request: Request<Req>,
-    call: impl FnOnce(Request<Req>) -> F,
+    call: impl FnOnce(Request<Req>, Option<String>) -> F,
 ) -> Result<Response<Resp>, Status>
 where
     Req: prost::Message,
@@ -27,7 +28,7 @@ where
 {
     let values: Vec<&[u8]> = request.metadata().get_all(IDEMPOTENCY_KEY_HEADER).iter().map(|v| v.as_bytes()).collect();
     let Some(key) = parse_key(&values)? else {
-        return call(request).await;
+        return call(request, None).await;
     };
     let hash = request_hash(endpoint, &request.get_ref().encode_to_vec());
     match store.claim_idempotency_key(&key, endpoint, &hash, now_ms()).await.map_err(ApiError::from)? {
@@ -51,7 +52,7 @@ where
             ));
         }
     }
-    let result = call(request).await;
+    let result = call(request, Some(key.clone())).await;
     let stored = match &result {
         Ok(response) => {
             let body = base64::engine::general_purpose::STANDARD.encode(response.get_ref().encode_to_vec());

@@ -1,5 +1,8 @@
 //! Stripe's `Idempotency-Key` rules for the REST API's mutating calls, as an axum middleware
-//! on `POST /v1/payments` and `POST /v1/checkouts`.
+//! on `POST /v1/payments`, `POST /v1/checkouts` and `POST /v1/payments/{id}/refunds`. The
+//! handlers also store the key with what they create (checkout, refund), bound to it, so a
+//! retry finds what its first attempt created even when this layer's record of the answer is
+//! gone (a 5xx it forgot, a dropped connection, a stale claim taken over).
 //!
 //! Without the header a request passes through untouched. With it, the key is claimed in the
 //! database before the handler runs; a retry of the same request (same `METHOD path` and body)
@@ -134,7 +137,13 @@ fn replay(status: u16, body: String) -> Response {
 /// The request's key: `None` without the header; refused unless it is one header of 1 to
 /// [`IDEMPOTENCY_KEY_CHARS_MAX`] visible ASCII characters.
 fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
-    let values: Vec<&[u8]> = request.headers().get_all(IDEMPOTENCY_KEY_HEADER).iter().map(|v| v.as_bytes()).collect();
+    key_of(request.headers())
+}
+
+/// The key of a request's headers (for handlers, which store it with what they create: the
+/// key stays bound to it even when the middleware's record of the answer is lost).
+pub fn key_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let values: Vec<&[u8]> = headers.get_all(IDEMPOTENCY_KEY_HEADER).iter().map(|v| v.as_bytes()).collect();
     parse_key(&values)
 }
 
@@ -163,7 +172,12 @@ pub fn parse_key(values: &[&[u8]]) -> Result<Option<String>, ApiError> {
         return Err(invalid("has characters that are not visible ASCII"));
     }
     // All visible ASCII, so this cannot fail; no unwrap on request data all the same.
-    String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| invalid("is not ASCII"))
+    let key = String::from_utf8(bytes.to_vec()).map_err(|_| invalid("is not ASCII"))?;
+    // Keys are stored and logged: never card data.
+    if payments_domain::card::contains_card_number(&key) {
+        return Err(invalid("looks like it holds a card number"));
+    }
+    Ok(Some(key))
 }
 
 /// Hex SHA-256 of the endpoint and the raw body: the same key with anything else is refused.

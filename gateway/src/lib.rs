@@ -5,8 +5,8 @@
 //! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs,
 //! and messages to running checkouts: confirmations, review decisions, cancellations),
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
-//! workflow, REST routes), `refund_repair.rs` (the sweep that starts refunds whose workflow
-//! start was lost), `dead_letters.rs` (operators' retry and resolve of parked steps),
+//! workflow, REST routes), `start_sweep.rs` (the sweep that starts checkouts and refunds whose
+//! workflow start was lost), `dead_letters.rs` (operators' retry and resolve of parked steps),
 //! `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services), `pages.rs` (the
 //! hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire
 //! views of records), `error.rs` (the one mapping of errors to HTTP and gRPC statuses),
@@ -19,10 +19,10 @@ pub mod grpc;
 pub mod grpc_idempotency;
 pub mod idempotency;
 pub mod pages;
-pub mod refund_repair;
 pub mod refunds;
 pub mod rest;
 pub mod service;
+pub mod start_sweep;
 pub mod views;
 pub mod webhooks;
 
@@ -43,9 +43,7 @@ pub async fn run(
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(&config.shared.database_url)
-        .await
-        .with_context(|| format!("database {}", payments_store::redact_url(&config.shared.database_url)))?;
+    let store = config.shared.store().await?;
     let temporal =
         payments_worker::temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
     let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone(), config.waits());
@@ -59,11 +57,13 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let purge = tokio::spawn(idempotency::purge_loop(store.clone(), stopped(stop_rx.clone())));
-    let repair = tokio::spawn(refund_repair::repair_loop(
+    let repair = tokio::spawn(start_sweep::sweep_loop(
         service.clone(),
-        std::time::Duration::from_secs(config.refund_repair_secs),
+        std::time::Duration::from_secs(config.start_sweep_secs),
         stopped(stop_rx.clone()),
     ));
+    // Tokens stored in plain text by older versions are sealed, in batches, in the background.
+    tokio::spawn(seal_legacy_tokens(store.clone()));
 
     tracing::info!(rest = %rest.local_addr()?, grpc = %grpc.local_addr()?, "gateway listening");
     let reflection = tonic_reflection::server::Builder::configure()
@@ -84,8 +84,8 @@ pub async fn run(
         toss_client_key: config.toss_client_key.clone(),
     };
     let secrets = webhooks::WebhookSecrets {
-        stripe: config.stripe_webhook_secret.clone(),
-        toss_payout: config.toss_webhook_secret.clone(),
+        stripe: config.stripe_webhook_secret.expose().to_owned(),
+        toss_payout: config.toss_webhook_secret.expose().to_owned(),
     };
     let app = rest::router(service.clone(), config.public_url.clone())
         .merge(pages::router(service.clone(), pages))
@@ -99,6 +99,20 @@ pub async fn run(
     let _ = repair.await;
     store.close().await;
     Ok(())
+}
+
+/// Seals every payment token older versions stored in plain text.
+async fn seal_legacy_tokens(store: Store) {
+    loop {
+        match store.seal_legacy_tokens().await {
+            Ok(0) => return,
+            Ok(sealed) => tracing::info!(sealed, "payment tokens stored in plain text by an older version sealed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "sealing older payment tokens failed; the next gateway start retries");
+                return;
+            }
+        }
+    }
 }
 
 /// Adapts a bound listener to the stream of connections tonic accepts.

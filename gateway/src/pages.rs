@@ -109,7 +109,7 @@ async fn checkout_page(State(pages): State<Pages>, Path(id): Path<String>) -> Re
         return page(StatusCode::BAD_REQUEST, "Not a hosted checkout", "");
     };
     let id = record.checkout_id.as_str();
-    let untouched = record.orders.iter().all(|o| o.status == payments_domain::PaymentOrderStatus::NotStarted);
+    let untouched = record.is_untouched();
     let base = pages.config.public_url.trim_end_matches('/');
     let pay = if untouched {
         format!(
@@ -169,6 +169,14 @@ async fn success_page(
     // The redirect passed through the buyer's browser: trust nothing in it but the key.
     let expected = total(&record).map(|t| t.amount_minor());
     let amount_ok = p.amount.parse::<i64>().ok().filter(|a| Some(*a) == expected);
+    if !ConfirmRequest::is_valid_payment_key(&p.payment_key) {
+        tracing::warn!(checkout_id = %record.checkout_id, "hosted redirect with a malformed paymentKey; nothing confirmed");
+        return result_page(
+            StatusCode::BAD_REQUEST,
+            "FAILED",
+            "the PSP's payment key is malformed; nothing was charged",
+        );
+    }
     if p.order_id != record.checkout_id.as_str() || amount_ok.is_none() {
         tracing::warn!(checkout_id = %record.checkout_id, redirect_amount = %p.amount, ?expected, "hosted redirect does not match the checkout; nothing confirmed");
         return result_page(

@@ -3,17 +3,17 @@
 //! the REST routes `POST|GET /v1/payments/{payment_order_id}/refunds` and
 //! `GET /v1/refunds/{refund_id}`. The POST honours `Idempotency-Key` like the other POSTs.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, refuse_card_number};
 use crate::idempotency;
 use crate::service::PaymentsService;
 use crate::views::refund_json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use payments_domain::{CheckoutId, Currency, Money, PaymentOrderId};
-use payments_store::{OrderRecord, RefundId, RefundKind, RefundRecord, StoreError};
+use payments_store::{OrderRecord, RefundId, RefundKind, RefundRecord, RefundStatus, StoreError};
 use payments_workflows::contract::RefundRequest;
 use payments_workflows::messages::{CHECKOUT_ID_ATTRIBUTE, PAYMENT_STATUS_ATTRIBUTE};
 use payments_workflows::{RefundInput, RefundWorkflow};
@@ -66,12 +66,14 @@ pub fn parse_order_id(id: String) -> Result<PaymentOrderId, ApiError> {
     PaymentOrderId::parse(id).map_err(|e| ApiError::invalid("parameter_invalid", "payment_order_id", e.to_string()))
 }
 
-/// The reason, trimmed: required, at most [`REFUND_REASON_CHARS_MAX`] characters.
+/// The reason, trimmed: required, at most [`REFUND_REASON_CHARS_MAX`] characters, no card
+/// number in it (it goes to the PSP and the order's records).
 pub fn validate_reason(reason: &str) -> Result<String, ApiError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(ApiError::invalid("parameter_invalid", "reason", "is required"));
     }
+    refuse_card_number("reason", reason)?;
     if reason.chars().count() > REFUND_REASON_CHARS_MAX {
         return Err(ApiError::invalid(
             "parameter_invalid",
@@ -134,9 +136,13 @@ fn not_refundable(why: String) -> ApiError {
 
 impl PaymentsService {
     /// Validates and stores a refund (REQUESTED, its amount reserved against the order), then
-    /// starts its workflow `refund-{refund_id}`. Not idempotent by itself: every call stores a
-    /// new refund; callers make retries safe with an idempotency key.
-    pub async fn create_refund(&self, draft: RefundDraft) -> Result<RefundView, ApiError> {
+    /// starts its workflow `refund-{refund_id}`. With an Idempotency-Key (`client_key`) the key
+    /// is stored with the refund and bound to it: the same request again under the key answers
+    /// that refund (and starts its workflow if that was lost), whatever became of the first
+    /// answer -- a 5xx, a dropped connection, a claim taken over after it went stale. Without
+    /// a key every call stores a new refund. Once stored, the refund is answered whether or not
+    /// its start succeeded: the start sweep (`start_sweep.rs`) repeats a lost start.
+    pub async fn create_refund(&self, draft: RefundDraft, client_key: Option<&str>) -> Result<RefundView, ApiError> {
         let order_id = parse_order_id(draft.payment_order_id)?;
         let reason = validate_reason(&draft.reason)?;
         let order = self.order(&order_id).await?;
@@ -148,23 +154,35 @@ impl PaymentsService {
             )));
         }
         // The store checks again under the order's lock (status, bookings, refundable amount).
-        let record = self.store().request_next_refund(&order_id, amount, &reason).await.map_err(refund_store_error)?;
+        let (record, _stored_now) = self
+            .store()
+            .request_next_refund(&order_id, amount, &reason, client_key)
+            .await
+            .map_err(refund_store_error)?;
         let workflow_id = refund_workflow_id(&record.refund_id);
-        // If the start is lost (Temporal unreachable, the gateway dies), the refund stays
-        // REQUESTED with its amount reserved: the repair sweep (`refund_repair.rs`) starts it.
-        // Idempotency keys do not remember a 500: a repeat with the same key runs anew.
-        if let Err(e) = self.start_refund_workflow(&record, &order).await {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "refund {} stored (REQUESTED, amount reserved) but its workflow {workflow_id} did not start yet: {e}",
-                record.refund_id
-            )));
+        if let Err(e) = self.ensure_refund_started(&record, &order).await {
+            tracing::warn!(refund_id = %record.refund_id, error = format!("{e:#}"), "refund stored; its workflow start failed (the start sweep repeats it)");
         }
         Ok(RefundView { record, workflow_id })
     }
 
+    /// Starts the `refund` workflow of a stored customer refund unless it is known to exist
+    /// (`refund-{refund_id}`, id reuse rejected: a refund's workflow runs at most once;
+    /// "already started" is success), and records the start.
+    pub(crate) async fn ensure_refund_started(&self, record: &RefundRecord, order: &OrderRecord) -> anyhow::Result<()> {
+        if record.workflow_started || record.kind != RefundKind::Refund {
+            return Ok(());
+        }
+        if record.status == RefundStatus::Requested {
+            self.start_refund_workflow(record, order).await?;
+        }
+        self.store().mark_refund_started(&record.refund_id).await?;
+        Ok(())
+    }
+
     /// Starts the `refund` workflow of a stored REQUESTED customer refund (`refund-{refund_id}`,
     /// id reuse rejected: a refund's workflow runs at most once; "already started" is success).
-    pub(crate) async fn start_refund_workflow(&self, record: &RefundRecord, order: &OrderRecord) -> anyhow::Result<()> {
+    async fn start_refund_workflow(&self, record: &RefundRecord, order: &OrderRecord) -> anyhow::Result<()> {
         // request_refund only reserves refunds of captured (SUCCESS) orders, which have one.
         let Some(psp_reference) = order.psp_reference.clone() else {
             anyhow::bail!("refund {}: payment order {} has no PSP payment", record.refund_id, order.payment_order_id);
@@ -229,9 +247,11 @@ pub fn router(service: PaymentsService) -> Router {
 async fn create_refund(
     State(service): State<PaymentsService>,
     Path(order_id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let view = service.create_refund(draft_from_json(order_id, &body)?).await?;
+    let key = idempotency::key_of(&headers)?;
+    let view = service.create_refund(draft_from_json(order_id, &body)?, key.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(refund_json(&view))))
 }
 

@@ -9,7 +9,7 @@ use crate::service::{Created, PaymentsService};
 use crate::views::{checkout_json, order_json};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use payments_domain::checkout::{draft_from_json, hosted_draft_from_json};
@@ -45,12 +45,17 @@ pub const HOSTED_CURRENCY: &str = "KRW";
 
 /// `POST /v1/checkouts`: a hosted checkout. The server computes the amount from the orders;
 /// the answer carries the page to send the buyer to.
-async fn create_hosted_checkout(State(rest): State<Rest>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create_hosted_checkout(
+    State(rest): State<Rest>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = idempotency::key_of(&headers)?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid("body_malformed", "body", format!("is not valid JSON: {e}")))?;
     let checkout = NewCheckout::parse(hosted_draft_from_json(&value)?)?;
     let total = hosted_total(&checkout)?;
-    let (created, record) = rest.service.create(checkout).await?;
+    let (created, record) = rest.service.create(checkout, key.as_deref()).await?;
     let status = match created {
         Created::New => StatusCode::CREATED,
         Created::Existing => StatusCode::OK,
@@ -81,12 +86,14 @@ pub fn checkout_url(public_url: &str, checkout_id: &str) -> String {
 
 async fn create_payment(
     State(Rest { service, .. }): State<Rest>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = idempotency::key_of(&headers)?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid("body_malformed", "body", format!("is not valid JSON: {e}")))?;
     let checkout = NewCheckout::parse(draft_from_json(&value)?)?;
-    let (created, record) = service.create(checkout).await?;
+    let (created, record) = service.create(checkout, key.as_deref()).await?;
     let status = match created {
         Created::New => StatusCode::ACCEPTED,
         Created::Existing => StatusCode::OK,

@@ -2,15 +2,15 @@
 //! messages to running checkouts (hosted-payment confirmations, review decisions, operators'
 //! cancellations, PSP events). The gateway never moves money itself; the workflow does.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, refuse_card_number};
 use crate::refunds::REFUND_REASON_CHARS_MAX;
-use payments_domain::{CheckoutId, NewCheckout, PaymentOrderId};
-use payments_store::{CheckoutRecord, CreateOutcome, DEAD_LETTER_OPERATOR_LEN_MAX, OrderRecord, Store};
+use payments_domain::{CheckoutId, NewCheckout, NewPaymentOrder, PaymentOrderId};
+use payments_store::{CheckoutRecord, CreateOutcome, DEAD_LETTER_OPERATOR_LEN_MAX, OrderRecord, PaymentFlow, Store};
 use payments_workflows::messages::{
     CHECKOUT_ID_ATTRIBUTE, CancelRequest, CheckoutPhase, ConfirmRequest, ConfirmResult, PAYMENT_STATUS_ATTRIBUTE,
     PspEventHint, ReviewDecision, WaitLimits,
 };
-use payments_workflows::{CheckoutInput, CheckoutWorkflow};
+use payments_workflows::{CheckoutInput, CheckoutPayment, CheckoutWorkflow};
 use temporalio_client::errors::{WorkflowInteractionError, WorkflowStartError, WorkflowUpdateError};
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowSignalOptions,
@@ -42,7 +42,7 @@ pub struct PaymentsService {
 /// Whether a create call stored something new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
-    /// New checkout, workflow started.
+    /// New checkout (or the same request again under the Idempotency-Key that created it).
     New,
     /// The same checkout again: nothing new stored or charged.
     Existing,
@@ -85,23 +85,64 @@ impl PaymentsService {
         self.waits
     }
 
-    /// Stores the checkout (one transaction) and then starts its workflow. For a checkout that
-    /// exists already the start is attempted again: if an earlier gateway stored it and died
-    /// before starting the workflow, this repairs it; otherwise Temporal answers "already
-    /// started" and nothing happens (workflow ids are never reused: RejectDuplicate).
-    pub async fn create(&self, checkout: NewCheckout) -> Result<(Created, CheckoutRecord), ApiError> {
-        let outcome = self.store.create_checkout(&checkout).await?;
-        let created = match outcome {
+    /// Stores the checkout (one transaction, bound to the request's Idempotency-Key
+    /// `client_key` if any) and then starts its workflow. The answer does not depend on the
+    /// start: once stored, the checkout is started, by this call or, if the start is lost
+    /// (Temporal unreachable, the gateway dies), by the start sweep (`start_sweep.rs`). A
+    /// checkout that exists already is answered as `Existing` -- or `New` when it was created
+    /// under this very key, so a retry gets the first answer -- and its workflow is started if it
+    /// needs one (see [`PaymentsService::ensure_started`]).
+    pub async fn create(
+        &self,
+        checkout: NewCheckout,
+        client_key: Option<&str>,
+    ) -> Result<(Created, CheckoutRecord), ApiError> {
+        let outcome = self.store.create_checkout(&checkout, client_key).await?;
+        let created = match &outcome {
             CreateOutcome::Created(_) => Created::New,
+            CreateOutcome::Existing(r) if client_key.is_some() && r.client_key.as_deref() == client_key => Created::New,
             CreateOutcome::Existing(_) => Created::Existing,
         };
         let id = checkout.checkout_id.clone();
+        if let Err(e) = self.ensure_started(outcome.record()).await {
+            tracing::warn!(checkout_id = %id, error = format!("{e:#}"), "checkout stored; its workflow start failed (the start sweep repeats it)");
+        }
+        // Read back after the start: the answer shows the freshest state we have.
+        let record = self.checkout(&id).await?;
+        Ok((created, record))
+    }
+
+    /// Makes sure a stored checkout has the workflow it needs, deciding from its stored state:
+    /// none when every order is final and booked (a finished checkout is never charged again,
+    /// even after Temporal deleted its history); a fresh run when every order is NOT_STARTED;
+    /// else a resuming run (`resume`), which asks the PSP before it sends anything. Workflow id
+    /// `checkout-{checkout_id}`: while a run exists, "already started" is the answer; a run that
+    /// failed or was terminated may be followed by a resuming one, a completed run never.
+    /// Records the start, so the start sweep leaves the checkout alone.
+    pub async fn ensure_started(&self, record: &CheckoutRecord) -> anyhow::Result<()> {
+        let id = &record.checkout_id;
+        if record.is_settled() {
+            self.store.mark_checkout_started(id).await?;
+            return Ok(());
+        }
         let input = CheckoutInput {
-            checkout_id: checkout.checkout_id,
-            buyer_id: checkout.buyer_id,
-            payment: checkout.payment,
-            orders: checkout.orders,
+            checkout_id: id.clone(),
+            buyer_id: record.buyer_id.clone(),
+            payment: match record.flow {
+                PaymentFlow::Direct => CheckoutPayment::Sealed,
+                PaymentFlow::Hosted => CheckoutPayment::Hosted,
+            },
+            orders: record
+                .orders
+                .iter()
+                .map(|o| NewPaymentOrder {
+                    payment_order_id: o.payment_order_id.clone(),
+                    seller_account: o.seller_account.clone(),
+                    amount: o.amount,
+                })
+                .collect(),
             waits: self.waits,
+            resume: !record.is_untouched(),
         };
         // Operators find checkouts in the Temporal UI by these.
         let attributes = SearchAttributes::new([
@@ -109,20 +150,15 @@ impl PaymentsService {
             PAYMENT_STATUS_ATTRIBUTE.value_set(CheckoutPhase::RiskCheck.as_str().to_owned()),
         ]);
         let options = WorkflowStartOptions::new(self.task_queue.clone(), id.workflow_id())
-            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
             .search_attributes(attributes)
             .build();
         match self.temporal.start_workflow(CheckoutWorkflow::run, input, options).await {
             Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => {}
-            Err(e) => {
-                return Err(ApiError::Internal(anyhow::anyhow!(
-                    "checkout {id} stored but its workflow did not start (a retry of the same request starts it): {e}"
-                )));
-            }
+            Err(e) => anyhow::bail!("starting the workflow of checkout {id}: {e}"),
         }
-        // Read back after the start: the answer shows the freshest state we have.
-        let record = self.checkout(&id).await?;
-        Ok((created, record))
+        self.store.mark_checkout_started(id).await?;
+        Ok(())
     }
 
     /// One payment order.
@@ -244,6 +280,7 @@ pub fn check_cancel(request: CancelRequest) -> Result<CancelRequest, ApiError> {
         if value.is_empty() {
             return Err(ApiError::invalid("parameter_invalid", param, "is required"));
         }
+        refuse_card_number(param, value)?;
     }
     if operator.len() > CANCEL_OPERATOR_LEN_MAX {
         let message = format!("must be at most {CANCEL_OPERATOR_LEN_MAX} bytes");

@@ -86,14 +86,61 @@ async fn receive(State(bridge): State<Bridge>, Path(psp): Path<String>, headers:
     handle(&bridge.service, &psp, parsed, text).await
 }
 
+/// Fields of PSP event objects that hold credentials: Stripe's `payment_method` (with our
+/// secret key, it charges the buyer again) and `client_secret`, Toss's `billingKey` and the
+/// virtual-account `secret`. Blanked before an event is stored.
+const SECRET_FIELDS: [&str; 4] = ["payment_method", "client_secret", "billingKey", "secret"];
+/// Stands in for a blanked field.
+const REDACTED: &str = "[redacted]";
+
+/// The payload as stored: as received, unless it holds a credential field or a string with a
+/// card number (an unsigned Toss event can hold anything): then those are blanked. A payload
+/// that is not JSON is not kept.
+pub fn stored_payload(payload: &str) -> String {
+    /// Blanks what must not be stored; answers whether it blanked anything.
+    fn scrub(value: &mut Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let mut changed = false;
+                for (key, v) in map.iter_mut() {
+                    if SECRET_FIELDS.contains(&key.as_str()) && !v.is_null() {
+                        *v = Value::String(REDACTED.to_owned());
+                        changed = true;
+                    } else {
+                        changed |= scrub(v);
+                    }
+                }
+                changed
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |changed, v| scrub(v) | changed),
+            Value::String(s) if payments_domain::card::contains_card_number(s) => {
+                *s = REDACTED.to_owned();
+                true
+            }
+            _ => false,
+        }
+    }
+    match serde_json::from_str::<Value>(payload) {
+        Ok(mut value) => {
+            if scrub(&mut value) {
+                value.to_string()
+            } else {
+                payload.to_owned()
+            }
+        }
+        Err(_) => "(not JSON; not stored)".to_owned(),
+    }
+}
+
 async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &str) -> Response {
     let checkout_id = find_checkout(service, &parsed).await;
+    let stored = stored_payload(payload);
     let event = WebhookEvent {
         psp,
         event_id: &parsed.event_id,
         event_type: &parsed.event_type,
         checkout_id: checkout_id.as_ref().map(|c| c.as_str()),
-        payload,
+        payload: &stored,
     };
     match service.store().record_webhook(&event).await {
         Ok(WebhookRecord::Done) if !parsed.unsigned => {
@@ -306,6 +353,20 @@ fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, R
 
 #[cfg(test)]
 mod tests {
+    /// Credentials and card numbers are blanked; a payload without any is kept byte for byte.
+    #[test]
+    fn stored_payloads_hold_no_credentials() {
+        let event = r#"{"data":{"object":{"id":"pi_1","payment_method":"pm_card_visa","client_secret":"pi_1_secret_x","metadata":{"note":"4111 1111 1111 1111"}}}}"#;
+        let stored = super::stored_payload(event);
+        for secret in ["pm_card_visa", "pi_1_secret_x", "4111 1111 1111 1111"] {
+            assert!(!stored.contains(secret), "{stored}");
+        }
+        assert!(stored.contains("pi_1"));
+        let plain = r#"{"eventType": "PAYMENT_STATUS_CHANGED", "data": {"paymentKey": "pk_1"}}"#;
+        assert_eq!(super::stored_payload(plain), plain);
+        assert_eq!(super::stored_payload("{not json"), "(not JSON; not stored)");
+    }
+
     use super::*;
 
     fn sign(secret: &str, t: i64, body: &str) -> String {

@@ -1,7 +1,8 @@
 //! Creating and reading checkouts. The gateway stores the event and its NOT_STARTED orders in
 //! one transaction before it starts the workflow, so nothing is charged that is not recorded.
 
-use crate::records::{CheckoutRecord, ORDER_COLUMNS, OrderRecord, corrupt, flag};
+use crate::records::{CheckoutRecord, ORDER_COLUMNS, OrderRecord, PaymentFlow, corrupt, flag};
+use crate::tokens::TokenVault;
 use crate::{Store, StoreError, is_unique_violation, now_ms};
 use payments_domain::{BuyerId, CheckoutId, NewCheckout, PaymentMethod, PaymentOrderStatus};
 use sqlx::{Any, Row, Transaction};
@@ -29,14 +30,22 @@ impl CreateOutcome {
 
 impl Store {
     /// Stores a new checkout with its orders (NOT_STARTED) and their first history rows, in one
-    /// transaction. The same checkout again answers [`CreateOutcome::Existing`]; a checkout id
-    /// reused with other contents, or an order id owned by another checkout, is refused.
-    pub async fn create_checkout(&self, checkout: &NewCheckout) -> Result<CreateOutcome, StoreError> {
+    /// transaction; its payment token is sealed ([`TokenVault`]). The same checkout again
+    /// answers [`CreateOutcome::Existing`]; a checkout id reused with other contents, or an
+    /// order id owned by another checkout, is refused. `client_key` (the request's
+    /// Idempotency-Key) is bound to the checkout it creates: the same key with another
+    /// checkout is [`StoreError::ClientKeyTaken`].
+    pub async fn create_checkout(
+        &self,
+        checkout: &NewCheckout,
+        client_key: Option<&str>,
+    ) -> Result<CreateOutcome, StoreError> {
         // Two identical requests can race past the existence check (PostgreSQL, READ
         // COMMITTED): the loser sees a unique violation or its own order ids already taken by
-        // the same checkout. Trying again reads the winner's rows and answers `Existing`.
+        // the same checkout. Trying again reads the winner's rows and answers `Existing` (or
+        // `ClientKeyTaken` when the winner used the key for another checkout).
         for _ in 0..CREATE_ATTEMPTS_MAX - 1 {
-            match self.try_create_checkout(checkout).await {
+            match self.try_create_checkout(checkout, client_key).await {
                 Err(StoreError::Database(e)) if is_unique_violation(&e) => continue,
                 Err(StoreError::OrderIdTaken { .. }) if self.checkout(&checkout.checkout_id).await?.is_some() => {
                     continue;
@@ -44,14 +53,30 @@ impl Store {
                 other => return other,
             }
         }
-        self.try_create_checkout(checkout).await
+        self.try_create_checkout(checkout, client_key).await
     }
 
-    async fn try_create_checkout(&self, checkout: &NewCheckout) -> Result<CreateOutcome, StoreError> {
+    async fn try_create_checkout(
+        &self,
+        checkout: &NewCheckout,
+        client_key: Option<&str>,
+    ) -> Result<CreateOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
+        if let Some(key) = client_key {
+            let owner = sqlx::query("SELECT checkout_id FROM payment_event WHERE client_key = $1")
+                .bind(key.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(owner) = owner
+                && owner.try_get::<String, _>("checkout_id")? != checkout.checkout_id.as_str()
+            {
+                return Err(StoreError::ClientKeyTaken(key.to_owned()));
+            }
+        }
         if let Some(existing) = load_checkout(&mut tx, &checkout.checkout_id).await? {
+            let stored_token = stored_token(&mut tx, &checkout.checkout_id).await?;
             tx.rollback().await?;
-            return if same_request(&existing, checkout) {
+            return if same_request(&existing, &self.vault, &stored_token, checkout)? {
                 Ok(CreateOutcome::Existing(existing))
             } else {
                 Err(StoreError::CheckoutMismatch(checkout.checkout_id.to_string()))
@@ -69,18 +94,24 @@ impl Store {
         let now = now_ms();
         let buyer_info = serde_json::to_string(&checkout.buyer_info)
             .map_err(|e| StoreError::Precondition(format!("buyer_info: {e}")))?;
+        let token = match &checkout.payment {
+            PaymentMethod::Token(token) => self.vault.seal(&checkout.checkout_id, token)?,
+            PaymentMethod::Hosted => String::new(),
+        };
         sqlx::query(
             "INSERT INTO payment_event (checkout_id, buyer_id, buyer_info, payment_token, flow, \
-             is_payment_done, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             is_payment_done, created_at_ms, updated_at_ms, client_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(checkout.checkout_id.as_str())
         .bind(checkout.buyer_id.as_str())
         .bind(buyer_info)
-        .bind(payment_token_column(&checkout.payment))
-        .bind(flow_column(&checkout.payment))
+        .bind(token)
+        .bind(PaymentFlow::of(&checkout.payment).as_str())
         .bind(false)
         .bind(now)
         .bind(now)
+        .bind(client_key.map(str::to_owned))
         .execute(&mut *tx)
         .await?;
         for (position, order) in checkout.orders.iter().enumerate() {
@@ -150,13 +181,34 @@ impl Store {
     }
 }
 
-fn same_request(existing: &CheckoutRecord, new: &NewCheckout) -> bool {
-    existing.buyer_id == new.buyer_id
-        && existing.payment == new.payment
+/// Whether `new` asks for exactly what `existing` holds (the token compared opened).
+fn same_request(
+    existing: &CheckoutRecord,
+    vault: &TokenVault,
+    stored_token: &str,
+    new: &NewCheckout,
+) -> Result<bool, StoreError> {
+    let same_payment = match &new.payment {
+        PaymentMethod::Hosted => existing.flow == PaymentFlow::Hosted,
+        PaymentMethod::Token(token) => {
+            existing.flow == PaymentFlow::Direct && vault.open(&existing.checkout_id, stored_token)? == *token
+        }
+    };
+    Ok(same_payment
+        && existing.buyer_id == new.buyer_id
         && existing.orders.len() == new.orders.len()
         && existing.orders.iter().zip(&new.orders).all(|(e, n)| {
             e.payment_order_id == n.payment_order_id && e.seller_account == n.seller_account && e.amount == n.amount
-        })
+        }))
+}
+
+/// The stored (sealed) token column of a checkout.
+async fn stored_token(tx: &mut Transaction<'static, Any>, id: &CheckoutId) -> Result<String, StoreError> {
+    let row = sqlx::query("SELECT payment_token FROM payment_event WHERE checkout_id = $1")
+        .bind(id.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get("payment_token")?)
 }
 
 pub(crate) async fn load_checkout(
@@ -164,8 +216,9 @@ pub(crate) async fn load_checkout(
     id: &CheckoutId,
 ) -> Result<Option<CheckoutRecord>, StoreError> {
     let Some(row) = sqlx::query(
-        "SELECT checkout_id, buyer_id, buyer_info, payment_token, flow, \
-         CASE WHEN is_payment_done THEN 1 ELSE 0 END AS is_payment_done, created_at_ms \
+        "SELECT checkout_id, buyer_id, buyer_info, flow, client_key, \
+         CASE WHEN is_payment_done THEN 1 ELSE 0 END AS is_payment_done, created_at_ms, \
+         CASE WHEN workflow_started_at_ms IS NULL THEN 0 ELSE 1 END AS workflow_started \
          FROM payment_event WHERE checkout_id = $1",
     )
     .bind(id.as_str())
@@ -188,27 +241,15 @@ pub(crate) async fn load_checkout(
             .map_err(|e| corrupt("payment_event", e))?,
         buyer_id: BuyerId::parse(row.try_get::<String, _>("buyer_id")?).map_err(|e| corrupt("payment_event", e))?,
         buyer_info: serde_json::from_str(&info).map_err(|e| corrupt("buyer_info", e))?,
-        payment: match row.try_get::<String, _>("flow")?.as_str() {
-            "hosted" => PaymentMethod::Hosted,
-            "direct" => PaymentMethod::Token(row.try_get("payment_token")?),
+        flow: match row.try_get::<String, _>("flow")?.as_str() {
+            "hosted" => PaymentFlow::Hosted,
+            "direct" => PaymentFlow::Direct,
             other => return Err(corrupt("payment_event.flow", other)),
         },
         is_payment_done: flag(&row, "is_payment_done")?,
         orders,
         created_at_ms: row.try_get("created_at_ms")?,
+        client_key: row.try_get("client_key")?,
+        workflow_started: flag(&row, "workflow_started")?,
     }))
-}
-
-fn payment_token_column(payment: &PaymentMethod) -> String {
-    match payment {
-        PaymentMethod::Token(t) => t.clone(),
-        PaymentMethod::Hosted => String::new(),
-    }
-}
-
-fn flow_column(payment: &PaymentMethod) -> &'static str {
-    match payment {
-        PaymentMethod::Token(_) => "direct",
-        PaymentMethod::Hosted => "hosted",
-    }
 }

@@ -11,7 +11,8 @@
 //! ids, kinds, records and reads), `refund_requests.rs` (requests, under the order's lock),
 //! `refund_bookings.rs` (completion with its bookings, failure), `wallet_blocks.rs` (sellers an
 //! operator froze), `dead_letters.rs` (saga steps parked for an operator), `records.rs` (row
-//! types, validated on read).
+//! types, validated on read), `tokens.rs` (payment tokens sealed at rest), `starts.rs` (rows
+//! whose workflow start may have been lost, for the gateway's start sweep).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts,
@@ -30,6 +31,8 @@ mod records;
 mod refund_bookings;
 mod refund_requests;
 mod refunds;
+mod starts;
+mod tokens;
 mod verify;
 mod wallet;
 mod wallet_blocks;
@@ -50,13 +53,15 @@ pub use ledger::{
     seller_payable_account,
 };
 pub use orders::Transition;
-pub use records::{CheckoutRecord, HistoryRecord, OrderRecord};
+pub use records::{CheckoutRecord, HistoryRecord, OrderRecord, PaymentFlow};
 pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};
 pub use refund_requests::NEXT_REFUND_ID_PROBES_MAX;
 pub use refunds::{
     REFUND_ID_LEN_MAX, RefundId, RefundKind, RefundRecord, RefundStatus, refund_ledger_key, refund_wallet_key,
     reversal_refund_id,
 };
+pub use starts::{START_BATCH_MAX, StartCursor};
+pub use tokens::{DEV_TOKEN_KEY, TOKEN_KEY_BYTES, TOKEN_KEYS_MAX, TokenVault};
 pub use verify::{Imbalance, VerifyReport, WalletMismatch};
 pub use wallet::{WalletBalance, wallet_credit_key};
 pub use wallet_blocks::{WALLET_BLOCK_REASON_LEN_MAX, WalletBlock};
@@ -138,6 +143,10 @@ pub enum StoreError {
     /// A stored value failed validation on read: data corruption or a schema/code mismatch.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The client's idempotency key already belongs to another request (another checkout, or a
+    /// refund of another order, amount or reason): the key is bound to what it created first.
+    #[error("idempotency key {0:?} was already used for a different request")]
+    ClientKeyTaken(String),
 }
 
 impl StoreError {
@@ -160,6 +169,7 @@ impl StoreError {
             StoreError::RefundTooLarge { .. } => "StoreRefundTooLarge",
             StoreError::WalletBlocked { .. } => "StoreWalletBlocked",
             StoreError::Corrupt(_) => "StoreCorrupt",
+            StoreError::ClientKeyTaken(_) => "StoreClientKeyTaken",
         }
     }
 }
@@ -169,6 +179,8 @@ impl StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals payment tokens before they are stored and opens them for the charge.
+    vault: TokenVault,
 }
 
 impl Store {
@@ -212,7 +224,14 @@ impl Store {
             }
         }
         let pool = options.connect(url).await?;
-        Ok(Store { pool, backend })
+        // The development key until the caller installs the configured one.
+        Ok(Store { pool, backend, vault: TokenVault::dev() })
+    }
+
+    /// The same store sealing and opening payment tokens with `vault` (the configured keys).
+    pub fn with_token_vault(mut self, vault: TokenVault) -> Store {
+        self.vault = vault;
+        self
     }
 
     /// The backend in use.
@@ -274,7 +293,7 @@ mod send_checks {
     #[allow(dead_code, unused_must_use)]
     fn store_futures_are_send(store: Store, c: payments_domain::NewCheckout, id: payments_domain::PaymentOrderId) {
         assert_send(Store::connect("sqlite::memory:"));
-        assert_send(store.create_checkout(&c));
+        assert_send(store.create_checkout(&c, None));
         assert_send(store.checkout(&c.checkout_id));
         assert_send(store.order(&id));
         assert_send(store.verify());
@@ -284,7 +303,7 @@ mod send_checks {
         assert_send(store.complete_refund(&refund, "re_1"));
         assert_send(store.fail_refund(&refund, "code"));
         assert_send(store.refunds(&id));
-        assert_send(store.request_next_refund(&id, None, "reason"));
+        assert_send(store.request_next_refund(&id, None, "reason", Some("k")));
         assert_send(store.request_reversal(&id, "reason"));
         let seller = payments_domain::SellerAccount::parse("s-1").unwrap();
         assert_send(store.block_wallet(&seller, "kyc"));

@@ -1,13 +1,50 @@
-//! Migration 0005 against a database that already holds data written under schema 0004, on
-//! every configured backend. Here rather than in `tests/` because it stops the migrator
+//! Migrations 0005 and 0007 against databases that already hold data written under the schemas
+//! before them, on every configured backend. Here rather than in `tests/` because it stops the migrator
 //! half-way, which the public API never does.
 
 use crate::test_db::test_database_urls;
-use crate::{Backend, RefundId, RefundKind, RefundStatus, Store, Transition, migrate};
-use payments_domain::checkout::draft_from_json;
-use payments_domain::{NewCheckout, PaymentOrderId, PaymentOrderStatus as S};
-use serde_json::json;
+use crate::{Backend, RefundId, RefundKind, RefundStatus, Store, TokenVault, Transition, migrate};
+use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S};
 use sqlx::Row;
+
+/// The newest migration.
+const LATEST_VERSION: i64 = 7;
+
+/// A direct USD checkout with NOT_STARTED orders of `(id, amount_minor)`, written with the
+/// columns every schema since 0002 has (as older gateways wrote it: the token in plain text).
+async fn old_checkout(store: &Store, checkout: &str, orders: &[(&str, i64)]) {
+    try_exec(
+        store,
+        &format!(
+            "INSERT INTO payment_event (checkout_id, buyer_id, buyer_info, payment_token, flow, is_payment_done, \
+             created_at_ms, updated_at_ms) VALUES ('{checkout}', 'buyer-1', '{{}}', 'pm_card_visa', 'direct', \
+             FALSE, 1, 1)"
+        ),
+    )
+    .await
+    .unwrap();
+    for (position, (id, amount)) in orders.iter().enumerate() {
+        try_exec(
+            store,
+            &format!(
+                "INSERT INTO payment_order (payment_order_id, checkout_id, position, seller_account, amount_minor, \
+                 currency, status, wallet_updated, ledger_updated, created_at_ms, updated_at_ms) VALUES \
+                 ('{id}', '{checkout}', {position}, 'seller-m', {amount}, 'USD', 'NOT_STARTED', FALSE, FALSE, 1, 1)"
+            ),
+        )
+        .await
+        .unwrap();
+        try_exec(
+            store,
+            &format!(
+                "INSERT INTO payment_order_history (payment_order_id, from_status, to_status, reason, \
+                 created_at_ms) VALUES ('{id}', NULL, 'NOT_STARTED', 'checkout received', 1)"
+            ),
+        )
+        .await
+        .unwrap();
+    }
+}
 
 fn po(s: &str) -> PaymentOrderId {
     PaymentOrderId::parse(s).unwrap()
@@ -45,17 +82,8 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
     for url in test_database_urls().await {
         let store = Store::open(&url).await.unwrap();
         migrate::run_to(&store, 4).await.unwrap();
-        let body = json!({
-            "checkout_id": "chk-mig",
-            "buyer_info": {"buyer_id": "buyer-1"},
-            "credit_card_info": {"token": "pm_card_visa"},
-            "payment_orders": [
-                {"payment_order_id": "po-mig-1", "seller_account": "seller-m", "amount": "10.00", "currency": "USD"},
-                {"payment_order_id": "po-mig-2", "seller_account": "seller-m", "amount": "5.00", "currency": "USD"},
-            ],
-        });
-        let checkout = NewCheckout::parse(draft_from_json(&body).unwrap()).unwrap();
-        store.create_checkout(&checkout).await.unwrap();
+        // Rows as the gateway of schema 0004 wrote them (plain-text token, no 0007 columns).
+        old_checkout(&store, "chk-mig", &[("po-mig-1", 1000), ("po-mig-2", 500)]).await;
         for (id, end) in [("po-mig-1", S::Success), ("po-mig-2", S::Failed)] {
             store.transition(&po(id), &Transition::to(S::Executing, "charging")).await.unwrap();
             store.transition(&po(id), &Transition::to(end, "psp answered")).await.unwrap();
@@ -70,19 +98,22 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
         )
         .await
         .unwrap();
-        let before = store.checkout(&checkout.checkout_id).await.unwrap().unwrap();
+        let before = (store.order(&po("po-mig-1")).await.unwrap(), store.order(&po("po-mig-2")).await.unwrap());
         let history_before = store.history(&po("po-mig-1")).await.unwrap();
         let objects_before = schema_objects(&store).await;
 
         migrate::run(&store).await.unwrap();
         let version: i64 =
             sqlx::query("SELECT MAX(version) FROM schema_migration").fetch_one(store.pool()).await.unwrap().get(0);
-        assert_eq!(version, 6);
-        assert_eq!(store.checkout(&checkout.checkout_id).await.unwrap().unwrap(), before, "orders unchanged");
+        assert_eq!(version, LATEST_VERSION);
+        let after = (store.order(&po("po-mig-1")).await.unwrap(), store.order(&po("po-mig-2")).await.unwrap());
+        assert_eq!(after, before, "orders unchanged");
         assert_eq!(store.history(&po("po-mig-1")).await.unwrap(), history_before);
         let mut objects_after = schema_objects(&store).await;
-        // New in 0005 and 0006: the one-reversal-per-order index and the sweep's index.
-        objects_after.retain(|o| !o.ends_with("refund_one_reversal") && !o.ends_with("refund_requested"));
+        // New in 0005 and 0007: the one-reversal-per-order index, the client keys and the start
+        // sweep's indexes (0006's sweep index is dropped again by 0007).
+        let added = ["refund_one_reversal", "client_key", "_unstarted"];
+        objects_after.retain(|o| !added.iter().any(|a| o.ends_with(a)));
         assert_eq!(objects_after, objects_before, "indexes and triggers");
         let refunds = store.refunds(&po("po-mig-1")).await.unwrap();
         assert_eq!(refunds.len(), 1);
@@ -123,6 +154,45 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
         assert_eq!(store.order(&po("po-mig-1")).await.unwrap().unwrap().status, S::Reversed);
         let report = store.verify().await.unwrap();
         assert!(report.is_consistent(), "{report:?}");
+        store.close().await;
+    }
+}
+
+/// Rows written before 0007: a done checkout needs no start, an open one is left to the start
+/// sweep; finished refunds and reversals need no start, a REQUESTED refund is left to the
+/// sweep; a plain-text token still reads back and is then sealed in place.
+#[tokio::test]
+async fn migration_0007_marks_starts_and_seals_old_tokens() {
+    for url in test_database_urls().await {
+        let store = Store::open(&url).await.unwrap();
+        migrate::run_to(&store, 6).await.unwrap();
+        old_checkout(&store, "chk-open", &[("po-open", 100)]).await;
+        old_checkout(&store, "chk-done", &[("po-done", 100)]).await;
+        store.transition(&po("po-done"), &Transition::to(S::Executing, "charging")).await.unwrap();
+        store.transition(&po("po-done"), &Transition::to(S::Failed, "declined")).await.unwrap();
+        try_exec(&store, "UPDATE payment_event SET is_payment_done = TRUE WHERE checkout_id = 'chk-done'")
+            .await
+            .unwrap();
+        migrate::run(&store).await.unwrap();
+
+        let open = store.checkout(&CheckoutId::parse("chk-open").unwrap()).await.unwrap().unwrap();
+        let done = store.checkout(&CheckoutId::parse("chk-done").unwrap()).await.unwrap().unwrap();
+        assert!(!open.workflow_started && done.workflow_started);
+        assert_eq!(open.client_key, None);
+        let unstarted = store.unstarted_checkouts(i64::MAX, None, 10).await.unwrap();
+        assert_eq!(unstarted.iter().map(|c| c.checkout_id.as_str()).collect::<Vec<_>>(), ["chk-open"]);
+
+        let id = CheckoutId::parse("chk-open").unwrap();
+        assert_eq!(store.payment_token(&id).await.unwrap().as_deref(), Some("pm_card_visa"), "legacy plain text");
+        assert_eq!(store.seal_legacy_tokens().await.unwrap(), 2);
+        assert_eq!(store.seal_legacy_tokens().await.unwrap(), 0, "idempotent");
+        let stored: String = sqlx::query("SELECT payment_token FROM payment_event WHERE checkout_id = 'chk-open'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .get(0);
+        assert!(TokenVault::is_sealed(&stored) && !stored.contains("pm_card_visa"), "{stored}");
+        assert_eq!(store.payment_token(&id).await.unwrap().as_deref(), Some("pm_card_visa"));
         store.close().await;
     }
 }

@@ -126,19 +126,24 @@ pub(crate) async fn apply_transition(
 ) -> Result<(), StoreError> {
     debug_assert!(from.can_transition_to(t.to), "{from} -> {}", t.to);
     // Compare-and-set on the old status: under PostgreSQL's READ COMMITTED a concurrent
-    // writer could have moved the order since we read it.
+    // writer could have moved the order since we read it. A capture clears the failure an
+    // earlier UNKNOWN recorded: the order did not fail.
+    let cleared = t.to == PaymentOrderStatus::Success;
+    let (code, message) = if cleared { (None, None) } else { (t.failure_code.clone(), t.failure_message.clone()) };
     let updated = sqlx::query(
         "UPDATE payment_order SET status = $1, psp_reference = COALESCE($2, psp_reference), \
-         failure_code = COALESCE($3, failure_code), failure_message = COALESCE($4, failure_message), \
+         failure_code = CASE WHEN $8 THEN NULL ELSE COALESCE($3, failure_code) END, \
+         failure_message = CASE WHEN $8 THEN NULL ELSE COALESCE($4, failure_message) END, \
          updated_at_ms = $5 WHERE payment_order_id = $6 AND status = $7",
     )
     .bind(t.to.as_str())
     .bind(t.psp_reference.clone())
-    .bind(t.failure_code.clone())
-    .bind(t.failure_message.clone())
+    .bind(code)
+    .bind(message)
     .bind(now)
     .bind(id.as_str())
     .bind(from.as_str())
+    .bind(cleared)
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() != 1 {

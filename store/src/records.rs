@@ -8,6 +8,7 @@ use payments_domain::{
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::fmt;
 
 /// A checkout (payment event) with its orders in request order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,14 +19,64 @@ pub struct CheckoutRecord {
     pub buyer_id: BuyerId,
     /// The buyer object as received.
     pub buyer_info: serde_json::Map<String, serde_json::Value>,
-    /// Token or hosted page.
-    pub payment: PaymentMethod,
+    /// Direct (a PSP token, sealed in the database: [`crate::Store::payment_token`]) or hosted.
+    pub flow: PaymentFlow,
     /// True once every order is terminal and every successful one is in wallet and ledger.
     pub is_payment_done: bool,
     /// Orders by position.
     pub orders: Vec<OrderRecord>,
     /// Creation time.
     pub created_at_ms: i64,
+    /// The Idempotency-Key of the request that created it, if it had one.
+    pub client_key: Option<String>,
+    /// Its workflow is known to exist (or it needs none); false: the start may have been lost.
+    pub workflow_started: bool,
+}
+
+impl CheckoutRecord {
+    /// Every order is final and every captured one booked in ledger and wallet: nothing is
+    /// left for a workflow to do (a REVERSED order was given back and its bookings reversed).
+    pub fn is_settled(&self) -> bool {
+        self.orders.iter().all(OrderRecord::is_settled)
+    }
+
+    /// Every order is still NOT_STARTED: no charge was ever sent for any of them.
+    pub fn is_untouched(&self) -> bool {
+        self.orders.iter().all(|o| o.status == PaymentOrderStatus::NotStarted)
+    }
+}
+
+/// How the buyer pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentFlow {
+    /// The server charges a PSP token the merchant sent.
+    Direct,
+    /// The buyer pays on the PSP's hosted page; the server confirms (seed 003).
+    Hosted,
+}
+
+impl PaymentFlow {
+    /// The flow of a request's payment method.
+    pub fn of(payment: &PaymentMethod) -> PaymentFlow {
+        match payment {
+            PaymentMethod::Token(_) => PaymentFlow::Direct,
+            PaymentMethod::Hosted => PaymentFlow::Hosted,
+        }
+    }
+
+    /// The stored form (`payment_event.flow`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentFlow::Direct => "direct",
+            PaymentFlow::Hosted => "hosted",
+        }
+    }
+}
+
+impl fmt::Display for PaymentFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One payment order.
@@ -53,6 +104,17 @@ pub struct OrderRecord {
     pub ledger_updated: bool,
     /// Last change.
     pub updated_at_ms: i64,
+}
+
+impl OrderRecord {
+    /// Final, and booked if captured: nothing left to do.
+    pub fn is_settled(&self) -> bool {
+        match self.status {
+            PaymentOrderStatus::Failed | PaymentOrderStatus::Reversed => true,
+            PaymentOrderStatus::Success => self.wallet_updated && self.ledger_updated,
+            _ => false,
+        }
+    }
 }
 
 /// One status transition.

@@ -6,7 +6,7 @@
 
 use crate::orders::{load_order, lock_order};
 use crate::records::{OrderRecord, corrupt};
-use crate::refunds::{RefundId, RefundKind, RefundRecord, load_refund, reversal_refund_id};
+use crate::refunds::{REFUND_COLUMNS, RefundId, RefundKind, RefundRecord, load_refund, reversal_refund_id};
 use crate::{Store, StoreError, is_unique_violation, now_ms};
 use payments_domain::{Money, PaymentOrderId, PaymentOrderStatus};
 use sqlx::{Any, Row, Transaction};
@@ -45,7 +45,7 @@ impl Store {
         }
         let order = load_order(&mut tx, payment_order_id).await?;
         check_customer_refundable(&order)?;
-        let record = reserve(&mut tx, refund_id, &order, amount, reason, RefundKind::Refund).await?;
+        let record = reserve(&mut tx, refund_id, &order, amount, reason, RefundKind::Refund, None).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -53,22 +53,36 @@ impl Store {
     /// Like [`Store::request_refund`], with the id chosen here: `{payment_order_id}:refund:{n}`,
     /// `n` = 1 + the number of refunds of the order (any status, any kind), counted under the
     /// order's lock in the same transaction (the next free number if a caller took that id).
-    /// Not idempotent: every successful call stores a new refund, so a caller that retries must
-    /// remember the returned id and repeat with [`Store::request_refund`].
+    /// Without `client_key` every successful call stores a new refund. With it (the request's
+    /// Idempotency-Key) the key is stored with the refund, in the same transaction, and bound
+    /// to it: a later call with the same key answers that refund (`.1 == false`, nothing new
+    /// stored) whatever became of the first call's answer, provided it asks for the same thing
+    /// (same order and reason, and the same amount or none); otherwise it is
+    /// [`StoreError::ClientKeyTaken`]. `.1` is true when the refund was stored now.
     pub async fn request_next_refund(
         &self,
         payment_order_id: &PaymentOrderId,
         amount: Option<Money>,
         reason: &str,
-    ) -> Result<RefundRecord, StoreError> {
+        client_key: Option<&str>,
+    ) -> Result<(RefundRecord, bool), StoreError> {
         let mut tx = self.begin_write().await?;
         lock_order(&mut tx, payment_order_id).await?;
+        if let Some(key) = client_key
+            && let Some(existing) = refund_by_client_key(&mut tx, key).await?
+        {
+            tx.rollback().await?;
+            let same = existing.payment_order_id == *payment_order_id
+                && existing.reason == reason
+                && amount.is_none_or(|a| a == existing.amount);
+            return if same { Ok((existing, false)) } else { Err(StoreError::ClientKeyTaken(key.to_owned())) };
+        }
         let order = load_order(&mut tx, payment_order_id).await?;
         check_customer_refundable(&order)?;
         let refund_id = next_refund_id(&mut tx, payment_order_id).await?;
-        let record = reserve(&mut tx, &refund_id, &order, amount, reason, RefundKind::Refund).await?;
+        let record = reserve(&mut tx, &refund_id, &order, amount, reason, RefundKind::Refund, client_key).await?;
         tx.commit().await?;
-        Ok(record)
+        Ok((record, true))
     }
 
     /// Requests the reversal of a captured order (the saga's compensation after its wallet
@@ -101,7 +115,7 @@ impl Store {
                 order.status
             )));
         }
-        let record = reserve(&mut tx, &refund_id, &order, None, reason, RefundKind::Reversal).await?;
+        let record = reserve(&mut tx, &refund_id, &order, None, reason, RefundKind::Reversal, None).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -164,8 +178,21 @@ async fn next_refund_id(
     )))
 }
 
+/// The refund a client's Idempotency-Key created, if any.
+async fn refund_by_client_key(
+    tx: &mut Transaction<'static, Any>,
+    key: &str,
+) -> Result<Option<RefundRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {REFUND_COLUMNS} FROM refund WHERE client_key = $1"))
+        .bind(key.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(RefundRecord::from_row).transpose()
+}
+
 /// Checks `amount` (`None` = the rest) against what the order still has refundable and stores
-/// a REQUESTED refund, in the caller's transaction, which holds the order's lock.
+/// a REQUESTED refund (with the client's key, if any), in the caller's transaction, which holds
+/// the order's lock.
 async fn reserve(
     tx: &mut Transaction<'static, Any>,
     refund_id: &RefundId,
@@ -173,6 +200,7 @@ async fn reserve(
     amount: Option<Money>,
     reason: &str,
     kind: RefundKind,
+    client_key: Option<&str>,
 ) -> Result<RefundRecord, StoreError> {
     let payment_order_id = &order.payment_order_id;
     let reserved: i64 = sqlx::query(
@@ -207,7 +235,7 @@ async fn reserve(
     let now = now_ms();
     let inserted = sqlx::query(
         "INSERT INTO refund (refund_id, payment_order_id, kind, amount_minor, currency, reason, status, \
-         created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, 'REQUESTED', $7, $7)",
+         created_at_ms, updated_at_ms, client_key) VALUES ($1, $2, $3, $4, $5, $6, 'REQUESTED', $7, $7, $8)",
     )
     .bind(refund_id.as_str())
     .bind(payment_order_id.as_str())
@@ -216,13 +244,18 @@ async fn reserve(
     .bind(currency.code())
     .bind(reason)
     .bind(now)
+    .bind(client_key.map(str::to_owned))
     .execute(&mut **tx)
     .await;
     match inserted {
         Ok(_) => {}
-        // Only possible when the same id is requested concurrently for another order (the
-        // order lock serializes requests for the same order).
         Err(e) if is_unique_violation(&e) => {
+            // The client's key, used concurrently for a refund of another order (the order
+            // lock serializes requests for the same order)...
+            if let Some(key) = client_key {
+                return Err(StoreError::ClientKeyTaken(key.to_owned()));
+            }
+            // ...or the same refund id requested concurrently for another order.
             return Err(StoreError::Precondition(format!(
                 "refund {refund_id} already exists for another payment order"
             )));

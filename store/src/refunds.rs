@@ -178,13 +178,18 @@ pub struct RefundRecord {
     pub created_at_ms: i64,
     /// Last change.
     pub updated_at_ms: i64,
+    /// The Idempotency-Key of the request that created it, if it had one.
+    pub client_key: Option<String>,
+    /// Its workflow is known to exist; false: the start may have been lost.
+    pub workflow_started: bool,
 }
 
-const REFUND_COLUMNS: &str = "refund_id, payment_order_id, kind, amount_minor, currency, reason, status, \
-    psp_refund_reference, failure_code, created_at_ms, updated_at_ms";
+pub(crate) const REFUND_COLUMNS: &str = "refund_id, payment_order_id, kind, amount_minor, currency, reason, status, \
+    psp_refund_reference, failure_code, created_at_ms, updated_at_ms, client_key, \
+    CASE WHEN workflow_started_at_ms IS NULL THEN 0 ELSE 1 END AS workflow_started";
 
 impl RefundRecord {
-    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         let id: String = row.try_get("refund_id")?;
         let what = format!("refund {id}");
         let currency: String = row.try_get("currency")?;
@@ -203,6 +208,8 @@ impl RefundRecord {
             failure_code: row.try_get("failure_code")?,
             created_at_ms: row.try_get("created_at_ms")?,
             updated_at_ms: row.try_get("updated_at_ms")?,
+            client_key: row.try_get("client_key")?,
+            workflow_started: crate::records::flag(row, "workflow_started")?,
             refund_id: RefundId::parse(id.clone()).map_err(|e| corrupt(&what, e))?,
         })
     }
@@ -216,32 +223,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(RefundRecord::from_row).transpose()
-    }
-
-    /// Customer refunds (not reversals) still REQUESTED that were created in
-    /// `[created_from_ms, created_until_ms)`, oldest first, at most `limit` (1 to 1000): the
-    /// gateway's repair sweep starts the workflow of any whose start was lost.
-    pub async fn requested_refunds(
-        &self,
-        created_from_ms: i64,
-        created_until_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<RefundRecord>, StoreError> {
-        if !(1..=1000).contains(&limit) {
-            return Err(StoreError::Precondition(format!("limit {limit} must be 1 to 1000")));
-        }
-        sqlx::query(&format!(
-            "SELECT {REFUND_COLUMNS} FROM refund WHERE status = 'REQUESTED' AND kind = 'refund' \
-             AND created_at_ms >= $1 AND created_at_ms < $2 ORDER BY created_at_ms, refund_id LIMIT $3"
-        ))
-        .bind(created_from_ms)
-        .bind(created_until_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(RefundRecord::from_row)
-        .collect()
     }
 
     /// Every refund of an order, oldest first.

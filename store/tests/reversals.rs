@@ -145,7 +145,7 @@ async fn refunds_and_reversals_are_refused_when_they_make_no_sense() {
         store.complete_refund(&r.refund_id, "re_rr").await.unwrap();
         let res = store.request_refund(&rid("po-rr:refund:1"), &id, None, "customer").await;
         assert!(matches!(res, Err(StoreError::Precondition(_))), "{res:?}");
-        let res = store.request_next_refund(&id, Some(usd(100)), "customer").await;
+        let res = store.request_next_refund(&id, Some(usd(100)), "customer", None).await;
         assert!(matches!(res, Err(StoreError::Precondition(_))), "{res:?}");
         assert_eq!(store.refunds(&id).await.unwrap().len(), 1, "only the reversal");
 
@@ -164,7 +164,7 @@ async fn refunds_and_reversals_are_refused_when_they_make_no_sense() {
         let refunded = captured(&store, "po-rx", "seller-rx", "4.00", BOTH).await;
         let squat = store.request_refund(&reversal_refund_id(&refunded), &refunded, None, "customer").await;
         assert!(matches!(squat, Err(StoreError::Precondition(_))), "the reversal id is not a customer's: {squat:?}");
-        let full = store.request_next_refund(&refunded, None, "customer").await.unwrap();
+        let full = store.request_next_refund(&refunded, None, "customer", None).await.unwrap().0;
         store.complete_refund(&full.refund_id, "re_full").await.unwrap();
         match store.request_reversal(&refunded, "late").await {
             Err(StoreError::RefundTooLarge { refundable }) => assert_eq!(refundable, usd(0)),
@@ -183,19 +183,19 @@ async fn refunds_and_reversals_are_refused_when_they_make_no_sense() {
 async fn next_refund_numbering_and_limit() {
     for store in common::stores().await {
         let id = captured(&store, "po-n", "seller-n", "10.00", BOTH).await;
-        let one = store.request_next_refund(&id, Some(usd(300)), "partial").await.unwrap();
+        let one = store.request_next_refund(&id, Some(usd(300)), "partial", None).await.unwrap().0;
         assert_eq!((one.refund_id.as_str(), one.kind), ("po-n:refund:1", RefundKind::Refund));
         store.fail_refund(&one.refund_id, "psp_refused").await.unwrap();
-        let two = store.request_next_refund(&id, Some(usd(300)), "partial").await.unwrap();
+        let two = store.request_next_refund(&id, Some(usd(300)), "partial", None).await.unwrap().0;
         assert_eq!(two.refund_id.as_str(), "po-n:refund:2", "a failed refund still takes its number");
         store.complete_refund(&two.refund_id, "re_2").await.unwrap();
         // A caller took :4 explicitly; the count (3) gives 4 next, which is skipped.
         store.request_refund(&rid("po-n:refund:4"), &id, Some(usd(200)), "explicit").await.unwrap();
-        let five = store.request_next_refund(&id, Some(usd(100)), "partial").await.unwrap();
+        let five = store.request_next_refund(&id, Some(usd(100)), "partial", None).await.unwrap().0;
         assert_eq!(five.refund_id.as_str(), "po-n:refund:5");
-        let six = store.request_next_refund(&id, Some(usd(400)), "the rest").await.unwrap();
+        let six = store.request_next_refund(&id, Some(usd(400)), "the rest", None).await.unwrap().0;
         assert_eq!(six.refund_id.as_str(), "po-n:refund:6");
-        match store.request_next_refund(&id, Some(usd(1)), "one too many").await {
+        match store.request_next_refund(&id, Some(usd(1)), "one too many", None).await {
             Err(StoreError::RefundTooLarge { refundable }) => assert_eq!(refundable, usd(0)),
             other => panic!("{other:?}"),
         }
@@ -207,10 +207,10 @@ async fn next_refund_numbering_and_limit() {
         assert_eq!(balance(&store, "seller-n").await, 0);
         assert_consistent(&store).await;
 
-        let bad = store.request_next_refund(&po("po-none"), None, "x").await;
+        let bad = store.request_next_refund(&po("po-none"), None, "x", None).await;
         assert!(matches!(bad, Err(StoreError::NotFound(_))), "{bad:?}");
         let unbooked = captured(&store, "po-nu", "seller-nu", "1.00", NONE).await;
-        let bad = store.request_next_refund(&unbooked, None, "x").await;
+        let bad = store.request_next_refund(&unbooked, None, "x", None).await;
         assert!(matches!(bad, Err(StoreError::Precondition(_))), "{bad:?}");
     }
 }

@@ -32,18 +32,18 @@ fn checkout(id: &str, orders: &[(&str, &str, &str, &str)]) -> NewCheckout {
 async fn create_checkout_is_idempotent_and_guards_ids() {
     for store in stores().await {
         let c = checkout("chk-1", &[("po-1", "seller-a", "10.00", "USD"), ("po-2", "seller-b", "5000", "KRW")]);
-        let created = store.create_checkout(&c).await.unwrap();
+        let created = store.create_checkout(&c, None).await.unwrap();
         assert!(matches!(created, CreateOutcome::Created(_)));
         let rec = created.record();
         assert_eq!(rec.orders.len(), 2);
         assert!(rec.orders.iter().all(|o| o.status == S::NotStarted && !o.wallet_updated));
         assert_eq!(store.history(&po("po-1")).await.unwrap().len(), 1);
 
-        assert!(matches!(store.create_checkout(&c).await.unwrap(), CreateOutcome::Existing(_)));
+        assert!(matches!(store.create_checkout(&c, None).await.unwrap(), CreateOutcome::Existing(_)));
         let changed = checkout("chk-1", &[("po-1", "seller-a", "11.00", "USD"), ("po-2", "seller-b", "5000", "KRW")]);
-        assert!(matches!(store.create_checkout(&changed).await, Err(StoreError::CheckoutMismatch(_))));
+        assert!(matches!(store.create_checkout(&changed, None).await, Err(StoreError::CheckoutMismatch(_))));
         let thief = checkout("chk-2", &[("po-9", "seller-a", "1.00", "USD"), ("po-2", "seller-c", "1", "KRW")]);
-        match store.create_checkout(&thief).await {
+        match store.create_checkout(&thief, None).await {
             Err(StoreError::OrderIdTaken { index, payment_order_id }) => {
                 assert_eq!((index, payment_order_id.as_str()), (1, "po-2"));
             }
@@ -61,7 +61,7 @@ async fn concurrent_creates_store_once() {
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let (store, c) = (store.clone(), c.clone());
-                tokio::spawn(async move { store.create_checkout(&c).await })
+                tokio::spawn(async move { store.create_checkout(&c, None).await })
             })
             .collect();
         let mut created = 0;
@@ -79,7 +79,7 @@ async fn concurrent_creates_store_once() {
 #[tokio::test]
 async fn transitions_follow_the_lifecycle() {
     for store in stores().await {
-        store.create_checkout(&checkout("chk-t", &[("po-t", "seller-a", "1.00", "USD")])).await.unwrap();
+        store.create_checkout(&checkout("chk-t", &[("po-t", "seller-a", "1.00", "USD")]), None).await.unwrap();
         let id = po("po-t");
         store.transition(&id, &Transition::to(S::Executing, "charging")).await.unwrap();
         store.transition(&id, &Transition::to(S::Executing, "charging again")).await.unwrap();
@@ -101,7 +101,7 @@ async fn transitions_follow_the_lifecycle() {
 #[tokio::test]
 async fn wallet_and_ledger_are_applied_once() {
     for store in stores().await {
-        store.create_checkout(&checkout("chk-w", &[("po-w", "seller-w", "12.34", "USD")])).await.unwrap();
+        store.create_checkout(&checkout("chk-w", &[("po-w", "seller-w", "12.34", "USD")]), None).await.unwrap();
         let id = po("po-w");
         assert!(matches!(store.credit_wallet_for_order(&id).await, Err(StoreError::Precondition(_))));
         store.transition(&id, &Transition::to(S::Executing, "charging")).await.unwrap();

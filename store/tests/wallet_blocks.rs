@@ -80,7 +80,7 @@ async fn block_is_idempotent_and_keeps_earlier_credits() {
         let replay = store.credit_wallet_for_order(&id).await.unwrap();
         assert!(!replay.applied_now);
         assert_eq!(replay.balance, usd(500));
-        let refund = store.request_next_refund(&id, Some(usd(200)), "customer").await.unwrap();
+        let refund = store.request_next_refund(&id, Some(usd(200)), "customer", None).await.unwrap().0;
         store.complete_refund(&refund.refund_id, "re_k").await.unwrap();
         assert_eq!(balance(&store, "seller-k").await, 300, "debits apply to a blocked wallet");
 

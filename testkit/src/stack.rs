@@ -2,6 +2,7 @@
 //! fresh database and task queue per stack.
 
 use crate::poll::poll_until;
+use crate::proxy::{Proxy, ProxyMode};
 use crate::temporal::{temporal_address, unique};
 use payments_activities::psp::SecretKey;
 use payments_domain::CheckoutId;
@@ -41,8 +42,17 @@ pub struct StackOptions {
     pub waits: WaitLimits,
     /// Amounts above which checkouts are held for review (`RISK_REVIEW_LIMITS`).
     pub risk_review_limits: String,
-    /// The gateway's refund repair interval (`REFUND_REPAIR_SECS`).
-    pub refund_repair_secs: u64,
+    /// The gateway's start sweep interval (`START_SWEEP_SECS`).
+    pub start_sweep_secs: u64,
+    /// Put a cuttable proxy between the gateway and Temporal ([`Stack::temporal_proxy`]).
+    pub temporal_proxy: bool,
+    /// PostgreSQL only: put a cuttable proxy between the worker and gateway and the database
+    /// (the test's own [`Stack::store`] connects directly). See [`Stack::database_outage`].
+    pub database_proxy: bool,
+    /// The worker's `PSP_IDEMPOTENCY_KEY_TTL_SECS` (`None`: the provider's documented one).
+    pub psp_key_ttl_secs: Option<u64>,
+    /// The worker's `PSP_SEARCH_LAG_SECS` (`None`: the default).
+    pub psp_search_lag_secs: Option<u64>,
 }
 
 impl StackOptions {
@@ -59,7 +69,11 @@ impl StackOptions {
             webhooks: true,
             waits: WaitLimits::DEFAULT,
             risk_review_limits: String::new(),
-            refund_repair_secs: GatewayConfig::defaults().refund_repair_secs,
+            start_sweep_secs: GatewayConfig::defaults().start_sweep_secs,
+            temporal_proxy: false,
+            database_proxy: false,
+            psp_key_ttl_secs: None,
+            psp_search_lag_secs: None,
         }
     }
 }
@@ -88,6 +102,12 @@ pub struct Stack {
     pub store: Store,
     /// HTTP client for the tests.
     pub http: reqwest::Client,
+    /// The proxy between the gateway and Temporal, when asked for.
+    pub temporal_proxy: Option<Proxy>,
+    /// The proxy between the services and PostgreSQL, when asked for.
+    pub database_proxy: Option<Proxy>,
+    /// The database URL the worker and gateway use (through the proxy, if any).
+    services_database_url: String,
     stops: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
     worker_stop: Option<oneshot::Sender<()>>,
@@ -132,6 +152,18 @@ impl Stack {
             psp_simulator::run(sim, sim_config, stop).await.expect("simulator");
         }));
 
+        let database_proxy = match options.database_proxy && database_url.starts_with("postgres") {
+            true => Some(Proxy::start(host_port(&database_url)).await),
+            false => None,
+        };
+        let services_database_url = match &database_proxy {
+            Some(proxy) => with_host_port(&database_url, &proxy.addr),
+            None => database_url.clone(),
+        };
+        let temporal_proxy = match options.temporal_proxy {
+            true => Some(Proxy::start(host_port(&temporal_address)).await),
+            false => None,
+        };
         let mut stack = Stack {
             grpc_url: format!("http://{}", grpc.local_addr().expect("addr")),
             rest_url,
@@ -141,6 +173,9 @@ impl Stack {
             database_url,
             store,
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http"),
+            temporal_proxy,
+            database_proxy,
+            services_database_url,
             stops,
             tasks,
             worker_stop: None,
@@ -158,7 +193,7 @@ impl Stack {
         let mut c = WorkerConfig::defaults();
         c.shared.temporal_address = self.temporal_address.clone();
         c.shared.task_queue = self.task_queue.clone();
-        c.shared.database_url = self.database_url.clone();
+        c.shared.database_url = self.services_database_url.clone();
         c.psp_base_url = self.sim_url.clone();
         c.graceful_shutdown_secs = 1;
         // Many workers share the test process: no SDK core console logger each.
@@ -178,6 +213,10 @@ impl Stack {
             (None, _) => "sk_test_testkit".to_owned(),
         });
         config.psp_request_timeout_ms = options.psp_request_timeout_ms;
+        config.psp_idempotency_key_ttl_secs = options.psp_key_ttl_secs;
+        if let Some(lag) = options.psp_search_lag_secs {
+            config.psp_search_lag_secs = lag;
+        }
         let (tx, stop) = stop_signal();
         self.worker_stop = Some(tx);
         // The SDK's worker future is not `Send` (workflow code is single-threaded), so it gets
@@ -197,13 +236,16 @@ impl Stack {
         config.public_url = self.rest_url.clone();
         config.toss_js_url = format!("{}/js/v1/tosspayments.js", self.sim_url);
         config.toss_client_key = "test_ck_testkit".to_owned();
-        config.stripe_webhook_secret = options.sim.stripe_webhook_secret.clone();
-        config.toss_webhook_secret = options.sim.toss_webhook_secret.clone();
+        config.stripe_webhook_secret = SecretKey::new(options.sim.stripe_webhook_secret.clone());
+        config.toss_webhook_secret = SecretKey::new(options.sim.toss_webhook_secret.clone());
         config.set_waits(options.waits);
-        config.refund_repair_secs = options.refund_repair_secs;
-        config.shared.temporal_address = self.temporal_address.clone();
+        config.start_sweep_secs = options.start_sweep_secs;
+        config.shared.temporal_address = match &self.temporal_proxy {
+            Some(proxy) => format!("http://{}", proxy.addr),
+            None => self.temporal_address.clone(),
+        };
         config.shared.task_queue = self.task_queue.clone();
-        config.shared.database_url = self.database_url.clone();
+        config.shared.database_url = self.services_database_url.clone();
         let (tx, stop) = stop_signal();
         self.stops.push(tx);
         self.tasks.push(tokio::spawn(async move {
@@ -305,6 +347,71 @@ impl Stack {
         body["captures"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Makes the simulator forget every idempotency key now, as a real PSP does after its
+    /// key lifetime (Stripe 24 h, Toss 15 days): a resend then executes anew.
+    pub async fn expire_psp_keys(&self) {
+        let resp = self
+            .http
+            .post(format!("{}/_sim/idempotency/expire", self.sim_url))
+            .send()
+            .await
+            .expect("POST /_sim/idempotency/expire");
+        assert!(resp.status().is_success(), "expire keys: {}", resp.status());
+    }
+
+    /// A Temporal client on the stack's server (directly, not through any proxy).
+    pub async fn temporal(&self) -> temporalio_client::Client {
+        payments_worker::temporal::connect(&self.temporal_address, "default").await.expect("temporal")
+    }
+
+    /// Deletes a workflow's execution and history, as namespace retention does after its
+    /// period; waits until Temporal no longer knows it.
+    pub async fn delete_workflow(&self, workflow_id: &str) {
+        use temporalio_client::tonic::IntoRequest;
+        use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
+        use temporalio_common::protos::temporal::api::workflowservice::v1::DeleteWorkflowExecutionRequest;
+        let client = self.temporal().await;
+        let request = DeleteWorkflowExecutionRequest {
+            namespace: "default".to_owned(),
+            workflow_execution: Some(WorkflowExecution { workflow_id: workflow_id.to_owned(), run_id: String::new() }),
+        };
+        client
+            .connection()
+            .workflow_service()
+            .delete_workflow_execution(request.into_request())
+            .await
+            .expect("delete workflow");
+        poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(30), || async {
+            (self.workflow_count(workflow_id).await == 0).then_some(())
+        })
+        .await;
+    }
+
+    /// Terminates a running workflow (as an operator might by mistake).
+    pub async fn terminate_workflow(&self, workflow_id: &str) {
+        let client = self.temporal().await;
+        let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
+        handle.terminate(Default::default()).await.expect("terminate workflow");
+    }
+
+    /// Takes the database away from the worker and gateway until [`DatabaseOutage::end`]:
+    /// PostgreSQL through the stack's proxy (`database_proxy`: connections refused), SQLite by
+    /// holding its write lock (every write waits out its busy timeout and fails).
+    pub async fn database_outage(&self) -> DatabaseOutage {
+        if let Some(proxy) = &self.database_proxy {
+            proxy.set(ProxyMode::Refuse);
+            return DatabaseOutage { lock: None };
+        }
+        assert!(self.database_url.starts_with("sqlite"), "a PostgreSQL outage needs `database_proxy`");
+        let lock = poll_until("the SQLite write lock", Duration::from_secs(30), || async {
+            let mut conn = self.store.pool().acquire().await.ok()?;
+            sqlx::query("BEGIN EXCLUSIVE").execute(&mut *conn).await.ok()?;
+            Some(conn)
+        })
+        .await;
+        DatabaseOutage { lock: Some(lock) }
+    }
+
     /// How many workflow executions (any status) Temporal has with this id.
     pub async fn workflow_count(&self, workflow_id: &str) -> usize {
         let client = payments_worker::temporal::connect(&self.temporal_address, "default").await.expect("temporal");
@@ -334,6 +441,35 @@ impl Stack {
         }
         self.store.close().await;
     }
+}
+
+/// A database outage in progress ([`Stack::database_outage`]).
+pub struct DatabaseOutage {
+    lock: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
+impl DatabaseOutage {
+    /// Gives the database back.
+    pub async fn end(self, stack: &Stack) {
+        if let Some(proxy) = &stack.database_proxy {
+            proxy.set(ProxyMode::Open);
+        }
+        if let Some(mut conn) = self.lock {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await.expect("release the SQLite write lock");
+        }
+    }
+}
+
+/// The `host:port` of a URL (`scheme://[user@]host:port[/...]`).
+fn host_port(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// `url` with its `host:port` replaced.
+fn with_host_port(url: &str, host_port_new: &str) -> String {
+    url.replacen(host_port(url), host_port_new, 1)
 }
 
 impl Drop for Stack {

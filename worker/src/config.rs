@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use payments_activities::RiskConfig;
-use payments_activities::psp::SecretKey;
+pub use payments_activities::psp::SecretKey;
 use payments_activities::risk;
 use std::time::Duration;
 
@@ -22,6 +22,28 @@ pub struct SharedConfig {
     /// Payments database: `sqlite://payments.db?mode=rwc` or `postgres://...`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://payments.db?mode=rwc")]
     pub database_url: String,
+    /// Keys sealing payment tokens at rest (AES-256-GCM): comma-separated base64 of 32 random
+    /// bytes each (`openssl rand -base64 32`), the sealing key first, retired keys after it
+    /// (they still open older rows). The default is a published development key: set this in
+    /// production. Never logged.
+    #[arg(long, env = "PAYMENT_TOKEN_KEYS", default_value = payments_store::DEV_TOKEN_KEY, hide_env_values = true)]
+    pub payment_token_keys: SecretKey,
+}
+
+impl SharedConfig {
+    /// Connects to the payments database (migrating it) with the configured token keys.
+    pub async fn store(&self) -> anyhow::Result<payments_store::Store> {
+        use anyhow::Context;
+        let vault =
+            payments_store::TokenVault::from_config(self.payment_token_keys.expose()).context("PAYMENT_TOKEN_KEYS")?;
+        if vault.is_dev() {
+            tracing::warn!("PAYMENT_TOKEN_KEYS is the published development key: set your own outside development");
+        }
+        let store = payments_store::Store::connect(&self.database_url)
+            .await
+            .with_context(|| format!("database {}", payments_store::redact_url(&self.database_url)))?;
+        Ok(store.with_token_vault(vault))
+    }
 }
 
 /// Worker configuration.
@@ -44,6 +66,16 @@ pub struct WorkerConfig {
     /// outcome is asked from the PSP.
     #[arg(long, env = "PSP_REQUEST_TIMEOUT_MS", default_value_t = payments_activities::psp::http::REQUEST_TIMEOUT_MS_DEFAULT)]
     pub psp_request_timeout_ms: u64,
+    /// How long the PSP keeps an idempotency key, in seconds (default: the provider's
+    /// documented lifetime, Stripe 24 h, Toss 15 days). A payment request is never re-sent
+    /// once its key may be gone: the PSP is asked first.
+    #[arg(long, env = "PSP_IDEMPOTENCY_KEY_TTL_SECS")]
+    pub psp_idempotency_key_ttl_secs: Option<u64>,
+    /// How far the PSP's search may lag behind a write, in seconds (Stripe's Search API): a
+    /// search that finds nothing counts as "no such payment" only this long after our last
+    /// request.
+    #[arg(long, env = "PSP_SEARCH_LAG_SECS", default_value_t = payments_activities::psp::rules::STRIPE_SEARCH_LAG_SECS)]
+    pub psp_search_lag_secs: u64,
     /// Per-order amount limits, `CUR:AMOUNT,...` in major units. Fails closed: an order in a
     /// currency missing here is declined (`currency_not_configured`).
     #[arg(long, env = risk::ORDER_LIMITS_ENV, default_value = risk::DEFAULT_ORDER_LIMITS)]
@@ -91,6 +123,16 @@ impl WorkerConfig {
         }
     }
 
+    /// The PSP's idempotency-key lifetime and search lag.
+    pub fn psp_key_rules(&self) -> payments_activities::psp::KeyRules {
+        use payments_activities::psp::rules::{STRIPE_KEY_TTL_SECS, TOSS_KEY_TTL_SECS};
+        let documented = if self.psp_provider == "toss" { TOSS_KEY_TTL_SECS } else { STRIPE_KEY_TTL_SECS };
+        payments_activities::psp::KeyRules {
+            key_ttl: Duration::from_secs(self.psp_idempotency_key_ttl_secs.unwrap_or(documented)),
+            search_lag: Duration::from_secs(self.psp_search_lag_secs),
+        }
+    }
+
     /// The graceful shutdown period.
     pub fn graceful_shutdown(&self) -> Duration {
         Duration::from_secs(self.graceful_shutdown_secs)
@@ -103,9 +145,28 @@ mod tests {
 
     #[test]
     fn the_psp_key_never_shows_in_debug_output() {
-        let config = WorkerConfig::parse_from(["payments-worker", "--psp-secret-key", "sk_live_very_secret"]);
+        let config = WorkerConfig::parse_from([
+            "payments-worker",
+            "--psp-secret-key",
+            "sk_live_very_secret",
+            "--payment-token-keys",
+            "token_keys_very_secret",
+        ]);
         assert_eq!(config.psp_secret_key.expose(), "sk_live_very_secret");
         assert!(!format!("{config:?}").contains("very_secret"));
+    }
+
+    /// Key lifetimes default to each provider's documented one.
+    #[test]
+    fn key_rules_follow_the_provider() {
+        let stripe = WorkerConfig::parse_from(["payments-worker", "--psp-provider", "stripe"]);
+        let toss = WorkerConfig::parse_from(["payments-worker", "--psp-provider", "toss"]);
+        if std::env::var_os("PSP_IDEMPOTENCY_KEY_TTL_SECS").is_none() {
+            assert_eq!(stripe.psp_key_rules().key_ttl.as_secs(), 24 * 3600);
+            assert_eq!(toss.psp_key_rules().key_ttl.as_secs(), 15 * 24 * 3600);
+        }
+        let short = WorkerConfig::parse_from(["payments-worker", "--psp-idempotency-key-ttl-secs", "5"]);
+        assert_eq!(short.psp_key_rules().key_ttl.as_secs(), 5);
     }
 
     /// The default risk rules parse, and the checkout limits have a flag of their own.

@@ -12,12 +12,10 @@ pub mod temporal;
 
 pub use config::WorkerConfig;
 
-use anyhow::Context;
 use payments_activities::psp::PspClient;
 use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::toss::TossClient;
 use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskRules};
-use payments_store::Store;
 use payments_workflows::{CheckoutWorkflow, RefundWorkflow};
 use std::future::Future;
 use std::sync::Arc;
@@ -28,9 +26,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 /// Connects to the database and Temporal, then runs the worker until `shutdown` resolves;
 /// in-flight tasks are given the graceful shutdown period to finish.
 pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let store = Store::connect(&config.shared.database_url)
-        .await
-        .with_context(|| format!("database {}", payments_store::redact_url(&config.shared.database_url)))?;
+    let store = config.shared.store().await?;
     let rules = RiskRules::parse(&config.risk_config())?;
     let psp = psp_client(&config)?;
     let client = temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
@@ -48,7 +44,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         .register_workflow::<CheckoutWorkflow>()?
         .register_workflow::<RefundWorkflow>()?
         .register_activities(RiskActivities::new(rules))
-        .register_activities(PspActivities::new(psp))
+        .register_activities(PspActivities::new(psp, store.clone(), config.psp_key_rules()))
         .register_activities(OrderActivities::new(store.clone()))
         .register_activities(RefundActivities::new(store.clone()))
         .graceful_shutdown_period(config.graceful_shutdown())

@@ -4,8 +4,11 @@
 //! - Captured / declined: final.
 //! - The answer was lost (timeout, dropped connection) or the PSP stayed unreachable through
 //!   every retry: the orders are UNKNOWN (money may have moved) and the PSP is asked what
-//!   became of the payment. Only when the PSP has no such payment is the request sent again,
-//!   with the same idempotency key. Never guessed as FAILED.
+//!   became of the payment. The request is sent again, with the same idempotency key, only
+//!   when that cannot charge twice: the PSP has no such payment, or its search cannot tell yet
+//!   but still holds our key (it then replays its first answer). Never guessed as FAILED.
+//! - A payment the PSP finds under our reference that is not ours (another order, amount or
+//!   currency) is never a capture: the lookup parks as a dead letter for an operator.
 //! - Pending (3-D Secure, PSP review): the workflow waits for the PSP's webhook (a signal,
 //!   only a hint: the PSP is asked each time) until the deadline; then the payment is
 //!   cancelled at the PSP so it can never be captured later, and its final state read.
@@ -15,12 +18,14 @@ use crate::contract::{
     CancelPending, ChargeInput, ChargeOrder, ChargeOutcome, ConfirmInput, ConfirmPayment, LookupInput, LookupPayment,
     PaymentLookup, StatusChange,
 };
+use crate::dead_letter::{Step, guarded};
 use crate::failures::StepError;
 use crate::messages::{CheckoutPhase, ConfirmResult};
 use crate::policies::{self, failure_types};
 use crate::waits::{Deadline, wait_until};
 use payments_domain::{PaymentOrderId, PaymentOrderStatus};
-use std::time::Duration;
+use std::cell::RefCell;
+use std::time::{Duration, UNIX_EPOCH};
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
 
 type Ctx = WorkflowContext<CheckoutWorkflow>;
@@ -34,6 +39,32 @@ pub(crate) enum PaymentRequest {
     Confirm(ConfirmInput),
 }
 
+impl PaymentRequest {
+    /// The same request, stamped with when its key was first used (see [`Sends`]).
+    fn stamped(&self, first_sent_at_ms: Option<i64>) -> PaymentRequest {
+        match self {
+            PaymentRequest::Charge(c) => PaymentRequest::Charge(ChargeInput { first_sent_at_ms, ..c.clone() }),
+            PaymentRequest::Confirm(c) => PaymentRequest::Confirm(ConfirmInput { first_sent_at_ms, ..c.clone() }),
+        }
+    }
+}
+
+/// When requests were sent under the payment's idempotency key, in workflow time (ms since
+/// the epoch). `first`: at or before the first send whose effect is not ruled out -- while the
+/// PSP still holds the key from then, re-sending replays instead of charging again. `last`: at
+/// or after the latest send -- a search that may lag trusts a miss only long enough after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Sends {
+    pub(crate) first: Option<i64>,
+    pub(crate) last: Option<i64>,
+}
+
+/// Workflow time in ms since the epoch (deterministic on replay).
+pub(crate) fn now_ms(ctx: &Ctx) -> Option<i64> {
+    let now = ctx.workflow_time()?.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(now.as_millis()).ok()
+}
+
 /// How a payment ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Settled {
@@ -45,18 +76,29 @@ pub(crate) enum Settled {
     Unknown(String),
     /// The janitor found that the PSP has no payment for the order: nothing was charged.
     NoPayment,
+    /// The PSP's payment under our reference was not ours, and an operator resolved the dead
+    /// letter: nothing of ours is booked.
+    Mismatch(String),
 }
 
 fn attempts_max(ctx: &Ctx) -> u32 {
     ctx.state(|s| s.input.waits.psp_attempts_max)
 }
 
-async fn attempt(ctx: &Ctx, request: &PaymentRequest) -> Result<ChargeOutcome, ActivityExecutionError> {
-    let policy = policies::psp_charge(attempts_max(ctx));
-    match request {
-        PaymentRequest::Charge(c) => ctx.execute_local_activity(ChargeOrder, c.clone(), policy).await,
-        PaymentRequest::Confirm(c) => ctx.execute_local_activity(ConfirmPayment, c.clone(), policy).await,
+/// Sends the request once (with its retry policy), recording when in `sends`.
+async fn send(ctx: &Ctx, request: &PaymentRequest, sends: &mut Sends) -> Result<ChargeOutcome, ActivityExecutionError> {
+    if sends.first.is_none() {
+        sends.first = now_ms(ctx);
     }
+    let policy = policies::psp_charge(attempts_max(ctx));
+    let result = match request.stamped(sends.first) {
+        PaymentRequest::Charge(c) => ctx.execute_local_activity(ChargeOrder, c, policy).await,
+        PaymentRequest::Confirm(c) => ctx.execute_local_activity(ConfirmPayment, c, policy).await,
+    };
+    // Workflow time after the answer: at or after the send, give or take a workflow task
+    // heartbeat (seconds), far below any PSP's indexing delay.
+    sends.last = now_ms(ctx);
+    result
 }
 
 /// Sends the request until the payment is settled; `orders` are marked UNKNOWN on the way
@@ -67,21 +109,54 @@ pub(crate) async fn settle_payment(
     orders: &[PaymentOrderId],
     request: PaymentRequest,
     lookup: LookupInput,
+    mut sends: Sends,
 ) -> WorkflowResult<Settled> {
-    match settle_inline(ctx, orders, request, &lookup).await? {
-        Settled::Unknown(reason) => janitor(ctx, orders, &lookup, &reason).await,
+    match settle_inline(ctx, orders, &request, &lookup, &mut sends).await? {
+        Settled::Unknown(reason) => janitor(ctx, orders, Some(&request), &lookup, &mut sends, &reason).await,
         settled => Ok(settled),
     }
+}
+
+/// For an order a previous run may have charged: the PSP is asked first, and the request is
+/// sent only when that cannot charge twice (`request` is `None` when it must never be sent
+/// again, e.g. a hosted payment whose buyer is gone).
+pub(crate) async fn settle_asking_first(
+    ctx: &Ctx,
+    orders: &[PaymentOrderId],
+    request: Option<PaymentRequest>,
+    lookup: LookupInput,
+    mut sends: Sends,
+) -> WorkflowResult<Settled> {
+    let reason = match ask(ctx, &lookup, &sends).await? {
+        Asked::Resolved(reason) => return Ok(Settled::Mismatch(reason)),
+        Asked::Lookup(PaymentLookup::Found(outcome)) => match follow(ctx, &lookup, outcome).await? {
+            Settled::Unknown(reason) => reason,
+            settled => return Ok(settled),
+        },
+        Asked::Lookup(PaymentLookup::NotFound) => match request {
+            // Nothing of ours at the PSP: a fresh request.
+            Some(request) => return settle_payment(ctx, orders, request, lookup, Sends::default()).await,
+            None => return Ok(Settled::NoPayment),
+        },
+        Asked::Lookup(PaymentLookup::NotVisibleYet { resend_safe: true }) if request.is_some() => {
+            let request = request.unwrap_or_else(|| unreachable!("matched Some"));
+            return settle_payment(ctx, orders, request, lookup, sends).await;
+        }
+        Asked::Lookup(_) => "the PSP's search cannot tell yet whether it has the payment".to_owned(),
+        Asked::Unreachable => "PSP unreachable for status queries".to_owned(),
+    };
+    janitor(ctx, orders, request.as_ref(), &lookup, &mut sends, &reason).await
 }
 
 async fn settle_inline(
     ctx: &Ctx,
     orders: &[PaymentOrderId],
-    request: PaymentRequest,
+    request: &PaymentRequest,
     lookup: &LookupInput,
+    sends: &mut Sends,
 ) -> WorkflowResult<Settled> {
     for _round in 0..policies::CHARGE_ROUNDS_MAX {
-        let err = match attempt(ctx, &request).await {
+        let err = match send(ctx, request, sends).await {
             Ok(outcome) => return follow(ctx, lookup, outcome).await,
             Err(err) => StepError::from(err),
         };
@@ -96,11 +171,17 @@ async fn settle_inline(
         for id in orders {
             transition(ctx, unknown(id, &reason)).await?;
         }
-        match query(ctx, lookup).await {
-            Some(PaymentLookup::Found(outcome)) => return follow(ctx, lookup, outcome).await,
-            // The PSP never saw it: sending again with the same key is safe.
-            Some(PaymentLookup::NotFound) => continue,
-            None => return Ok(Settled::Unknown("PSP unreachable for status queries".into())),
+        match ask(ctx, lookup, sends).await? {
+            Asked::Resolved(reason) => return Ok(Settled::Mismatch(reason)),
+            Asked::Lookup(PaymentLookup::Found(outcome)) => return follow(ctx, lookup, outcome).await,
+            // The PSP never saw it: sending again is safe, and starts the key's life afresh.
+            Asked::Lookup(PaymentLookup::NotFound) => *sends = Sends::default(),
+            // The search cannot tell yet, but the PSP still holds our key: a resend replays.
+            Asked::Lookup(PaymentLookup::NotVisibleYet { resend_safe: true }) => {}
+            Asked::Lookup(_) => {
+                return Ok(Settled::Unknown("the PSP's search cannot tell yet whether it has the payment".into()));
+            }
+            Asked::Unreachable => return Ok(Settled::Unknown("PSP unreachable for status queries".into())),
         }
     }
     Ok(Settled::Unknown("PSP outcome still unknown after every round".into()))
@@ -109,9 +190,18 @@ async fn settle_inline(
 /// The UNKNOWN janitor: the orders stay UNKNOWN (money may have moved) while the PSP is asked
 /// on the configured schedule (default 5 min, 1 h, then daily; a webhook about the checkout
 /// asks at once) until it gives a final answer: captured or declined settle the orders as
-/// usual; "no such payment" -- asked minutes after the last request, when nothing of ours can
-/// still be in flight -- means nothing was charged. Never guessed, never given up.
-async fn janitor(ctx: &Ctx, orders: &[PaymentOrderId], lookup: &LookupInput, reason: &str) -> WorkflowResult<Settled> {
+/// usual; "no such payment" (a final answer: Stripe's lagging search counts a miss only long
+/// after the last request) means nothing was charged. While the PSP still holds our key and
+/// its search cannot tell, the request is re-sent with the key (unless the checkout was
+/// cancelled): the PSP answers the first request's outcome. Never guessed, never given up.
+async fn janitor(
+    ctx: &Ctx,
+    orders: &[PaymentOrderId],
+    request: Option<&PaymentRequest>,
+    lookup: &LookupInput,
+    sends: &mut Sends,
+    reason: &str,
+) -> WorkflowResult<Settled> {
     for id in orders {
         transition(ctx, unknown(id, reason)).await?;
     }
@@ -123,17 +213,68 @@ async fn janitor(ctx: &Ctx, orders: &[PaymentOrderId], lookup: &LookupInput, rea
         let (seen, cancelled) = ctx.state(|s| (s.psp_hints, s.cancel.is_some()));
         let deadline = Deadline::after(ctx, Duration::from_secs(limits.unknown_recheck(round)));
         wait_until(ctx, deadline, move |s| s.psp_hints > seen || s.cancel.is_some() != cancelled).await;
-        match query(ctx, lookup).await {
-            Some(PaymentLookup::NotFound) => return Ok(Settled::NoPayment),
-            Some(PaymentLookup::Found(outcome)) => match follow(ctx, lookup, outcome).await? {
-                Settled::Unknown(_) => {}
-                settled => return Ok(settled),
-            },
-            // The PSP could not be asked: next round.
-            None => {}
-        }
         round += 1;
+        let found = match ask(ctx, lookup, sends).await? {
+            Asked::Resolved(reason) => return Ok(Settled::Mismatch(reason)),
+            Asked::Lookup(PaymentLookup::NotFound) => return Ok(Settled::NoPayment),
+            Asked::Lookup(PaymentLookup::Found(outcome)) => outcome,
+            Asked::Lookup(PaymentLookup::NotVisibleYet { resend_safe: true }) => {
+                let cancelled = ctx.state(|s| s.cancel.is_some());
+                match request {
+                    // Cancelled: wait until a miss counts rather than charge to give back.
+                    Some(request) if !cancelled => match send(ctx, request, sends).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => continue,
+                    },
+                    _ => continue,
+                }
+            }
+            // The search cannot tell yet, or the PSP could not be asked: next round.
+            Asked::Lookup(_) | Asked::Unreachable => continue,
+        };
+        match follow(ctx, lookup, found).await? {
+            Settled::Unknown(_) => {}
+            settled => return Ok(settled),
+        }
     }
+}
+
+/// What asking the PSP came to.
+enum Asked {
+    /// Its answer (never [`PaymentLookup::Mismatch`]: that parks first).
+    Lookup(PaymentLookup),
+    /// It could not be asked (retries exhausted).
+    Unreachable,
+    /// A mismatch was parked and an operator resolved it (the reason is the mismatch).
+    Resolved(String),
+}
+
+/// Status query with `sends` stamped in. A payment that is not ours parks the lookup as a
+/// dead letter: an operator's retry asks again; a resolve answers [`Asked::Resolved`].
+async fn ask(ctx: &Ctx, input: &LookupInput, sends: &Sends) -> WorkflowResult<Asked> {
+    let input = LookupInput { first_sent_at_ms: sends.first, last_sent_at_ms: sends.last, ..input.clone() };
+    let step = Step {
+        subject: input.payment_order_id.to_string(),
+        step: "psp.lookup",
+        checkout_id: Some(ctx.state(|s| s.input.checkout_id.clone())),
+        attempts_max: attempts_max(ctx),
+    };
+    let mismatch = RefCell::new(String::new());
+    let asked = guarded(ctx, &step, || async {
+        match query(ctx, &input).await {
+            Some(PaymentLookup::Mismatch { reason }) => {
+                mismatch.replace(reason.clone());
+                Err(StepError::decided(failure_types::PSP_PAYMENT_MISMATCH, reason))
+            }
+            other => Ok(other),
+        }
+    })
+    .await?;
+    Ok(match asked {
+        Some(Some(lookup)) => Asked::Lookup(lookup),
+        Some(None) => Asked::Unreachable,
+        None => Asked::Resolved(mismatch.into_inner()),
+    })
 }
 
 /// Status query; `None` when the PSP could not be asked (retries exhausted).
@@ -158,19 +299,21 @@ async fn follow(ctx: &Ctx, lookup: &LookupInput, outcome: ChargeOutcome) -> Work
             s.confirm_result = Some(ConfirmResult { status: "PENDING".into(), code: None, message: None });
         }
     });
-    let by_reference =
-        LookupInput { payment_order_id: lookup.payment_order_id.clone(), psp_reference: Some(psp_reference) };
+    let by_reference = LookupInput { psp_reference: Some(psp_reference), ..lookup.clone() };
     let limit = Duration::from_secs(ctx.state(|s| s.input.waits.psp_pending_secs));
     let deadline = Deadline::after(ctx, limit);
     loop {
         // Snapshot the hint count before asking the PSP: a webhook that lands while we ask
         // (or landed before) is then never missed, and we never wait for one already here.
         let seen = ctx.state(|s| s.psp_hints);
-        if let Some(PaymentLookup::Found(o)) = query(ctx, &by_reference).await
-            && !is_pending(&o)
-        {
-            set_phase(ctx, CheckoutPhase::Charging);
-            return Ok(Settled::Final(o));
+        match query(ctx, &by_reference).await {
+            Some(PaymentLookup::Found(o)) if !is_pending(&o) => {
+                set_phase(ctx, CheckoutPhase::Charging);
+                return Ok(Settled::Final(o));
+            }
+            // The reference the PSP gave for our request now names someone else's payment.
+            Some(PaymentLookup::Mismatch { reason }) => return Ok(Settled::Unknown(reason)),
+            _ => {}
         }
         // A cancel ends the wait: the payment is cancelled at the PSP below.
         if !wait_until(ctx, deadline, move |s| s.psp_hints > seen || s.cancel.is_some()).await
@@ -194,6 +337,9 @@ fn unknown(id: &PaymentOrderId, reason: &str) -> StatusChange {
     c.failure_message = Some(reason.to_owned());
     c
 }
+
+/// Failure code of an order whose PSP payment was not ours and an operator resolved it.
+pub(crate) const MISMATCH_CODE: &str = "psp_payment_mismatch";
 
 /// The status change that records a settled payment on one of its orders.
 pub(crate) fn change_for(id: &PaymentOrderId, settled: &Settled) -> StatusChange {
@@ -223,6 +369,13 @@ pub(crate) fn change_for(id: &PaymentOrderId, settled: &Settled) -> StatusChange
             let mut c = StatusChange::new(id.clone(), PaymentOrderStatus::Failed, reason);
             c.failure_code = Some("psp_no_payment".to_owned());
             c.failure_message = Some(reason.to_owned());
+            c
+        }
+        Settled::Mismatch(reason) => {
+            let why = format!("the PSP's payment is not this order's ({reason}); resolved by an operator");
+            let mut c = StatusChange::new(id.clone(), PaymentOrderStatus::Failed, why.clone());
+            c.failure_code = Some(MISMATCH_CODE.to_owned());
+            c.failure_message = Some(why);
             c
         }
     }

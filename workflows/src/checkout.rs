@@ -9,19 +9,20 @@
 
 pub(crate) use crate::booking::{compensate, record_and_book};
 use crate::cancel::{cancellation, register_compensation, unwind};
-use crate::charge::{PaymentRequest, change_for, settle_payment};
+use crate::charge::{PaymentRequest, Sends, change_for, settle_payment};
 use crate::contract::{
-    AssessRisk, ChargeInput, CompleteCheckout, LookupInput, RiskDecision, RiskInput, RiskOrder, StatusChange,
-    TransitionOrder,
+    AssessRisk, ChargeInput, CompleteCheckout, ExpectedPayment, LookupInput, ReadOrders, RiskDecision, RiskInput,
+    RiskOrder, StatusChange, TransitionOrder,
 };
-use crate::dead_letter::{DeadLetterHost, DeadLetters};
+use crate::dead_letter::{DeadLetterHost, DeadLetters, Step, guarded};
 use crate::messages::{
     CancelRequest, CheckoutPhase, ConfirmRequest, ConfirmResult, DeadLetterAction, PAYMENT_STATUS_ATTRIBUTE,
     PspEventHint, ReviewDecision, WaitLimits,
 };
+use crate::persist::{persist, persist_always};
 use crate::policies;
 use crate::waits::{Deadline, wait_until};
-use payments_domain::{BuyerId, CheckoutId, NewPaymentOrder, PaymentMethod, PaymentOrderId, PaymentOrderStatus};
+use payments_domain::{BuyerId, CheckoutId, NewPaymentOrder, PaymentOrderId, PaymentOrderStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,12 +37,40 @@ pub struct CheckoutInput {
     pub checkout_id: CheckoutId,
     /// Buyer (for the risk check).
     pub buyer_id: BuyerId,
-    /// Token (direct) or hosted page.
-    pub payment: PaymentMethod,
+    /// Direct (the token sealed in the database) or hosted page.
+    pub payment: CheckoutPayment,
     /// Orders in request order.
     pub orders: Vec<NewPaymentOrder>,
     /// How long to wait for people and PSPs.
     pub waits: WaitLimits,
+    /// An earlier workflow of this checkout ended before it did (its history deleted by
+    /// retention, or terminated): every order is decided from its stored status, never from
+    /// "this step probably did not run yet" (see `resume.rs`).
+    #[serde(default)]
+    pub resume: bool,
+}
+
+/// How the checkout is paid, as its workflow sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckoutPayment {
+    /// The server charges the PSP token stored (sealed) with the checkout; the charge activity
+    /// opens it, so the token never enters a workflow history.
+    Sealed,
+    /// The buyer pays on the PSP's hosted page; the server confirms it (seed 003).
+    Hosted,
+    /// The token itself: only histories written before tokens were sealed carry it.
+    Token(String),
+}
+
+impl CheckoutPayment {
+    /// What a charge request carries as its token: empty (the activity opens the sealed one)
+    /// unless an older history carries it.
+    pub(crate) fn charge_token(&self) -> &str {
+        match self {
+            CheckoutPayment::Token(token) => token,
+            CheckoutPayment::Sealed | CheckoutPayment::Hosted => "",
+        }
+    }
 }
 
 /// How one order ended.
@@ -93,6 +122,9 @@ impl DeadLetterHost for CheckoutWorkflow {
     fn status_value(&self) -> &'static str {
         self.phase.as_str()
     }
+    fn store_attempts_max(&self) -> u32 {
+        self.input.waits.store_attempts_max
+    }
 }
 
 #[workflow_methods]
@@ -118,23 +150,21 @@ impl CheckoutWorkflow {
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<CheckoutResult> {
         let input = ctx.state(|s| s.input.clone());
         set_phase(ctx, CheckoutPhase::RiskCheck);
-        let refusal = match risk_gate(ctx, &input).await? {
-            None => cancellation(ctx),
-            refused => refused,
-        };
-        let orders = match refusal {
-            None => match &input.payment {
-                PaymentMethod::Token(token) => {
-                    let runs = input.orders.iter().map(|order| run_order(ctx, &input, token, order));
-                    join_all(runs).await.into_iter().collect::<WorkflowResult<Vec<_>>>()?
-                }
-                PaymentMethod::Hosted => crate::hosted::run_hosted(ctx, &input).await?,
-            },
-            Some((code, message)) => fail_all(ctx, &input, &code, &message, "not charged").await?,
+        let resumed = if input.resume { crate::resume::resume(ctx, &input).await? } else { None };
+        let orders = match resumed {
+            Some(orders) => orders,
+            None => run_fresh(ctx, &input).await?,
         };
         let orders = unwind(ctx, orders).await?;
-        let is_payment_done =
-            ctx.execute_local_activity(CompleteCheckout, input.checkout_id.clone(), policies::store_step()).await?;
+        let step = Step {
+            subject: input.checkout_id.to_string(),
+            step: "checkout.complete",
+            checkout_id: Some(input.checkout_id.clone()),
+            attempts_max: input.waits.store_attempts_max,
+        };
+        let completed = guarded(ctx, &step, || persist(ctx, CompleteCheckout, input.checkout_id.clone())).await?;
+        // Resolved by an operator: they completed it by hand.
+        let is_payment_done = completed.unwrap_or(true);
         let settled = orders.iter().all(|o| o.status.is_terminal());
         set_phase(ctx, if settled { CheckoutPhase::Done } else { CheckoutPhase::Unknown });
         ctx.state_mut(|s| {
@@ -237,11 +267,14 @@ impl CheckoutWorkflow {
         _ctx: &WorkflowContextView,
         request: &ConfirmRequest,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if self.input.payment != PaymentMethod::Hosted {
+        if self.input.payment != CheckoutPayment::Hosted {
             return Err("not a hosted checkout".into());
         }
         if self.cancel.is_some() {
             return Err("checkout is cancelled".into());
+        }
+        if !ConfirmRequest::is_valid_payment_key(&request.payment_key) {
+            return Err("not a payment key of the PSP".into());
         }
         let total = payments_domain::checkout::total_of(self.input.orders.iter().map(|o| o.amount));
         if total.map(|t| t.amount_minor()) != Some(request.amount_minor) {
@@ -276,6 +309,26 @@ impl CheckoutWorkflow {
             Err(_) => unknown_result("checkout cancelled"),
         }
     }
+}
+
+/// A checkout whose orders are all NOT_STARTED: the risk check, then every order charged (or
+/// the hosted payment awaited and confirmed).
+async fn run_fresh(ctx: &WorkflowContext<CheckoutWorkflow>, input: &CheckoutInput) -> WorkflowResult<Vec<OrderResult>> {
+    let refusal = match risk_gate(ctx, input).await? {
+        None => cancellation(ctx),
+        refused => refused,
+    };
+    Ok(match refusal {
+        None => match &input.payment {
+            CheckoutPayment::Hosted => crate::hosted::run_hosted(ctx, input).await?,
+            payment => {
+                let token = payment.charge_token();
+                let runs = input.orders.iter().map(|order| run_order(ctx, input, token, order));
+                join_all(runs).await.into_iter().collect::<WorkflowResult<Vec<_>>>()?
+            }
+        },
+        Some((code, message)) => fail_all(ctx, input, &code, &message, "not charged").await?,
+    })
 }
 
 fn unknown_result(message: &str) -> ConfirmResult {
@@ -318,7 +371,7 @@ async fn risk_gate(
             })
             .collect(),
     };
-    match ctx.execute_local_activity(AssessRisk, risk, policies::risk()).await? {
+    match assess(ctx, risk).await? {
         RiskDecision::Approve => Ok(None),
         RiskDecision::Decline { code, message } => Ok(Some((format!("risk_{code}"), message))),
         RiskDecision::Review { code, message } => {
@@ -344,11 +397,39 @@ async fn risk_gate(
     }
 }
 
+/// The risk check: pure rules over configuration, run before any money moves. It is retried
+/// until it answers (a failure is a bug or a configuration problem, fixed by a deploy), never
+/// failing the workflow. (Histories from before that rule replay its old policy.)
+async fn assess(ctx: &WorkflowContext<CheckoutWorkflow>, risk: RiskInput) -> WorkflowResult<RiskDecision> {
+    match ctx.execute_local_activity(AssessRisk, risk.clone(), policies::risk()).await {
+        Ok(decision) => Ok(decision),
+        Err(e) if !ctx.patched(crate::versions::STORE_STEPS_RIDE_OUT_OUTAGES) => Err(e.into()),
+        Err(_) => loop {
+            ctx.timer(policies::store_rerun_delay(0)).await;
+            if let Ok(decision) = ctx.execute_local_activity(AssessRisk, risk.clone(), policies::risk()).await {
+                return Ok(decision);
+            }
+        },
+    }
+}
+
+/// Moves an order to a new status (see `persist.rs`: a database outage is waited out). A
+/// refusal no retry fixes (an invalid transition, a corrupt row) parks as a dead letter; an
+/// operator who resolves it has set the status by hand, so the target status is answered.
 pub(crate) async fn transition(
     ctx: &WorkflowContext<CheckoutWorkflow>,
     change: StatusChange,
 ) -> WorkflowResult<PaymentOrderStatus> {
-    Ok(ctx.execute_local_activity(TransitionOrder, change, policies::store_step()).await?)
+    let (checkout_id, attempts_max) = ctx.state(|s| (s.input.checkout_id.clone(), s.input.waits.store_attempts_max));
+    let step = Step {
+        subject: change.payment_order_id.to_string(),
+        step: "order.transition",
+        checkout_id: Some(checkout_id),
+        attempts_max,
+    };
+    let to = change.to;
+    let moved = guarded(ctx, &step, || persist(ctx, TransitionOrder, change.clone())).await?;
+    Ok(moved.unwrap_or(to))
 }
 
 /// Fails every order with one code before any money moved (risk refusal, expiry).
@@ -373,7 +454,9 @@ pub(crate) async fn fail_all(
     join_all(runs).await.into_iter().collect()
 }
 
-/// Direct flow, one order: charge its token until the outcome is known, record, book.
+/// Direct flow, one order: mark it EXECUTING, then charge its token until the outcome is
+/// known, record, book. Only an order this run moved from NOT_STARTED is charged blindly; one
+/// another run got further is decided from its stored state (`resume.rs`).
 async fn run_order(
     ctx: &WorkflowContext<CheckoutWorkflow>,
     input: &CheckoutInput,
@@ -388,16 +471,52 @@ async fn run_order(
         return record_and_book(ctx, change).await;
     }
     set_phase(ctx, CheckoutPhase::Charging);
-    transition(ctx, StatusChange::new(id.clone(), PaymentOrderStatus::Executing, "charging at the PSP")).await?;
+    let status =
+        transition(ctx, StatusChange::new(id.clone(), PaymentOrderStatus::Executing, "charging at the PSP")).await?;
+    if status != PaymentOrderStatus::Executing {
+        let stored = persist_always(ctx, ReadOrders, input.checkout_id.clone()).await?;
+        if let Some(stored) = stored.iter().find(|o| o.payment_order_id == id) {
+            return crate::resume::resume_order(ctx, input, token, order, stored).await;
+        }
+    }
+    charge_order(ctx, input, token, order).await
+}
+
+/// Charges an EXECUTING order with nothing sent before: until the outcome is known, record, book.
+pub(crate) async fn charge_order(
+    ctx: &WorkflowContext<CheckoutWorkflow>,
+    input: &CheckoutInput,
+    token: &str,
+    order: &NewPaymentOrder,
+) -> WorkflowResult<OrderResult> {
+    let id = order.payment_order_id.clone();
     register_compensation(ctx, &id);
-    let charge = ChargeInput {
-        payment_order_id: id.clone(),
+    let request = PaymentRequest::Charge(charge_input(input, token, order));
+    let lookup = order_lookup(order, None);
+    let settled = settle_payment(ctx, std::slice::from_ref(&id), request, lookup, Sends::default()).await?;
+    record_and_book(ctx, change_for(&id, &settled)).await
+}
+
+/// The charge request of one order (its token: see [`CheckoutPayment::charge_token`]).
+pub(crate) fn charge_input(input: &CheckoutInput, token: &str, order: &NewPaymentOrder) -> ChargeInput {
+    ChargeInput {
+        payment_order_id: order.payment_order_id.clone(),
         checkout_id: input.checkout_id.clone(),
         buyer_id: input.buyer_id.clone(),
         payment_token: token.to_owned(),
         amount: order.amount,
-    };
-    let lookup = LookupInput { payment_order_id: id.clone(), psp_reference: None };
-    let settled = settle_payment(ctx, std::slice::from_ref(&id), PaymentRequest::Charge(charge), lookup).await?;
-    record_and_book(ctx, change_for(&id, &settled)).await
+        first_sent_at_ms: None,
+    }
+}
+
+/// How to find one order's payment at the PSP: by our order id, or by its reference when
+/// known; it must carry our order id, amount and currency.
+pub(crate) fn order_lookup(order: &NewPaymentOrder, psp_reference: Option<String>) -> LookupInput {
+    LookupInput {
+        payment_order_id: order.payment_order_id.clone(),
+        psp_reference,
+        expected: Some(ExpectedPayment { psp_order_id: order.payment_order_id.to_string(), amount: order.amount }),
+        first_sent_at_ms: None,
+        last_sent_at_ms: None,
+    }
 }

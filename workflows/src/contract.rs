@@ -45,6 +45,15 @@ activity_contract!(
     CancelPending, "psp.cancel_pending", LookupInput => ChargeOutcome
 );
 activity_contract!(
+    /// Ask the PSP whether it made a refund (found by the refund's id, which travels with it):
+    /// before an operator's retry or resolve of a refund whose outcome was never learned.
+    FindRefund, "psp.find_refund", RefundRequest => RefundLookup
+);
+activity_contract!(
+    /// Read the stored state of every order of a checkout (a resumed checkout decides from it).
+    ReadOrders, "order.read_all", CheckoutId => Vec<StoredOrder>
+);
+activity_contract!(
     /// Move a payment order to a new status and append the history row.
     TransitionOrder, "order.transition", StatusChange => PaymentOrderStatus
 );
@@ -139,10 +148,17 @@ pub struct ChargeInput {
     pub checkout_id: CheckoutId,
     /// The buyer (Toss billing charges name the customer the billing key belongs to).
     pub buyer_id: BuyerId,
-    /// PSP payment-method token.
+    /// Empty: the PSP token is sealed in the database and opened by the activity, so it never
+    /// appears in a workflow history. (Histories written before sealing carry it here.)
     pub payment_token: String,
     /// Amount to capture.
     pub amount: Money,
+    /// Workflow time (ms since the epoch) at or before the first request sent under this
+    /// order's key whose effect is not ruled out. The activity refuses to send once the PSP
+    /// may have forgotten that key (a resend would then charge again): the workflow asks the
+    /// PSP instead. `None` in histories written before this field.
+    #[serde(default)]
+    pub first_sent_at_ms: Option<i64>,
 }
 
 /// What the PSP did. A decline is an outcome, not an error.
@@ -191,16 +207,51 @@ pub struct LookupInput {
     pub payment_order_id: PaymentOrderId,
     /// The PSP's payment id, when we have it.
     pub psp_reference: Option<String>,
+    /// What the payment must be to count as ours: a payment the PSP finds for another order,
+    /// amount or currency is [`PaymentLookup::Mismatch`], never a capture. `None` only in
+    /// histories written before this field.
+    #[serde(default)]
+    pub expected: Option<ExpectedPayment>,
+    /// See [`ChargeInput::first_sent_at_ms`]: whether re-sending under the key is still safe.
+    #[serde(default)]
+    pub first_sent_at_ms: Option<i64>,
+    /// Workflow time at or after the last request sent under the key: a search that may lag
+    /// (Stripe's) counts a miss only once the PSP's indexing delay has passed since then.
+    #[serde(default)]
+    pub last_sent_at_ms: Option<i64>,
+}
+
+/// The payment a lookup must find.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedPayment {
+    /// Our id for the payment at the PSP: the payment order id (direct flow; Stripe
+    /// `metadata[payment_order_id]`, Toss `orderId`), the checkout id (hosted flow).
+    pub psp_order_id: String,
+    /// Amount and currency.
+    pub amount: Money,
 }
 
 /// What the PSP knows about an order's payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PaymentLookup {
-    /// The PSP has no payment for this order: the charge never arrived, so charging again
-    /// with the same idempotency key is safe.
+    /// The PSP has no payment for this order, and that answer is final: the charge never
+    /// arrived, so charging again with the same idempotency key is safe.
     NotFound,
     /// The PSP's current answer.
     Found(ChargeOutcome),
+    /// The PSP found a payment under the reference, but it is not ours (another order id,
+    /// amount or currency): never a capture of ours. An operator looks at it.
+    Mismatch {
+        /// What differs.
+        reason: String,
+    },
+    /// The PSP's search found nothing, but its index may lag behind (Stripe's Search API is
+    /// eventually consistent), so that is no proof. `resend_safe`: our key is still alive at
+    /// the PSP, so re-sending replays any earlier request instead of charging again.
+    NotVisibleYet {
+        /// Re-sending under the key is safe now.
+        resend_safe: bool,
+    },
 }
 
 /// A status change request for one order.
@@ -252,6 +303,37 @@ pub struct ConfirmInput {
     pub payment_key: String,
     /// Our amount (the checkout's total), never the redirect's.
     pub amount: Money,
+    /// See [`ChargeInput::first_sent_at_ms`].
+    #[serde(default)]
+    pub first_sent_at_ms: Option<i64>,
+}
+
+/// What the PSP knows of a refund we asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefundLookup {
+    /// The PSP made no refund under this id: sending it (again) cannot refund twice.
+    NotFound,
+    /// The PSP has it: refunded, or refused.
+    Found(RefundOutcome),
+}
+
+/// An order as stored, for a checkout that resumes after its earlier workflow ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOrder {
+    /// The order.
+    pub payment_order_id: PaymentOrderId,
+    /// Its status.
+    pub status: PaymentOrderStatus,
+    /// The PSP's payment id, when known.
+    pub psp_reference: Option<String>,
+    /// Credited to the seller's wallet.
+    pub wallet_updated: bool,
+    /// Posted to the ledger.
+    pub ledger_updated: bool,
+    /// When it was first marked EXECUTING (no charge was sent before that), if it was.
+    pub executing_since_ms: Option<i64>,
+    /// Its failure code, when FAILED.
+    pub failure_code: Option<String>,
 }
 
 /// A refund (Toss: cancel) of part or all of a captured payment.

@@ -7,10 +7,11 @@
 use crate::contract::{CloseDeadLetter, DeadLetterClose, DeadLetterOpen, OpenDeadLetter, OperatorNote};
 use crate::failures::StepError;
 use crate::messages::{DeadLetterAction, DeadLetterVerb, PAYMENT_STATUS_ATTRIBUTE};
-use crate::policies;
+use crate::persist::persist_always;
+use crate::versions;
 use payments_domain::CheckoutId;
 use std::collections::BTreeMap;
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::time::Duration;
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
@@ -62,6 +63,8 @@ pub trait DeadLetterHost: 'static {
     fn dead_letters_mut(&mut self) -> &mut DeadLetters;
     /// The `PaymentStatus` value to show again once no dead letter is open.
     fn status_value(&self) -> &'static str;
+    /// Attempts of one run of a database step (its [`crate::messages::WaitLimits`]).
+    fn store_attempts_max(&self) -> u32;
 }
 
 /// The step being guarded.
@@ -85,40 +88,80 @@ impl Step {
 
 /// Runs `run` until it succeeds (`Some`) or an operator resolves its dead letter (`None`).
 /// `run` is one full run of the step with its own retry policy.
-pub(crate) async fn guarded<W, T, F, Fut>(
-    ctx: &WorkflowContext<W>,
-    step: &Step,
-    mut run: F,
-) -> WorkflowResult<Option<T>>
+pub(crate) async fn guarded<W, T, F, Fut>(ctx: &WorkflowContext<W>, step: &Step, run: F) -> WorkflowResult<Option<T>>
 where
     W: DeadLetterHost,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StepError>>,
 {
+    type NoCheck<T> = fn() -> Ready<Result<Option<T>, StepError>>;
+    guarded_checked(ctx, step, run, None::<NoCheck<T>>).await
+}
+
+/// [`guarded`], and before acting on an operator's retry or resolve, `check` finds out whether
+/// the step's effect already happened (a PSP refund whose answer was lost): `Some` is taken as
+/// the step's result whatever the operator asked (never done twice, never dropped when done);
+/// `None` lets the action go ahead; an error parks the step again.
+pub(crate) async fn guarded_checked<W, T, F, Fut, C, CFut>(
+    ctx: &WorkflowContext<W>,
+    step: &Step,
+    mut run: F,
+    mut check: Option<C>,
+) -> WorkflowResult<Option<T>>
+where
+    W: DeadLetterHost,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StepError>>,
+    C: FnMut() -> CFut,
+    CFut: Future<Output = Result<Option<T>, StepError>>,
+{
     let id = step.id();
-    let mut retried = false;
+    let mut err = match run().await {
+        Ok(value) => return Ok(Some(value)),
+        Err(err) => err,
+    };
     loop {
-        let err = match run().await {
-            Ok(value) => {
-                if retried {
-                    let close = DeadLetterClose { dead_letter_id: id.clone(), resolved: None };
-                    ctx.execute_local_activity(CloseDeadLetter, close, policies::store_step()).await?;
-                }
+        let action = park(ctx, step, &id, &err).await?;
+        let checked = match check.as_mut() {
+            // Histories from before the check replay the operator's action directly.
+            Some(check) if ctx.patched(versions::REFUND_ASKS_PSP_FIRST) => Some(check().await),
+            _ => None,
+        };
+        let note = OperatorNote { operator: action.operator, reason: action.reason };
+        match (action.verb, checked) {
+            // Could not find out: ask the operator again rather than guess.
+            (_, Some(Err(e))) => err = e,
+            (DeadLetterVerb::Retry, Some(Ok(Some(value)))) => {
+                close(ctx, &id, None).await?;
                 return Ok(Some(value));
             }
-            Err(err) => err,
-        };
-        let action = park(ctx, step, &id, &err).await?;
-        match action.verb {
-            DeadLetterVerb::Retry => retried = true,
-            DeadLetterVerb::Resolve => {
-                let note = OperatorNote { operator: action.operator, reason: action.reason };
-                let close = DeadLetterClose { dead_letter_id: id.clone(), resolved: Some(note) };
-                ctx.execute_local_activity(CloseDeadLetter, close, policies::store_step()).await?;
+            (DeadLetterVerb::Resolve, Some(Ok(Some(value)))) => {
+                let reason = format!("{} (found done at the PSP: booked as such)", note.reason);
+                close(ctx, &id, Some(OperatorNote { reason, ..note })).await?;
+                return Ok(Some(value));
+            }
+            (DeadLetterVerb::Retry, _) => match run().await {
+                Ok(value) => {
+                    close(ctx, &id, None).await?;
+                    return Ok(Some(value));
+                }
+                Err(e) => err = e,
+            },
+            (DeadLetterVerb::Resolve, _) => {
+                close(ctx, &id, Some(note)).await?;
                 return Ok(None);
             }
         }
     }
+}
+
+/// Closes the dead letter: its step succeeded (`None`), or an operator resolved it.
+async fn close<W: DeadLetterHost>(
+    ctx: &WorkflowContext<W>,
+    id: &str,
+    resolved: Option<OperatorNote>,
+) -> WorkflowResult<()> {
+    persist_always(ctx, CloseDeadLetter, DeadLetterClose { dead_letter_id: id.to_owned(), resolved }).await
 }
 
 /// Records the dead letter, shows it in the Temporal UI and waits for an operator's action.
@@ -147,7 +190,7 @@ async fn park<W: DeadLetterHost>(
     // On the board before the row exists: an operator acts only on a stored row, so by then
     // the validator already accepts the action.
     ctx.state_mut(|s| s.dead_letters_mut().open.insert(id.to_owned(), None));
-    ctx.execute_local_activity(OpenDeadLetter, open, policies::store_step()).await?;
+    persist_always(ctx, OpenDeadLetter, open).await?;
     ctx.upsert_search_attributes([PAYMENT_STATUS_ATTRIBUTE.value_set(DEAD_LETTER_STATUS.to_owned())]);
     let wanted = id.to_owned();
     ctx.wait_condition(move |s| s.dead_letters().action(&wanted).is_some()).await?;

@@ -1,10 +1,10 @@
 //! Reading activity failures: the application failure type name, its message, and whether
 //! the activity said no retry could fix it.
 
-use temporalio_common::error::IncomingError;
+use temporalio_common::error::{ApplicationFailure, IncomingError};
 use temporalio_common::protos::temporal::api::failure::v1::Failure;
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
-use temporalio_sdk::ActivityExecutionError;
+use temporalio_sdk::{ActivityExecutionError, WorkflowTermination};
 
 /// A step's failure, as the workflow sees it after the activity's own retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,12 @@ impl StepError {
     /// Whether it is of this type.
     pub(crate) fn is(&self, type_name: &str) -> bool {
         self.type_name.as_deref() == Some(type_name)
+    }
+
+    /// Fails the workflow with it (only where histories from before a change did so).
+    pub(crate) fn into_termination(self) -> WorkflowTermination {
+        let failure = ApplicationFailure::builder(self.message).maybe_type_name(self.type_name).build();
+        WorkflowTermination::failed_application(failure)
     }
 }
 

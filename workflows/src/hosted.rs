@@ -4,9 +4,9 @@
 //! follows its outcome. A buyer who never comes back lets the checkout expire.
 
 use crate::cancel::{cancellation, register_compensation};
-use crate::charge::{PaymentRequest, change_for, settle_payment};
+use crate::charge::{PaymentRequest, Sends, change_for, settle_payment};
 use crate::checkout::{CheckoutInput, CheckoutWorkflow, OrderResult, fail_all, record_and_book, set_phase, transition};
-use crate::contract::{ConfirmInput, LookupInput, StatusChange};
+use crate::contract::{ConfirmInput, ExpectedPayment, LookupInput, StatusChange};
 use crate::messages::{CheckoutPhase, ConfirmResult};
 use crate::waits::{Deadline, wait_until};
 use payments_domain::PaymentOrderStatus;
@@ -61,9 +61,18 @@ pub(crate) async fn run_hosted(
         checkout_id: input.checkout_id.clone(),
         payment_key: request.payment_key.clone(),
         amount: total,
+        first_sent_at_ms: None,
     };
-    let lookup = LookupInput { payment_order_id: ids[0].clone(), psp_reference: Some(request.payment_key) };
-    let settled = settle_payment(ctx, &ids, PaymentRequest::Confirm(confirm), lookup).await?;
+    // The key came through the buyer's browser: whatever the PSP finds under it counts only if
+    // it is this checkout's payment (order id = checkout id) of exactly its total.
+    let lookup = LookupInput {
+        payment_order_id: ids[0].clone(),
+        psp_reference: Some(request.payment_key),
+        expected: Some(ExpectedPayment { psp_order_id: input.checkout_id.to_string(), amount: total }),
+        first_sent_at_ms: None,
+        last_sent_at_ms: None,
+    };
+    let settled = settle_payment(ctx, &ids, PaymentRequest::Confirm(confirm), lookup, Sends::default()).await?;
     let changes: Vec<_> = ids.iter().map(|id| change_for(id, &settled)).collect();
     ctx.state_mut(|s| {
         let first = &changes[0];

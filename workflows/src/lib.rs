@@ -5,7 +5,10 @@
 //! one place), `checkout.rs` (the checkout saga: risk check, then per payment order mark
 //! EXECUTING, charge at the PSP, record the outcome, credit the wallet, post the ledger),
 //! `charge.rs` (charging one order until the PSP's answer is known: lost answers, status
-//! queries, pending payments awaited through webhook signals with a deadline), `hosted.rs` (the
+//! queries checked against our order, pending payments awaited through webhook signals with a
+//! deadline), `resume.rs` (a checkout whose earlier workflow ended: every order decided from its
+//! stored status), `persist.rs` (database steps that wait out outages), `versions.rs` (the patch
+//! ids of changes existing histories must replay around), `hosted.rs` (the
 //! hosted-page flow: wait for the buyer, confirm one payment for all orders), `messages.rs`
 //! (signals, the confirm update, the phase query, search attributes, wait limits), `waits.rs`
 //! (waiting for state with a deadline on durable timers), `refund.rs` (the refund workflow and
@@ -26,9 +29,12 @@ pub mod dead_letter;
 mod failures;
 mod hosted;
 pub mod messages;
+mod persist;
 pub mod policies;
 pub mod refund;
+mod resume;
+mod versions;
 mod waits;
 
-pub use checkout::{CheckoutInput, CheckoutResult, CheckoutWorkflow, OrderResult};
+pub use checkout::{CheckoutInput, CheckoutPayment, CheckoutResult, CheckoutWorkflow, OrderResult};
 pub use refund::{RefundInput, RefundResult, RefundWorkflow};

@@ -32,6 +32,16 @@ pub struct WaitLimits {
     /// answer (or a webhook about the checkout arrives, which asks at once).
     #[serde(default = "default_unknown_recheck_secs")]
     pub unknown_recheck_secs: [u64; 3],
+    /// Attempts of one run of a database step (status, wallet, ledger, refund, dead-letter
+    /// records) before the workflow waits on a durable timer and runs it again: backoff doubles
+    /// from 0.1 s up to 30 s between attempts. A database outage of any length only delays a
+    /// step; it never ends a workflow that may hold captured money.
+    #[serde(default = "default_store_attempts_max")]
+    pub store_attempts_max: u32,
+}
+
+fn default_store_attempts_max() -> u32 {
+    WaitLimits::DEFAULT.store_attempts_max
 }
 
 fn default_psp_attempts_max() -> u32 {
@@ -46,13 +56,15 @@ impl WaitLimits {
     /// Production defaults: 15 min for 3-D Secure / PSP review answers (Stripe's and Toss's
     /// authentication windows are shorter), 24 h for an operator, 30 min for a buyer on the
     /// hosted page (Toss expires an unconfirmed payment after 10 min); 10 attempts per PSP call
-    /// (about 3 minutes of backoff); the janitor asks after 5 min, 1 h, then daily.
+    /// (about 3 minutes of backoff); the janitor asks after 5 min, 1 h, then daily; 30
+    /// attempts per run of a database step (about 12 minutes, a failover's worth).
     pub const DEFAULT: WaitLimits = WaitLimits {
         psp_pending_secs: 15 * 60,
         review_secs: 24 * 3600,
         hosted_payment_secs: 30 * 60,
         psp_attempts_max: 10,
         unknown_recheck_secs: [5 * 60, 3600, 24 * 3600],
+        store_attempts_max: 30,
     };
 
     /// The janitor's delay before its `round`-th status query (0-based).
@@ -134,6 +146,19 @@ pub struct ConfirmRequest {
     pub amount_minor: i64,
 }
 
+/// Longest Toss `paymentKey`, in characters (Toss documents at most 200).
+pub const PAYMENT_KEY_LEN_MAX: usize = 200;
+
+impl ConfirmRequest {
+    /// Whether `key` has the shape of a Toss `paymentKey`: 1 to [`PAYMENT_KEY_LEN_MAX`] ASCII
+    /// letters, digits, `-` and `_`. The key comes through the buyer's browser: anything else
+    /// (`orders/<another checkout>`, `..`, spaces) is refused before it reaches a PSP URL.
+    pub fn is_valid_payment_key(key: &str) -> bool {
+        (1..=PAYMENT_KEY_LEN_MAX).contains(&key.len())
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+}
+
 /// What the confirmation came to, for the buyer's result page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfirmResult {
@@ -189,6 +214,18 @@ mod tests {
         let limits = WaitLimits { unknown_recheck_secs: [300, 3600, 86400], ..WaitLimits::DEFAULT };
         let delays: Vec<_> = (0..5).map(|round| limits.unknown_recheck(round)).collect();
         assert_eq!(delays, vec![300, 3600, 86400, 86400, 86400]);
+    }
+
+    /// Payment keys are Toss-shaped or refused.
+    #[test]
+    fn payment_keys_are_checked() {
+        for good in ["5zJ4xY7m0kODnyRpQWGrN2xqGlNvLrKwv1M9ENjbeoPaZdL6", "WxdQtiCTz74W3Im2a_vqD", "a-b"] {
+            assert!(ConfirmRequest::is_valid_payment_key(good), "{good}");
+        }
+        let too_long = "k".repeat(PAYMENT_KEY_LEN_MAX + 1);
+        for bad in ["", "orders/chk-1", "..", "a b", "pk?x=1", "키", too_long.as_str()] {
+            assert!(!ConfirmRequest::is_valid_payment_key(bad), "{bad}");
+        }
     }
 
     /// Histories written before the limits had these fields still decode, with the defaults.

@@ -33,6 +33,9 @@ pub mod failure_types {
     pub const STORE_WALLET_BLOCKED: &str = "StoreWalletBlocked";
     /// The PSP refused to give back a captured payment (the saga's compensation).
     pub const PSP_REFUND_REFUSED: &str = "PspRefundRefused";
+    /// The payment the PSP found under our reference is not ours (another order id, amount or
+    /// currency): never booked as a capture; an operator looks at it.
+    pub const PSP_PAYMENT_MISMATCH: &str = "PspPaymentMismatch";
 }
 
 /// Exponential backoff: `initial_ms`, doubling, capped at `max_interval_ms`, at most
@@ -104,20 +107,22 @@ pub fn psp_refund(attempts_max: u32) -> LocalActivityOptions {
 /// UNKNOWN for the reconciliation janitor.
 pub const CHARGE_ROUNDS_MAX: u32 = 5;
 
-/// Attempts of a database step (see [`store_step`]).
+/// Attempts of one run of a database step by default (see [`store_step`]).
 pub const STORE_ATTEMPTS_MAX: u32 = 30;
 
-/// Database steps (status, wallet, ledger): 10 s per attempt, backoff 0.1 s to 30 s, 30
-/// attempts (about 12 minutes) to ride out a database failover. Violated invariants are not
-/// retried: they need a human.
-pub fn store_step() -> LocalActivityOptions {
+/// Database steps (status, wallet, ledger, refunds, dead-letter records): 10 s per attempt,
+/// backoff 0.1 s to 30 s, `attempts_max` attempts per run (30 by default: about 12 minutes,
+/// a failover's worth). Violated invariants are not retried: they need a human. When a run's
+/// attempts are spent on faults, the workflow waits [`store_rerun_delay`] and runs the step
+/// again (`persist.rs`): no outage ends a workflow.
+pub fn store_step(attempts_max: u32) -> LocalActivityOptions {
     use failure_types::*;
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(10))
         .retry_policy(retry(
             100,
             30_000,
-            STORE_ATTEMPTS_MAX,
+            attempts_max.max(1),
             &[
                 STORE_INVALID_TRANSITION,
                 STORE_PRECONDITION,
@@ -128,4 +133,30 @@ pub fn store_step() -> LocalActivityOptions {
             ],
         ))
         .build()
+}
+
+/// First wait before a database step whose run spent its attempts on faults runs again.
+pub const STORE_RERUN_DELAY_MIN_SECS: u64 = 1;
+/// Longest such wait: a recovered database is noticed within five minutes, and a week-long
+/// outage costs a few thousand history events, far below Temporal's limits.
+pub const STORE_RERUN_DELAY_MAX_SECS: u64 = 300;
+
+/// The wait before the `round`-th re-run (0-based) of a database step: doubling from
+/// [`STORE_RERUN_DELAY_MIN_SECS`], capped at [`STORE_RERUN_DELAY_MAX_SECS`].
+pub fn store_rerun_delay(round: u32) -> Duration {
+    let secs = STORE_RERUN_DELAY_MIN_SECS.saturating_mul(1u64 << round.min(16));
+    Duration::from_secs(secs.min(STORE_RERUN_DELAY_MAX_SECS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Re-runs of a database step wait 1, 2, 4, ... seconds, never more than five minutes.
+    #[test]
+    fn rerun_delays_double_up_to_the_cap() {
+        let delays: Vec<u64> = (0..12).map(|r| store_rerun_delay(r).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(store_rerun_delay(u32::MAX).as_secs(), 300);
+    }
 }

@@ -8,11 +8,13 @@
 //! retries, or an error nothing classifies, parks the refund as a dead letter.
 
 use crate::contract::{
-    CompleteRefund, CompleteRefundInput, FailRefund, FailRefundInput, RefundOutcome, RefundPayment, RefundRequest,
+    CompleteRefund, CompleteRefundInput, FailRefund, FailRefundInput, FindRefund, RefundLookup, RefundOutcome,
+    RefundPayment, RefundRequest,
 };
-use crate::dead_letter::{DeadLetterHost, DeadLetters, Step, guarded};
+use crate::dead_letter::{DeadLetterHost, DeadLetters, Step, guarded, guarded_checked};
 use crate::failures::StepError;
 use crate::messages::{DeadLetterAction, WaitLimits};
+use crate::persist::persist;
 use crate::policies::{self, failure_types};
 use payments_domain::{CheckoutId, PaymentOrderStatus};
 use serde::{Deserialize, Serialize};
@@ -65,6 +67,9 @@ impl DeadLetterHost for RefundWorkflow {
     fn status_value(&self) -> &'static str {
         REFUNDING_STATUS
     }
+    fn store_attempts_max(&self) -> u32 {
+        self.input.limits.store_attempts_max
+    }
 }
 
 #[workflow_methods]
@@ -102,7 +107,10 @@ impl RefundWorkflow {
 }
 
 /// Refunds `refund` at the PSP and books it. A compensation (`compensating`) must give the
-/// money back: a PSP refusal is then a dead letter too, never a silent FAILED.
+/// money back: a PSP refusal is then a dead letter too, never a silent FAILED. A refund parked
+/// as a dead letter (the PSP unreachable, or its answers lost, past every retry) is asked about
+/// at the PSP -- by its id, which travels with it -- before an operator's retry or resolve is
+/// acted on: a refund the PSP made is booked, never sent again and never failed.
 pub(crate) async fn refund_and_book<W: DeadLetterHost>(
     ctx: &WorkflowContext<W>,
     refund: &RefundRequest,
@@ -110,22 +118,39 @@ pub(crate) async fn refund_and_book<W: DeadLetterHost>(
     attempts_max: u32,
     compensating: bool,
 ) -> WorkflowResult<RefundResult> {
-    let step =
-        |name| Step { subject: refund.refund_id.clone(), step: name, checkout_id: checkout_id.clone(), attempts_max };
-    let at_psp = guarded(ctx, &step("psp.refund"), || async {
+    let store_attempts_max = ctx.state(|s| s.store_attempts_max());
+    let step = |name, attempts_max| Step {
+        subject: refund.refund_id.clone(),
+        step: name,
+        checkout_id: checkout_id.clone(),
+        attempts_max,
+    };
+    // A refusal of a compensation is parked, whether the refund call or the check saw it.
+    let judge = |outcome: RefundOutcome| match outcome {
+        RefundOutcome::Refused { code, message } if compensating => Err(StepError::decided(
+            failure_types::PSP_REFUND_REFUSED,
+            format!("the PSP refused to give back a captured payment: {code}: {message}"),
+        )),
+        outcome => Ok(outcome),
+    };
+    let send = || async {
         let outcome = ctx
             .execute_local_activity(RefundPayment, refund.clone(), policies::psp_refund(attempts_max))
             .await
             .map_err(StepError::from)?;
-        match outcome {
-            RefundOutcome::Refused { code, message } if compensating => Err(StepError::decided(
-                failure_types::PSP_REFUND_REFUSED,
-                format!("the PSP refused to give back a captured payment: {code}: {message}"),
-            )),
-            outcome => Ok(outcome),
+        judge(outcome)
+    };
+    let check = || async {
+        let found = ctx
+            .execute_local_activity(FindRefund, refund.clone(), policies::psp_lookup(attempts_max))
+            .await
+            .map_err(StepError::from)?;
+        match found {
+            RefundLookup::Found(outcome) => judge(outcome).map(Some),
+            RefundLookup::NotFound => Ok(None),
         }
-    })
-    .await?;
+    };
+    let at_psp = guarded_checked(ctx, &step("psp.refund", attempts_max), send, Some(check)).await?;
     let mut result = RefundResult {
         refund_id: refund.refund_id.clone(),
         status: "FAILED".into(),
@@ -139,10 +164,8 @@ pub(crate) async fn refund_and_book<W: DeadLetterHost>(
                 refund_id: refund.refund_id.clone(),
                 psp_refund_reference: psp_refund_reference.clone(),
             };
-            let booked = guarded(ctx, &step("refund.complete"), || async {
-                ctx.execute_local_activity(CompleteRefund, complete.clone(), policies::store_step())
-                    .await
-                    .map_err(StepError::from)
+            let booked = guarded(ctx, &step("refund.complete", store_attempts_max), || {
+                persist(ctx, CompleteRefund, complete.clone())
             })
             .await?;
             result.psp_refund_reference = Some(psp_refund_reference);
@@ -151,11 +174,11 @@ pub(crate) async fn refund_and_book<W: DeadLetterHost>(
             return Ok(result);
         }
         Some(RefundOutcome::Refused { code, .. }) => code,
-        // The operator checked that the PSP did not refund it.
+        // The operator resolved it and the PSP confirmed it made no such refund.
         None => "resolved_by_operator".to_owned(),
     };
     let fail = FailRefundInput { refund_id: refund.refund_id.clone(), code: code.clone() };
-    ctx.execute_local_activity(FailRefund, fail, policies::store_step()).await?;
+    guarded(ctx, &step("refund.fail", store_attempts_max), || persist(ctx, FailRefund, fail.clone())).await?;
     result.failure_code = Some(code);
     Ok(result)
 }

@@ -1,22 +1,32 @@
 //! Stripe adapter: PaymentIntents created and confirmed in one call with a payment-method
 //! token (`POST /v1/payment_intents`), retrieved by id or found by our order id through the
-//! Search API, refunded with `POST /v1/refunds`. Form-encoded requests, `Authorization:
-//! Bearer`, `Idempotency-Key`. The base URL is configurable: `https://api.stripe.com` in
-//! production, the simulator locally.
+//! Search API (eventually consistent: a miss is reported as such, see `rules.rs`), refunded
+//! with `POST /v1/refunds` (our refund id in `metadata[refund_id]`, found again through the
+//! refund list of the intent). Form-encoded requests, `Authorization: Bearer`,
+//! `Idempotency-Key`; every id in a path is one escaped segment. The base URL is configurable:
+//! `https://api.stripe.com` in production, the simulator locally.
 
 use super::http::{self, Answer};
-use super::{PspClient, PspError, PspFuture, RefundOutcome, RefundRequest, SecretKey};
+use super::{PspClient, PspError, PspFuture, PspLookup, PspPayment, RefundOutcome, RefundRequest, SecretKey};
 use payments_workflows::contract::{
-    ChargeInput, ChargeOutcome, ConfirmInput, LookupInput, PaymentLookup, PendingReason,
+    ChargeInput, ChargeOutcome, ConfirmInput, LookupInput, PendingReason, RefundLookup,
 };
-use reqwest::StatusCode;
+use reqwest::{StatusCode, Url};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Refunds asked for per page of the refund list (Stripe's maximum).
+const REFUND_PAGE_LIMIT: u32 = 100;
+/// Pages of an intent's refund list read before giving up (10,000 refunds of one payment).
+const REFUND_PAGES_MAX: usize = 100;
+/// The metadata key our refund id travels under.
+const REFUND_ID_METADATA_KEY: &str = "refund_id";
 
 /// Stripe API client.
 #[derive(Debug, Clone)]
 pub struct StripeClient {
-    base_url: String,
+    base_url: Url,
     secret_key: SecretKey,
     http: reqwest::Client,
 }
@@ -34,6 +44,25 @@ pub struct PaymentIntent {
     pub next_action: Option<serde_json::Value>,
     /// Why it was canceled.
     pub cancellation_reason: Option<String>,
+    /// Amount in minor units.
+    pub amount: Option<i64>,
+    /// Lower-case ISO currency.
+    pub currency: Option<String>,
+    /// Our `payment_order_id` and `checkout_id`.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl PaymentIntent {
+    /// The intent as a payment of ours to check.
+    fn payment(&self) -> PspPayment {
+        PspPayment {
+            outcome: intent_outcome(self),
+            order_id: self.metadata.get("payment_order_id").cloned(),
+            amount_minor: self.amount,
+            currency: self.currency.clone(),
+        }
+    }
 }
 
 /// `last_payment_error` of a PaymentIntent.
@@ -72,60 +101,113 @@ struct Refund {
     id: String,
     status: String,
     failure_reason: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+impl Refund {
+    fn outcome(self) -> RefundOutcome {
+        match self.status.as_str() {
+            "failed" | "canceled" => RefundOutcome::Refused {
+                code: self.failure_reason.unwrap_or_else(|| self.status.clone()),
+                message: format!("refund {} {}", self.id, self.status),
+            },
+            // succeeded, pending (on its way), requires_action (returned once the buyer acts).
+            _ => RefundOutcome::Refunded { psp_refund_reference: self.id },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundList {
+    data: Vec<Refund>,
+    has_more: bool,
 }
 
 impl StripeClient {
     /// A client for `base_url` (no trailing slash needed).
     pub fn new(base_url: &str, secret_key: SecretKey, request_timeout: Duration) -> Result<Self, PspError> {
-        Ok(StripeClient {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            secret_key,
-            http: http::client(request_timeout)?,
-        })
+        Ok(StripeClient { base_url: http::base_url(base_url)?, secret_key, http: http::client(request_timeout)? })
     }
 
-    fn post(&self, path: &str, idempotency_key: &str, form: &[(&str, String)]) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.base_url))
+    fn post(
+        &self,
+        path: &[&str],
+        idempotency_key: &str,
+        form: &[(&str, String)],
+    ) -> Result<reqwest::RequestBuilder, PspError> {
+        Ok(self
+            .http
+            .post(http::url(&self.base_url, path)?)
             .bearer_auth(self.secret_key.expose())
             .header("Idempotency-Key", idempotency_key)
-            .form(form)
+            .form(form))
     }
 
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base_url)).bearer_auth(self.secret_key.expose())
+    fn get(&self, path: &[&str]) -> Result<reqwest::RequestBuilder, PspError> {
+        Ok(self.http.get(http::url(&self.base_url, path)?).bearer_auth(self.secret_key.expose()))
     }
 
-    async fn create_and_confirm(&self, input: &ChargeInput) -> Result<ChargeOutcome, PspError> {
+    async fn create_and_confirm(&self, input: &ChargeInput, token: &str) -> Result<ChargeOutcome, PspError> {
         // Stripe amounts are integers in the currency's smallest unit (zero-decimal currencies
         // such as KRW and JPY send the whole amount): exactly our minor units.
         let form = [
             ("amount", input.amount.amount_minor().to_string()),
             ("currency", input.amount.currency().code().to_ascii_lowercase()),
-            ("payment_method", input.payment_token.clone()),
+            ("payment_method", token.to_owned()),
             ("confirm", "true".to_owned()),
             ("metadata[payment_order_id]", input.payment_order_id.to_string()),
             ("metadata[checkout_id]", input.checkout_id.to_string()),
         ];
-        let answer = http::send(self.post("/v1/payment_intents", input.payment_order_id.as_str(), &form)).await?;
+        let answer = http::send(self.post(&["v1", "payment_intents"], input.payment_order_id.as_str(), &form)?).await?;
         classify_charge(&answer)
     }
 
-    async fn find(&self, input: &LookupInput) -> Result<PaymentLookup, PspError> {
+    async fn find(&self, input: &LookupInput) -> Result<PspLookup, PspError> {
         if let Some(id) = &input.psp_reference {
-            let answer = http::send(self.get(&format!("/v1/payment_intents/{id}"))).await?;
+            let answer = http::send(self.get(&["v1", "payment_intents", id])?).await?;
             if answer.status == StatusCode::NOT_FOUND {
-                return Ok(PaymentLookup::NotFound);
+                return Ok(PspLookup::NotFound);
             }
             let pi: PaymentIntent = parse_ok(&answer)?;
-            return Ok(PaymentLookup::Found(intent_outcome(&pi)));
+            return Ok(PspLookup::Found(pi.payment()));
         }
-        let query = format!("metadata['payment_order_id']:'{}'", input.payment_order_id);
-        let answer = http::send(self.get("/v1/payment_intents/search").query(&[("query", query)])).await?;
+        let order = input.expected.as_ref().map_or(input.payment_order_id.as_str(), |e| e.psp_order_id.as_str());
+        let query = format!("metadata['payment_order_id']:'{order}'");
+        let answer = http::send(self.get(&["v1", "payment_intents", "search"])?.query(&[("query", query)])).await?;
         let result: SearchResult = parse_ok(&answer)?;
         // One key, one intent; should there be more, a captured one wins over the rest.
         let best = result.data.iter().find(|pi| pi.status == "succeeded").or_else(|| result.data.first());
-        Ok(best.map_or(PaymentLookup::NotFound, |pi| PaymentLookup::Found(intent_outcome(pi))))
+        // Search is eventually consistent: a miss is only a miss (see `rules.rs`).
+        Ok(best.map_or(PspLookup::SearchMiss, |pi| PspLookup::Found(pi.payment())))
+    }
+
+    /// Finds our refund among the intent's refunds (a list read, consistent, unlike search).
+    async fn find_refund_by_id(&self, request: &RefundRequest) -> Result<RefundLookup, PspError> {
+        let mut after: Option<String> = None;
+        for _page in 0..REFUND_PAGES_MAX {
+            let mut query =
+                vec![("payment_intent", request.psp_reference.clone()), ("limit", REFUND_PAGE_LIMIT.to_string())];
+            if let Some(after) = &after {
+                query.push(("starting_after", after.clone()));
+            }
+            let answer = http::send(self.get(&["v1", "refunds"])?.query(&query)).await?;
+            let list: RefundList = parse_ok(&answer)?;
+            after = list.data.last().map(|r| r.id.clone());
+            let ours = list.data.into_iter().find(|r| {
+                r.metadata.get(REFUND_ID_METADATA_KEY).map(String::as_str) == Some(request.refund_id.as_str())
+            });
+            if let Some(refund) = ours {
+                return Ok(RefundLookup::Found(refund.outcome()));
+            }
+            if !list.has_more || after.is_none() {
+                return Ok(RefundLookup::NotFound);
+            }
+        }
+        Err(PspError::Unavailable {
+            message: format!("more than {} refunds on {}", REFUND_PAGES_MAX * 100, request.psp_reference),
+            retry_after: None,
+        })
     }
 
     async fn create_refund(&self, request: &RefundRequest) -> Result<RefundOutcome, PspError> {
@@ -136,17 +218,13 @@ impl StripeClient {
             ("reason", "requested_by_customer".to_owned()),
             ("metadata[reason]", request.reason.clone()),
             ("metadata[payment_order_id]", request.payment_order_id.to_string()),
+            // How `find_refund` recognizes it, whatever became of this answer.
+            ("metadata[refund_id]", request.refund_id.clone()),
         ];
-        let answer = http::send(self.post("/v1/refunds", &request.refund_id, &form)).await?;
+        let answer = http::send(self.post(&["v1", "refunds"], &request.refund_id, &form)?).await?;
         if answer.status.is_success() {
             let refund: Refund = parse_ok(&answer)?;
-            return Ok(match refund.status.as_str() {
-                "failed" | "canceled" => RefundOutcome::Refused {
-                    code: refund.failure_reason.unwrap_or_else(|| refund.status.clone()),
-                    message: format!("refund {} {}", refund.id, refund.status),
-                },
-                _ => RefundOutcome::Refunded { psp_refund_reference: refund.id },
-            });
+            return Ok(refund.outcome());
         }
         match classify_error(&answer)? {
             StripeFailure::Refused { code, message } => Ok(RefundOutcome::Refused { code, message }),
@@ -162,34 +240,41 @@ impl StripeClient {
         let id = match &input.psp_reference {
             Some(id) => id.clone(),
             None => match self.find(input).await? {
-                PaymentLookup::Found(ChargeOutcome::Pending { psp_reference, .. }) => psp_reference,
-                PaymentLookup::Found(final_outcome) => return Ok(final_outcome),
-                PaymentLookup::NotFound => return Err(PspError::InvalidRequest("no payment to cancel".into())),
+                PspLookup::Found(PspPayment { outcome: ChargeOutcome::Pending { psp_reference, .. }, .. }) => {
+                    psp_reference
+                }
+                PspLookup::Found(payment) => return Ok(payment.outcome),
+                PspLookup::NotFound | PspLookup::SearchMiss => {
+                    return Err(PspError::InvalidRequest("no payment to cancel".into()));
+                }
             },
         };
         let form = [("cancellation_reason", "abandoned".to_owned())];
-        let answer =
-            http::send(self.post(&format!("/v1/payment_intents/{id}/cancel"), &format!("{id}:cancel"), &form)).await?;
+        let path = ["v1", "payment_intents", id.as_str(), "cancel"];
+        let answer = http::send(self.post(&path, &format!("{id}:cancel"), &form)?).await?;
         if answer.status.is_success() {
             let pi: PaymentIntent = parse_ok(&answer)?;
             return Ok(intent_outcome(&pi));
         }
         // Not cancellable any more (it succeeded or failed meanwhile): its state is the answer.
-        let answer = http::send(self.get(&format!("/v1/payment_intents/{id}"))).await?;
+        let answer = http::send(self.get(&["v1", "payment_intents", &id])?).await?;
         let pi: PaymentIntent = parse_ok(&answer)?;
         Ok(intent_outcome(&pi))
     }
 }
 
 impl PspClient for StripeClient {
-    fn charge<'a>(&'a self, input: &'a ChargeInput) -> PspFuture<'a, ChargeOutcome> {
-        Box::pin(self.create_and_confirm(input))
+    fn charge<'a>(&'a self, input: &'a ChargeInput, token: &'a str) -> PspFuture<'a, ChargeOutcome> {
+        Box::pin(self.create_and_confirm(input, token))
     }
-    fn lookup<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PaymentLookup> {
+    fn lookup<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PspLookup> {
         Box::pin(self.find(input))
     }
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundOutcome> {
         Box::pin(self.create_refund(request))
+    }
+    fn find_refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundLookup> {
+        Box::pin(self.find_refund_by_id(request))
     }
     fn confirm<'a>(&'a self, _input: &'a ConfirmInput) -> PspFuture<'a, ChargeOutcome> {
         Box::pin(async {

@@ -3,19 +3,25 @@
 //! customer key); the hosted flow confirms a payment the buyer approved on Toss's page
 //! (`POST /v1/payments/confirm`). Status queries use `GET /v1/payments/{paymentKey}` or
 //! `GET /v1/payments/orders/{orderId}`; refunds are cancels
-//! (`POST /v1/payments/{paymentKey}/cancel`). `Authorization: Basic base64("<secretKey>:")`,
-//! `Idempotency-Key` on every POST, JSON bodies, errors `{code, message}`.
+//! (`POST /v1/payments/{paymentKey}/cancel`; our refund id ends the `cancelReason`, which is
+//! how a refund whose answer was lost is found again in the payment's `cancels`).
+//! `Authorization: Basic base64("<secretKey>:")`, `Idempotency-Key` on every POST, JSON bodies,
+//! errors `{code, message}`; every id in a path (billing key, payment key, order id) is one
+//! escaped segment.
 
 use super::http::{self, Answer};
-use super::{PspClient, PspError, PspFuture, RefundOutcome, RefundRequest, SecretKey};
+use super::{PspClient, PspError, PspFuture, PspLookup, PspPayment, RefundOutcome, RefundRequest, SecretKey};
 use payments_domain::Money;
 use payments_workflows::contract::{
-    ChargeInput, ChargeOutcome, ConfirmInput, LookupInput, PaymentLookup, PendingReason,
+    ChargeInput, ChargeOutcome, ConfirmInput, LookupInput, PendingReason, RefundLookup,
 };
-use reqwest::StatusCode;
+use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
+
+/// Longest `cancelReason` Toss accepts, in characters.
+pub const CANCEL_REASON_CHARS_MAX: usize = 200;
 
 /// Toss card payments settle in won only.
 pub const CURRENCY: &str = "KRW";
@@ -27,7 +33,7 @@ pub const ORDER_ID_LEN_MAX: usize = 64;
 /// Toss Payments API client.
 #[derive(Debug, Clone)]
 pub struct TossClient {
-    base_url: String,
+    base_url: Url,
     secret_key: SecretKey,
     http: reqwest::Client,
 }
@@ -52,6 +58,21 @@ pub struct Payment {
     pub failure: Option<Failure>,
     /// When the payment was approved (captured); absent for one never approved.
     pub approved_at: Option<String>,
+    /// ISO currency (card payments: KRW; absent from some older answers).
+    pub currency: Option<String>,
+}
+
+impl Payment {
+    /// The payment as a payment of ours to check.
+    fn payment(&self) -> PspPayment {
+        PspPayment {
+            outcome: payment_outcome(self),
+            order_id: Some(self.order_id.clone()),
+            amount_minor: self.total_amount,
+            // Toss card payments settle in won only; older answers omit the field.
+            currency: Some(self.currency.clone().unwrap_or_else(|| CURRENCY.to_owned())),
+        }
+    }
 }
 
 /// One entry of `cancels`.
@@ -62,6 +83,19 @@ pub struct Cancel {
     pub cancel_amount: i64,
     /// Transaction key of this cancel.
     pub transaction_key: Option<String>,
+    /// The reason sent (ours ends with the refund id, see [`cancel_reason`]).
+    pub cancel_reason: Option<String>,
+    /// DONE, or not yet / not at all.
+    pub cancel_status: Option<String>,
+}
+
+/// The `cancelReason` of a refund: the reason, cut to fit, then ` [{refund_id}]` -- the only
+/// field of a cancel that Toss gives back, so a refund whose answer was lost can be found.
+pub fn cancel_reason(reason: &str, refund_id: &str) -> String {
+    let marker = format!(" [{refund_id}]");
+    let room = CANCEL_REASON_CHARS_MAX.saturating_sub(marker.chars().count());
+    let cut: String = reason.chars().take(room).collect();
+    format!("{cut}{marker}")
 }
 
 /// `failure` of a Payment.
@@ -82,26 +116,28 @@ struct ErrorBody {
 impl TossClient {
     /// A client for `base_url` (`https://api.tosspayments.com` in production).
     pub fn new(base_url: &str, secret_key: SecretKey, request_timeout: Duration) -> Result<Self, PspError> {
-        Ok(TossClient {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            secret_key,
-            http: http::client(request_timeout)?,
-        })
+        Ok(TossClient { base_url: http::base_url(base_url)?, secret_key, http: http::client(request_timeout)? })
     }
 
-    fn post(&self, path: &str, idempotency_key: &str, body: serde_json::Value) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.base_url))
+    fn post(
+        &self,
+        path: &[&str],
+        idempotency_key: &str,
+        body: serde_json::Value,
+    ) -> Result<reqwest::RequestBuilder, PspError> {
+        Ok(self
+            .http
+            .post(http::url(&self.base_url, path)?)
             .basic_auth(self.secret_key.expose(), Some(""))
             .header("Idempotency-Key", idempotency_key)
-            .json(&body)
+            .json(&body))
     }
 
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base_url)).basic_auth(self.secret_key.expose(), Some(""))
+    fn get(&self, path: &[&str]) -> Result<reqwest::RequestBuilder, PspError> {
+        Ok(self.http.get(http::url(&self.base_url, path)?).basic_auth(self.secret_key.expose(), Some("")))
     }
 
-    async fn charge_billing_key(&self, input: &ChargeInput) -> Result<ChargeOutcome, PspError> {
+    async fn charge_billing_key(&self, input: &ChargeInput, billing_key: &str) -> Result<ChargeOutcome, PspError> {
         check_order(input.payment_order_id.as_str(), input.amount)?;
         let body = json!({
             "customerKey": input.buyer_id.as_str(),
@@ -109,9 +145,10 @@ impl TossClient {
             "orderId": input.payment_order_id.as_str(),
             "orderName": format!("Checkout {}", input.checkout_id),
         });
-        let path = format!("/v1/billing/{}", input.payment_token);
-        let answer = http::send(self.post(&path, input.payment_order_id.as_str(), body)).await?;
-        payment_answer(&answer)
+        // The billing key is a path segment: it never appears in our messages (see
+        // `http::transport_error`; the activity scrubs the PSP's texts).
+        let request = self.post(&["v1", "billing", billing_key], input.payment_order_id.as_str(), body)?;
+        payment_answer(&http::send(request).await?)
     }
 
     /// Confirms a payment the buyer approved on Toss's page (hosted flow). The amount is ours,
@@ -125,7 +162,7 @@ impl TossClient {
     ) -> Result<ChargeOutcome, PspError> {
         check_order(order_id, amount)?;
         let body = json!({"paymentKey": payment_key, "orderId": order_id, "amount": amount.amount_minor()});
-        let answer = http::send(self.post("/v1/payments/confirm", order_id, body)).await?;
+        let answer = http::send(self.post(&["v1", "payments", "confirm"], order_id, body)?).await?;
         payment_answer(&answer)
     }
 
@@ -133,41 +170,73 @@ impl TossClient {
         let key = match &input.psp_reference {
             Some(key) => key.clone(),
             None => match self.find(input).await? {
-                PaymentLookup::Found(ChargeOutcome::Pending { psp_reference, .. }) => psp_reference,
-                PaymentLookup::Found(final_outcome) => return Ok(final_outcome),
-                PaymentLookup::NotFound => return Err(PspError::InvalidRequest("no payment to cancel".into())),
+                PspLookup::Found(PspPayment { outcome: ChargeOutcome::Pending { psp_reference, .. }, .. }) => {
+                    psp_reference
+                }
+                PspLookup::Found(payment) => return Ok(payment.outcome),
+                PspLookup::NotFound | PspLookup::SearchMiss => {
+                    return Err(PspError::InvalidRequest("no payment to cancel".into()));
+                }
             },
         };
         let body = json!({"cancelReason": "payment not completed in time"});
-        let path = format!("/v1/payments/{key}/cancel");
-        let answer = http::send(self.post(&path, &format!("{key}-expire"), body)).await?;
+        let path = ["v1", "payments", key.as_str(), "cancel"];
+        let answer = http::send(self.post(&path, &format!("{key}-expire"), body)?).await?;
         if answer.status.is_success() {
             let payment: Payment = parse_ok(&answer)?;
             return Ok(payment_outcome(&payment));
         }
         // Not cancellable any more (approved or aborted meanwhile): its state is the answer.
-        let answer = http::send(self.get(&format!("/v1/payments/{key}"))).await?;
+        let answer = http::send(self.get(&["v1", "payments", &key])?).await?;
         let payment: Payment = parse_ok(&answer)?;
         Ok(payment_outcome(&payment))
     }
 
-    async fn find(&self, input: &LookupInput) -> Result<PaymentLookup, PspError> {
-        let path = match &input.psp_reference {
-            Some(key) => format!("/v1/payments/{key}"),
-            None => format!("/v1/payments/orders/{}", input.payment_order_id),
+    /// By payment key when known, else by our order id (the checkout id for a hosted payment):
+    /// both are consistent reads, so a 404 is final.
+    async fn find(&self, input: &LookupInput) -> Result<PspLookup, PspError> {
+        let order = input.expected.as_ref().map_or(input.payment_order_id.as_str(), |e| e.psp_order_id.as_str());
+        let request = match &input.psp_reference {
+            Some(key) => self.get(&["v1", "payments", key])?,
+            None => self.get(&["v1", "payments", "orders", order])?,
         };
-        let answer = http::send(self.get(&path)).await?;
+        let answer = http::send(request).await?;
         if answer.status == StatusCode::NOT_FOUND {
-            return Ok(PaymentLookup::NotFound);
+            return Ok(PspLookup::NotFound);
         }
         let payment: Payment = parse_ok(&answer)?;
-        Ok(PaymentLookup::Found(payment_outcome(&payment)))
+        Ok(PspLookup::Found(payment.payment()))
+    }
+
+    /// Our refund among the payment's cancels, by the refund id ending its `cancelReason`.
+    async fn find_cancel(&self, request: &RefundRequest) -> Result<RefundLookup, PspError> {
+        let answer = http::send(self.get(&["v1", "payments", &request.psp_reference])?).await?;
+        let payment: Payment = parse_ok(&answer)?;
+        let marker = format!("[{}]", request.refund_id);
+        let ours = payment
+            .cancels
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.cancel_reason.as_deref().is_some_and(|r| r.ends_with(&marker)));
+        Ok(match ours {
+            None => RefundLookup::NotFound,
+            Some(c) if c.cancel_status.as_deref().is_some_and(|s| s == "ABORTED" || s == "FAILED") => {
+                RefundLookup::Found(RefundOutcome::Refused {
+                    code: c.cancel_status.unwrap_or_default(),
+                    message: format!("cancel of {} did not complete", request.psp_reference),
+                })
+            }
+            Some(c) => RefundLookup::Found(RefundOutcome::Refunded {
+                psp_refund_reference: c.transaction_key.unwrap_or_else(|| payment.payment_key.clone()),
+            }),
+        })
     }
 
     async fn cancel(&self, request: &RefundRequest) -> Result<RefundOutcome, PspError> {
-        let body = json!({"cancelReason": request.reason, "cancelAmount": request.amount.amount_minor()});
-        let path = format!("/v1/payments/{}/cancel", request.psp_reference);
-        let answer = http::send(self.post(&path, &request.refund_id, body)).await?;
+        let reason = cancel_reason(&request.reason, &request.refund_id);
+        let body = json!({"cancelReason": reason, "cancelAmount": request.amount.amount_minor()});
+        let path = ["v1", "payments", request.psp_reference.as_str(), "cancel"];
+        let answer = http::send(self.post(&path, &request.refund_id, body)?).await?;
         if !answer.status.is_success() {
             let (code, message) = classify_error(&answer)?;
             return Ok(RefundOutcome::Refused { code, message });
@@ -184,14 +253,17 @@ impl TossClient {
 }
 
 impl PspClient for TossClient {
-    fn charge<'a>(&'a self, input: &'a ChargeInput) -> PspFuture<'a, ChargeOutcome> {
-        Box::pin(self.charge_billing_key(input))
+    fn charge<'a>(&'a self, input: &'a ChargeInput, token: &'a str) -> PspFuture<'a, ChargeOutcome> {
+        Box::pin(self.charge_billing_key(input, token))
     }
-    fn lookup<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PaymentLookup> {
+    fn lookup<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PspLookup> {
         Box::pin(self.find(input))
     }
     fn refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundOutcome> {
         Box::pin(self.cancel(request))
+    }
+    fn find_refund<'a>(&'a self, request: &'a RefundRequest) -> PspFuture<'a, RefundLookup> {
+        Box::pin(self.find_cancel(request))
     }
     fn confirm<'a>(&'a self, input: &'a ConfirmInput) -> PspFuture<'a, ChargeOutcome> {
         Box::pin(self.confirm_payment(&input.payment_key, input.checkout_id.as_str(), input.amount))
@@ -286,8 +358,11 @@ fn classify_error(answer: &Answer) -> Result<(String, String), PspError> {
         "UNAUTHORIZED_KEY" | "INVALID_API_KEY" | "INCORRECT_BASIC_AUTH_FORMAT" => {
             Err(PspError::Authentication(message))
         }
-        // The order was processed already: only a status query can tell how it ended.
-        "ALREADY_PROCESSED_PAYMENT" => Err(PspError::OutcomeUnknown(format!("{code}: {message}"))),
+        // The order was processed already (the same request again after Toss forgot its key,
+        // or a payment for our order id exists): only a status query can tell how it ended.
+        "ALREADY_PROCESSED_PAYMENT" | "DUPLICATED_ORDER_ID" => {
+            Err(PspError::OutcomeUnknown(format!("{code}: {message}")))
+        }
         _ => Ok((code, message)),
     }
 }
@@ -335,11 +410,22 @@ mod tests {
         assert!(matches!(payment_answer(&answer(401, auth)), Err(PspError::Authentication(_))));
         let already = r#"{"code":"ALREADY_PROCESSED_PAYMENT","message":"..."}"#;
         assert!(matches!(payment_answer(&answer(400, already)), Err(PspError::OutcomeUnknown(_))));
+        let duplicated = r#"{"code":"DUPLICATED_ORDER_ID","message":"..."}"#;
+        assert!(matches!(payment_answer(&answer(400, duplicated)), Err(PspError::OutcomeUnknown(_))));
         let session = r#"{"code":"NOT_FOUND_PAYMENT_SESSION","message":"..."}"#;
         assert!(matches!(payment_answer(&answer(404, session)), Err(PspError::InvalidRequest(_))));
         assert!(matches!(payment_answer(&answer(429, "")), Err(PspError::Unavailable { .. })));
         let in_flight = r#"{"code":"IDEMPOTENT_REQUEST_PROCESSING","message":"이전 멱등 요청이 처리중입니다."}"#;
         assert!(matches!(payment_answer(&answer(409, in_flight)), Err(PspError::Unavailable { .. })));
+    }
+
+    /// Our refund id always ends the cancel reason, which never exceeds Toss's 200 characters.
+    #[test]
+    fn cancel_reasons_carry_the_refund_id() {
+        assert_eq!(cancel_reason("one item returned", "po-1:refund:2"), "one item returned [po-1:refund:2]");
+        let long = cancel_reason(&"반품".repeat(300), "po-1:refund:2");
+        assert_eq!(long.chars().count(), CANCEL_REASON_CHARS_MAX);
+        assert!(long.ends_with(" [po-1:refund:2]"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A simulator on port 0 for adapter contract tests.
 
+use payments_activities::psp::PspLookup;
 use payments_domain::{BuyerId, CheckoutId, Currency, Money, PaymentOrderId};
-use payments_workflows::contract::ChargeInput;
+use payments_workflows::contract::{ChargeInput, ChargeOutcome, LookupInput};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -42,7 +43,29 @@ pub fn charge(token: &str, amount: &str, currency: &str) -> ChargeInput {
         buyer_id: BuyerId::parse("buyer-1").unwrap(),
         payment_token: token.to_owned(),
         amount: Money::parse(amount, currency).unwrap(),
+        first_sent_at_ms: None,
     }
+}
+
+/// A lookup of `c`'s payment (by reference when given), unchecked.
+pub fn lookup_input(c: &ChargeInput, reference: Option<String>) -> LookupInput {
+    LookupInput {
+        payment_order_id: c.payment_order_id.clone(),
+        psp_reference: reference,
+        expected: None,
+        first_sent_at_ms: None,
+        last_sent_at_ms: None,
+    }
+}
+
+/// The outcome of the payment a lookup found, after checking that the PSP describes it as
+/// `c`'s: our order id, amount and currency.
+pub fn found(raw: PspLookup, c: &ChargeInput) -> ChargeOutcome {
+    let PspLookup::Found(payment) = raw else { panic!("no payment found: {raw:?}") };
+    assert_eq!(payment.order_id.as_deref(), Some(c.payment_order_id.as_str()));
+    assert_eq!(payment.amount_minor, Some(c.amount.amount_minor()));
+    assert!(payment.currency.unwrap_or_default().eq_ignore_ascii_case(c.amount.currency().code()));
+    payment.outcome
 }
 
 pub async fn get_json(url: String) -> serde_json::Value {

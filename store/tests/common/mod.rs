@@ -52,7 +52,7 @@ pub async fn checkout_order(store: &Store, id: &str, seller: &str, amount: &str)
         "credit_card_info": {"token": "pm_card_visa"},
         "payment_orders": [{"payment_order_id": id, "seller_account": seller, "amount": amount, "currency": "USD"}],
     });
-    store.create_checkout(&NewCheckout::parse(draft_from_json(&body).unwrap()).unwrap()).await.unwrap();
+    store.create_checkout(&NewCheckout::parse(draft_from_json(&body).unwrap()).unwrap(), None).await.unwrap();
     po(id)
 }
 
