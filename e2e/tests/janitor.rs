@@ -1,7 +1,8 @@
 //! The UNKNOWN janitor: an order whose PSP outcome stayed unknown (answer lost, and the PSP
 //! could not be asked either) is asked about again on the configured schedule until the PSP
 //! gives a final answer -- captured: the normal path (SUCCESS, ledger, wallet); no such
-//! payment: FAILED, nothing charged. Both databases, both ways.
+//! payment: FAILED, nothing charged -- and a lagging search's miss is never taken for "no
+//! such payment" (Stripe). Both databases.
 
 mod common;
 
@@ -10,8 +11,12 @@ use payments_domain::{PaymentOrderId, PaymentOrderStatus as S};
 use payments_store::test_db::test_database_urls;
 use payments_testkit::{Stack, StackOptions};
 
+fn options(database_url: String) -> StackOptions {
+    StackOptions { database_url: Some(database_url), waits: quick_limits(), ..StackOptions::new() }
+}
+
 async fn stack(database_url: String) -> Stack {
-    Stack::start(StackOptions { database_url: Some(database_url), waits: quick_limits(), ..StackOptions::new() }).await
+    Stack::start(options(database_url)).await
 }
 
 async fn statuses(stack: &Stack, po: &str) -> Vec<S> {
@@ -43,13 +48,15 @@ async fn janitor_finds_the_capture() {
 
 /// The PSP is down for charges and queries alike: the charge's retries run out, the order is
 /// UNKNOWN (never guessed FAILED). When the PSP is back the janitor learns it has no such
-/// payment: FAILED `psp_no_payment`, nothing captured, nothing booked.
+/// payment -- Toss reads by order id, a consistent "no": FAILED `psp_no_payment`, nothing
+/// captured, nothing booked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn janitor_finds_no_payment() {
     for url in test_database_urls().await {
-        let stack = stack(url).await;
+        let options = StackOptions { psp_provider: "toss".into(), ..options(url) };
+        let stack = Stack::start(options).await;
         outage(&stack, true, true, false).await;
-        let (checkout, po) = stack.post_one_order("pm_card_visa", "9.99", "USD").await;
+        let (checkout, po) = stack.post_one_order("billing_success", "9900", "KRW").await;
         wait_janitor(&stack, &checkout, &po).await;
         outage(&stack, false, false, false).await;
         let done = stack.wait_done(&checkout).await;
@@ -58,6 +65,76 @@ async fn janitor_finds_no_payment() {
         assert!(!done.orders[0].wallet_updated && !done.orders[0].ledger_updated);
         assert!(stack.captures(&po).await.is_empty());
         assert_eq!(statuses(&stack, &po).await, vec![S::NotStarted, S::Executing, S::Unknown, S::Failed]);
+        assert_books_consistent(&stack).await;
+        stack.shutdown().await;
+    }
+}
+
+/// Stripe finds a payment by our order id only through its Search API, which may lag behind
+/// writes: a miss soon after our last request proves nothing. While Stripe still holds the
+/// order's key the janitor sends the charge again with it -- Stripe replays the first request's
+/// outcome, or makes the charge if it never arrived. Charges and queries down, then back: one
+/// capture, SUCCESS, booked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn janitor_resends_while_the_key_lives() {
+    for url in test_database_urls().await {
+        let stack = stack(url).await;
+        outage(&stack, true, true, false).await;
+        let (checkout, po) = stack.post_one_order("pm_card_visa", "9.99", "USD").await;
+        wait_janitor(&stack, &checkout, &po).await;
+        outage(&stack, false, false, false).await;
+        let done = stack.wait_done(&checkout).await;
+        assert_eq!(done.orders[0].status, S::Success);
+        assert_eq!(stack.captures(&po).await.len(), 1);
+        assert_books_consistent(&stack).await;
+        stack.shutdown().await;
+    }
+}
+
+/// Point 6 of the money-safety issue: the capture happened (its answer was lost) but Stripe's
+/// search has not indexed it yet when the janitor asks. Taking that miss as proof would end the
+/// order FAILED `psp_no_payment` with the buyer's money captured and booked nowhere. Within the
+/// key's lifetime the janitor re-sends under the key instead: Stripe replays the capture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_miss_is_not_proof_of_no_payment() {
+    for url in test_database_urls().await {
+        let mut options = options(url);
+        options.sim.stripe_search_lag_ms = 15_000;
+        let stack = Stack::start(options).await;
+        outage(&stack, false, true, false).await;
+        let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "9.99", "USD").await;
+        wait_janitor(&stack, &checkout, &po).await;
+        outage(&stack, false, false, false).await;
+        let done = stack.wait_done(&checkout).await;
+        assert_eq!(done.orders[0].status, S::Success, "{done:?}");
+        assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
+        assert_eq!(stack.captures(&po).await.len(), 1);
+        assert_books_consistent(&stack).await;
+        stack.shutdown().await;
+    }
+}
+
+/// After the key's lifetime a resend could charge again, so the janitor does not send; it
+/// counts a search miss only once the configured lag has passed since the last request, by
+/// which time the search shows the capture. (Keys live 1 s here, the search lags 6 s, and the
+/// worker trusts a miss 10 s after the last request.) One capture, SUCCESS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_key_lifetime_a_miss_counts_only_after_the_lag() {
+    for url in test_database_urls().await {
+        let mut options = options(url);
+        options.sim.stripe_idempotency_key_ttl_ms = 1_000;
+        options.sim.stripe_search_lag_ms = 6_000;
+        options.psp_key_ttl_secs = Some(1);
+        options.psp_search_lag_secs = Some(10);
+        let stack = Stack::start(options).await;
+        outage(&stack, false, true, false).await;
+        let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "9.99", "USD").await;
+        wait_janitor(&stack, &checkout, &po).await;
+        outage(&stack, false, false, false).await;
+        let done = stack.wait_done(&checkout).await;
+        assert_eq!(done.orders[0].status, S::Success, "{done:?}");
+        assert_eq!(stack.captures(&po).await.len(), 1, "never re-sent after the key's lifetime");
+        assert_eq!(stack.sim_requests(&po).await.len(), 1, "one charge request only");
         assert_books_consistent(&stack).await;
         stack.shutdown().await;
     }

@@ -53,6 +53,8 @@ pub struct StackOptions {
     pub psp_key_ttl_secs: Option<u64>,
     /// The worker's `PSP_SEARCH_LAG_SECS` (`None`: the default).
     pub psp_search_lag_secs: Option<u64>,
+    /// The worker's `RISK_ORDER_LIMITS` (`None`: the default, every currency).
+    pub risk_order_limits: Option<String>,
 }
 
 impl StackOptions {
@@ -74,6 +76,7 @@ impl StackOptions {
             database_proxy: false,
             psp_key_ttl_secs: None,
             psp_search_lag_secs: None,
+            risk_order_limits: None,
         }
     }
 }
@@ -205,6 +208,9 @@ impl Stack {
         let mut config = self.worker_config();
         config.risk_blocked_buyers = options.risk_blocked_buyers.clone();
         config.risk_review_limits = options.risk_review_limits.clone();
+        if let Some(limits) = &options.risk_order_limits {
+            config.risk_order_limits = limits.clone();
+        }
         config.psp_provider = options.psp_provider.clone();
         // Test keys in each PSP's own format (the simulator checks the prefix).
         config.psp_secret_key = SecretKey::new(match (&options.psp_secret_key, options.psp_provider.as_str()) {
@@ -365,26 +371,42 @@ impl Stack {
     }
 
     /// Deletes a workflow's execution and history, as namespace retention does after its
-    /// period; waits until Temporal no longer knows it.
+    /// period; waits until Temporal no longer knows it. (The server deletes asynchronously; the
+    /// dev server takes up to about half a minute. The request is repeated until the execution
+    /// is gone.)
     pub async fn delete_workflow(&self, workflow_id: &str) {
         use temporalio_client::tonic::IntoRequest;
         use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
         use temporalio_common::protos::temporal::api::workflowservice::v1::DeleteWorkflowExecutionRequest;
         let client = self.temporal().await;
-        let request = DeleteWorkflowExecutionRequest {
-            namespace: "default".to_owned(),
-            workflow_execution: Some(WorkflowExecution { workflow_id: workflow_id.to_owned(), run_id: String::new() }),
-        };
-        client
-            .connection()
-            .workflow_service()
-            .delete_workflow_execution(request.into_request())
-            .await
-            .expect("delete workflow");
-        poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(30), || async {
-            (self.workflow_count(workflow_id).await == 0).then_some(())
+        let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
+        poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(90), || async {
+            let request = DeleteWorkflowExecutionRequest {
+                namespace: "default".to_owned(),
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: workflow_id.to_owned(),
+                    run_id: String::new(),
+                }),
+            };
+            let _ = client.connection().workflow_service().delete_workflow_execution(request.into_request()).await;
+            // Describe reads the execution itself (visibility lags behind it).
+            for _ in 0..10 {
+                if handle.describe(Default::default()).await.is_err() {
+                    return Some(());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None
         })
         .await;
+    }
+
+    /// Whether Temporal has an execution with this id (describe reads the execution itself,
+    /// not the lagging visibility index).
+    pub async fn workflow_exists(&self, workflow_id: &str) -> bool {
+        let client = self.temporal().await;
+        let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
+        handle.describe(Default::default()).await.is_ok()
     }
 
     /// Terminates a running workflow (as an operator might by mistake).

@@ -274,3 +274,43 @@ pub fn grpc_one_order(checkout_id: &str, amount: &str) -> payments_proto::paymen
         }],
     }
 }
+
+/// Pays hosted checkout `checkout` of `amount` KRW as a buyer would: an authenticated payment
+/// at the PSP (the simulator's payment session, what its pay page makes), then the PSP's
+/// redirect to our success page, which confirms it; answers the payment key.
+pub async fn pay_hosted(stack: &Stack, checkout: &str, amount: i64) -> String {
+    let key = hosted_session(stack, checkout, amount).await;
+    let success =
+        format!("{}/checkout/{checkout}/success?paymentKey={key}&orderId={checkout}&amount={amount}", stack.rest_url);
+    let resp = stack.http.get(success).send().await.expect("GET success page");
+    assert!(resp.status().is_success(), "success page: {}", resp.status());
+    key
+}
+
+/// A payment the buyer authenticated at the PSP for `checkout` (not confirmed yet); its key.
+pub async fn hosted_session(stack: &Stack, checkout: &str, amount: i64) -> String {
+    let session: Value = stack
+        .http
+        .post(format!("{}/_sim/toss/payment-sessions", stack.sim_url))
+        .json(&json!({"orderId": checkout, "amount": amount}))
+        .send()
+        .await
+        .expect("POST payment session")
+        .json()
+        .await
+        .expect("json");
+    session["paymentKey"].as_str().expect("paymentKey").to_owned()
+}
+
+/// Sets the simulator's whole outage switch from `setting` (`charges`, `lookups`, `refunds`,
+/// `refund_answers_lost`; missing ones off).
+pub async fn sim_outage(stack: &Stack, setting: Value) {
+    let resp = stack
+        .http
+        .post(format!("{}/_sim/outage", stack.sim_url))
+        .json(&setting)
+        .send()
+        .await
+        .expect("POST /_sim/outage");
+    assert!(resp.status().is_success(), "outage switch: {}", resp.status());
+}
