@@ -1,9 +1,11 @@
 //! The activities of the payment workflows: all I/O lives here.
 //!
 //! Layout: `risk.rs` (rules-based risk check: amount limits and blocklists from config),
-//! `psp/` (the [`psp::PspClient`] trait, error classification, and the Stripe adapter),
-//! `orders.rs` (order status, wallet credit, ledger post and checkout completion over the
-//! store), `refunds.rs` (refund reservation, booking and failure, and dead letters, over the
+//! `psp/` (the [`psp::PspClient`] trait, error classification, the rules every PSP call
+//! obeys -- key lifetimes, lookups checked against our order, lagging searches, scrubbed
+//! secrets -- in `psp/rules.rs`, and the Stripe and Toss Payments adapters),
+//! `orders.rs` (order status and stored state, wallet credit, ledger post and checkout
+//! completion over the store), `refunds.rs` (refund reservation, booking and failure, and dead letters, over the
 //! store), `chaos.rs` (an opt-in crash point for failure tests), `failure.rs` (how errors
 //! become Temporal failures: retryable or not, with a type name the workflow can match).
 //!
