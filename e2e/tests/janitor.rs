@@ -29,19 +29,8 @@ async fn statuses(stack: &Stack, po: &str) -> Vec<S> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn janitor_finds_the_capture() {
     for url in test_database_urls().await {
-        let stack = stack(url).await;
-        outage(&stack, false, true, false).await;
-        let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "9.99", "USD").await;
-        wait_janitor(&stack, &checkout, &po).await;
-        let record = stack.store.checkout(&payments_domain::CheckoutId::parse(&checkout).unwrap()).await.unwrap();
-        assert!(!record.unwrap().is_payment_done, "UNKNOWN is not done");
-        outage(&stack, false, false, false).await;
-        let done = stack.wait_done(&checkout).await;
-        assert_eq!(done.orders[0].status, S::Success);
-        assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
-        assert_eq!(stack.captures(&po).await.len(), 1);
+        let (stack, po) = lost_capture_found_by_the_janitor(options(url)).await;
         assert_eq!(statuses(&stack, &po).await, vec![S::NotStarted, S::Executing, S::Unknown, S::Success]);
-        assert_books_consistent(&stack).await;
         stack.shutdown().await;
     }
 }
@@ -100,16 +89,7 @@ async fn a_search_miss_is_not_proof_of_no_payment() {
     for url in test_database_urls().await {
         let mut options = options(url);
         options.sim.stripe_search_lag_ms = 15_000;
-        let stack = Stack::start(options).await;
-        outage(&stack, false, true, false).await;
-        let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "9.99", "USD").await;
-        wait_janitor(&stack, &checkout, &po).await;
-        outage(&stack, false, false, false).await;
-        let done = stack.wait_done(&checkout).await;
-        assert_eq!(done.orders[0].status, S::Success, "{done:?}");
-        assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
-        assert_eq!(stack.captures(&po).await.len(), 1);
-        assert_books_consistent(&stack).await;
+        let (stack, _) = lost_capture_found_by_the_janitor(options).await;
         stack.shutdown().await;
     }
 }
@@ -126,16 +106,27 @@ async fn after_the_key_lifetime_a_miss_counts_only_after_the_lag() {
         options.sim.stripe_search_lag_ms = 6_000;
         options.psp_key_ttl_secs = Some(1);
         options.psp_search_lag_secs = Some(10);
-        let stack = Stack::start(options).await;
-        outage(&stack, false, true, false).await;
-        let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "9.99", "USD").await;
-        wait_janitor(&stack, &checkout, &po).await;
-        outage(&stack, false, false, false).await;
-        let done = stack.wait_done(&checkout).await;
-        assert_eq!(done.orders[0].status, S::Success, "{done:?}");
-        assert_eq!(stack.captures(&po).await.len(), 1, "never re-sent after the key's lifetime");
-        assert_eq!(stack.sim_requests(&po).await.len(), 1, "one charge request only");
-        assert_books_consistent(&stack).await;
+        let (stack, po) = lost_capture_found_by_the_janitor(options).await;
+        assert_eq!(stack.sim_requests(&po).await.len(), 1, "never re-sent after the key's lifetime");
         stack.shutdown().await;
     }
+}
+
+/// A capture whose answer is lost while lookups are down: the janitor holds the order; once
+/// lookups are back it must end SUCCESS, booked, with exactly one capture. Answers the stack
+/// (still running) and the order id.
+async fn lost_capture_found_by_the_janitor(options: StackOptions) -> (Stack, String) {
+    let stack = Stack::start(options).await;
+    outage(&stack, false, true, false).await;
+    let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "9.99", "USD").await;
+    wait_janitor(&stack, &checkout, &po).await;
+    let record = stack.store.checkout(&payments_domain::CheckoutId::parse(&checkout).unwrap()).await.unwrap();
+    assert!(!record.unwrap().is_payment_done, "UNKNOWN is not done");
+    outage(&stack, false, false, false).await;
+    let done = stack.wait_done(&checkout).await;
+    assert_eq!(done.orders[0].status, S::Success, "{done:?}");
+    assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
+    assert_eq!(stack.captures(&po).await.len(), 1);
+    assert_books_consistent(&stack).await;
+    (stack, po)
 }

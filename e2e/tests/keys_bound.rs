@@ -52,6 +52,14 @@ async fn refunds_of(stack: &Stack, po: &str) -> Vec<payments_store::RefundRecord
     stack.store.refunds(&PaymentOrderId::parse(po).unwrap()).await.unwrap()
 }
 
+/// Refund `id` ends SUCCEEDED, and it is the order's only refund, here and at the PSP.
+async fn assert_refunded_once(stack: &Stack, po: &str, id: &RefundId) {
+    assert_eq!(wait_refund_final(stack, id).await.status, RefundStatus::Succeeded);
+    let refunds = refunds_of(stack, po).await;
+    assert_eq!(refunds.len(), 1, "one refund row: {refunds:?}");
+    assert_eq!(sim_refunds(stack, po).await.len(), 1, "one refund at the PSP");
+}
+
 /// Temporal is unreachable when the refund is asked for: the refund is stored, its workflow
 /// cannot start. The client retries with the same key once Temporal is back and gets the same
 /// refund; in the end there is one refund row, one refund at the PSP, SUCCEEDED. (Before the
@@ -72,9 +80,7 @@ async fn a_refund_is_created_once_per_key_through_a_5xx() {
             assert_eq!(first["refund_id"], again["refund_id"]);
         }
         let id = RefundId::parse(again["refund_id"].as_str().unwrap()).unwrap();
-        assert_eq!(wait_refund_final(&stack, &id).await.status, RefundStatus::Succeeded);
-        assert_eq!(refunds_of(&stack, &po).await.len(), 1, "one refund row");
-        assert_eq!(sim_refunds(&stack, &po).await.len(), 1, "one refund at the PSP");
+        assert_refunded_once(&stack, &po, &id).await;
         let (_, other) = post_refund(&stack, &po, &key, "1.00").await;
         assert_eq!(other["error"]["code"], "idempotency_key_reused", "the key belongs to the first refund");
         assert_books_consistent(&stack).await;
@@ -109,9 +115,7 @@ async fn a_grpc_refund_is_created_once_per_key() {
             assert_eq!(first.get_ref().refund_id, again.get_ref().refund_id);
         }
         let id = RefundId::parse(again.get_ref().refund_id.clone()).unwrap();
-        assert_eq!(wait_refund_final(&stack, &id).await.status, RefundStatus::Succeeded);
-        assert_eq!(refunds_of(&stack, &po).await.len(), 1);
-        assert_eq!(sim_refunds(&stack, &po).await.len(), 1);
+        assert_refunded_once(&stack, &po, &id).await;
         assert_books_consistent(&stack).await;
         stack.shutdown().await;
     }
@@ -159,9 +163,7 @@ async fn a_stale_claim_taken_over_finds_the_same_refund() {
         let ids: Vec<_> = [&first, &second].iter().filter_map(|a| a.as_ref()?["refund_id"].as_str()).collect();
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "{first:?} {second:?}");
         let refunds = refunds_of(&stack, &po).await;
-        assert_eq!(refunds.len(), 1, "{refunds:?}");
-        assert_eq!(wait_refund_final(&stack, &refunds[0].refund_id).await.status, RefundStatus::Succeeded);
-        assert_eq!(sim_refunds(&stack, &po).await.len(), 1);
+        assert_refunded_once(&stack, &po, &refunds[0].refund_id).await;
         assert_books_consistent(&stack).await;
         stack.shutdown().await;
     }

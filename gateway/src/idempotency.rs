@@ -192,20 +192,31 @@ pub fn request_hash(endpoint: &str, body: &[u8]) -> String {
 
 /// Deletes expired keys at startup and every [`IDEMPOTENCY_PURGE_INTERVAL_SECS`] until `stop`.
 pub async fn purge_loop(store: Store, stop: impl Future<Output = ()>) {
-    let mut every = tokio::time::interval(Duration::from_secs(IDEMPOTENCY_PURGE_INTERVAL_SECS));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every(Duration::from_secs(IDEMPOTENCY_PURGE_INTERVAL_SECS), stop, || async {
+        match store.purge_idempotency_keys(now_ms() - IDEMPOTENCY_KEY_TTL_MS).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+            // Harmless until the next round: expired keys are ignored on claim anyway.
+            Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+    })
+    .await;
+}
+
+/// Runs `round` at once and then every `interval` (a late round delays the next, never doubles
+/// up) until `stop` resolves.
+pub(crate) async fn every<F, Fut>(interval: Duration, stop: impl Future<Output = ()>, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => return,
-            _ = every.tick() => {
-                match store.purge_idempotency_keys(now_ms() - IDEMPOTENCY_KEY_TTL_MS).await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
-                    // Harmless until the next round: expired keys are ignored on claim anyway.
-                    Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
-                }
-            }
+            _ = ticks.tick() => round().await,
         }
     }
 }

@@ -25,20 +25,13 @@ pub const START_SWEEP_STALE_MS: i64 = 3_600_000;
 
 /// Runs rounds every `interval` until `stop` resolves.
 pub async fn sweep_loop(service: PaymentsService, interval: Duration, stop: impl Future<Output = ()>) {
-    let mut every = tokio::time::interval(interval);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = every.tick() => {
-                let started = sweep_round(&service, interval).await;
-                if started > 0 {
-                    tracing::info!(started, "start sweep: workflows started for stored rows whose start was lost");
-                }
-            }
+    crate::idempotency::every(interval, stop, || async {
+        let started = sweep_round(&service, interval).await;
+        if started > 0 {
+            tracing::info!(started, "start sweep: workflows started for stored rows whose start was lost");
         }
-    }
+    })
+    .await;
 }
 
 /// One round over checkouts, then refunds, created at least `min_age` ago; answers how many
@@ -46,76 +39,67 @@ pub async fn sweep_loop(service: PaymentsService, interval: Duration, stop: impl
 pub async fn sweep_round(service: &PaymentsService, min_age: Duration) -> usize {
     let now = now_ms();
     let before = now - i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX);
-    sweep_checkouts(service, now, before).await + sweep_refunds(service, now, before).await
+    let checkouts = sweep(
+        now,
+        |cursor| async move { service.store().unstarted_checkouts(before, cursor.as_ref(), START_SWEEP_BATCH).await },
+        |c| (c.created_at_ms, c.checkout_id.to_string()),
+        |c| async move { service.ensure_started(&c).await },
+    )
+    .await;
+    let refunds = sweep(
+        now,
+        |cursor| async move { service.store().unstarted_refunds(before, cursor.as_ref(), START_SWEEP_BATCH).await },
+        |r| (r.created_at_ms, r.refund_id.to_string()),
+        |r| async move {
+            let order =
+                service.order(&r.payment_order_id).await.map_err(|e| anyhow::anyhow!("order unreadable: {e}"))?;
+            service.ensure_refund_started(&r, &order).await
+        },
+    )
+    .await;
+    checkouts + refunds
 }
 
-async fn sweep_checkouts(service: &PaymentsService, now: i64, before: i64) -> usize {
+/// Walks every row `list` gives, batch after batch by keyset (`key`: creation time and id),
+/// and `start`s each; answers how many started. Stops early after
+/// [`START_SWEEP_FAILURES_MAX`] failures in a row (the next round starts over).
+async fn sweep<T, L, LF, K, S, SF>(now: i64, list: L, key: K, start: S) -> usize
+where
+    L: Fn(Option<StartCursor>) -> LF,
+    LF: Future<Output = Result<Vec<T>, payments_store::StoreError>>,
+    K: Fn(&T) -> (i64, String),
+    S: Fn(T) -> SF,
+    SF: Future<Output = anyhow::Result<()>>,
+{
     let (mut cursor, mut started, mut failures) = (None::<StartCursor>, 0, 0);
     loop {
-        let batch = match service.store().unstarted_checkouts(before, cursor.as_ref(), START_SWEEP_BATCH).await {
+        let batch = match list(cursor.clone()).await {
             Ok(batch) => batch,
             Err(e) => {
-                tracing::warn!(error = %e, "start sweep: listing checkouts failed; the next round retries");
+                tracing::warn!(error = %e, "start sweep: listing rows failed; the next round retries");
                 return started;
             }
         };
-        for record in &batch {
-            if now - record.created_at_ms > START_SWEEP_STALE_MS {
-                tracing::error!(checkout_id = %record.checkout_id, created_at_ms = record.created_at_ms, "start sweep: checkout still without its workflow");
+        let full = batch.len() as i64 == START_SWEEP_BATCH;
+        let next = batch.last().map(&key);
+        for row in batch {
+            let (created_at_ms, id) = key(&row);
+            if now - created_at_ms > START_SWEEP_STALE_MS {
+                tracing::error!(id, created_at_ms, "start sweep: still without its workflow");
             }
-            match service.ensure_started(record).await {
+            match start(row).await {
                 Ok(()) => (started, failures) = (started + 1, 0),
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!(checkout_id = %record.checkout_id, error = format!("{e:#}"), "start sweep: start failed; the next round retries");
+                    tracing::warn!(id, error = format!("{e:#}"), "start sweep: start failed; the next round retries");
                     if failures >= START_SWEEP_FAILURES_MAX {
                         return started;
                     }
                 }
             }
         }
-        match batch.last() {
-            Some(last) if batch.len() as i64 == START_SWEEP_BATCH => {
-                cursor = Some(StartCursor { created_at_ms: last.created_at_ms, id: last.checkout_id.to_string() });
-            }
-            _ => return started,
-        }
-    }
-}
-
-async fn sweep_refunds(service: &PaymentsService, now: i64, before: i64) -> usize {
-    let (mut cursor, mut started, mut failures) = (None::<StartCursor>, 0, 0);
-    loop {
-        let batch = match service.store().unstarted_refunds(before, cursor.as_ref(), START_SWEEP_BATCH).await {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::warn!(error = %e, "start sweep: listing refunds failed; the next round retries");
-                return started;
-            }
-        };
-        for refund in &batch {
-            if now - refund.created_at_ms > START_SWEEP_STALE_MS {
-                tracing::error!(refund_id = %refund.refund_id, created_at_ms = refund.created_at_ms, "start sweep: refund still without its workflow");
-            }
-            let result = match service.order(&refund.payment_order_id).await {
-                Ok(order) => service.ensure_refund_started(refund, &order).await,
-                Err(e) => Err(anyhow::anyhow!("order unreadable: {e}")),
-            };
-            match result {
-                Ok(()) => (started, failures) = (started + 1, 0),
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(refund_id = %refund.refund_id, error = format!("{e:#}"), "start sweep: start failed; the next round retries");
-                    if failures >= START_SWEEP_FAILURES_MAX {
-                        return started;
-                    }
-                }
-            }
-        }
-        match batch.last() {
-            Some(last) if batch.len() as i64 == START_SWEEP_BATCH => {
-                cursor = Some(StartCursor { created_at_ms: last.created_at_ms, id: last.refund_id.to_string() });
-            }
+        match next {
+            Some((created_at_ms, id)) if full => cursor = Some(StartCursor { created_at_ms, id }),
             _ => return started,
         }
     }

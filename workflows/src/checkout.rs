@@ -12,7 +12,7 @@ use crate::cancel::{cancellation, register_compensation, unwind};
 use crate::charge::{PaymentRequest, Sends, change_for, settle_payment};
 use crate::contract::{
     AssessRisk, ChargeInput, CompleteCheckout, ExpectedPayment, LookupInput, ReadOrders, RiskDecision, RiskInput,
-    RiskOrder, StatusChange, TransitionOrder,
+    RiskOrder, StatusChange, StoredOrder, TransitionOrder,
 };
 use crate::dead_letter::{DeadLetterHost, DeadLetters, Step, guarded};
 use crate::messages::{
@@ -473,13 +473,21 @@ async fn run_order(
     set_phase(ctx, CheckoutPhase::Charging);
     let status =
         transition(ctx, StatusChange::new(id.clone(), PaymentOrderStatus::Executing, "charging at the PSP")).await?;
-    if status != PaymentOrderStatus::Executing {
-        let stored = persist_always(ctx, ReadOrders, input.checkout_id.clone()).await?;
-        if let Some(stored) = stored.iter().find(|o| o.payment_order_id == id) {
-            return crate::resume::resume_order(ctx, input, token, order, stored).await;
-        }
+    if status == PaymentOrderStatus::Executing {
+        return charge_order(ctx, input, token, order).await;
     }
-    charge_order(ctx, input, token, order).await
+    // Another run got this order further: never a blind charge.
+    let stored = persist_always(ctx, ReadOrders, input.checkout_id.clone()).await?;
+    let state = stored.into_iter().find(|o| o.payment_order_id == id).unwrap_or(StoredOrder {
+        payment_order_id: id,
+        status,
+        psp_reference: None,
+        wallet_updated: false,
+        ledger_updated: false,
+        executing_since_ms: None,
+        failure_code: None,
+    });
+    crate::resume::resume_order(ctx, input, token, order, &state).await
 }
 
 /// Charges an EXECUTING order with nothing sent before: until the outcome is known, record, book.
