@@ -6,13 +6,16 @@
 //! `"chk-4111111111111111"` all hold one. How: the text is cut into *runs*, digits (any Unicode
 //! decimal digit) with single separators between them; a run is split into *groups* at its
 //! separators; every contiguous sequence of groups holding [`CARD_DIGITS_MIN`] to
-//! [`CARD_DIGITS_MAX`] digits is a candidate, and a candidate is a PAN when it starts with an
-//! issuer prefix of a major network ([`ISSUER_PREFIXES`]) and passes the Luhn check.
+//! [`CARD_DIGITS_MAX`] digits and grouped the way card numbers are written (one group; groups
+//! of 4, 8 or 12 digits with a last group of at most 4 or a multiple of 4; American Express's
+//! 4-6-5 and Diners Club's 4-6-4) is a candidate, and a candidate is a PAN when it starts with
+//! an issuer prefix of a major network ([`ISSUER_PREFIXES`]) and passes the Luhn check.
 //!
-//! The prefix check is what keeps long numeric ids out: a Luhn check alone flags one number in
-//! ten, e.g. the timestamp `20261130123456789`. Digits are never cut out of the middle of a
-//! group, so a run of more than [`CARD_DIGITS_MAX`] digits without separators is never a card
-//! number, nor is a PAN glued to further digits (`"04111111111111111"` is another number).
+//! The prefix and grouping checks are what keep numeric ids out: a Luhn check alone flags one
+//! number in ten, e.g. the timestamp `20261130123456789` or an id like `6803-12345678-0`.
+//! Digits are never cut out of the middle of a group, so a run of more than [`CARD_DIGITS_MAX`]
+//! digits without separators is never a card number, nor is a PAN glued to further digits
+//! (`"04111111111111111"` is another number).
 
 /// Fewest digits of a candidate. ISO/IEC 7812 allows 12, but every network in
 /// [`ISSUER_PREFIXES`] issues 13 or more, and each digit less admits more ids and dates.
@@ -22,9 +25,8 @@ pub const CARD_DIGITS_MAX: usize = 19;
 
 /// Issuer identification number (IIN) ranges of the major networks: `(first, last, digits)`
 /// matches a number whose first `digits` digits, read as an integer, lie in `first..=last`.
-/// Maestro's wide 50 and 56-69 ranges are included (a missed PAN is a PCI incident, a false
-/// positive only a refused request); they overlap Discover and UnionPay, which are listed for
-/// the record.
+/// Maestro is listed by its issued prefixes rather than the whole 50 and 56-69 space, which
+/// would flag one numeric id in ten starting with 5 or 6.
 pub const ISSUER_PREFIXES: &[(u32, u32, usize)] = &[
     (4, 4, 1),       // Visa
     (51, 55, 2),     // Mastercard
@@ -39,8 +41,13 @@ pub const ISSUER_PREFIXES: &[(u32, u32, usize)] = &[
     (36, 36, 2),     // Diners Club
     (38, 39, 2),     // Diners Club
     (62, 62, 2),     // UnionPay
-    (50, 50, 2),     // Maestro
-    (56, 69, 2),     // Maestro
+    (5018, 5018, 4), // Maestro
+    (5020, 5020, 4), // Maestro
+    (5038, 5038, 4), // Maestro
+    (5893, 5893, 4), // Maestro
+    (6304, 6304, 4), // Maestro
+    (6759, 6759, 4), // Maestro
+    (6761, 6763, 4), // Maestro
 ];
 
 /// The zero of every block of Unicode decimal digits (general category Nd); each block holds
@@ -177,12 +184,15 @@ impl Scanner {
         }
         self.groups.push(len);
         let mut digits_in = 0;
-        for &group in self.groups.iter().rev() {
-            digits_in += group;
+        for first in (0..self.groups.len()).rev() {
+            digits_in += self.groups[first];
             if digits_in > CARD_DIGITS_MAX {
                 break;
             }
-            if digits_in >= CARD_DIGITS_MIN && is_card_number(&self.digits[self.digits.len() - digits_in..]) {
+            if digits_in >= CARD_DIGITS_MIN
+                && is_card_grouping(&self.groups[first..])
+                && is_card_number(&self.digits[self.digits.len() - digits_in..])
+            {
                 return true;
             }
         }
@@ -193,6 +203,18 @@ impl Scanner {
             self.digits.drain(..first);
         }
         false
+    }
+}
+
+/// Whether groups of these lengths are how a card number is written: one group; every group
+/// but the last a multiple of 4 digits (4-4-4-4, 8-8, 12-4; a separator may be left out), the
+/// last a multiple of 4 or at most 4 (4-4-4-4-3); or 4-6-5 (American Express) and 4-6-4
+/// (Diners Club).
+fn is_card_grouping(groups: &[usize]) -> bool {
+    match groups {
+        [] => false,
+        [_] | [4, 6, 5] | [4, 6, 4] => true,
+        [rest @ .., last] => rest.iter().all(|g| g % 4 == 0) && (last % 4 == 0 || *last <= 4),
     }
 }
 
@@ -315,6 +337,8 @@ mod tests {
             "seller-alice",
             "order-20261130-000123",
             "demo-1764501234-a1b2c3-2",
+            "order-6803-12345678-0", // Luhn-valid, but not how a card number is grouped
+            "order-6503-123456789-0",
             "20261130123456789", // Luhn-valid: only the issuer check tells it apart
             "1764501234567",
             "2026-11-30T12:34:56.789123Z",
@@ -342,6 +366,9 @@ mod tests {
         assert!(!contains_card_number("4111 -1111- 1111 -1111"), "two separators in a row");
         assert!(contains_card_number("41111111111111111111 4111111111111111"));
         assert!(contains_card_number("4111111111111111.1"));
+        assert!(contains_card_number("3782 822463 10005"), "American Express 4-6-5");
+        assert!(contains_card_number("3056 930902 5904"), "Diners Club 4-6-4");
+        assert!(!contains_card_number("4111-11111111111-1"), "4-11-1 is not a card grouping");
     }
 
     /// Keys count as much as values, at any depth, and so do numbers.
