@@ -107,7 +107,12 @@ async fn after_the_key_lifetime_a_miss_counts_only_after_the_lag() {
         options.psp_key_ttl_secs = Some(1);
         options.psp_search_lag_secs = Some(10);
         let (stack, po) = lost_capture_found_by_the_janitor(options).await;
-        assert_eq!(stack.sim_requests(&po).await.len(), 1, "never re-sent after the key's lifetime");
+        // A resend while the key lives is allowed (a workflow task retried under load re-runs
+        // its charge, which the PSP replays); none may come after.
+        let arrivals: Vec<u64> =
+            stack.sim_requests(&po).await.iter().filter_map(|r| r["received_at_ms"].as_u64()).collect();
+        let first = arrivals.first().copied().expect("the charge reached the PSP");
+        assert!(arrivals.iter().all(|t| t - first < 1_000), "re-sent after the key's lifetime: {arrivals:?}");
         stack.shutdown().await;
     }
 }
