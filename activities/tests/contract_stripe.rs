@@ -6,7 +6,7 @@ use common::{captures, charge, lookup_input, start_sim};
 use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::{PspClient, PspError, PspLookup, RefundOutcome, RefundRequest, SecretKey};
 use payments_domain::{Currency, Money};
-use payments_workflows::contract::{ChargeOutcome, PendingReason};
+use payments_workflows::contract::{ChargeOutcome, PendingReason, RefundLookup};
 use std::time::Duration;
 
 fn client(url: &str, timeout_ms: u64) -> StripeClient {
@@ -113,6 +113,54 @@ async fn three_d_secure_is_pending_until_completed() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
+    assert!(matches!(
+        common::found(stripe.lookup(&lookup_input(&c, Some(psp_reference))).await.unwrap(), &c),
+        ChargeOutcome::Captured { .. }
+    ));
+}
+
+/// A refund is found again by our refund id (in `metadata[refund_id]`), through the intent's
+/// refund list, even when its answer was lost; another id finds nothing.
+#[tokio::test]
+async fn refunds_are_found_by_our_refund_id() {
+    let sim = start_sim(psp_simulator::SimConfig::new()).await;
+    let stripe = client(&sim.url, 5_000);
+    let c = charge("pm_card_visa", "20.00", "USD");
+    let ChargeOutcome::Captured { psp_reference } = stripe.charge(&c, &c.payment_token).await.unwrap() else {
+        panic!("not captured")
+    };
+    let refund = |n: u32| RefundRequest {
+        refund_id: format!("{}:refund:{n}", c.payment_order_id),
+        payment_order_id: c.payment_order_id.clone(),
+        psp_reference: psp_reference.clone(),
+        amount: Money::parse("5.00", Currency::parse("USD").unwrap()).unwrap(),
+        reason: "damaged".into(),
+    };
+    assert_eq!(stripe.find_refund(&refund(1)).await.unwrap(), RefundLookup::NotFound);
+    common::set_outage(&sim, serde_json::json!({"refund_answers_lost": true})).await;
+    assert!(matches!(stripe.refund(&refund(1)).await, Err(PspError::OutcomeUnknown(_))), "answer lost");
+    common::set_outage(&sim, serde_json::json!({})).await;
+    assert!(matches!(
+        stripe.find_refund(&refund(1)).await.unwrap(),
+        RefundLookup::Found(RefundOutcome::Refunded { .. })
+    ));
+    assert_eq!(stripe.find_refund(&refund(2)).await.unwrap(), RefundLookup::NotFound);
+}
+
+/// Looking an intent up by our order id goes through the Search API, which may lag behind
+/// writes: right after the capture the search misses (a miss, not "no such payment") while the
+/// intent is there by id.
+#[tokio::test]
+async fn a_lagging_search_misses_and_says_so() {
+    let mut config = psp_simulator::SimConfig::new();
+    config.stripe_search_lag_ms = 60_000;
+    let sim = start_sim(config).await;
+    let stripe = client(&sim.url, 5_000);
+    let c = charge("pm_card_visa", "3.00", "USD");
+    let ChargeOutcome::Captured { psp_reference } = stripe.charge(&c, &c.payment_token).await.unwrap() else {
+        panic!("not captured")
+    };
+    assert_eq!(stripe.lookup(&lookup_input(&c, None)).await.unwrap(), PspLookup::SearchMiss);
     assert!(matches!(
         common::found(stripe.lookup(&lookup_input(&c, Some(psp_reference))).await.unwrap(), &c),
         ChargeOutcome::Captured { .. }

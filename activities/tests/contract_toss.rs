@@ -6,7 +6,7 @@ use common::{captures, charge, lookup_input, start_sim};
 use payments_activities::psp::toss::TossClient;
 use payments_activities::psp::{PspClient, PspError, PspLookup, RefundOutcome, RefundRequest, SecretKey};
 use payments_domain::{Currency, Money};
-use payments_workflows::contract::ChargeOutcome;
+use payments_workflows::contract::{ChargeOutcome, RefundLookup};
 use serde_json::json;
 use std::time::Duration;
 
@@ -115,4 +115,55 @@ async fn confirm_checks_the_amount() {
     let ok = toss.confirm_payment(&key, order.as_str(), Money::parse("15000", krw).unwrap()).await.unwrap();
     assert_eq!(ok, ChargeOutcome::Captured { psp_reference: key });
     assert_eq!(captures(&sim, &order).await, 1);
+}
+
+/// A cancel is found again by our refund id, which ends its `cancelReason`, even when its
+/// answer was lost; another id finds nothing.
+#[tokio::test]
+async fn cancels_are_found_by_our_refund_id() {
+    let sim = start_sim(psp_simulator::SimConfig::new()).await;
+    let toss = client(&sim.url, 5_000);
+    let c = charge("billing_success", "30000", "KRW");
+    let ChargeOutcome::Captured { psp_reference } = toss.charge(&c, &c.payment_token).await.unwrap() else {
+        panic!("not captured")
+    };
+    let cancel = |n: u32| RefundRequest {
+        refund_id: format!("{}-refund-{n}", c.payment_order_id),
+        payment_order_id: c.payment_order_id.clone(),
+        psp_reference: psp_reference.clone(),
+        amount: Money::parse("10000", Currency::parse("KRW").unwrap()).unwrap(),
+        reason: "고객 변심".into(),
+    };
+    assert_eq!(toss.find_refund(&cancel(1)).await.unwrap(), RefundLookup::NotFound);
+    common::set_outage(&sim, json!({"refund_answers_lost": true})).await;
+    assert!(matches!(toss.refund(&cancel(1)).await, Err(PspError::OutcomeUnknown(_))), "answer lost");
+    common::set_outage(&sim, json!({})).await;
+    assert!(matches!(toss.find_refund(&cancel(1)).await.unwrap(), RefundLookup::Found(RefundOutcome::Refunded { .. })));
+    assert_eq!(toss.find_refund(&cancel(2)).await.unwrap(), RefundLookup::NotFound);
+}
+
+/// A payment key is one path segment: `orders/<order>` names no payment (it would otherwise
+/// reach Toss's lookup by order id), and `..` is refused before any call.
+#[tokio::test]
+async fn payment_keys_never_become_paths() {
+    let sim = start_sim(psp_simulator::SimConfig::new()).await;
+    let toss = client(&sim.url, 5_000);
+    let c = charge("billing_success", "1000", "KRW");
+    toss.charge(&c, &c.payment_token).await.unwrap();
+    let by = |key: &str| lookup_input(&c, Some(key.to_owned()));
+    assert_eq!(toss.lookup(&by(&format!("orders/{}", c.payment_order_id))).await.unwrap(), PspLookup::NotFound);
+    assert!(matches!(toss.lookup(&by("..")).await, Err(PspError::InvalidRequest(_))));
+}
+
+/// After Toss forgot the key, the same charge again is refused as a duplicate order id: an
+/// unknown outcome to ask about, never a failure (the first charge captured).
+#[tokio::test]
+async fn a_duplicate_order_id_is_an_unknown_outcome() {
+    let sim = start_sim(psp_simulator::SimConfig::new()).await;
+    let toss = client(&sim.url, 5_000);
+    let c = charge("billing_success", "5000", "KRW");
+    toss.charge(&c, &c.payment_token).await.unwrap();
+    reqwest::Client::new().post(format!("{}/_sim/idempotency/expire", sim.url)).send().await.unwrap();
+    assert!(matches!(toss.charge(&c, &c.payment_token).await, Err(PspError::OutcomeUnknown(_))));
+    assert_eq!(captures(&sim, &c.payment_order_id).await, 1);
 }

@@ -122,7 +122,9 @@ impl PaymentsService {
     pub async fn ensure_started(&self, record: &CheckoutRecord) -> anyhow::Result<()> {
         let id = &record.checkout_id;
         if record.is_settled() {
-            self.store.mark_checkout_started(id).await?;
+            if !record.workflow_started {
+                self.store.mark_checkout_started(id).await?;
+            }
             return Ok(());
         }
         let input = CheckoutInput {

@@ -143,8 +143,9 @@ pub trait PspClient: Send + Sync + 'static {
     fn confirm<'a>(&'a self, input: &'a ConfirmInput) -> PspFuture<'a, ChargeOutcome>;
 
     /// Cancels a payment that is still pending (its deadline passed) so it can never be
-    /// captured later, and answers its final state (captured if it completed meanwhile).
-    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, ChargeOutcome>;
+    /// captured later, and answers it as the PSP describes it (captured if it completed
+    /// meanwhile): the activity checks that it is ours.
+    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PspPayment>;
 }
 
 /// PSP activities; hold the PSP client, the store (to open payment tokens) and the PSP's
@@ -236,9 +237,14 @@ impl PspActivities {
         _ctx: ActivityContext,
         input: LookupInput,
     ) -> Result<ChargeOutcome, ActivityError> {
-        let result = self.client.cancel_pending(&input).await;
-        tracing::info!(payment_order_id = %input.payment_order_id, ?result, "psp cancel pending");
-        result.map_err(PspError::into_activity_error)
+        let payment = self.client.cancel_pending(&input).await.map_err(PspError::into_activity_error)?;
+        tracing::info!(payment_order_id = %input.payment_order_id, ?payment, "psp cancel pending");
+        // Only our own payment's state counts (the reference may have come from a browser).
+        match self.rules.judge(&input, PspLookup::Found(payment), rules::now_ms()) {
+            PaymentLookup::Found(outcome) => Ok(outcome),
+            PaymentLookup::Mismatch { reason } => Err(non_retryable(failure_types::PSP_PAYMENT_MISMATCH, reason)),
+            other => Err(non_retryable(failure_types::PSP_OUTCOME_UNKNOWN, format!("{other:?}"))),
+        }
     }
 
     /// Refunds part or all of a captured payment. A refund whose answer was lost is sent again

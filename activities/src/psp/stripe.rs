@@ -236,14 +236,14 @@ impl StripeClient {
 }
 
 impl StripeClient {
-    async fn cancel_intent(&self, input: &LookupInput) -> Result<ChargeOutcome, PspError> {
+    async fn cancel_intent(&self, input: &LookupInput) -> Result<PspPayment, PspError> {
         let id = match &input.psp_reference {
             Some(id) => id.clone(),
             None => match self.find(input).await? {
                 PspLookup::Found(PspPayment { outcome: ChargeOutcome::Pending { psp_reference, .. }, .. }) => {
                     psp_reference
                 }
-                PspLookup::Found(payment) => return Ok(payment.outcome),
+                PspLookup::Found(payment) => return Ok(payment),
                 PspLookup::NotFound | PspLookup::SearchMiss => {
                     return Err(PspError::InvalidRequest("no payment to cancel".into()));
                 }
@@ -254,12 +254,12 @@ impl StripeClient {
         let answer = http::send(self.post(&path, &format!("{id}:cancel"), &form)?).await?;
         if answer.status.is_success() {
             let pi: PaymentIntent = parse_ok(&answer)?;
-            return Ok(intent_outcome(&pi));
+            return Ok(pi.payment());
         }
         // Not cancellable any more (it succeeded or failed meanwhile): its state is the answer.
         let answer = http::send(self.get(&["v1", "payment_intents", &id])?).await?;
         let pi: PaymentIntent = parse_ok(&answer)?;
-        Ok(intent_outcome(&pi))
+        Ok(pi.payment())
     }
 }
 
@@ -283,7 +283,7 @@ impl PspClient for StripeClient {
             ))
         })
     }
-    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, ChargeOutcome> {
+    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PspPayment> {
         Box::pin(self.cancel_intent(input))
     }
 }

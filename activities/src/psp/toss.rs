@@ -166,14 +166,14 @@ impl TossClient {
         payment_answer(&answer)
     }
 
-    async fn cancel_unapproved(&self, input: &LookupInput) -> Result<ChargeOutcome, PspError> {
+    async fn cancel_unapproved(&self, input: &LookupInput) -> Result<PspPayment, PspError> {
         let key = match &input.psp_reference {
             Some(key) => key.clone(),
             None => match self.find(input).await? {
                 PspLookup::Found(PspPayment { outcome: ChargeOutcome::Pending { psp_reference, .. }, .. }) => {
                     psp_reference
                 }
-                PspLookup::Found(payment) => return Ok(payment.outcome),
+                PspLookup::Found(payment) => return Ok(payment),
                 PspLookup::NotFound | PspLookup::SearchMiss => {
                     return Err(PspError::InvalidRequest("no payment to cancel".into()));
                 }
@@ -184,12 +184,12 @@ impl TossClient {
         let answer = http::send(self.post(&path, &format!("{key}-expire"), body)?).await?;
         if answer.status.is_success() {
             let payment: Payment = parse_ok(&answer)?;
-            return Ok(payment_outcome(&payment));
+            return Ok(payment.payment());
         }
         // Not cancellable any more (approved or aborted meanwhile): its state is the answer.
         let answer = http::send(self.get(&["v1", "payments", &key])?).await?;
         let payment: Payment = parse_ok(&answer)?;
-        Ok(payment_outcome(&payment))
+        Ok(payment.payment())
     }
 
     /// By payment key when known, else by our order id (the checkout id for a hosted payment):
@@ -268,7 +268,7 @@ impl PspClient for TossClient {
     fn confirm<'a>(&'a self, input: &'a ConfirmInput) -> PspFuture<'a, ChargeOutcome> {
         Box::pin(self.confirm_payment(&input.payment_key, input.checkout_id.as_str(), input.amount))
     }
-    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, ChargeOutcome> {
+    fn cancel_pending<'a>(&'a self, input: &'a LookupInput) -> PspFuture<'a, PspPayment> {
         Box::pin(self.cancel_unapproved(input))
     }
 }

@@ -77,3 +77,10 @@ pub async fn captures(sim: &Sim, order: &PaymentOrderId) -> usize {
     let body = get_json(format!("{}/_sim/captures?payment_order_id={order}", sim.url)).await;
     body["captures"].as_array().map_or(0, Vec::len)
 }
+
+/// Sets the simulator's outage switch (`{"charges"?, "lookups"?, "refunds"?,
+/// "refund_answers_lost"?}`).
+pub async fn set_outage(sim: &Sim, setting: serde_json::Value) {
+    let resp = reqwest::Client::new().post(format!("{}/_sim/outage", sim.url)).json(&setting).send().await.unwrap();
+    assert!(resp.status().is_success());
+}
