@@ -32,6 +32,13 @@ export TEMPORAL_ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
 export DATABASE_URL="${DATABASE_URL:-sqlite://$PWD/$RUN_DIR/payments.db?mode=rwc}"
 export PSP_BASE_URL="${PSP_BASE_URL:-http://127.0.0.1:8090}"
 # stripe (default): the direct demo; toss: also serves the hosted payment page flow.
+# The key sealing payment tokens at rest: one per local installation, kept with its database
+# (a new key could not open the tokens already stored).
+if [ -z "${PAYMENT_TOKEN_KEYS:-}" ]; then
+    [ -s "$RUN_DIR/payment_token_key" ] || python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())' >"$RUN_DIR/payment_token_key"
+    PAYMENT_TOKEN_KEYS=$(cat "$RUN_DIR/payment_token_key")
+fi
+export PAYMENT_TOKEN_KEYS
 export PSP_PROVIDER="${PSP_PROVIDER:-stripe}"
 if [ "$PSP_PROVIDER" = toss ]; then export PSP_SECRET_KEY="${PSP_SECRET_KEY:-test_sk_local}"; fi
 # The simulator's webhooks go to the gateway's bridge (signatures with the test secrets).
