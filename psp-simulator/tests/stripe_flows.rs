@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Sim, confirmed_body, json};
+use common::{Sim, confirmed_body, json, poll};
 use psp_simulator::SimConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -115,23 +113,22 @@ async fn manual_review_approve_and_reject() {
     assert_eq!(json(replay).await["status"], "processing");
 }
 
-/// With `review_auto_resolve_ms` a review approves itself.
+/// With `review_auto_resolve_ms` a review approves itself: the intent
+/// answers `processing`, later reads `succeeded`, and is captured once.
 #[tokio::test]
 async fn manual_review_auto_approves() {
     let mut config = SimConfig::new();
     config.review_auto_resolve_ms = Some(100);
     let sim = Sim::start_with(config).await;
     let intent = charge(&sim, "pm_card_sim_review", "po_rev_auto", "krev3").await;
-    let id = intent["id"].as_str().unwrap();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let stored = json(sim.get(&format!("/v1/payment_intents/{id}")).await).await;
-        if stored["status"] == "succeeded" {
-            assert_eq!(sim.captures(Some("po_rev_auto")).await.len(), 1);
-            return;
-        }
-    }
-    panic!("review was not auto-approved");
+    assert_eq!(intent["status"], "processing");
+    let path = format!("/v1/payment_intents/{}", intent["id"].as_str().unwrap());
+    poll("the review to approve itself", async || {
+        let stored = json(sim.get(&path).await).await;
+        (stored["status"] == "succeeded").then_some(())
+    })
+    .await;
+    assert_eq!(sim.captures(Some("po_rev_auto")).await.len(), 1);
 }
 
 /// Refunds: partial, over-refund refused with `amount_too_large`, the rest

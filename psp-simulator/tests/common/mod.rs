@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::time::{Duration, Instant};
+
 use psp_simulator::SimConfig;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
@@ -157,7 +159,7 @@ impl Sim {
             tokio::net::TcpStream::connect(self.base.trim_start_matches("http://")).await.expect("connect");
         socket.write_all(request.as_bytes()).await.expect("send");
         let mut received = Vec::new();
-        let timeout = std::time::Duration::from_secs(RAW_EXCHANGE_TIMEOUT_SECS);
+        let timeout = Duration::from_secs(RAW_EXCHANGE_TIMEOUT_SECS);
         // EOF or a reset both end the exchange; only the bytes matter.
         let read = tokio::time::timeout(timeout, socket.read_to_end(&mut received)).await;
         assert!(read.is_ok(), "the server neither answered nor closed the connection");
@@ -175,6 +177,28 @@ impl Drop for Sim {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+    }
+}
+
+/// Bound on waiting for an eventual state in [`poll`]. Generous on purpose:
+/// the machines running these tests are small and busy, and a state that
+/// never comes fails just the same, only later.
+pub const POLL_DEADLINE_SECS: u64 = 30;
+/// Pause between two probes of [`poll`].
+const POLL_INTERVAL_MS: u64 = 20;
+
+/// Runs `probe` until it answers `Some`, and answers that value. Panics
+/// naming `what` if [`POLL_DEADLINE_SECS`] pass first. This is how a test
+/// waits for background work (webhooks, timers, a lagging index): never a
+/// fixed sleep that hopes the state has arrived.
+pub async fn poll<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(POLL_DEADLINE_SECS);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up after {POLL_DEADLINE_SECS} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
     }
 }
 
@@ -223,17 +247,11 @@ impl Sink {
         Self { url, bodies }
     }
 
-    /// Waits (up to a few seconds) for a body matching `wanted`.
+    /// Waits (bounded by [`poll`]) for a body matching `wanted`.
     pub async fn wait_for(&self, wanted: impl Fn(&Value) -> bool) -> Value {
-        const POLLS_MAX: u32 = 250;
-        const POLL_MS: u64 = 20;
-        for _ in 0..POLLS_MAX {
-            let found = self.bodies.lock().expect("sink lock").iter().find(|body| wanted(body)).cloned();
-            if let Some(body) = found {
-                return body;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(POLL_MS)).await;
-        }
-        panic!("no matching webhook arrived");
+        poll("a matching webhook at the sink", async || {
+            self.bodies.lock().expect("sink lock").iter().find(|body| wanted(body)).cloned()
+        })
+        .await
     }
 }
