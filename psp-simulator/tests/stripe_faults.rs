@@ -5,10 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{API_KEY, Sim, confirmed_body, json};
+use common::{API_KEY, Sim, confirmed_body, json, poll};
 use psp_simulator::SimConfig;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -70,56 +70,81 @@ async fn rate_limited_then_success_after_retry_after() {
     assert!(gap >= 1_000, "retry came after {gap} ms");
 }
 
-/// `pm_card_sim_slow` captures and stores at once but holds the answer:
-/// meanwhile a search and a same-key replay answer immediately with the
-/// captured intent, and the slow answer finally carries the same intent.
+/// Hold-back of the ordering tests' slow fault: far longer than the rest of
+/// such a test needs, so on a working simulator the held answer cannot come
+/// first, however busy the machine.
+const HELD_BACK_MS: u64 = 30_000;
+/// Hold-back of the lower-bound tests' slow fault.
+const SLOW_MS: u64 = 1_500;
+
+/// `GET /v1/payment_intents/search` for `metadata['payment_order_id']`.
+async fn search_by_order(sim: &Sim, payment_order_id: &str) -> Value {
+    let query = format!("metadata['payment_order_id']:'{payment_order_id}'");
+    let url = format!("{}/v1/payment_intents/search", sim.base);
+    let response = sim.client.get(url).bearer_auth(API_KEY).query(&[("query", query.as_str())]).send().await;
+    json(response.expect("search")).await
+}
+
+/// `pm_card_sim_slow` captures and stores at once but holds the answer
+/// back: while the first request still waits (a 30 s hold-back), a search
+/// and a same-key replay are answered with the captured intent. The
+/// `biased` select polls the held request first, so the test fails if its
+/// answer is ready before both quick answers are; no clock is read.
 #[tokio::test]
-async fn slow_response_is_captured_before_it_is_answered() {
-    let slow_ms = 1_500;
+async fn slow_response_is_answered_after_a_later_replay() {
     let mut config = SimConfig::new();
-    config.slow_response_ms = slow_ms;
+    config.slow_response_ms = HELD_BACK_MS;
     let sim = Sim::start_with(config).await;
     let body = confirmed_body("pm_card_sim_slow", "po_slow");
-    let started = Instant::now();
-    let slow = {
-        let client = sim.client.clone();
-        let url = format!("{}/v1/payment_intents", sim.base);
-        let body = body.clone();
-        tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .bearer_auth(API_KEY)
-                .header("Idempotency-Key", "kslow")
-                .body(body)
-                .send()
-                .await
-                .expect("slow POST");
-            (started.elapsed(), json(response).await)
-        })
+    let mut slow = {
+        let request =
+            sim.client.post(format!("{}/v1/payment_intents", sim.base)).bearer_auth(API_KEY).body(body.clone());
+        tokio::spawn(request.header("Idempotency-Key", "kslow").send())
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = Instant::now();
-    let query = "metadata['payment_order_id']:'po_slow'";
-    let found = sim
-        .client
-        .get(format!("{}/v1/payment_intents/search", sim.base))
-        .bearer_auth(API_KEY)
-        .query(&[("query", query)])
-        .send()
-        .await
-        .unwrap();
-    let found = json(found).await;
+    // The capture is the sign the held request executed; wait for it
+    // rather than for some time to pass.
+    poll("the slow create to capture", async || (sim.captures(Some("po_slow")).await.len() == 1).then_some(())).await;
+    let quick = async {
+        let found = search_by_order(&sim, "po_slow").await;
+        let replay = sim.post("/v1/payment_intents", &body, Some("kslow")).await;
+        assert_eq!(replay.status(), StatusCode::OK);
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        (found, json(replay).await)
+    };
+    let (found, replayed) = tokio::select! {
+        biased;
+        answered = &mut slow => panic!("the held-back answer came before the search and the replay: {answered:?}"),
+        quick = quick => quick,
+    };
+    slow.abort();
     assert_eq!(found["data"][0]["status"], "succeeded");
-    let replay = sim.post("/v1/payment_intents", &body, Some("kslow")).await;
-    assert_eq!(replay.headers()["idempotent-replayed"], "true");
-    let replayed = json(replay).await;
-    assert!(before.elapsed() < Duration::from_millis(slow_ms / 2));
+    assert_eq!(replayed["status"], "succeeded");
+    assert_eq!(replayed["id"], found["data"][0]["id"]);
+    let captures = sim.captures(Some("po_slow")).await;
+    assert_eq!((captures.len(), &captures[0]["payment_intent_id"]), (1, &replayed["id"]));
+    // Logged when it executed, before its answer was held back.
+    assert_eq!(sim.outcomes("kslow").await, ["200", "replayed"]);
+}
 
-    let (elapsed, answered) = slow.await.unwrap();
-    assert!(elapsed >= Duration::from_millis(slow_ms), "{elapsed:?}");
-    assert_eq!(answered["id"], replayed["id"]);
-    assert_eq!(answered["id"], found["data"][0]["id"]);
-    assert_eq!(sim.captures(Some("po_slow")).await.len(), 1);
+/// The answer of `pm_card_sim_slow` takes at least `slow_response_ms` (a
+/// lower bound only: a busy machine may add any delay) and carries the
+/// intent it captured, once.
+#[tokio::test]
+async fn slow_response_takes_at_least_its_delay() {
+    let mut config = SimConfig::new();
+    config.slow_response_ms = SLOW_MS;
+    let sim = Sim::start_with(config).await;
+    let started = Instant::now();
+    let response =
+        sim.post("/v1/payment_intents", &confirmed_body("pm_card_sim_slow", "po_slow_lb"), Some("kslowlb")).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(SLOW_MS), "answered after {elapsed:?}, before the {SLOW_MS} ms hold-back");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let answered = json(response).await;
+    assert_eq!(answered["status"], "succeeded");
+    let captures = sim.captures(Some("po_slow_lb")).await;
+    assert_eq!((captures.len(), &captures[0]["payment_intent_id"]), (1, &answered["id"]));
 }
 
 /// The raw HTTP/1.1 text of a create request with an idempotency key.

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Sim, json, toss_auth};
+use common::{Sim, json, poll, toss_auth};
 use psp_simulator::SimConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -57,39 +57,71 @@ async fn rate_limited_then_success() {
     assert_eq!(sim.captures(Some("order-429-1")).await.len(), 1);
 }
 
-/// `billing_sim_slow`: captured at once (visible by order lookup and by
-/// replay) while the first answer is held back.
+/// Hold-back of the ordering test's slow fault: far longer than the rest of
+/// the test needs, so on a working simulator the held answer cannot come
+/// first, however busy the machine.
+const HELD_BACK_MS: u64 = 30_000;
+/// Hold-back of the lower-bound test's slow fault.
+const SLOW_MS: u64 = 1_200;
+
+/// `billing_sim_slow`: captured at once, while the first answer is held
+/// back (30 s) the payment is found by its order id and a same-key replay
+/// is answered. The `biased` select polls the held request first, so the
+/// test fails if its answer is ready before both quick answers are.
 #[tokio::test]
-async fn slow_response() {
-    let slow_ms = 1_200;
+async fn slow_response_is_answered_after_a_later_replay() {
     let mut config = SimConfig::new();
-    config.slow_response_ms = slow_ms;
+    config.slow_response_ms = HELD_BACK_MS;
     let sim = Sim::start_with(config).await;
-    let url = format!("{}/v1/billing/billing_sim_slow", sim.base);
-    let client = sim.client.clone();
-    let started = Instant::now();
-    let slow = tokio::spawn(async move {
-        let response = client
-            .post(url)
-            .header("Authorization", toss_auth())
-            .header("Idempotency-Key", "tslow")
-            .json(&billing("order-slow-1"))
-            .send()
-            .await
-            .expect("slow POST");
-        (started.elapsed(), json(response).await)
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let quick = Instant::now();
-    let found = json(sim.toss_get("/v1/payments/orders/order-slow-1").await).await;
+    let path = "/v1/billing/billing_sim_slow";
+    let mut slow = {
+        let request = sim.client.post(format!("{}{path}", sim.base)).header("Authorization", toss_auth());
+        tokio::spawn(request.header("Idempotency-Key", "tslow").json(&billing("order-slow-1")).send())
+    };
+    // The capture is the sign the held request executed; wait for it
+    // rather than for some time to pass.
+    poll("the slow charge to capture", async || (sim.captures(Some("order-slow-1")).await.len() == 1).then_some(()))
+        .await;
+    let quick = async {
+        let found = json(sim.toss_get("/v1/payments/orders/order-slow-1").await).await;
+        let replay = sim.toss_post(path, &billing("order-slow-1"), Some("tslow")).await;
+        assert_eq!(replay.status(), StatusCode::OK);
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        (found, json(replay).await)
+    };
+    let (found, replayed) = tokio::select! {
+        biased;
+        answered = &mut slow => panic!("the held-back answer came before the lookup and the replay: {answered:?}"),
+        quick = quick => quick,
+    };
+    slow.abort();
     assert_eq!(found["status"], "DONE");
-    let replay = sim.toss_post("/v1/billing/billing_sim_slow", &billing("order-slow-1"), Some("tslow")).await;
-    assert_eq!(replay.headers()["idempotent-replayed"], "true");
-    assert!(quick.elapsed() < Duration::from_millis(slow_ms / 2));
-    let (elapsed, answered) = slow.await.unwrap();
-    assert!(elapsed >= Duration::from_millis(slow_ms));
-    assert_eq!(answered["paymentKey"], found["paymentKey"]);
-    assert_eq!(sim.captures(Some("order-slow-1")).await.len(), 1);
+    assert_eq!(replayed["status"], "DONE");
+    assert_eq!(replayed["paymentKey"], found["paymentKey"]);
+    let captures = sim.captures(Some("order-slow-1")).await;
+    assert_eq!((captures.len(), &captures[0]["payment_intent_id"]), (1, &found["paymentKey"]));
+    // Logged when it executed, before its answer was held back.
+    assert_eq!(sim.outcomes("tslow").await, ["200", "replayed"]);
+}
+
+/// The answer of `billing_sim_slow` takes at least `slow_response_ms` (a
+/// lower bound only: a busy machine may add any delay) and carries the
+/// payment it captured, once.
+#[tokio::test]
+async fn slow_response_takes_at_least_its_delay() {
+    let mut config = SimConfig::new();
+    config.slow_response_ms = SLOW_MS;
+    let sim = Sim::start_with(config).await;
+    let started = Instant::now();
+    let response = sim.toss_post("/v1/billing/billing_sim_slow", &billing("order-slow-2"), Some("tslowlb")).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(SLOW_MS), "answered after {elapsed:?}, before the {SLOW_MS} ms hold-back");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let answered = json(response).await;
+    assert_eq!(answered["status"], "DONE");
+    let captures = sim.captures(Some("order-slow-2")).await;
+    assert_eq!((captures.len(), &captures[0]["payment_intent_id"]), (1, &answered["paymentKey"]));
 }
 
 /// `billing_sim_lost_response`: the first attempt captures and its
