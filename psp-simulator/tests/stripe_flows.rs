@@ -102,7 +102,8 @@ async fn manual_review_approve_and_reject() {
     assert_eq!(declined["last_payment_error"]["decline_code"], "fraudulent");
     assert!(sim.captures(Some("po_rev_no")).await.is_empty());
 
-    // The replay of the original request still shows the first answer.
+    // The replay of the original request still shows the first answer:
+    // marked as a replay, the same intent, as it was then; nothing executes.
     let replay = sim
         .post(
             "/v1/payment_intents",
@@ -110,7 +111,16 @@ async fn manual_review_approve_and_reject() {
             Some("krev1"),
         )
         .await;
-    assert_eq!(json(replay).await["status"], "processing");
+    assert_eq!(replay.status(), StatusCode::OK);
+    let marked = replay.headers().get("idempotent-replayed").map(|value| value.to_str().unwrap().to_owned());
+    let replayed = json(replay).await;
+    assert_eq!(
+        (marked.as_deref(), &replayed["id"], &replayed["status"]),
+        (Some("true"), &approved["id"], &json!("processing")),
+        "a replay of the first answer"
+    );
+    assert_eq!(sim.captures(Some("po_rev_ok")).await.len(), 1);
+    assert_eq!(sim.outcomes("krev1").await, ["200", "replayed"]);
 }
 
 /// With `review_auto_resolve_ms` a review approves itself: the intent

@@ -236,7 +236,10 @@ async fn cancel_partial_and_full() {
     assert_eq!(partial["cancels"][0]["cancelStatus"], "DONE");
     let replay =
         sim.toss_post(&path, &json!({"cancelReason": "고객 변심", "cancelAmount": 4_000}), Some("cxl-1")).await;
-    assert_eq!(json(replay).await["balanceAmount"], 6_000);
+    assert_eq!(replay.status(), StatusCode::OK);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(json(replay).await, partial, "the first answer, not a second cancel");
+    assert_eq!(sim.refunds(Some("order-cxl-1")).await.len(), 1);
 
     let over = sim.toss_post(&path, &json!({"cancelReason": "x", "cancelAmount": 7_000}), None).await;
     assert_error(over, StatusCode::FORBIDDEN, "NOT_CANCELABLE_AMOUNT").await;

@@ -163,6 +163,18 @@ async fn review_approve_and_reject() {
         keys.push(payment["paymentKey"].as_str().unwrap().to_owned());
     }
     assert!(sim.captures(None).await.is_empty());
+    // A resend with the same key replays the review answer: marked, the
+    // same payment, nothing executed again.
+    let replay = sim.toss_post("/v1/billing/billing_sim_review", &billing("order-rev-1"), Some("order-rev-1")).await;
+    assert_eq!(replay.status(), StatusCode::OK);
+    let marked = replay.headers().get("idempotent-replayed").map(|value| value.to_str().unwrap().to_owned());
+    let replayed = json(replay).await;
+    assert_eq!(
+        (marked.as_deref(), replayed["paymentKey"].as_str(), &replayed["status"]),
+        (Some("true"), Some(keys[0].as_str()), &json!("IN_PROGRESS")),
+        "a replay of the first answer"
+    );
+    assert_eq!(sim.outcomes("order-rev-1").await, ["200", "replayed"]);
     let approve = sim.post_admin(&format!("/_sim/review/{}", keys[0]), &json!({"result": "approve"})).await;
     assert_eq!(json(approve).await["status"], "DONE");
     let captures = sim.captures(Some("order-rev-1")).await;
