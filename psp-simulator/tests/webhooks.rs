@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::{Sim, confirmed_body, json};
+use common::{Sim, confirmed_body, json, poll};
 use psp_simulator::{SimConfig, stripe_signature_header, toss_payout_signature};
 use serde_json::{Value, json};
 
@@ -56,16 +56,14 @@ impl Receiver {
         Self { url, state }
     }
 
-    /// Waits until `count` webhooks were accepted, then returns them all.
+    /// Waits (bounded by [`poll`]) until `count` webhooks were accepted,
+    /// then returns all accepted so far, in order of arrival.
     async fn wait_for(&self, count: usize) -> Vec<Received> {
-        for _ in 0..200 {
+        poll(&format!("{count} accepted webhooks"), async || {
             let received = self.state.received.lock().unwrap().clone();
-            if received.len() >= count {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("expected {count} webhooks");
+            (received.len() >= count).then_some(received)
+        })
+        .await
     }
 }
 
@@ -122,8 +120,33 @@ async fn stripe_events_are_signed() {
     assert_eq!(receiver.wait_for(3).await[2].json()["type"], "payment_intent.payment_failed");
 }
 
+/// `GET /_sim/webhooks`: every logged delivery attempt, oldest first.
+async fn logged_deliveries(sim: &Sim) -> Vec<Value> {
+    json(sim.get("/_sim/webhooks").await).await["deliveries"].as_array().expect("deliveries").clone()
+}
+
+/// The distinct `event_id`s of `deliveries`, in order of first attempt.
+fn event_ids(deliveries: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for delivery in deliveries {
+        let id = delivery["event_id"].as_str().expect("event_id");
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    ids
+}
+
+/// The `attempt` numbers logged for event `id`, in order.
+fn attempts_of(deliveries: &[Value], id: &str) -> Vec<u64> {
+    deliveries.iter().filter(|d| d["event_id"] == id).map(|d| d["attempt"].as_u64().expect("attempt")).collect()
+}
+
 /// Failed deliveries are retried with backoff until accepted, and every
-/// attempt is listed by `/_sim/webhooks`.
+/// attempt is listed by `/_sim/webhooks`: exactly three (500, 500, 200).
+/// An attempt is logged only once the receiver has answered it, so the
+/// test polls the log for the accepted attempt rather than reading it as
+/// soon as the receiver saw the body.
 #[tokio::test]
 async fn deliveries_are_retried_and_logged() {
     let receiver = Receiver::start(2).await;
@@ -131,49 +154,67 @@ async fn deliveries_are_retried_and_logged() {
     sim.post("/v1/payment_intents", &confirmed_body("pm_card_threeDSecure2Required", "po_retry_hook"), None).await;
     let received = receiver.wait_for(1).await;
     assert_eq!(received[0].json()["type"], "payment_intent.requires_action");
-    let log = json(sim.get("/_sim/webhooks").await).await;
-    let deliveries = log["deliveries"].as_array().unwrap();
-    assert_eq!(deliveries.len(), 3);
+    let deliveries = poll("the accepted delivery in the log", async || {
+        let deliveries = logged_deliveries(&sim).await;
+        deliveries.iter().any(|delivery| delivery["status_code"] == 200).then_some(deliveries)
+    })
+    .await;
+    assert_eq!(deliveries.len(), 3, "{deliveries:?}");
     for (index, delivery) in deliveries.iter().enumerate() {
         assert_eq!(delivery["attempt"], index + 1);
         assert_eq!(delivery["psp"], "stripe");
         assert_eq!(delivery["type"], "payment_intent.requires_action");
         assert_eq!(delivery["event_id"], deliveries[0]["event_id"]);
     }
-    assert_eq!(deliveries[0]["status_code"], 500);
-    assert_eq!(deliveries[2]["status_code"], 200);
+    let statuses: Vec<&Value> = deliveries.iter().map(|delivery| &delivery["status_code"]).collect();
+    assert_eq!(statuses, [&json!(500), &json!(500), &json!(200)]);
     let gap = deliveries[2]["at_ms"].as_u64().unwrap() - deliveries[1]["at_ms"].as_u64().unwrap();
     assert!(gap >= 40, "second backoff doubles the first: {gap} ms");
 }
 
-/// An unreachable endpoint is retried `webhook_attempts_max` times, each
-/// attempt logged with an error instead of a status.
+/// Attempts per event at the unreachable endpoint.
+const UNREACHABLE_ATTEMPTS_MAX: u32 = 2;
+
+/// An unreachable endpoint gets exactly `webhook_attempts_max` attempts
+/// per event, each logged with an error instead of a status. One emission
+/// is delivered event after event by one task, so once the fourth event of
+/// a chaotic review's batch has its first attempt logged, the first three
+/// are done: their counts are final and must equal the maximum, not just
+/// reach it. (The last event's count is checked too, but nothing after it
+/// could reveal an extra attempt.)
 #[tokio::test]
-async fn unreachable_endpoint_gives_up() {
+async fn unreachable_endpoint_gets_exactly_attempts_max_per_event() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", closed.local_addr().unwrap());
     drop(closed);
     let mut config = SimConfig::new();
     config.toss_webhook_url = Some(url);
-    config.webhook_attempts_max = 2;
+    config.webhook_attempts_max = UNREACHABLE_ATTEMPTS_MAX;
     config.webhook_initial_backoff_ms = 10;
     let sim = Sim::start_with(config).await;
-    sim.toss_post(
-        "/v1/billing/billing_success",
-        &json!({"customerKey": "c", "amount": 1000, "orderId": "order-unreach", "orderName": "n"}),
-        None,
-    )
+    let order = json!({"customerKey": "c", "amount": 1000, "orderId": "order-unreach", "orderName": "n"});
+    let payment = json(sim.toss_post("/v1/billing/billing_sim_review_webhook_chaos", &order, None).await).await;
+    let path = format!("/_sim/review/{}", payment["paymentKey"].as_str().unwrap());
+    assert_eq!(sim.post_admin(&path, &json!({"result": "reject"})).await.status(), StatusCode::OK);
+
+    let (deliveries, ids) = poll("the first attempt at the batch's fourth event", async || {
+        let deliveries = logged_deliveries(&sim).await;
+        let ids = event_ids(&deliveries);
+        (ids.len() == 4).then_some((deliveries, ids))
+    })
     .await;
-    for _ in 0..100 {
-        let log = json(sim.get("/_sim/webhooks").await).await;
-        let deliveries = log["deliveries"].as_array().unwrap().clone();
-        if deliveries.len() == 2 {
-            assert!(deliveries.iter().all(|d| d["error"].is_string() && d["status_code"].is_null()));
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let all_attempts: Vec<u64> = (1..=u64::from(UNREACHABLE_ATTEMPTS_MAX)).collect();
+    for id in &ids[..3] {
+        assert_eq!(attempts_of(&deliveries, id), all_attempts, "attempts at event {id}");
     }
-    panic!("expected two failed attempts");
+    let last = &ids[3];
+    let deliveries = poll("every attempt at the batch's last event", async || {
+        let deliveries = logged_deliveries(&sim).await;
+        (attempts_of(&deliveries, last).len() >= all_attempts.len()).then_some(deliveries)
+    })
+    .await;
+    assert_eq!(attempts_of(&deliveries, last), all_attempts, "attempts at event {last}");
+    assert!(deliveries.iter().all(|d| d["error"].is_string() && d["status_code"].is_null()), "{deliveries:?}");
 }
 
 /// Toss payment events are unsigned `PAYMENT_STATUS_CHANGED` envelopes
