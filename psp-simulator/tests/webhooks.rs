@@ -4,7 +4,6 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -265,45 +264,66 @@ async fn toss_payout_events_are_signed() {
     assert!(values.contains(&expected.as_str()), "{header}");
 }
 
-/// A chaotic review holds back its "processing" event; on resolution the
-/// final event arrives first, then the held one, each twice — on both
-/// dialects.
+/// The ids the received events are about: Stripe's `data.object.id`, or
+/// Toss's `data.paymentKey`.
+fn subjects(received: &[Received]) -> Vec<Value> {
+    received
+        .iter()
+        .map(|received| {
+            let event = received.json();
+            if event["data"]["object"].is_object() {
+                event["data"]["object"]["id"].clone()
+            } else {
+                event["data"]["paymentKey"].clone()
+            }
+        })
+        .collect()
+}
+
+/// A chaotic Stripe review holds back its `processing` event: the first
+/// event to arrive is a plain review's, created after it (waited for
+/// instead of sleeping, so a held event sent early would have been ahead
+/// of it). On approval the final event arrives first, then the held one,
+/// each twice, and nothing else.
 #[tokio::test]
-async fn chaotic_review_reorders_and_duplicates_events() {
+async fn chaotic_stripe_review_reorders_and_duplicates_events() {
     let receiver = Receiver::start(0).await;
     let sim = sim_for(&receiver).await;
-    let intent = json(
-        sim.post("/v1/payment_intents", &confirmed_body("pm_card_sim_review_webhook_chaos", "po_chaos"), None).await,
-    )
-    .await;
+    let chaos_body = confirmed_body("pm_card_sim_review_webhook_chaos", "po_chaos");
+    let intent = json(sim.post("/v1/payment_intents", &chaos_body, None).await).await;
     assert_eq!(intent["status"], "processing");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(receiver.state.received.lock().unwrap().is_empty());
-    let path = format!("/_sim/review/{}", intent["id"].as_str().unwrap());
-    sim.post_admin(&path, &json!({"result": "approve"})).await;
-    let types: Vec<Value> = receiver.wait_for(4).await.iter().map(|received| received.json()["type"].clone()).collect();
-    assert_eq!(
-        types,
-        [
-            "payment_intent.succeeded",
-            "payment_intent.processing",
-            "payment_intent.succeeded",
-            "payment_intent.processing"
-        ]
-    );
+    let plain = json(sim.post("/v1/payment_intents", &confirmed_body("pm_card_sim_review", "po_plain"), None).await);
+    let plain = plain.await;
+    assert_eq!(subjects(&receiver.wait_for(1).await), [plain["id"].clone()], "only the plain review announced");
 
-    let payment = json(
-        sim.toss_post(
-            "/v1/billing/billing_sim_review_webhook_chaos",
-            &json!({"customerKey": "c", "amount": 1000, "orderId": "order-chaos", "orderName": "n"}),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let path = format!("/_sim/review/{}", intent["id"].as_str().unwrap());
+    assert_eq!(sim.post_admin(&path, &json!({"result": "approve"})).await.status(), StatusCode::OK);
+    let received = receiver.wait_for(5).await.split_off(1);
+    assert_eq!(subjects(&received), vec![intent["id"].clone(); 4]);
+    let types: Vec<Value> = received.iter().map(|received| received.json()["type"].clone()).collect();
+    let (last, held) = ("payment_intent.succeeded", "payment_intent.processing");
+    assert_eq!(types, [last, held, last, held]);
+}
+
+/// A chaotic Toss review holds back its `IN_PROGRESS` event (a plain
+/// review created after it is announced first); on rejection `ABORTED`
+/// arrives first, then the held `IN_PROGRESS`, each twice, and nothing
+/// else.
+#[tokio::test]
+async fn chaotic_toss_review_reorders_and_duplicates_events() {
+    let receiver = Receiver::start(0).await;
+    let sim = sim_for(&receiver).await;
+    let order = |id: &str| json!({"customerKey": "c", "amount": 1000, "orderId": id, "orderName": "n"});
+    let chaos = sim.toss_post("/v1/billing/billing_sim_review_webhook_chaos", &order("order-chaos"), None).await;
+    let payment = json(chaos).await;
+    assert_eq!(payment["status"], "IN_PROGRESS");
+    let plain = json(sim.toss_post("/v1/billing/billing_sim_review", &order("order-plain"), None).await).await;
+    assert_eq!(subjects(&receiver.wait_for(1).await), [plain["paymentKey"].clone()], "only the plain review announced");
+
     let path = format!("/_sim/review/{}", payment["paymentKey"].as_str().unwrap());
-    sim.post_admin(&path, &json!({"result": "reject"})).await;
-    let statuses: Vec<Value> =
-        receiver.wait_for(8).await[4..].iter().map(|received| received.json()["data"]["status"].clone()).collect();
+    assert_eq!(sim.post_admin(&path, &json!({"result": "reject"})).await.status(), StatusCode::OK);
+    let received = receiver.wait_for(5).await.split_off(1);
+    assert_eq!(subjects(&received), vec![payment["paymentKey"].clone(); 4]);
+    let statuses: Vec<Value> = received.iter().map(|received| received.json()["data"]["status"].clone()).collect();
     assert_eq!(statuses, ["ABORTED", "IN_PROGRESS", "ABORTED", "IN_PROGRESS"]);
 }
