@@ -160,7 +160,9 @@ fn raw_create(body: &str, key: &str) -> String {
 /// `pm_card_sim_lost_response`: attempt 1 captures and then the connection
 /// closes without a single response byte (a raw socket reads EOF/reset; an
 /// HTTP client sees an error with no status). The retry with the same key
-/// replays the stored answer, and there is exactly one capture.
+/// replays the stored answer, and there is exactly one capture. The
+/// request log must say `dropped` (then `replayed`): an unanswered request
+/// alone could have other causes.
 #[tokio::test]
 async fn lost_response_then_replay() {
     let sim = Sim::start().await;
@@ -194,11 +196,14 @@ async fn lost_response_then_replay() {
         .expect_err("the response is lost");
     assert!(error.status().is_none(), "{error:?}");
     assert_eq!(sim.captures(Some("po_lost2")).await.len(), 1);
+    // The simulator says it dropped the answer: no other cause (a client
+    // timeout, a crash) made the error.
+    assert_eq!(sim.outcomes("klost2").await, ["dropped"]);
 }
 
 /// A fault rate of 1 hits the first attempt of a normal token only: the
-/// retry succeeds (server error) or replays (lost response), and declines
-/// are never faulted.
+/// retry succeeds (server error) or replays (lost response), as the request
+/// log shows, and declines are never faulted.
 #[tokio::test]
 async fn fault_rates_hit_first_attempts_of_normal_tokens() {
     let mut config = SimConfig::new();
@@ -209,6 +214,7 @@ async fn fault_rates_hit_first_attempts_of_normal_tokens() {
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
     let second = sim.post("/v1/payment_intents", &body, Some("krate")).await;
     assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(sim.outcomes("krate").await, ["503", "200"]);
     let declined = sim
         .post(
             "/v1/payment_intents",
@@ -235,6 +241,7 @@ async fn fault_rates_hit_first_attempts_of_normal_tokens() {
     let retry = sim.post("/v1/payment_intents", &body, Some("krate-lost")).await;
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(sim.captures(Some("po_rate_lost")).await.len(), 1);
+    assert_eq!(sim.outcomes("krate-lost").await, ["dropped", "replayed"], "the rate dropped the first answer");
 }
 
 /// `run` refuses fault rates outside [0, 1].
