@@ -125,16 +125,30 @@ mod tests {
         assert!(parse(&Bytes::from_static(b"[1]")).is_err());
     }
 
-    /// Key order does not change the canonical form; values do.
+    /// `canonical_pairs` of `text`, sorted (the map's iteration order is
+    /// serde_json's business; the fingerprint sorts too).
+    fn sorted_pairs(text: &str) -> Vec<(String, String)> {
+        let mut pairs = canonical_pairs(&object(text));
+        pairs.sort();
+        pairs
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items.iter().map(|(path, value)| ((*path).to_owned(), (*value).to_owned())).collect()
+    }
+
+    /// The canonical form is exactly every leaf as `(path, JSON text)`:
+    /// nested keys joined with `.`, array items indexed, strings quoted.
+    /// Key order does not change it; a changed value, a string for a
+    /// number or a reordered array does.
     #[test]
-    fn canonical_form_ignores_key_order() {
-        let mut a = canonical_pairs(&object(r#"{"a": 1, "b": {"c": "x"}}"#));
-        let mut b = canonical_pairs(&object(r#"{"b": {"c": "x"}, "a": 1}"#));
-        a.sort();
-        b.sort();
-        assert_eq!(a, b);
-        let c = canonical_pairs(&object(r#"{"a": 2, "b": {"c": "x"}}"#));
-        assert_ne!(a.len(), 0);
-        assert!(!c.contains(&("a".to_owned(), "1".to_owned())));
+    fn canonical_form_is_every_leaf_by_path() {
+        let expected = pairs(&[("a", "1"), ("b.c", "\"x\""), ("b.d[0]", "true"), ("b.d[1]", "null")]);
+        assert_eq!(sorted_pairs(r#"{"a": 1, "b": {"c": "x", "d": [true, null]}}"#), expected);
+        assert_eq!(sorted_pairs(r#"{"b": {"d": [true, null], "c": "x"}, "a": 1}"#), expected);
+        let changed = pairs(&[("a", "2"), ("b.c", "\"x\""), ("b.d[0]", "true"), ("b.d[1]", "null")]);
+        assert_eq!(sorted_pairs(r#"{"a": 2, "b": {"c": "x", "d": [true, null]}}"#), changed);
+        assert_eq!(sorted_pairs(r#"{"a": "1"}"#), pairs(&[("a", "\"1\"")]));
+        assert_eq!(sorted_pairs(r#"{"d": [null, true]}"#), pairs(&[("d[0]", "null"), ("d[1]", "true")]));
     }
 }
