@@ -21,7 +21,11 @@ fn billing(order_id: &str) -> Value {
 }
 
 /// Waits until a key first used now has outlived [`SHORT_TTL_MS`]. The TTL
-/// is measured on the wall clock, so passing time is the state waited for.
+/// is measured on the wall clock, so passing time is the state waited for:
+/// this sleep is kept on purpose (twice the TTL is a lower bound, so a busy
+/// machine only makes it longer, never too short). Polling would not do:
+/// a resend is the only probe, and a resend inside the TTL replays and
+/// changes what the test observes.
 async fn outlive_short_ttl() {
     tokio::time::sleep(Duration::from_millis(SHORT_TTL_MS * 2)).await;
 }

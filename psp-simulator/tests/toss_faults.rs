@@ -51,6 +51,8 @@ async fn rate_limited_then_success() {
     assert_eq!(first.headers()["retry-after"], "1");
     assert!(json(first).await["code"].is_string());
     assert!(sim.captures(None).await.is_empty());
+    // Kept on purpose: the retry honours `Retry-After` as a client must; the
+    // time passing is the behaviour shown, not a wait for some state.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let second = sim.toss_post(path, &body, Some("t429")).await;
     assert_eq!(second.status(), StatusCode::OK);
