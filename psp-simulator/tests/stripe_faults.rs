@@ -9,8 +9,6 @@ use common::{API_KEY, Sim, confirmed_body, json, poll};
 use psp_simulator::SimConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// `pm_card_sim_server_error_twice` answers a 503 `api_error` (the edge's, not saved under the key) on
 /// attempts 1 and 2 without storing or capturing anything, and captures
@@ -150,16 +148,6 @@ async fn slow_response_takes_at_least_its_delay() {
     assert_eq!((captures.len(), &captures[0]["payment_intent_id"]), (1, &answered["id"]));
 }
 
-/// The raw HTTP/1.1 text of a create request with an idempotency key.
-fn raw_create(body: &str, key: &str) -> String {
-    format!(
-        "POST /v1/payment_intents HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer {API_KEY}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nIdempotency-Key: {key}\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
-
 /// `pm_card_sim_lost_response`: attempt 1 captures and then the connection
 /// closes without a single response byte (a raw socket reads EOF/reset; an
 /// HTTP client sees an error with no status). The retry with the same key
@@ -170,12 +158,14 @@ fn raw_create(body: &str, key: &str) -> String {
 async fn lost_response_then_replay() {
     let sim = Sim::start().await;
     let body = confirmed_body("pm_card_sim_lost_response", "po_lost");
-    let addr = sim.base.trim_start_matches("http://");
-    let mut socket = TcpStream::connect(addr).await.unwrap();
-    socket.write_all(raw_create(&body, "klost").as_bytes()).await.unwrap();
-    let mut received = Vec::new();
-    // EOF or a reset are both a lost response; any byte would not be.
-    let _ = socket.read_to_end(&mut received).await;
+    let bearer = format!("Bearer {API_KEY}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Idempotency-Key", "klost"),
+    ];
+    // Bounded: EOF or a reset are both a lost response; any byte would not be.
+    let received = sim.raw_post("/v1/payment_intents", &headers, &body).await;
     assert!(received.is_empty(), "got {:?}", String::from_utf8_lossy(&received));
     assert_eq!(sim.captures(Some("po_lost")).await.len(), 1);
 

@@ -9,8 +9,6 @@ use common::{Sim, json, poll, toss_auth};
 use psp_simulator::SimConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 fn billing(order_id: &str) -> Value {
     json!({"customerKey": "cust", "amount": 12_000, "orderId": order_id, "orderName": "order"})
@@ -132,18 +130,11 @@ async fn slow_response_takes_at_least_its_delay() {
 async fn lost_response_then_replay() {
     let sim = Sim::start().await;
     let body = billing("order-lost-1").to_string();
-    let request = format!(
-        "POST /v1/billing/billing_sim_lost_response HTTP/1.1\r\nHost: sim\r\n\
-         Authorization: {}\r\nContent-Type: application/json\r\nIdempotency-Key: tlost\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        toss_auth(),
-        body.len()
-    );
-    let mut socket = TcpStream::connect(sim.base.trim_start_matches("http://")).await.unwrap();
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut received = Vec::new();
-    // EOF or a reset are both a lost response; any byte would not be.
-    let _ = socket.read_to_end(&mut received).await;
+    let auth = toss_auth();
+    let headers =
+        [("Authorization", auth.as_str()), ("Content-Type", "application/json"), ("Idempotency-Key", "tlost")];
+    // Bounded: EOF or a reset are both a lost response; any byte would not be.
+    let received = sim.raw_post("/v1/billing/billing_sim_lost_response", &headers, &body).await;
     assert!(received.is_empty());
     assert_eq!(sim.captures(Some("order-lost-1")).await.len(), 1);
     let retry = sim.toss_post("/v1/billing/billing_sim_lost_response", &billing("order-lost-1"), Some("tlost")).await;

@@ -148,8 +148,6 @@ impl Sim {
     /// response was lost (a client library would only report an error).
     pub async fn raw_post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        /// Bound on waiting for the server to answer or close.
-        const RAW_EXCHANGE_TIMEOUT_SECS: u64 = 10;
         let mut request = format!("POST {path} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n");
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
@@ -159,7 +157,8 @@ impl Sim {
             tokio::net::TcpStream::connect(self.base.trim_start_matches("http://")).await.expect("connect");
         socket.write_all(request.as_bytes()).await.expect("send");
         let mut received = Vec::new();
-        let timeout = Duration::from_secs(RAW_EXCHANGE_TIMEOUT_SECS);
+        // Bounded like every wait here; generous, as it only bounds a hang.
+        let timeout = Duration::from_secs(POLL_DEADLINE_SECS);
         // EOF or a reset both end the exchange; only the bytes matter.
         let read = tokio::time::timeout(timeout, socket.read_to_end(&mut received)).await;
         assert!(read.is_ok(), "the server neither answered nor closed the connection");
