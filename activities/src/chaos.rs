@@ -1,16 +1,19 @@
-//! An opt-in crash point for failure testing: with `PAYMENTS_CHAOS_ABORT_AFTER=psp.charge` the
-//! worker process aborts right after a successful PSP capture, before the workflow has recorded
-//! it, the worst moment for exactly-once. Tests use it to prove that a restarted worker finishes
-//! the checkout with one capture, one wallet credit and one ledger transaction. Unset (the
-//! default) it does nothing.
+//! Opt-in crash points for failure testing. With `PAYMENTS_CHAOS_ABORT_AFTER=<point>` the
+//! worker process aborts right after that step succeeded and before the workflow recorded it:
+//! the worst moments for exactly-once. Tests kill a worker there, start a new one and prove it
+//! finishes with every side effect made once. Unset (the default) they do nothing.
+//!
+//! Points: `psp.charge` (a capture made), `psp.confirm` (a hosted payment confirmed),
+//! `psp.refund` (a refund made), `psp.reversal` (a compensation's refund made), `ledger.post`
+//! (an order's pay-in posted to the ledger, its wallet not yet credited).
 
-/// Environment variable naming the activity after which to abort.
+/// Environment variable naming the point after which to abort.
 pub const ABORT_AFTER_ENV: &str = "PAYMENTS_CHAOS_ABORT_AFTER";
 
-/// Aborts the process if the chaos setting names `activity`.
-pub fn maybe_abort_after(activity: &str) {
-    if std::env::var(ABORT_AFTER_ENV).is_ok_and(|v| v == activity) {
-        tracing::error!(activity, "{ABORT_AFTER_ENV} set: aborting the worker on purpose");
+/// Aborts the process if the chaos setting names `point`.
+pub fn maybe_abort_after(point: &str) {
+    if std::env::var(ABORT_AFTER_ENV).is_ok_and(|v| v == point) {
+        tracing::error!(point, "{ABORT_AFTER_ENV} set: aborting the worker on purpose");
         std::process::abort();
     }
 }

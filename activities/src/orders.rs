@@ -65,6 +65,7 @@ impl OrderActivities {
     ) -> Result<bool, ActivityError> {
         let outcome = self.store.post_order_ledger(&id).await.map_err(from_store)?;
         tracing::info!(payment_order_id = %id, ?outcome, "ledger posted");
+        crate::chaos::maybe_abort_after("ledger.post");
         Ok(outcome == PostOutcome::Posted)
     }
 

@@ -1,9 +1,13 @@
 //! The adapters read the PSPs' own documented examples (fixtures under `tests/fixtures/`,
 //! sources in its README) the way they are meant.
 
-use payments_activities::psp::{PspError, stripe, toss};
+#[allow(dead_code)] // this binary uses the simulator only
+mod common;
+
+use payments_activities::psp::{PspError, RefundOutcome, stripe, toss};
 use payments_workflows::contract::{ChargeOutcome, PendingReason};
 use reqwest::StatusCode;
+use serde_json::{Value, json};
 
 fn fixture(path: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -55,4 +59,91 @@ fn toss_fixtures() {
         r#"{"code":"UNAUTHORIZED_KEY","message":"인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다."}"#,
     );
     assert!(matches!(unauthorized, Err(PspError::Authentication(_))));
+}
+
+/// Stripe: the documented Refund object is a refund made under its id; the same object
+/// `failed` is a refusal with Stripe's failure reason.
+#[test]
+fn stripe_refund_fixture() {
+    let body = fixture("stripe/refund.json");
+    let made = stripe::refund_answer(StatusCode::OK, None, &body).unwrap();
+    assert_eq!(made, RefundOutcome::Refunded { psp_refund_reference: "re_1Nispe2eZvKYlo2Cd31jOCgZ".to_owned() });
+    let mut failed: Value = serde_json::from_str(&body).unwrap();
+    failed["status"] = json!("failed");
+    failed["failure_reason"] = json!("expired_or_canceled_card");
+    let refused = stripe::refund_answer(StatusCode::OK, None, &failed.to_string()).unwrap();
+    assert!(
+        matches!(&refused, RefundOutcome::Refused { code, .. } if code == "expired_or_canceled_card"),
+        "{refused:?}"
+    );
+}
+
+/// Toss settlements: the documented Settlement row adds up (payOutAmount = amount - fees,
+/// supplyAmount + vat = fees), and the simulator's row for a billing payment carries every
+/// documented field with the documented JSON type: what is built against the simulator reads
+/// Toss's real answer.
+#[tokio::test]
+async fn toss_settlement_fixture_matches_the_simulator() {
+    let documented: Vec<Value> = serde_json::from_str(&fixture("toss/settlements.json")).unwrap();
+    let doc = &documented[0];
+    let fees: i64 = doc["fees"].as_array().unwrap().iter().map(|f| f["fee"].as_i64().unwrap()).sum();
+    let int = |v: &Value, k: &str| v[k].as_i64().unwrap_or_else(|| panic!("{k} is not an integer: {v}"));
+    assert_eq!(int(doc, "payOutAmount"), int(doc, "amount") - fees);
+    assert_eq!(int(doc, "supplyAmount") + int(doc, "vat"), fees);
+
+    let sim = common::start_sim(psp_simulator::SimConfig::new()).await;
+    let http = reqwest::Client::new();
+    let payment: Value = http
+        .post(format!("{}/v1/billing/billing_success", sim.url))
+        .basic_auth("test_sk_fixtures", Some(""))
+        .json(&json!({"customerKey": "c", "amount": 15000, "orderId": "order-fixture", "orderName": "n"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let day = &payment["approvedAt"].as_str().expect("approvedAt")[..10];
+    let rows: Vec<Value> = http
+        .get(format!("{}/v1/settlements?startDate={day}&endDate={day}", sim.url))
+        .basic_auth("test_sk_fixtures", Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = rows.iter().find(|r| r["orderId"] == "order-fixture").expect("the payment's settlement row");
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    for (field, value) in doc.as_object().unwrap() {
+        let ours = row.get(field).unwrap_or_else(|| panic!("the simulator's settlement lacks {field}: {row}"));
+        // A documented null (no easy pay, no cancel) may be null or absent of detail either way.
+        if !value.is_null() && !ours.is_null() {
+            assert_eq!(kind(ours), kind(value), "{field}: simulator {ours}, documented {value}");
+        }
+    }
+    let ours_fees: i64 = row["fees"].as_array().unwrap().iter().map(|f| f["fee"].as_i64().unwrap()).sum();
+    assert_eq!(int(row, "payOutAmount"), int(row, "amount") - ours_fees, "{row}");
+    assert_eq!(int(row, "supplyAmount") + int(row, "vat"), ours_fees, "{row}");
+}
+
+/// Every documented example in `tests/fixtures/` is read by a test of this file.
+#[test]
+fn every_fixture_is_read() {
+    let source = include_str!("fixtures.rs");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for psp in ["stripe", "toss"] {
+        for entry in std::fs::read_dir(root.join(psp)).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let call = format!("fixture(\"{psp}/{name}\")");
+            assert!(source.contains(&call), "tests/fixtures/{psp}/{name} is read by no test");
+        }
+    }
 }

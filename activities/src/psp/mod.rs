@@ -227,7 +227,11 @@ impl PspActivities {
         }
         let result = self.client.confirm(&input).await;
         tracing::info!(checkout_id = %input.checkout_id, attempt = ctx.info().attempt, ?result, "psp confirm");
-        result.map_err(PspError::into_activity_error)
+        let outcome = result.map_err(PspError::into_activity_error)?;
+        if matches!(outcome, ChargeOutcome::Captured { .. }) {
+            chaos::maybe_abort_after("psp.confirm");
+        }
+        Ok(outcome)
     }
 
     /// Cancels a payment still pending past its deadline; answers its final state.
@@ -260,7 +264,12 @@ impl PspActivities {
         let result = self.client.refund(&request).await;
         tracing::info!(refund_id = %request.refund_id, attempt, ?result, "psp refund");
         match result {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                let reversal =
+                    payments_store::reversal_refund_id(&request.payment_order_id).as_str() == request.refund_id;
+                chaos::maybe_abort_after(if reversal { "psp.reversal" } else { "psp.refund" });
+                Ok(outcome)
+            }
             Err(PspError::OutcomeUnknown(message)) => {
                 Err(retryable("PspRefundOutcomeUnknown", format!("refund answer lost: {message}"), None))
             }

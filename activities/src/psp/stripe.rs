@@ -222,15 +222,26 @@ impl StripeClient {
             ("metadata[refund_id]", request.refund_id.clone()),
         ];
         let answer = http::send(self.post(&["v1", "refunds"], &request.refund_id, &form)?).await?;
-        if answer.status.is_success() {
-            let refund: Refund = parse_ok(&answer)?;
-            return Ok(refund.outcome());
-        }
-        match classify_error(&answer)? {
-            StripeFailure::Refused { code, message } => Ok(RefundOutcome::Refused { code, message }),
-            StripeFailure::Declined(outcome) => {
-                Err(PspError::InvalidRequest(format!("unexpected decline on refund: {outcome:?}")))
-            }
+        classify_refund(&answer)
+    }
+}
+
+/// Maps a create-refund answer (status, Retry-After, body) to an outcome or a classified
+/// error, exposed for fixture tests.
+pub fn refund_answer(status: StatusCode, retry_after: Option<Duration>, body: &str) -> Result<RefundOutcome, PspError> {
+    classify_refund(&Answer { status, retry_after, body: body.to_owned() })
+}
+
+/// Maps the answer to a create-refund call: a Refund object, a refusal, or an error.
+fn classify_refund(answer: &Answer) -> Result<RefundOutcome, PspError> {
+    if answer.status.is_success() {
+        let refund: Refund = parse_ok(answer)?;
+        return Ok(refund.outcome());
+    }
+    match classify_error(answer)? {
+        StripeFailure::Refused { code, message } => Ok(RefundOutcome::Refused { code, message }),
+        StripeFailure::Declined(outcome) => {
+            Err(PspError::InvalidRequest(format!("unexpected decline on refund: {outcome:?}")))
         }
     }
 }
