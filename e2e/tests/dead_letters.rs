@@ -6,12 +6,29 @@
 mod common;
 
 use common::{
-    assert_books_consistent, outage, paid_order, paymentsctl, quick_limits, refund_accepted, sim_refunds, visible,
-    wait_dead_letter, wait_refund_final,
+    assert_books_consistent, outage, paid_order, paymentsctl, quick_limits, refund_accepted, visible, wait_dead_letter,
+    wait_refund_final,
 };
-use payments_store::test_db::test_database_urls;
 use payments_store::{DeadLetterStatus, RefundStatus};
-use payments_testkit::{Stack, StackOptions};
+use payments_testkit::{Db, Stack, StackOptions};
+use paymentsctl::commands::dlq;
+use rstest::rstest;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What `paymentsctl dlq list --status {status}` prints, made by the command's own functions
+/// against this stack (the binary prints exactly this text).
+async fn printed_list(stack: &Stack, status: &str) -> String {
+    let letters = dlq::list(&stack.grpc_url, Some(status), 100).await.expect("dlq list");
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    dlq::table(&letters, now_ms)
+}
+
+/// What `paymentsctl dlq show {id}` prints.
+async fn printed_show(stack: &Stack, id: &str) -> String {
+    use clap::Parser;
+    let cli = paymentsctl::Cli::try_parse_from(["paymentsctl", "--gateway-grpc", &stack.grpc_url, "verify"]).unwrap();
+    dlq::details(&cli.globals, &dlq::show(&stack.grpc_url, id).await.expect("dlq show"))
+}
 
 async fn stack(database_url: String) -> Stack {
     Stack::start(StackOptions { database_url: Some(database_url), waits: quick_limits(), ..StackOptions::new() }).await
@@ -21,87 +38,95 @@ async fn stack(database_url: String) -> Stack {
 /// listed by `paymentsctl dlq list` and visible as DEAD_LETTER in Temporal. A retry while the
 /// PSP is still down re-opens it with the attempts added up; once the PSP is back a retry
 /// refunds exactly once and closes it; retrying again changes nothing.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dead_letter_is_retried_once_the_psp_is_back() {
-    for url in test_database_urls().await {
-        let stack = stack(url).await;
-        let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
-        outage(&stack, false, false, true).await;
-        let refund = refund_accepted(&stack, &po, Some("5.00"), "damaged item").await;
-        let dl_id = format!("{refund}:psp.refund");
-        let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 2).await;
-        assert_eq!(letter.attempts, 2, "{letter:?}");
-        assert_eq!(letter.workflow_id, format!("refund-{refund}"));
-        assert!(letter.reason.contains("after 2 attempts"), "{letter:?}");
-        assert!(!letter.last_error.is_empty(), "{letter:?}");
-        let query = format!("WorkflowId = 'refund-{refund}' AND PaymentStatus = 'DEAD_LETTER'");
-        payments_testkit::poll_until("DEAD_LETTER in visibility", common::STATE_TIMEOUT, || async {
-            (visible(&stack, &query).await == 1).then_some(())
-        })
-        .await;
-        paymentsctl(&stack, &["dlq", "list", "--status", "open"]).await.expect("dlq list");
-        paymentsctl(&stack, &["dlq", "show", &dl_id]).await.expect("dlq show");
-
-        // Still down: the retry fails again; the same dead letter re-opens with 4 attempts.
-        paymentsctl(&stack, &["dlq", "retry", &dl_id, "--reason", "PSP status page green", "--operator", "dana"])
-            .await
-            .expect("dlq retry");
-        let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 4).await;
-        assert_eq!(letter.attempts, 4, "{letter:?}");
-
-        outage(&stack, false, false, false).await;
-        paymentsctl(&stack, &["dlq", "retry", &dl_id, "--reason", "PSP back", "--operator", "dana"])
-            .await
-            .expect("dlq retry");
-        assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);
-        let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Resolved, 0).await;
-        assert_eq!(letter.resolution.as_deref(), Some("retry succeeded"), "{letter:?}");
-        paymentsctl(&stack, &["dlq", "retry", &dl_id, "--reason", "again", "--operator", "dana"])
-            .await
-            .expect("retrying a resolved dead letter is a no-op");
-        paymentsctl(&stack, &["dlq", "resolve", &dl_id, "--reason", "again", "--operator", "dana"])
-            .await
-            .expect("resolving a resolved dead letter is a no-op");
-        assert_eq!(stack.store.dead_letter(&dl_id).await.unwrap().unwrap(), letter, "unchanged");
-        assert_eq!(sim_refunds(&stack, &po).await.len(), 1, "refunded exactly once");
-        assert_books_consistent(&stack).await;
-        stack.shutdown().await;
+async fn dead_letter_is_retried_once_the_psp_is_back(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = stack(url).await;
+    let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
+    outage(&stack, false, false, true).await;
+    let refund = refund_accepted(&stack, &po, Some("5.00"), "damaged item").await;
+    let dl_id = format!("{refund}:psp.refund");
+    let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 2).await;
+    assert_eq!(letter.attempts, 2, "{letter:?}");
+    assert_eq!(letter.workflow_id, format!("refund-{refund}"));
+    assert!(letter.reason.contains("after 2 attempts"), "{letter:?}");
+    assert!(!letter.last_error.is_empty(), "{letter:?}");
+    let query = format!("WorkflowId = 'refund-{refund}' AND PaymentStatus = 'DEAD_LETTER'");
+    payments_testkit::poll_until("DEAD_LETTER in visibility", common::STATE_TIMEOUT, || async {
+        (visible(&stack, &query).await == 1).then_some(())
+    })
+    .await;
+    paymentsctl(&stack, &["dlq", "list", "--status", "open"]).await.expect("dlq list");
+    let listed = printed_list(&stack, "open").await;
+    let row: Vec<&str> =
+        listed.lines().find(|l| l.starts_with(&dl_id)).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(row.get(..4), Some(&[dl_id.as_str(), "OPEN", "2", "psp.refund"][..]), "dlq list printed:\n{listed}");
+    paymentsctl(&stack, &["dlq", "show", &dl_id]).await.expect("dlq show");
+    let shown = printed_show(&stack, &dl_id).await;
+    for line in [format!("status         OPEN"), format!("attempts       2"), format!("workflow_id    refund-{refund}")]
+    {
+        assert!(shown.lines().any(|l| l == line), "dlq show lacks {line:?}:\n{shown}");
     }
+    let last_error = shown.lines().find_map(|l| l.strip_prefix("last_error")).unwrap_or("-").trim();
+    assert_ne!(last_error, "-", "dlq show printed no last error:\n{shown}");
+
+    // Still down: the retry fails again; the same dead letter re-opens with 4 attempts.
+    paymentsctl(&stack, &["dlq", "retry", &dl_id, "--reason", "PSP status page green", "--operator", "dana"])
+        .await
+        .expect("dlq retry");
+    let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 4).await;
+    assert_eq!(letter.attempts, 4, "{letter:?}");
+
+    outage(&stack, false, false, false).await;
+    paymentsctl(&stack, &["dlq", "retry", &dl_id, "--reason", "PSP back", "--operator", "dana"])
+        .await
+        .expect("dlq retry");
+    assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);
+    let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Resolved, 0).await;
+    assert_eq!(letter.resolution.as_deref(), Some("retry succeeded"), "{letter:?}");
+    paymentsctl(&stack, &["dlq", "retry", &dl_id, "--reason", "again", "--operator", "dana"])
+        .await
+        .expect("retrying a resolved dead letter is a no-op");
+    paymentsctl(&stack, &["dlq", "resolve", &dl_id, "--reason", "again", "--operator", "dana"])
+        .await
+        .expect("resolving a resolved dead letter is a no-op");
+    assert_eq!(stack.store.dead_letter(&dl_id).await.unwrap().unwrap(), letter, "unchanged");
+    assert_eq!(stack.sim_refunds(&po).await.len(), 1, "refunded exactly once");
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
 }
 
 /// An operator resolves a dead letter (checked the PSP: nothing was refunded): the refund ends
 /// FAILED `resolved_by_operator`, its amount is refundable again, the record keeps who and why,
 /// and resolving again changes nothing.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dead_letter_is_resolved_by_an_operator() {
-    for url in test_database_urls().await {
-        let stack = stack(url).await;
-        let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
-        outage(&stack, false, false, true).await;
-        let refund = refund_accepted(&stack, &po, None, "order cancelled").await;
-        let dl_id = format!("{refund}:psp.refund");
-        wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 2).await;
-        let note = "PSP dashboard shows no refund; buyer refunded by bank transfer";
-        paymentsctl(&stack, &["dlq", "resolve", &dl_id, "--reason", note, "--operator", "erin"])
-            .await
-            .expect("dlq resolve");
-        let failed = wait_refund_final(&stack, &refund).await;
-        assert_eq!(
-            (failed.status, failed.failure_code.as_deref()),
-            (RefundStatus::Failed, Some("resolved_by_operator"))
-        );
-        let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Resolved, 0).await;
-        assert_eq!((letter.resolved_by.as_deref(), letter.resolution.as_deref()), (Some("erin"), Some(note)));
-        paymentsctl(&stack, &["dlq", "resolve", &dl_id, "--reason", "twice", "--operator", "erin"])
-            .await
-            .expect("idempotent resolve");
-        assert_eq!(stack.store.dead_letter(&dl_id).await.unwrap().unwrap(), letter, "unchanged");
-        assert!(sim_refunds(&stack, &po).await.is_empty(), "nothing refunded at the PSP");
+async fn dead_letter_is_resolved_by_an_operator(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = stack(url).await;
+    let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
+    outage(&stack, false, false, true).await;
+    let refund = refund_accepted(&stack, &po, None, "order cancelled").await;
+    let dl_id = format!("{refund}:psp.refund");
+    wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 2).await;
+    let note = "PSP dashboard shows no refund; buyer refunded by bank transfer";
+    paymentsctl(&stack, &["dlq", "resolve", &dl_id, "--reason", note, "--operator", "erin"])
+        .await
+        .expect("dlq resolve");
+    let failed = wait_refund_final(&stack, &refund).await;
+    assert_eq!((failed.status, failed.failure_code.as_deref()), (RefundStatus::Failed, Some("resolved_by_operator")));
+    let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Resolved, 0).await;
+    assert_eq!((letter.resolved_by.as_deref(), letter.resolution.as_deref()), (Some("erin"), Some(note)));
+    paymentsctl(&stack, &["dlq", "resolve", &dl_id, "--reason", "twice", "--operator", "erin"])
+        .await
+        .expect("idempotent resolve");
+    assert_eq!(stack.store.dead_letter(&dl_id).await.unwrap().unwrap(), letter, "unchanged");
+    assert!(stack.sim_refunds(&po).await.is_empty(), "nothing refunded at the PSP");
 
-        outage(&stack, false, false, false).await;
-        let again = refund_accepted(&stack, &po, None, "order cancelled").await;
-        assert_eq!(wait_refund_final(&stack, &again).await.status, RefundStatus::Succeeded, "amount freed");
-        assert_books_consistent(&stack).await;
-        stack.shutdown().await;
-    }
+    outage(&stack, false, false, false).await;
+    let again = refund_accepted(&stack, &po, None, "order cancelled").await;
+    assert_eq!(wait_refund_final(&stack, &again).await.status, RefundStatus::Succeeded, "amount freed");
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
 }

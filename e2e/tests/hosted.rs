@@ -5,17 +5,19 @@
 
 use payments_domain::{CheckoutId, PaymentOrderStatus as S, SellerAccount};
 use payments_testkit::browser::Browser;
-use payments_testkit::{Stack, StackOptions, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
 use payments_workflows::messages::WaitLimits;
 use psp_simulator::hosted as page;
+use rstest::rstest;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Bound for each browser wait.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn toss_stack(waits: WaitLimits) -> Stack {
-    Stack::start(StackOptions { psp_provider: "toss".into(), waits, ..StackOptions::new() }).await
+async fn toss_stack(url: String, waits: WaitLimits) -> Stack {
+    Stack::start(StackOptions { database_url: Some(url), psp_provider: "toss".into(), waits, ..StackOptions::new() })
+        .await
 }
 
 /// Creates a two-seller hosted checkout (KRW 12000 + 8000); answers its id and page URL.
@@ -61,9 +63,11 @@ async fn pay_in_browser(browser: &Browser, checkout_url: &str, card: &str, three
 /// A buyer pays on the PSP's page, with and without a 3-D Secure challenge: the success page
 /// shows SUCCESS, both orders are captured by the one payment (captured once), credited to
 /// each seller and posted to the ledger.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn buyer_pays_on_the_hosted_page() {
-    let stack = toss_stack(WaitLimits::DEFAULT).await;
+async fn buyer_pays_on_the_hosted_page(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = toss_stack(url, WaitLimits::DEFAULT).await;
     let browser = Browser::start().await.expect("headless Chromium (scripts/ensure-browser.sh)");
     for (card, three_ds) in [(page::CARD_SUCCESS_ID, false), (page::CARD_3DS_ID, true)] {
         let (id, url) = create_hosted(&stack).await;
@@ -86,9 +90,11 @@ async fn buyer_pays_on_the_hosted_page() {
 /// as a partial cancel of the one Toss payment (8000 of 20000, idempotency key
 /// `{order}:reversal`) and that order ends REVERSED; the other seller keeps its 12000; the
 /// books balance (README, "Failure model": per-order policy).
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocked_sellers_share_is_cancelled_from_the_one_payment() {
-    let stack = toss_stack(WaitLimits::DEFAULT).await;
+async fn blocked_sellers_share_is_cancelled_from_the_one_payment(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = toss_stack(url, WaitLimits::DEFAULT).await;
     stack.store.block_wallet(&SellerAccount::parse("seller-b").unwrap(), "KYC pending").await.unwrap();
     let browser = Browser::start().await.expect("headless Chromium (scripts/ensure-browser.sh)");
     let (id, url) = create_hosted(&stack).await;
@@ -111,9 +117,11 @@ async fn blocked_sellers_share_is_cancelled_from_the_one_payment() {
 
 /// A declined card ends on a FAILED page with nothing captured; cancelling on the PSP's page
 /// lands on our fail page with the PSP's code and leaves the checkout payable.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn declines_and_cancels_show_failure() {
-    let stack = toss_stack(WaitLimits::DEFAULT).await;
+async fn declines_and_cancels_show_failure(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = toss_stack(url, WaitLimits::DEFAULT).await;
     let browser = Browser::start().await.expect("headless Chromium (scripts/ensure-browser.sh)");
     let (id, url) = create_hosted(&stack).await;
     assert_eq!(pay_in_browser(&browser, &url, page::CARD_DECLINE_ID, false).await, "FAILED");
@@ -139,23 +147,15 @@ async fn declines_and_cancels_show_failure() {
 
 /// The redirect's amount is tampered with (the buyer's browser carries it): our success page
 /// refuses before any confirm, the PSP's payment stays unconfirmed, nothing is captured.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tampered_amount_confirms_nothing() {
-    let stack = toss_stack(WaitLimits::DEFAULT).await;
+async fn tampered_amount_confirms_nothing(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = toss_stack(url, WaitLimits::DEFAULT).await;
     let browser = Browser::start().await.expect("headless Chromium (scripts/ensure-browser.sh)");
     let (id, _) = create_hosted(&stack).await;
     // An authenticated payment of the real amount at the PSP, as if the buyer had paid.
-    let session: Value = stack
-        .http
-        .post(format!("{}/_sim/toss/payment-sessions", stack.sim_url))
-        .json(&json!({"orderId": id, "amount": 20000}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = session["paymentKey"].as_str().unwrap();
+    let key = stack.toss_payment_session(&id, 20000).await;
     let tampered = format!("{}/checkout/{id}/success?paymentKey={key}&orderId={id}&amount=200", stack.rest_url);
     browser.goto(&tampered).await.unwrap();
     browser.wait_for("#status", STEP_TIMEOUT).await.unwrap();
@@ -172,7 +172,8 @@ async fn tampered_amount_confirms_nothing() {
         .json()
         .await
         .unwrap();
-    assert_ne!(payment["status"], "DONE", "not confirmed at the PSP");
+    assert_eq!(payment["paymentKey"], key.as_str(), "{payment}");
+    assert_ne!(payment["status"], "DONE", "not confirmed at the PSP: {payment}");
     let record = stack.store.checkout(&CheckoutId::parse(id).unwrap()).await.unwrap().unwrap();
     assert!(record.orders.iter().all(|o| o.status == S::NotStarted));
     browser.quit().await.unwrap();
@@ -181,16 +182,35 @@ async fn tampered_amount_confirms_nothing() {
 
 /// A buyer who never pays: at the deadline the checkout ends with every order FAILED
 /// `payment_expired`; a late confirmation is refused and charges nothing.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abandoned_checkout_expires() {
+async fn abandoned_checkout_expires(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
     let waits = WaitLimits { hosted_payment_secs: 2, ..WaitLimits::DEFAULT };
-    let stack = toss_stack(waits).await;
+    let stack = toss_stack(url, waits).await;
     let (id, _) = create_hosted(&stack).await;
     let done = stack.wait_done(&id).await;
     assert!(done.orders.iter().all(|o| o.status == S::Failed && o.failure_code.as_deref() == Some("payment_expired")));
-    let late = format!("{}/checkout/{id}/success?paymentKey=pk_late&orderId={id}&amount=20000", stack.rest_url);
-    let page = stack.http.get(late).send().await.unwrap().text().await.unwrap();
-    assert!(!page.contains(">SUCCESS<"), "{page}");
+    // The buyer pays at Toss after the deadline (a real, authenticated payment whose key
+    // would be confirmed on time) and lands on our success page: nothing is confirmed.
+    let key = stack.toss_payment_session(&id, 20000).await;
+    let late = format!("{}/checkout/{id}/success?paymentKey={key}&orderId={id}&amount=20000", stack.rest_url);
+    let resp = stack.http.get(late).send().await.unwrap();
+    assert!(resp.status().is_success(), "success page: {}", resp.status());
+    let page = resp.text().await.unwrap();
+    assert!(page.contains(r#"<p id="status">FAILED</p>"#) && page.contains("already finished"), "{page}");
     assert!(stack.captures(&id).await.is_empty());
+    let at_toss: Value = stack
+        .http
+        .get(format!("{}/v1/payments/{key}", stack.sim_url))
+        .basic_auth("test_sk_testkit", Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(at_toss["paymentKey"], key.as_str(), "{at_toss}");
+    assert_ne!(at_toss["status"], "DONE", "{at_toss}");
     stack.shutdown().await;
 }

@@ -6,9 +6,9 @@
 mod common;
 
 use payments_domain::CheckoutId;
-use payments_store::test_db::test_database_urls;
 use payments_store::{IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyState};
-use payments_testkit::{Stack, StackOptions, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
+use rstest::rstest;
 use serde_json::{Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -57,7 +57,7 @@ async fn assert_checkout_count(stack: &Stack, checkout_id: &str, expected: usize
     let id = CheckoutId::parse(checkout_id).expect("checkout id");
     let stored = stack.store.checkout(&id).await.expect("read").is_some();
     assert_eq!(usize::from(stored), expected.min(1), "checkout {checkout_id} stored");
-    assert_eq!(stack.workflow_count(&id.workflow_id()).await, expected, "workflows of {checkout_id}");
+    assert_eq!(stack.workflow_runs(&id.workflow_id()).await, expected, "workflows of {checkout_id}");
 }
 
 fn now_ms() -> i64 {
@@ -66,11 +66,11 @@ fn now_ms() -> i64 {
 
 /// The same key and body twice: the second answer is the first one byte for byte (status and
 /// body), marked `Idempotent-Replayed: true`; one checkout and one workflow exist.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_with_same_key_replays_the_first_answer() {
-    for url in test_database_urls().await {
-        retry_with_same_key_replays_the_first_answer_on(url).await;
-    }
+async fn retry_with_same_key_replays_the_first_answer(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    retry_with_same_key_replays_the_first_answer_on(url).await;
 }
 
 async fn retry_with_same_key_replays_the_first_answer_on(url: String) {
@@ -95,11 +95,11 @@ async fn retry_with_same_key_replays_the_first_answer_on(url: String) {
 /// The same key with another body, or on the other endpoint, is refused with 400
 /// `idempotency_error` / `idempotency_key_reused`; nothing of the second request is stored and
 /// the key keeps its first request; a malformed key is refused naming the header.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_reused_for_another_request_is_refused() {
-    for url in test_database_urls().await {
-        key_reused_for_another_request_is_refused_on(url).await;
-    }
+async fn key_reused_for_another_request_is_refused(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    key_reused_for_another_request_is_refused_on(url).await;
 }
 
 async fn key_reused_for_another_request_is_refused_on(url: String) {
@@ -139,11 +139,11 @@ async fn key_reused_for_another_request_is_refused_on(url: String) {
 /// request gets 409 `idempotency_key_in_use` and starts nothing; two truly concurrent requests
 /// with one key produce one checkout and one workflow, the loser answered 409 or with the
 /// winner's answer replayed.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_requests_with_one_key_create_one_checkout() {
-    for url in test_database_urls().await {
-        concurrent_requests_with_one_key_create_one_checkout_on(url).await;
-    }
+async fn concurrent_requests_with_one_key_create_one_checkout(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    concurrent_requests_with_one_key_create_one_checkout_on(url).await;
 }
 
 async fn concurrent_requests_with_one_key_create_one_checkout_on(url: String) {
@@ -182,11 +182,11 @@ async fn concurrent_requests_with_one_key_create_one_checkout_on(url: String) {
 
 /// A request refused by validation (400) is not remembered: the corrected request with the same
 /// key is handled (202), and from then on replayed.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validation_failure_is_not_stored() {
-    for url in test_database_urls().await {
-        validation_failure_is_not_stored_on(url).await;
-    }
+async fn validation_failure_is_not_stored(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    validation_failure_is_not_stored_on(url).await;
 }
 
 async fn validation_failure_is_not_stored_on(url: String) {
@@ -211,11 +211,11 @@ async fn validation_failure_is_not_stored_on(url: String) {
 
 /// A key claimed more than 24 h ago is free: a new request with it is handled as new (not a
 /// mismatch, not a replay) and takes the key over.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_key_is_reusable() {
-    for url in test_database_urls().await {
-        expired_key_is_reusable_on(url).await;
-    }
+async fn expired_key_is_reusable(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    expired_key_is_reusable_on(url).await;
 }
 
 async fn expired_key_is_reusable_on(url: String) {
@@ -248,11 +248,11 @@ async fn expired_key_is_reusable_on(url: String) {
 /// The gRPC twin: `idempotency-key` metadata on CreatePayment replays the first answer (marked
 /// `idempotent-replayed`), refuses the key for another request, and does not remember a
 /// validation failure.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_metadata_key_follows_the_same_rules() {
-    for url in test_database_urls().await {
-        grpc_metadata_key_follows_the_same_rules_on(url).await;
-    }
+async fn grpc_metadata_key_follows_the_same_rules(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    grpc_metadata_key_follows_the_same_rules_on(url).await;
 }
 
 async fn grpc_metadata_key_follows_the_same_rules_on(url: String) {

@@ -8,8 +8,8 @@ mod common;
 use common::{STATE_TIMEOUT, assert_books_consistent, outage, pay_hosted, paymentsctl, quick_limits, wait_dead_letter};
 use payments_domain::{CheckoutId, PaymentOrderStatus as S};
 use payments_store::DeadLetterStatus;
-use payments_store::test_db::test_database_urls;
-use payments_testkit::{Stack, StackOptions, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
+use rstest::rstest;
 use serde_json::json;
 use std::time::Duration;
 
@@ -56,69 +56,69 @@ fn redirect(stack: &Stack, checkout: &str, payment_key: &str) {
 /// as a dead letter for an operator, B's order is not SUCCESS and nothing is credited; the
 /// operator resolves it and B's order ends FAILED `psp_payment_mismatch`. (Before the fix, B
 /// became SUCCESS and its seller was credited with money nobody paid.)
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lookup_never_counts_another_orders_payment() {
-    for url in test_database_urls().await {
-        let stack = toss_stack(url).await;
-        let a = hosted_checkout(&stack).await;
-        let a_key = pay_hosted(&stack, &a, 20000).await;
-        assert_eq!(stack.wait_done(&a).await.orders[0].status, S::Success);
+async fn a_lookup_never_counts_another_orders_payment(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = toss_stack(url).await;
+    let a = hosted_checkout(&stack).await;
+    let a_key = pay_hosted(&stack, &a, 20000).await;
+    assert_eq!(stack.wait_done(&a).await.orders[0].status, S::Success);
 
-        let b = hosted_checkout(&stack).await;
-        outage(&stack, true, false, false).await;
-        redirect(&stack, &b, &a_key);
-        let letter = format!("{b}-1:psp.lookup");
-        let parked = wait_dead_letter(&stack, &letter, DeadLetterStatus::Open, 1).await;
-        assert!(parked.last_error.contains(&a), "{}", parked.last_error);
-        let record = stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.unwrap().unwrap();
-        assert_ne!(record.orders[0].status, S::Success);
-        assert!(!record.orders[0].wallet_updated && !record.orders[0].ledger_updated);
+    let b = hosted_checkout(&stack).await;
+    outage(&stack, true, false, false).await;
+    redirect(&stack, &b, &a_key);
+    let letter = format!("{b}-1:psp.lookup");
+    let parked = wait_dead_letter(&stack, &letter, DeadLetterStatus::Open, 1).await;
+    assert!(parked.last_error.contains(&a), "{}", parked.last_error);
+    let record = stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.unwrap().unwrap();
+    assert_ne!(record.orders[0].status, S::Success);
+    assert!(!record.orders[0].wallet_updated && !record.orders[0].ledger_updated);
 
-        outage(&stack, false, false, false).await;
-        paymentsctl(&stack, &["dlq", "resolve", &letter, "--operator", "ops", "--reason", "A's payment, not B's"])
-            .await
-            .unwrap();
-        let done = stack.wait_done(&b).await;
-        assert_eq!(done.orders[0].status, S::Failed);
-        assert_eq!(done.orders[0].failure_code.as_deref(), Some("psp_payment_mismatch"));
-        assert_eq!(stack.captures(&a).await.len(), 1);
-        assert!(stack.captures(&b).await.is_empty());
-        assert_books_consistent(&stack).await;
-        stack.shutdown().await;
-    }
+    outage(&stack, false, false, false).await;
+    paymentsctl(&stack, &["dlq", "resolve", &letter, "--operator", "ops", "--reason", "A's payment, not B's"])
+        .await
+        .unwrap();
+    let done = stack.wait_done(&b).await;
+    assert_eq!(done.orders[0].status, S::Failed);
+    assert_eq!(done.orders[0].failure_code.as_deref(), Some("psp_payment_mismatch"));
+    assert_eq!(stack.captures(&a).await.len(), 1);
+    assert!(stack.captures(&b).await.is_empty());
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
 }
 
 /// B's buyer comes back with `paymentKey=orders/<A>`, which an unescaped URL would turn into
 /// Toss's lookup of order A. The success page refuses the malformed key before anything
 /// reaches the workflow or the PSP; B still awaits its payment and can be paid normally.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_key_is_never_a_path() {
-    for url in test_database_urls().await {
-        let stack = toss_stack(url).await;
-        let a = hosted_checkout(&stack).await;
-        pay_hosted(&stack, &a, 20000).await;
-        stack.wait_done(&a).await;
+async fn a_payment_key_is_never_a_path(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = toss_stack(url).await;
+    let a = hosted_checkout(&stack).await;
+    pay_hosted(&stack, &a, 20000).await;
+    stack.wait_done(&a).await;
 
-        let b = hosted_checkout(&stack).await;
-        outage(&stack, true, false, false).await;
-        for key in [format!("orders%2F{a}"), format!("orders/{a}"), "..".to_owned()] {
-            let url = format!("{}/checkout/{b}/success?paymentKey={key}&orderId={b}&amount=20000", stack.rest_url);
-            let resp = stack.http.get(url).send().await.unwrap();
-            assert_eq!(resp.status().as_u16(), 400, "{key}");
-            assert!(resp.text().await.unwrap().contains("malformed"), "{key}");
-        }
-        let record = stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.unwrap().unwrap();
-        assert!(record.orders.iter().all(|o| o.status == S::NotStarted), "nothing confirmed");
-
-        outage(&stack, false, false, false).await;
-        pay_hosted(&stack, &b, 20000).await;
-        let done = poll_until("B paid", STATE_TIMEOUT, || async {
-            stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.ok().flatten().filter(|c| c.is_payment_done)
-        })
-        .await;
-        assert_eq!(done.orders[0].status, S::Success);
-        assert_eq!(stack.captures(&b).await.len(), 1);
-        assert_books_consistent(&stack).await;
-        stack.shutdown().await;
+    let b = hosted_checkout(&stack).await;
+    outage(&stack, true, false, false).await;
+    for key in [format!("orders%2F{a}"), format!("orders/{a}"), "..".to_owned()] {
+        let url = format!("{}/checkout/{b}/success?paymentKey={key}&orderId={b}&amount=20000", stack.rest_url);
+        let resp = stack.http.get(url).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{key}");
+        assert!(resp.text().await.unwrap().contains("malformed"), "{key}");
     }
+    let record = stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.unwrap().unwrap();
+    assert!(record.orders.iter().all(|o| o.status == S::NotStarted), "nothing confirmed");
+
+    outage(&stack, false, false, false).await;
+    pay_hosted(&stack, &b, 20000).await;
+    let done = poll_until("B paid", STATE_TIMEOUT, || async {
+        stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.ok().flatten().filter(|c| c.is_payment_done)
+    })
+    .await;
+    assert_eq!(done.orders[0].status, S::Success);
+    assert_eq!(stack.captures(&b).await.len(), 1);
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
 }

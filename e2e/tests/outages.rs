@@ -10,9 +10,9 @@ mod common;
 use common::{assert_books_consistent, paid_order, quick_limits, wait_order_status, wait_refund_final};
 use payments_domain::PaymentOrderStatus as S;
 use payments_store::RefundStatus;
-use payments_store::test_db::test_database_urls;
-use payments_testkit::{Stack, StackOptions, poll_until};
+use payments_testkit::{Db, Stack, StackOptions, poll_until};
 use payments_workflows::messages::WaitLimits;
+use rstest::rstest;
 use std::time::Duration;
 use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
 
@@ -42,59 +42,59 @@ async fn workflow_status(stack: &Stack, id: &str) -> WorkflowExecutionStatus {
 
 /// The database goes away while the capture is in flight and stays away past every retry
 /// budget; the PSP captures. Once it is back the order is recorded SUCCESS and booked.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_past_every_retry_budget_ends_booked() {
-    for url in test_database_urls().await {
-        let stack = Stack::start(options(url)).await;
-        let (checkout, po) = stack.post_one_order("pm_card_sim_slow", "12.34", "USD").await;
-        wait_order_status(&stack, &po, S::Executing).await;
-        let outage = stack.database_outage().await;
-        poll_until("the capture at the PSP", CAPTURE_TIMEOUT, || async {
-            (stack.captures(&po).await.len() == 1).then_some(())
-        })
-        .await;
-        tokio::time::sleep(OUTAGE).await;
-        let workflow = format!("checkout-{checkout}");
-        assert_eq!(workflow_status(&stack, &workflow).await, WorkflowExecutionStatus::Running, "never failed");
-        outage.end(&stack).await;
+async fn a_database_outage_past_every_retry_budget_ends_booked(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(options(url)).await;
+    let (checkout, po) = stack.post_one_order("pm_card_sim_slow", "12.34", "USD").await;
+    wait_order_status(&stack, &po, S::Executing).await;
+    let outage = stack.database_outage().await;
+    poll_until("the capture at the PSP", CAPTURE_TIMEOUT, || async {
+        (stack.captures(&po).await.len() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(OUTAGE).await;
+    let workflow = format!("checkout-{checkout}");
+    assert_eq!(workflow_status(&stack, &workflow).await, WorkflowExecutionStatus::Running, "never failed");
+    outage.end(&stack).await;
 
-        let done = stack.wait_done(&checkout).await;
-        assert_eq!(done.orders[0].status, S::Success);
-        assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
-        assert_eq!(stack.captures(&po).await.len(), 1);
-        poll_until("the workflow to complete", CAPTURE_TIMEOUT, || async {
-            (workflow_status(&stack, &workflow).await == WorkflowExecutionStatus::Completed).then_some(())
-        })
-        .await;
-        assert_books_consistent(&stack).await;
-        stack.shutdown().await;
-    }
+    let done = stack.wait_done(&checkout).await;
+    assert_eq!(done.orders[0].status, S::Success);
+    assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
+    assert_eq!(stack.captures(&po).await.len(), 1);
+    poll_until("the workflow to complete", CAPTURE_TIMEOUT, || async {
+        (workflow_status(&stack, &workflow).await == WorkflowExecutionStatus::Completed).then_some(())
+    })
+    .await;
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
 }
 
 /// The same for a refund: the database goes away while the PSP is still refusing the refund
 /// (down, retried); the PSP then refunds, and the booking meets the outage, past every retry
 /// budget. Once the database is back the refund is booked SUCCEEDED, refunded once.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_during_a_refund_ends_booked() {
-    for url in test_database_urls().await {
-        let mut options = options(url);
-        // Refund attempts back off 0.5 s, 1 s, 2 s, ...: the PSP comes back mid-outage.
-        options.waits.psp_attempts_max = 10;
-        let stack = Stack::start(options).await;
-        let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
-        common::outage(&stack, false, false, true).await;
-        let refund = common::refund_accepted(&stack, &po, Some("5.00"), "damaged item").await;
-        let outage = stack.database_outage().await;
-        common::outage(&stack, false, false, false).await;
-        poll_until("the refund at the PSP", CAPTURE_TIMEOUT, || async {
-            (common::sim_refunds(&stack, &po).await.len() == 1).then_some(())
-        })
-        .await;
-        tokio::time::sleep(OUTAGE).await;
-        outage.end(&stack).await;
-        assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);
-        assert_eq!(common::sim_refunds(&stack, &po).await.len(), 1);
-        assert_books_consistent(&stack).await;
-        stack.shutdown().await;
-    }
+async fn a_database_outage_during_a_refund_ends_booked(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let mut options = options(url);
+    // Refund attempts back off 0.5 s, 1 s, 2 s, ...: the PSP comes back mid-outage.
+    options.waits.psp_attempts_max = 10;
+    let stack = Stack::start(options).await;
+    let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
+    common::outage(&stack, false, false, true).await;
+    let refund = common::refund_accepted(&stack, &po, Some("5.00"), "damaged item").await;
+    let outage = stack.database_outage().await;
+    common::outage(&stack, false, false, false).await;
+    poll_until("the refund at the PSP", CAPTURE_TIMEOUT, || async {
+        (stack.sim_refunds(&po).await.len() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(OUTAGE).await;
+    outage.end(&stack).await;
+    assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);
+    assert_eq!(stack.sim_refunds(&po).await.len(), 1);
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
 }

@@ -2,7 +2,8 @@
 //! timers and status queries until the PSP's final answer, for both adapters.
 
 use payments_domain::{CheckoutId, PaymentOrderStatus as S};
-use payments_testkit::{Stack, StackOptions};
+use payments_testkit::{Db, Stack, StackOptions};
+use rstest::rstest;
 use serde_json::json;
 
 async fn resolve(stack: &Stack, path: &str, result: &str) {
@@ -13,9 +14,11 @@ async fn resolve(stack: &Stack, path: &str, result: &str) {
 
 /// Stripe 3-D Secure: the order waits (EXECUTING) until the buyer completes the challenge,
 /// then ends SUCCESS with one capture; a failed challenge ends FAILED with Stripe's code.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_d_secure_is_awaited() {
-    let stack = Stack::start(StackOptions::new()).await;
+async fn three_d_secure_is_awaited(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     for (result, status) in [("approve", S::Success), ("fail", S::Failed)] {
         let (id, po) = stack.post_one_order("pm_card_threeDSecure2Required", "20000", "KRW").await;
         let pi = stack.psp_payment_id("stripe", &po).await;
@@ -33,9 +36,13 @@ async fn three_d_secure_is_awaited() {
 }
 
 /// Toss manual review: approved -> SUCCESS; rejected -> FAILED with Toss's failure code.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn manual_review_is_awaited() {
-    let stack = Stack::start(StackOptions { psp_provider: "toss".into(), ..StackOptions::new() }).await;
+async fn manual_review_is_awaited(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack =
+        Stack::start(StackOptions { database_url: Some(url), psp_provider: "toss".into(), ..StackOptions::new() })
+            .await;
     for (result, status) in [("approve", S::Success), ("reject", S::Failed)] {
         let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
         let key = stack.psp_payment_id("toss", &po).await;
@@ -52,13 +59,15 @@ async fn manual_review_is_awaited() {
 /// 3-D Secure never answered: at the deadline the workflow asks the PSP, cancels the payment
 /// that is still pending there (so a late approval cannot capture), and the order ends FAILED
 /// with nothing captured; the late approval is refused by the PSP.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unanswered_three_d_secure_is_cancelled_at_the_deadline() {
+async fn unanswered_three_d_secure_is_cancelled_at_the_deadline(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
     let waits = payments_workflows::messages::WaitLimits {
         psp_pending_secs: 2,
         ..payments_workflows::messages::WaitLimits::DEFAULT
     };
-    let stack = Stack::start(StackOptions { waits, ..StackOptions::new() }).await;
+    let stack = Stack::start(StackOptions { database_url: Some(url), waits, ..StackOptions::new() }).await;
     let (id, po) = stack.post_one_order("pm_card_threeDSecure2Required", "20000", "KRW").await;
     let pi = stack.psp_payment_id("stripe", &po).await;
     let done = stack.wait_done(&id).await;

@@ -4,7 +4,8 @@
 
 use payments_domain::{PaymentOrderId, PaymentOrderStatus as S};
 use payments_store::CheckoutRecord;
-use payments_testkit::{Stack, StackOptions, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
+use rstest::rstest;
 use serde_json::json;
 
 /// (adapter, its test token for a fault) pairs.
@@ -23,10 +24,13 @@ impl Psp {
     }
 }
 
-async fn stack(psp: Psp, tweak: impl FnOnce(&mut StackOptions)) -> Stack {
-    let mut options = StackOptions { psp_provider: psp.provider.to_owned(), ..StackOptions::new() };
+/// A stack of `psp` on a new database of `db`; `None` when that backend is not configured.
+async fn stack(db: Db, psp: Psp, tweak: impl FnOnce(&mut StackOptions)) -> Option<Stack> {
+    let url = db.url().await?;
+    let mut options =
+        StackOptions { database_url: Some(url), psp_provider: psp.provider.to_owned(), ..StackOptions::new() };
     tweak(&mut options);
-    Stack::start(options).await
+    Some(Stack::start(options).await)
 }
 
 /// Posts a one-order KRW checkout (Toss charges won only) and waits until it is done.
@@ -55,10 +59,11 @@ async fn assert_books_consistent(stack: &Stack) {
 
 /// The PSP captures, then the connection drops before any reply: the order goes UNKNOWN, the
 /// workflow asks the PSP, finds the capture and ends SUCCESS with exactly one capture.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_response_is_resolved_by_a_status_query() {
+async fn lost_response_is_resolved_by_a_status_query(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     for psp in [STRIPE, TOSS] {
-        let stack = stack(psp, |_| {}).await;
+        let Some(stack) = stack(db, psp, |_| {}).await else { return };
         let (po, done) = checkout(&stack, &psp.token("sim_lost_response")).await;
         assert_eq!(done.orders[0].status, S::Success, "{}", psp.provider);
         assert_eq!(stack.captures(&po).await.len(), 1, "{}: captured once", psp.provider);
@@ -69,10 +74,11 @@ async fn lost_response_is_resolved_by_a_status_query() {
 }
 
 /// A 429 with `Retry-After: 2` is retried with the same key, and no sooner than 2 s later.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limit_is_retried_after_retry_after() {
+async fn rate_limit_is_retried_after_retry_after(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     for psp in [STRIPE, TOSS] {
-        let stack = stack(psp, |o| o.sim.rate_limit_retry_after_secs = 2).await;
+        let Some(stack) = stack(db, psp, |o| o.sim.rate_limit_retry_after_secs = 2).await else { return };
         let (po, done) = checkout(&stack, &psp.token("sim_rate_limited")).await;
         assert_eq!(done.orders[0].status, S::Success, "{}", psp.provider);
         assert_eq!(stack.captures(&po).await.len(), 1);
@@ -86,10 +92,11 @@ async fn rate_limit_is_retried_after_retry_after() {
 
 /// Two 5xx answers, then success: SUCCESS with one capture, no detour through UNKNOWN (a 5xx
 /// is retried with the same idempotency key).
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_errors_then_success_capture_once() {
+async fn server_errors_then_success_capture_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     for psp in [STRIPE, TOSS] {
-        let stack = stack(psp, |_| {}).await;
+        let Some(stack) = stack(db, psp, |_| {}).await else { return };
         let (po, done) = checkout(&stack, &psp.token("sim_server_error_twice")).await;
         assert_eq!(done.orders[0].status, S::Success, "{}", psp.provider);
         assert_eq!(stack.captures(&po).await.len(), 1);
@@ -100,12 +107,13 @@ async fn server_errors_then_success_capture_once() {
 }
 
 /// A decline ends FAILED with the PSP's own code and message kept, nothing captured or booked.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decline_keeps_the_psp_reason() {
+async fn decline_keeps_the_psp_reason(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     for (psp, token, code) in
         [(STRIPE, "pm_card_chargeDeclined", "generic_decline"), (TOSS, "billing_decline", "REJECT_CARD_COMPANY")]
     {
-        let stack = stack(psp, |_| {}).await;
+        let Some(stack) = stack(db, psp, |_| {}).await else { return };
         let (po, done) = checkout(&stack, token).await;
         let order = &done.orders[0];
         assert_eq!((order.status, order.failure_code.as_deref()), (S::Failed, Some(code)), "{}", psp.provider);
@@ -118,14 +126,18 @@ async fn decline_keeps_the_psp_reason() {
 
 /// The PSP answers later than our timeout: the order is UNKNOWN, then the status query finds
 /// the capture: SUCCESS, one capture, never FAILED.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_response_is_unknown_then_resolved() {
+async fn slow_response_is_unknown_then_resolved(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     for psp in [STRIPE, TOSS] {
-        let stack = stack(psp, |o| {
+        let Some(stack) = stack(db, psp, |o| {
             o.sim.slow_response_ms = 3_000;
             o.psp_request_timeout_ms = 1_000;
         })
-        .await;
+        .await
+        else {
+            return;
+        };
         let (po, done) = checkout(&stack, &psp.token("sim_slow")).await;
         assert_eq!(done.orders[0].status, S::Success, "{}", psp.provider);
         assert_eq!(stack.captures(&po).await.len(), 1);
@@ -137,10 +149,11 @@ async fn slow_response_is_unknown_then_resolved() {
 
 /// Credentials the PSP refuses fail the order at once (nothing was charged) instead of being
 /// retried: an operator must fix the configuration.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_credentials_fail_without_retrying() {
+async fn refused_credentials_fail_without_retrying(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     for (psp, key) in [(STRIPE, "sk_live_not_ours"), (TOSS, "live_sk_not_ours")] {
-        let stack = stack(psp, |o| o.psp_secret_key = Some(key.to_owned())).await;
+        let Some(stack) = stack(db, psp, |o| o.psp_secret_key = Some(key.to_owned())).await else { return };
         let (po, done) = checkout(&stack, &psp.token(if psp.provider == "toss" { "success" } else { "visa" })).await;
         let order = &done.orders[0];
         assert_eq!(
@@ -150,6 +163,9 @@ async fn refused_credentials_fail_without_retrying() {
             psp.provider
         );
         assert!(stack.captures(&po).await.is_empty());
+        let stats: serde_json::Value =
+            stack.http.get(format!("{}/_sim/stats", stack.sim_url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(stats["requests_total"], 1, "{}: one request, refused, never retried: {stats}", psp.provider);
         stack.shutdown().await;
     }
 }

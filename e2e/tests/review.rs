@@ -9,9 +9,10 @@ use clap::Parser as _;
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S};
 use payments_proto::payments_v1::DecideReviewRequest;
 use payments_proto::payments_v1::admin_service_client::AdminServiceClient;
-use payments_testkit::{Stack, StackOptions, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
 use payments_workflows::CheckoutWorkflow;
 use payments_workflows::messages::WaitLimits;
+use rstest::rstest;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use temporalio_client::{Client, WorkflowFetchHistoryOptions};
@@ -112,9 +113,12 @@ async fn held(stack: &Stack, temporal: &Client, id: &str, po: &str) {
 /// nothing sent to the PSP, DecideReview(approve) answers the phase it found, and the order
 /// ends SUCCESS with one capture and consistent books (phase `DONE`). A checkout below the limit
 /// is not held at all.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approved_review_is_charged() {
-    let stack = Stack::start(reviewing(WaitLimits::DEFAULT.review_secs)).await;
+async fn approved_review_is_charged(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack =
+        Stack::start(StackOptions { database_url: Some(url), ..reviewing(WaitLimits::DEFAULT.review_secs) }).await;
     let temporal = temporal(&stack).await;
     let (small, small_po) = post(&stack, "pm_card_visa", "10000").await;
     let (id, po) = post(&stack, "pm_card_visa", "20000").await;
@@ -144,9 +148,12 @@ async fn approved_review_is_charged() {
 
 /// A rejected review fails every order with `risk_review_rejected`, the operator and reason in
 /// the failure message, and nothing is sent to the PSP, credited or booked.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejected_review_fails_without_charging() {
-    let stack = Stack::start(reviewing(WaitLimits::DEFAULT.review_secs)).await;
+async fn rejected_review_fails_without_charging(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack =
+        Stack::start(StackOptions { database_url: Some(url), ..reviewing(WaitLimits::DEFAULT.review_secs) }).await;
     let temporal = temporal(&stack).await;
     let (id, po) = post(&stack, "pm_card_visa", "20000").await;
     held(&stack, &temporal, &id, &po).await;
@@ -182,9 +189,11 @@ async fn rejected_review_fails_without_charging() {
 /// A review nobody decides expires after `review_secs` (2 s here, measured: not before): every
 /// order FAILED `risk_review_expired`, nothing sent to the PSP; a decision arriving afterwards
 /// is refused with INVALID_ARGUMENT and changes nothing.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unanswered_review_expires() {
-    let stack = Stack::start(reviewing(2)).await;
+async fn unanswered_review_expires(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..reviewing(2) }).await;
     let posted = Instant::now();
     let (id, po) = post(&stack, "pm_card_visa", "20000").await;
     let done = stack.wait_done(&id).await;
@@ -207,9 +216,12 @@ async fn unanswered_review_expires() {
 /// no decision (no `review_decision` signal; the 3-D Secure payment then completes normally);
 /// an unknown checkout -> NOT_FOUND; a blank reason or operator, or an invalid checkout id ->
 /// INVALID_ARGUMENT.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decisions_for_checkouts_not_awaiting_review_are_refused() {
-    let stack = Stack::start(reviewing(WaitLimits::DEFAULT.review_secs)).await;
+async fn decisions_for_checkouts_not_awaiting_review_are_refused(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack =
+        Stack::start(StackOptions { database_url: Some(url), ..reviewing(WaitLimits::DEFAULT.review_secs) }).await;
     let temporal = temporal(&stack).await;
     let mut admin = admin(&stack).await;
 
@@ -268,9 +280,12 @@ async fn paymentsctl(stack: &Stack, args: &[&str]) -> Result<(), String> {
 /// gRPC AdminService: an approved checkout ends SUCCESS, a rejected one FAILED
 /// `risk_review_rejected` naming the operator and reason; deciding again on a finished
 /// checkout, or on an unknown one, fails with a message saying so (the binary exits 1).
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paymentsctl_review_decides_through_the_gateway() {
-    let stack = Stack::start(reviewing(WaitLimits::DEFAULT.review_secs)).await;
+async fn paymentsctl_review_decides_through_the_gateway(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack =
+        Stack::start(StackOptions { database_url: Some(url), ..reviewing(WaitLimits::DEFAULT.review_secs) }).await;
     let temporal = temporal(&stack).await;
     let (approved, approved_po) = post(&stack, "pm_card_visa", "20000").await;
     let (rejected, rejected_po) = post(&stack, "pm_card_visa", "30000").await;

@@ -12,10 +12,10 @@ use common::{
     STATE_TIMEOUT, outage, paid_order, paymentsctl, quick_limits, refund_accepted, sim_outage, wait_dead_letter,
     wait_janitor, wait_refund_final,
 };
-use payments_store::test_db::test_database_urls;
 use payments_store::{Backend, DeadLetterStatus, RefundStatus, Store};
-use payments_testkit::{Stack, StackOptions, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
 use prost::Message;
+use rstest::rstest;
 use serde_json::json;
 use sqlx::Row;
 use std::io::Write;
@@ -140,90 +140,87 @@ fn assert_absent(place: &str, haystack: &[u8], secrets: &[String]) {
 /// it), a declined billing key, a refund whose answers are lost (a dead letter, retried), and
 /// a hosted payment. Stripe: a capture whose answer is lost, a token Stripe does not know, a
 /// decline, webhooks. Then nothing anywhere holds a secret.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_secret_is_stored_logged_or_answered() {
+async fn no_secret_is_stored_logged_or_answered(
+    #[values(Db::Sqlite, Db::Postgres)] db: Db,
+    #[values("toss", "stripe")] provider: &str,
+) {
+    let Some(url) = db.url().await else { return };
     let logs = capture_logs();
-    for url in test_database_urls().await {
-        for provider in ["toss", "stripe"] {
-            let options = StackOptions {
-                database_url: Some(url.clone()),
-                psp_provider: provider.into(),
-                waits: quick_limits(),
-                ..StackOptions::new()
-            };
-            let secrets = secrets(&options.sim);
-            let stack = Stack::start(options).await;
-            let (lost, declined, unknown, currency, amount) = match provider {
-                "toss" => ("billing_sim_lost_response", "billing_decline", "billing_unknown_to_toss", "KRW", "9900"),
-                _ => ("pm_card_sim_lost_response", "pm_card_chargeDeclined", "pm_card_unknown", "USD", "9.90"),
-            };
-            outage(&stack, false, true, false).await;
-            let (lost_checkout, lost_po) = stack.post_one_order(lost, amount, currency).await;
-            wait_janitor(&stack, &lost_checkout, &lost_po).await;
-            outage(&stack, false, false, false).await;
-            stack.wait_done(&lost_checkout).await;
-            let mut checkouts = vec![lost_checkout];
-            for token in [declined, unknown] {
-                let (checkout, _) = stack.post_one_order(token, amount, currency).await;
-                stack.wait_done(&checkout).await;
-                checkouts.push(checkout);
-            }
-            let success = if provider == "toss" { "billing_success" } else { "pm_card_visa" };
-            let po = paid_order(&stack, success, amount, currency).await;
-            checkouts.push(po.trim_end_matches("-1").to_owned());
-            sim_outage(&stack, json!({"refund_answers_lost": true})).await;
-            let refund = refund_accepted(&stack, &po, None, "damaged item").await;
-            let letter = format!("{refund}:psp.refund");
-            wait_dead_letter(&stack, &letter, DeadLetterStatus::Open, 1).await;
-            sim_outage(&stack, json!({})).await;
-            paymentsctl(&stack, &["dlq", "retry", &letter, "--operator", "dana", "--reason", "PSP back"])
-                .await
-                .unwrap();
-            assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);
-            if provider == "toss" {
-                let hosted = unique("hosted");
-                let body = json!({"checkout_id": hosted, "buyer_info": {"buyer_id": "buyer-1"},
-                    "payment_orders": [{"seller_account": "seller-a", "amount": "20000", "currency": "KRW",
-                        "payment_order_id": format!("{hosted}-1")}]});
-                stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
-                common::pay_hosted(&stack, &hosted, 20000).await;
-                stack.wait_done(&hosted).await;
-                checkouts.push(hosted);
-            } else {
-                // The simulator's Stripe events carry the PaymentMethod id; wait for them.
-                poll_until("webhooks stored", STATE_TIMEOUT, || async {
-                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_event")
-                        .fetch_one(stack.store.pool())
-                        .await
-                        .ok()?;
-                    (n > 0).then_some(())
-                })
-                .await;
-            }
-
-            for text in every_stored_text(&stack.store).await {
-                assert_absent("the database", text.as_bytes(), &secrets);
-            }
-            let mut workflows: Vec<String> = checkouts.iter().map(|c| format!("checkout-{c}")).collect();
-            workflows.push(format!("refund-{refund}"));
-            for (id, event) in histories(&stack, &workflows).await {
-                assert_absent(&format!("the history of {id}"), &event, &secrets);
-            }
-            for checkout in &checkouts {
-                let (_, answer) = stack.get(&format!("/v1/checkouts/{checkout}")).await;
-                assert_absent("GET /v1/checkouts", answer.to_string().as_bytes(), &secrets);
-                let (_, order) = stack.get(&format!("/v1/payments/{checkout}-1")).await;
-                assert_absent("GET /v1/payments", order.to_string().as_bytes(), &secrets);
-            }
-            let (_, refunds) = stack.get(&format!("/v1/payments/{po}/refunds")).await;
-            assert_absent("GET refunds", refunds.to_string().as_bytes(), &secrets);
-            let letters = paymentsctl::commands::dlq::list(&stack.grpc_url, None, 100).await.unwrap();
-            assert_absent("ListDeadLetters", format!("{letters:?}").as_bytes(), &secrets);
-            common::assert_books_consistent(&stack).await;
-            stack.shutdown().await;
-            let captured = logs.lock().unwrap().clone();
-            assert!(!captured.is_empty(), "logs were captured");
-            assert_absent("the logs", &captured, &secrets);
-        }
+    let options = StackOptions {
+        database_url: Some(url),
+        psp_provider: provider.into(),
+        waits: quick_limits(),
+        ..StackOptions::new()
+    };
+    let secrets = secrets(&options.sim);
+    let stack = Stack::start(options).await;
+    let (lost, declined, unknown, currency, amount) = match provider {
+        "toss" => ("billing_sim_lost_response", "billing_decline", "billing_unknown_to_toss", "KRW", "9900"),
+        _ => ("pm_card_sim_lost_response", "pm_card_chargeDeclined", "pm_card_unknown", "USD", "9.90"),
+    };
+    outage(&stack, false, true, false).await;
+    let (lost_checkout, lost_po) = stack.post_one_order(lost, amount, currency).await;
+    wait_janitor(&stack, &lost_checkout, &lost_po).await;
+    outage(&stack, false, false, false).await;
+    stack.wait_done(&lost_checkout).await;
+    let mut checkouts = vec![lost_checkout];
+    for token in [declined, unknown] {
+        let (checkout, _) = stack.post_one_order(token, amount, currency).await;
+        stack.wait_done(&checkout).await;
+        checkouts.push(checkout);
     }
+    let success = if provider == "toss" { "billing_success" } else { "pm_card_visa" };
+    let po = paid_order(&stack, success, amount, currency).await;
+    checkouts.push(po.trim_end_matches("-1").to_owned());
+    sim_outage(&stack, json!({"refund_answers_lost": true})).await;
+    let refund = refund_accepted(&stack, &po, None, "damaged item").await;
+    let letter = format!("{refund}:psp.refund");
+    wait_dead_letter(&stack, &letter, DeadLetterStatus::Open, 1).await;
+    sim_outage(&stack, json!({})).await;
+    paymentsctl(&stack, &["dlq", "retry", &letter, "--operator", "dana", "--reason", "PSP back"]).await.unwrap();
+    assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);
+    if provider == "toss" {
+        let hosted = unique("hosted");
+        let body = json!({"checkout_id": hosted, "buyer_info": {"buyer_id": "buyer-1"},
+            "payment_orders": [{"seller_account": "seller-a", "amount": "20000", "currency": "KRW",
+                "payment_order_id": format!("{hosted}-1")}]});
+        stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
+        common::pay_hosted(&stack, &hosted, 20000).await;
+        stack.wait_done(&hosted).await;
+        checkouts.push(hosted);
+    } else {
+        // The simulator's Stripe events carry the PaymentMethod id; wait for them.
+        poll_until("webhooks stored", STATE_TIMEOUT, || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM webhook_event").fetch_one(stack.store.pool()).await.ok()?;
+            (n > 0).then_some(())
+        })
+        .await;
+    }
+
+    for text in every_stored_text(&stack.store).await {
+        assert_absent("the database", text.as_bytes(), &secrets);
+    }
+    let mut workflows: Vec<String> = checkouts.iter().map(|c| format!("checkout-{c}")).collect();
+    workflows.push(format!("refund-{refund}"));
+    for (id, event) in histories(&stack, &workflows).await {
+        assert_absent(&format!("the history of {id}"), &event, &secrets);
+    }
+    for checkout in &checkouts {
+        let (_, answer) = stack.get(&format!("/v1/checkouts/{checkout}")).await;
+        assert_absent("GET /v1/checkouts", answer.to_string().as_bytes(), &secrets);
+        let (_, order) = stack.get(&format!("/v1/payments/{checkout}-1")).await;
+        assert_absent("GET /v1/payments", order.to_string().as_bytes(), &secrets);
+    }
+    let (_, refunds) = stack.get(&format!("/v1/payments/{po}/refunds")).await;
+    assert_absent("GET refunds", refunds.to_string().as_bytes(), &secrets);
+    let letters = paymentsctl::commands::dlq::list(&stack.grpc_url, None, 100).await.unwrap();
+    assert_absent("ListDeadLetters", format!("{letters:?}").as_bytes(), &secrets);
+    common::assert_books_consistent(&stack).await;
+    stack.shutdown().await;
+    let captured = logs.lock().unwrap().clone();
+    assert!(!captured.is_empty(), "logs were captured");
+    assert_absent("the logs", &captured, &secrets);
 }

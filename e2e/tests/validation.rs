@@ -6,7 +6,8 @@ mod common;
 use payments_domain::CheckoutId;
 use payments_proto::payments_v1 as pb;
 use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
-use payments_testkit::{Stack, StackOptions, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
+use rstest::rstest;
 use serde_json::{Value, json};
 
 fn valid(checkout_id: &str) -> Value {
@@ -28,14 +29,16 @@ async fn assert_refused(stack: &Stack, checkout_id: &str, status: u16, answer: &
     assert_eq!(answer["error"]["param"], param, "{answer}");
     if let Ok(id) = CheckoutId::parse(checkout_id) {
         assert!(stack.store.checkout(&id).await.unwrap().is_none(), "row stored for {checkout_id}");
-        assert_eq!(stack.workflow_count(&id.workflow_id()).await, 0, "workflow started for {checkout_id}");
+        assert_eq!(stack.workflow_runs(&id.workflow_id()).await, 0, "workflow started for {checkout_id}");
     }
 }
 
 /// Every bad input of the issue gets 400 naming the field and leaves no row and no workflow.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_inputs_are_refused_without_side_effects() {
-    let stack = Stack::start(StackOptions::new()).await;
+async fn bad_inputs_are_refused_without_side_effects(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     type Mutation = fn(&mut Value);
     let cases: Vec<(&str, Mutation)> = vec![
         ("payment_orders", |v| v["payment_orders"] = json!([])),
@@ -84,9 +87,11 @@ async fn bad_inputs_are_refused_without_side_effects() {
 
 /// An order id already owned by another checkout is refused (400, nothing of the new checkout
 /// stored); a checkout id reused with different orders is refused too.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ids_cannot_be_reused_across_checkouts() {
-    let stack = Stack::start(StackOptions::new()).await;
+async fn ids_cannot_be_reused_across_checkouts(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let first = unique("chk");
     assert_eq!(stack.post_payment(&valid(&first)).await.0, 202);
     let second = unique("chk");
@@ -107,16 +112,18 @@ async fn ids_cannot_be_reused_across_checkouts() {
 
 /// The gRPC API validates with the same rules (INVALID_ARGUMENT naming the field, nothing
 /// started), creates a checkout that completes, and serves reads.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_api_mirrors_rest() {
-    let stack = Stack::start(StackOptions::new()).await;
+async fn grpc_api_mirrors_rest(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
     let id = unique("grpc");
     let request = |amount: &str| common::grpc_one_order(&id, amount);
     let err = client.create_payment(request("10.005")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().starts_with("payment_orders[0].amount"), "{}", err.message());
-    assert_eq!(stack.workflow_count(&format!("checkout-{id}")).await, 0);
+    assert_eq!(stack.workflow_runs(&format!("checkout-{id}")).await, 0);
 
     let created = client.create_payment(request("10.00")).await.unwrap().into_inner();
     assert_eq!(created.payment_orders[0].amount, "10.00");
@@ -135,15 +142,17 @@ async fn grpc_api_mirrors_rest() {
 
 /// The gRPC server reports SERVING for the payment service and lists it through server
 /// reflection, so grpcurl and load balancers work without the proto files.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_health_and_reflection() {
+async fn grpc_health_and_reflection(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-    let stack = Stack::start(StackOptions::new()).await;
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     // These generated clients are built without tonic's transport feature: give them a channel.
     let channel = tonic::transport::Endpoint::from_shared(stack.grpc_url.clone()).unwrap().connect().await.unwrap();
     let mut health = HealthClient::new(channel.clone());

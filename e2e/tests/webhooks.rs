@@ -17,7 +17,8 @@ use common::{
 };
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
 use payments_testkit::stack::CHECKOUT_TIMEOUT_SECS;
-use payments_testkit::{Stack, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
+use rstest::rstest;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use temporalio_client::Client;
@@ -100,9 +101,11 @@ async fn pending_stripe_review(stack: &Stack, temporal: &Client) -> (String, Str
 /// is approved at the simulator, its `payment_intent.succeeded` webhook is recorded by the
 /// bridge with outcome `signaled`, and the checkout ends SUCCESS with one capture within the
 /// test's bound, far before the deadline.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulator_webhook_wakes_pending_payment() {
-    let stack = Stack::start(long_pending("stripe")).await;
+async fn simulator_webhook_wakes_pending_payment(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("stripe") }).await;
     let temporal = temporal(&stack).await;
     let (id, po, pi) = pending_stripe_review(&stack, &temporal).await;
     wait_phase(&temporal, &id, "AWAITING_PSP").await;
@@ -133,9 +136,11 @@ async fn simulator_webhook_wakes_pending_payment() {
 /// refused with 401: nothing is recorded and the pending payment's workflow is not signaled
 /// (still EXECUTING, nothing captured). The same event, validly signed, is then accepted as
 /// new, so the refusals were about the signature alone and left no trace.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_or_stale_stripe_signatures_are_refused() {
-    let stack = Stack::start(long_pending("stripe")).await;
+async fn bad_or_stale_stripe_signatures_are_refused(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("stripe") }).await;
     let temporal = temporal(&stack).await;
     let (id, po, pi) = pending_stripe_review(&stack, &temporal).await;
 
@@ -184,9 +189,11 @@ async fn bad_or_stale_stripe_signatures_are_refused() {
 /// (c) The same signed event delivered twice is handled once: the first delivery is signaled
 /// to the workflow, the second answers `{"received":true,"duplicate":true}` without signaling
 /// again, and the event is stored in one row.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_stripe_event_is_handled_once() {
-    let stack = Stack::start(long_pending("stripe")).await;
+async fn duplicate_stripe_event_is_handled_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("stripe") }).await;
     let temporal = temporal(&stack).await;
     let (id, po, pi) = pending_stripe_review(&stack, &temporal).await;
 
@@ -217,9 +224,11 @@ async fn duplicate_stripe_event_is_handled_once() {
 /// simulator announces the approval with `succeeded` first, then the held-back `processing`,
 /// each twice. The checkout ends SUCCESS with exactly one capture, one SUCCESS transition, the
 /// seller's wallet credited once and the books consistent, and every delivery was accepted.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reordered_and_duplicated_webhooks_settle_once() {
-    let stack = Stack::start(long_pending("stripe")).await;
+async fn reordered_and_duplicated_webhooks_settle_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("stripe") }).await;
     let temporal = temporal(&stack).await;
     let seller = unique("seller-chaos");
     let id = unique("chk");
@@ -290,9 +299,11 @@ async fn reordered_and_duplicated_webhooks_settle_once() {
 /// does not make it SUCCESS: the bridge signals it, the workflow asks the PSP, finds it still
 /// processing and goes back to waiting (order EXECUTING, nothing captured). The real resolution
 /// (rejected) then ends the order FAILED with the PSP's decline code, nothing captured.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_signed_success_does_not_complete_payment() {
-    let stack = Stack::start(long_pending("stripe")).await;
+async fn forged_signed_success_does_not_complete_payment(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("stripe") }).await;
     let temporal = temporal(&stack).await;
     let (id, po, pi) = pending_stripe_review(&stack, &temporal).await;
 
@@ -324,9 +335,11 @@ async fn forged_signed_success_does_not_complete_payment() {
 /// `unknown_checkout`; one for a checkout whose workflow has finished answers
 /// `workflow_finished`, and that checkout is unchanged (SUCCESS, one capture, books
 /// consistent).
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_for_unknown_or_finished_checkouts_are_acknowledged() {
-    let stack = Stack::start(long_pending("stripe")).await;
+async fn events_for_unknown_or_finished_checkouts_are_acknowledged(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("stripe") }).await;
     let temporal = temporal(&stack).await;
 
     let unknown = unique("evt_unknown");

@@ -16,7 +16,8 @@ use common::{
     settled, temporal,
 };
 use payments_domain::PaymentOrderStatus as S;
-use payments_testkit::{Stack, StackOptions, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
+use rstest::rstest;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -36,9 +37,11 @@ fn toss_status_event(key: &str, po: &str, status: &str, created_at: &str) -> Str
 /// still in review is signaled but leaves the order EXECUTING (the workflow re-fetched the
 /// payment); after the PSP approves, a `DONE` event wakes it and the order ends SUCCESS with
 /// one capture.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn toss_status_event_wakes_pending_payment() {
-    let stack = Stack::start(StackOptions { webhooks: false, ..long_pending("toss") }).await;
+async fn toss_status_event_wakes_pending_payment(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), webhooks: false, ..long_pending("toss") }).await;
     let temporal = temporal(&stack).await;
     let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
     let key = stack.psp_payment_id("toss", &po).await;
@@ -98,9 +101,11 @@ fn toss_secret() -> String {
 /// another transmission time -> 401, none recorded; signed as Toss does (two `v1:` values,
 /// the first made with a retired key) -> 200 and recorded once. The simulator's own signed
 /// `payout.changed` delivery is accepted and recorded too.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn toss_payout_events_must_be_signed() {
-    let stack = Stack::start(long_pending("toss")).await;
+async fn toss_payout_events_must_be_signed(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("toss") }).await;
     let secret = toss_secret();
     let time = "2024-09-05T12:19:21+09:00";
     let body = toss_payout_event(&unique("payout-evt"), &unique("FPA"));
@@ -162,9 +167,11 @@ async fn toss_payout_events_must_be_signed() {
 /// (h) Two distinct Toss payout events signed for the same transmission time are both recorded:
 /// the bridge keys payout events by their `eventId` (Toss's payout events carry no
 /// `data.payoutId` / `data.id`), so the second is not mistaken for a duplicate.
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn distinct_toss_payout_events_are_all_recorded() {
-    let stack = Stack::start(long_pending("toss")).await;
+async fn distinct_toss_payout_events_are_all_recorded(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("toss") }).await;
     let secret = toss_secret();
     let time = "2024-09-05T12:19:21+09:00";
     for n in 0..2 {

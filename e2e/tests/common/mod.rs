@@ -116,13 +116,6 @@ pub async fn outage(stack: &Stack, charges: bool, lookups: bool, refunds: bool) 
     assert!(resp.status().is_success(), "outage switch: {}", resp.status());
 }
 
-/// The simulator's refunds (and cancellations) of one order.
-pub async fn sim_refunds(stack: &Stack, po: &str) -> Vec<Value> {
-    let url = format!("{}/_sim/refunds?payment_order_id={po}", stack.sim_url);
-    let body: Value = stack.http.get(url).send().await.expect("sim refunds").json().await.expect("json");
-    body["refunds"].as_array().cloned().unwrap_or_default()
-}
-
 /// How many workflows Temporal's visibility lists for `query` (e.g. a search attribute).
 pub async fn visible(stack: &Stack, query: &str) -> usize {
     let client = payments_worker::temporal::connect(&stack.temporal_address, "default").await.expect("temporal");
@@ -279,27 +272,12 @@ pub fn grpc_one_order(checkout_id: &str, amount: &str) -> payments_proto::paymen
 /// at the PSP (the simulator's payment session, what its pay page makes), then the PSP's
 /// redirect to our success page, which confirms it; answers the payment key.
 pub async fn pay_hosted(stack: &Stack, checkout: &str, amount: i64) -> String {
-    let key = hosted_session(stack, checkout, amount).await;
+    let key = stack.toss_payment_session(checkout, amount).await;
     let success =
         format!("{}/checkout/{checkout}/success?paymentKey={key}&orderId={checkout}&amount={amount}", stack.rest_url);
     let resp = stack.http.get(success).send().await.expect("GET success page");
     assert!(resp.status().is_success(), "success page: {}", resp.status());
     key
-}
-
-/// A payment the buyer authenticated at the PSP for `checkout` (not confirmed yet); its key.
-pub async fn hosted_session(stack: &Stack, checkout: &str, amount: i64) -> String {
-    let session: Value = stack
-        .http
-        .post(format!("{}/_sim/toss/payment-sessions", stack.sim_url))
-        .json(&json!({"orderId": checkout, "amount": amount}))
-        .send()
-        .await
-        .expect("POST payment session")
-        .json()
-        .await
-        .expect("json");
-    session["paymentKey"].as_str().expect("paymentKey").to_owned()
 }
 
 /// Sets the simulator's whole outage switch from `setting` (`charges`, `lookups`, `refunds`,
