@@ -1,88 +1,273 @@
-//! Exactly once across a worker crash: the worker binary is killed between the PSP charge and
-//! the ledger post, then restarted; the checkout completes with one capture, one wallet credit
-//! and one ledger transaction per order.
+//! Exactly once across worker crashes: the worker binary is killed at a crash point (right
+//! after a step's side effect, before the workflow recorded it), then a new worker process is
+//! started; the work finishes with every side effect made once. Crash points
+//! (`PAYMENTS_CHAOS_ABORT_AFTER`): after the PSP charge, between the ledger post and the wallet
+//! credit, after a refund at the PSP, after a compensation's refund at the PSP, after a hosted
+//! payment's confirmation. Every test on SQLite and PostgreSQL, each a test of its own.
 
 use payments_activities::chaos::ABORT_AFTER_ENV;
-use payments_domain::PaymentOrderStatus as S;
-use payments_testkit::{Stack, StackOptions, poll_until, unique};
-use serde_json::json;
+use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
+use payments_store::{RefundKind, RefundStatus};
+use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
+use rstest::rstest;
+use serde_json::{Value, json};
 use sqlx::Row;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn spawn_worker(stack: &Stack, chaos: bool) -> Child {
+/// How long a crash point may take to be reached, and a restarted worker to finish.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A worker process of this stack (its PSP `provider`), aborting after `chaos` if given.
+fn spawn_worker(stack: &Stack, provider: &str, chaos: Option<&str>) -> Child {
     let c = stack.worker_config();
+    let key = if provider == "toss" { "test_sk_testkit" } else { "sk_test_testkit" };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_payments-worker"));
     cmd.env("TEMPORAL_ADDRESS", &c.shared.temporal_address)
         .env("PAYMENTS_TASK_QUEUE", &c.shared.task_queue)
         .env("DATABASE_URL", &c.shared.database_url)
         .env("PSP_BASE_URL", &c.psp_base_url)
+        .env("PSP_PROVIDER", provider)
+        .env("PSP_SECRET_KEY", key)
         .env("RUST_LOG", "warn")
         .env_remove(ABORT_AFTER_ENV)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    if chaos {
-        cmd.env(ABORT_AFTER_ENV, "psp.charge");
+    if let Some(point) = chaos {
+        cmd.env(ABORT_AFTER_ENV, point);
     }
     cmd.spawn().expect("spawn payments-worker")
+}
+
+/// Waits until the chaos worker aborted (not exited cleanly).
+async fn wait_aborted(worker: &mut Child, point: &str) {
+    let exit = poll_until(&format!("the worker to abort after {point}"), TIMEOUT, || {
+        let status = worker.try_wait().expect("try_wait");
+        async move { status }
+    })
+    .await;
+    assert!(!exit.success(), "the worker was expected to abort after {point}: {exit}");
+}
+
+/// Stops a worker process for good.
+fn stop(mut worker: Child) {
+    worker.kill().ok();
+    worker.wait().ok();
+}
+
+async fn stack(db: Db, provider: &str) -> Option<Stack> {
+    let url = db.url().await?;
+    let options =
+        StackOptions { worker: false, database_url: Some(url), psp_provider: provider.into(), ..StackOptions::new() };
+    Some(Stack::start(options).await)
 }
 
 async fn count(stack: &Stack, sql: &str, id: &str) -> i64 {
     sqlx::query(sql).bind(id.to_owned()).fetch_one(stack.store.pool()).await.unwrap().try_get(0).unwrap()
 }
 
-/// The worker process aborts right after the first capture (before the workflow recorded it);
-/// a new worker process replays the checkout: the PSP sees the same idempotency key and
-/// captures nothing new, the wallet and ledger are written once per order, and the books
-/// balance. On SQLite and on PostgreSQL.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_killed_after_charge_finishes_exactly_once() {
-    for url in payments_store::test_db::test_database_urls().await {
-        killed_after_charge(url).await;
+/// Exactly one capture, one wallet movement and one ledger pay-in per order; books consistent.
+async fn assert_booked_once(stack: &Stack, orders: &[&str]) {
+    for po in orders {
+        assert_eq!(stack.captures(po).await.len(), 1, "{po} captured exactly once");
     }
+    assert_books_written_once(stack, orders).await;
 }
 
-async fn killed_after_charge(database_url: String) {
-    let stack =
-        Stack::start(StackOptions { worker: false, database_url: Some(database_url), ..StackOptions::new() }).await;
+/// One wallet movement and one ledger pay-in per order; books consistent.
+async fn assert_books_written_once(stack: &Stack, orders: &[&str]) {
+    for po in orders {
+        let wallet = count(stack, "SELECT COUNT(*) FROM wallet_movement WHERE payment_order_id = $1", po).await;
+        let ledger = count(stack, "SELECT COUNT(*) FROM ledger_transaction WHERE payment_order_id = $1", po).await;
+        assert_eq!((wallet, ledger), (1, 1), "{po}: wallet movements and ledger transactions");
+    }
+    let report = stack.store.verify().await.unwrap();
+    assert!(report.is_consistent(), "{report:?}");
+}
+
+fn two_orders(id: &str, token: &str) -> Value {
+    json!({
+        "checkout_id": id,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "credit_card_info": {"token": token},
+        "payment_orders": [
+            {"seller_account": "seller-a", "amount": "30.00", "currency": "USD", "payment_order_id": format!("{id}-1")},
+            {"seller_account": "seller-b", "amount": "42000", "currency": "KRW", "payment_order_id": format!("{id}-2")}
+        ]
+    })
+}
+
+/// Killed right after the first capture (before the workflow recorded it): a new worker
+/// replays the checkout, the PSP sees the same idempotency key and captures nothing new, the
+/// wallet and ledger are written once per order.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_after_charge_finishes_exactly_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(stack) = stack(db, "stripe").await else { return };
     let id = unique("crash");
     let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
+    let mut doomed = spawn_worker(&stack, "stripe", Some("psp.charge"));
+    assert_eq!(stack.post_payment(&two_orders(&id, "pm_card_visa")).await.0, 202);
+    wait_aborted(&mut doomed, "psp.charge").await;
+
+    // Money moved at the PSP, but the books have not been written for it yet.
+    let captured: usize = stack.captures(&po1).await.len() + stack.captures(&po2).await.len();
+    assert_eq!(captured, 1, "the first capture happened before the crash");
+    let before = stack.store.checkout(&CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
+    assert!(!before.is_payment_done);
+    assert!(before.orders.iter().all(|o| !o.ledger_updated), "{before:?}");
+
+    let worker = spawn_worker(&stack, "stripe", None);
+    let done = stack.wait_done(&id).await;
+    assert!(done.orders.iter().all(|o| o.status == S::Success), "{done:?}");
+    assert_booked_once(&stack, &[&po1, &po2]).await;
+    stop(worker);
+    stack.shutdown().await;
+}
+
+/// Killed between an order's ledger post and its wallet credit: the restarted worker credits
+/// the wallet once and posts nothing twice.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_between_ledger_and_wallet_books_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(stack) = stack(db, "stripe").await else { return };
+    let id = unique("crash");
+    let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
+    let mut doomed = spawn_worker(&stack, "stripe", Some("ledger.post"));
+    assert_eq!(stack.post_payment(&two_orders(&id, "pm_card_visa")).await.0, 202);
+    wait_aborted(&mut doomed, "ledger.post").await;
+
+    let before = stack.store.checkout(&CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
+    let halfway: Vec<_> = before.orders.iter().filter(|o| o.ledger_updated && !o.wallet_updated).collect();
+    // The two orders are booked concurrently: both posts may have committed before the abort.
+    assert!(!halfway.is_empty(), "an order posted to the ledger, its wallet not credited: {before:?}");
+    assert!(before.orders.iter().all(|o| o.ledger_updated || !o.wallet_updated), "{before:?}");
+
+    let worker = spawn_worker(&stack, "stripe", None);
+    let done = stack.wait_done(&id).await;
+    assert!(done.orders.iter().all(|o| o.status == S::Success && o.wallet_updated), "{done:?}");
+    assert_booked_once(&stack, &[&po1, &po2]).await;
+    stop(worker);
+    stack.shutdown().await;
+}
+
+/// Killed right after the PSP made a refund (before the refund was booked): the restarted
+/// worker sends the refund again under the same key, the PSP answers the first refund, and it
+/// is booked once: one refund at the PSP, the wallet debited once.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_during_a_refund_refunds_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(stack) = stack(db, "stripe").await else { return };
+    let mut doomed = spawn_worker(&stack, "stripe", Some("psp.refund"));
+    let (checkout, po) = stack.post_one_order("pm_card_visa", "25.00", "USD").await;
+    assert_eq!(stack.wait_done(&checkout).await.orders[0].status, S::Success);
+    let resp = stack
+        .http
+        .post(format!("{}/v1/payments/{po}/refunds", stack.rest_url))
+        .json(&json!({"amount": "10.00", "reason": "one item returned"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let refund: Value = resp.json().await.unwrap();
+    let refund_id = payments_store::RefundId::parse(refund["refund_id"].as_str().unwrap()).unwrap();
+    wait_aborted(&mut doomed, "psp.refund").await;
+    assert_eq!(stack.sim_refunds(&po).await.len(), 1, "the PSP refunded before the crash");
+    let stored = stack.store.refund(&refund_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RefundStatus::Requested, "not booked before the crash");
+
+    let worker = spawn_worker(&stack, "stripe", None);
+    let done = stack
+        .poll_until("the refund to finish", TIMEOUT, || async {
+            stack.store.refund(&refund_id).await.ok().flatten().filter(|r| r.status != RefundStatus::Requested)
+        })
+        .await;
+    assert_eq!(done.status, RefundStatus::Succeeded, "{done:?}");
+    assert_eq!(stack.sim_refunds(&po).await.len(), 1, "refunded exactly once");
+    let wallet = stack.store.wallet_balances(&SellerAccount::parse("seller-a").unwrap()).await.unwrap();
+    assert_eq!(wallet.iter().map(|m| m.amount_minor()).collect::<Vec<_>>(), vec![1500], "debited once");
+    let report = stack.store.verify().await.unwrap();
+    assert!(report.is_consistent(), "{report:?}");
+    stop(worker);
+    stack.shutdown().await;
+}
+
+/// Killed right after a compensation's refund at the PSP (a blocked wallet refused the
+/// booking): the restarted worker finishes the reversal with one refund, the order REVERSED.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_during_a_compensation_reverses_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(stack) = stack(db, "stripe").await else { return };
+    let frozen = unique("seller-frozen");
+    stack.store.block_wallet(&SellerAccount::parse(frozen.clone()).unwrap(), "KYC review pending").await.unwrap();
+    let mut doomed = spawn_worker(&stack, "stripe", Some("psp.reversal"));
+    let id = unique("crash");
+    let po = format!("{id}-1");
     let body = json!({
         "checkout_id": id,
         "buyer_info": {"buyer_id": "buyer-1"},
         "credit_card_info": {"token": "pm_card_visa"},
-        "payment_orders": [
-            {"seller_account": "seller-a", "amount": "30.00", "currency": "USD", "payment_order_id": po1},
-            {"seller_account": "seller-b", "amount": "42000", "currency": "KRW", "payment_order_id": po2}
-        ]
+        "payment_orders": [{"seller_account": frozen, "amount": "12.34", "currency": "USD", "payment_order_id": po}],
     });
-    let mut doomed = spawn_worker(&stack, true);
     assert_eq!(stack.post_payment(&body).await.0, 202);
-    let exit = poll_until("the chaos worker to abort", Duration::from_secs(60), || {
-        let status = doomed.try_wait().expect("try_wait");
-        async move { status }
-    })
-    .await;
-    assert!(!exit.success(), "the worker was expected to abort");
+    wait_aborted(&mut doomed, "psp.reversal").await;
+    assert_eq!(stack.sim_refunds(&po).await.len(), 1, "the PSP refunded before the crash");
 
-    // Money moved at the PSP, but the books have not been written for it yet.
-    let captured: usize = stack.captures(&po1).await.len() + stack.captures(&po2).await.len();
-    assert!(captured >= 1, "a capture happened before the crash");
-    let before = stack.store.checkout(&payments_domain::CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
-    assert!(!before.is_payment_done);
-    assert!(before.orders.iter().all(|o| !o.ledger_updated), "{before:?}");
-
-    let mut worker = spawn_worker(&stack, false);
+    let worker = spawn_worker(&stack, "stripe", None);
     let done = stack.wait_done(&id).await;
-    for (po, o) in [&po1, &po2].into_iter().zip(&done.orders) {
-        assert_eq!(o.status, S::Success);
-        assert_eq!(stack.captures(po).await.len(), 1, "{po} captured exactly once");
-        assert_eq!(count(&stack, "SELECT COUNT(*) FROM wallet_movement WHERE payment_order_id = $1", po).await, 1);
-        assert_eq!(count(&stack, "SELECT COUNT(*) FROM ledger_transaction WHERE payment_order_id = $1", po).await, 1);
-    }
+    assert_eq!(done.orders[0].status, S::Reversed, "{done:?}");
+    assert_eq!(stack.captures(&po).await.len(), 1, "captured once");
+    assert_eq!(stack.sim_refunds(&po).await.len(), 1, "refunded exactly once");
+    let refunds = stack.store.refunds(&PaymentOrderId::parse(&po).unwrap()).await.unwrap();
+    let kinds: Vec<_> = refunds.iter().map(|r| (r.kind, r.status)).collect();
+    assert_eq!(kinds, vec![(RefundKind::Reversal, RefundStatus::Succeeded)]);
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent(), "{report:?}");
-    worker.kill().ok();
-    worker.wait().ok();
+    stop(worker);
+    stack.shutdown().await;
+}
+
+/// Killed right after Toss confirmed a hosted payment (before the workflow recorded it): the
+/// restarted worker confirms again under the same key, Toss answers the first confirmation,
+/// and both orders are booked once from the one payment.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_during_a_hosted_confirm_books_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(stack) = stack(db, "toss").await else { return };
+    let mut doomed = spawn_worker(&stack, "toss", Some("psp.confirm"));
+    let id = unique("hosted");
+    let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
+    let body = json!({
+        "checkout_id": id,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "payment_orders": [
+            {"seller_account": "seller-a", "amount": "12000", "currency": "KRW", "payment_order_id": po1},
+            {"seller_account": "seller-b", "amount": "8000", "currency": "KRW", "payment_order_id": po2}
+        ]
+    });
+    let resp = stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    // The buyer authenticated at Toss; Toss redirects the browser to our success page.
+    let key = stack.toss_payment_session(&id, 20000).await;
+    let success = format!("{}/checkout/{id}/success?paymentKey={key}&orderId={id}&amount=20000", stack.rest_url);
+    // The page waits for the workflow, whose worker is about to die: its answer is not awaited.
+    let page = tokio::spawn({
+        let (http, success) = (stack.http.clone(), success.clone());
+        async move { http.get(success).send().await.map(|r| r.status().as_u16()) }
+    });
+    wait_aborted(&mut doomed, "psp.confirm").await;
+    assert_eq!(stack.captures(&id).await.len(), 1, "Toss confirmed before the crash");
+
+    let worker = spawn_worker(&stack, "toss", None);
+    let done = stack.wait_done(&id).await;
+    assert!(done.orders.iter().all(|o| o.status == S::Success), "{done:?}");
+    assert_eq!(stack.captures(&id).await.len(), 1, "confirmed exactly once");
+    assert_books_written_once(&stack, &[&po1, &po2]).await;
+    // The buyer reloads the success page: it shows the payment, and confirms nothing new.
+    let reload = stack.http.get(success).send().await.unwrap();
+    assert!(reload.status().is_success(), "reload: {}", reload.status());
+    assert_eq!(stack.captures(&id).await.len(), 1);
+    page.abort();
+    stop(worker);
     stack.shutdown().await;
 }
