@@ -40,7 +40,7 @@ bash scripts/check-compose.sh
 log "cargo test (target dir $CARGO_TARGET_DIR)"
 out=$(mktemp)
 set +e
-cargo test --workspace --locked 2>&1 | tee "$out"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run (cargo prints one per test binary, the last often a

@@ -110,9 +110,10 @@ async fn worker_killed_after_charge_finishes_exactly_once(#[values(Db::Sqlite, D
     assert_eq!(stack.post_payment(&two_orders(&id, "pm_card_visa")).await.0, 202);
     wait_aborted(&mut doomed, "psp.charge").await;
 
-    // Money moved at the PSP, but the books have not been written for it yet.
+    // Money moved at the PSP, but the books have not been written for it yet. The two orders'
+    // charges run concurrently, so the second may have reached the PSP before the abort too.
     let captured: usize = stack.captures(&po1).await.len() + stack.captures(&po2).await.len();
-    assert_eq!(captured, 1, "the first capture happened before the crash");
+    assert!((1..=2).contains(&captured), "a capture happened before the crash, none twice: {captured}");
     let before = stack.store.checkout(&CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
     assert!(!before.is_payment_done);
     assert!(before.orders.iter().all(|o| !o.ledger_updated), "{before:?}");
