@@ -159,17 +159,24 @@ async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &
         // Only a checkout waiting for the PSP needs waking. Signalling one that is busy (its
         // charge answered synchronously) can land in its last workflow task and force it to
         // run again; a pending wait checks the PSP on entry and at its deadline anyway.
-        Some(id) => match awaits_psp(service, id).await {
-            Awaits::Finished => "workflow_finished",
-            Awaits::No => "not_awaiting_psp",
-            Awaits::Yes => match signal(service, id, &parsed).await {
-                Ok(outcome) => outcome,
-                Err(e) => {
-                    // Recorded but not delivered: a non-2xx makes the PSP redeliver, and the
-                    // redelivery finds the record pending and signals again.
-                    tracing::warn!(psp, event_id = %parsed.event_id, error = %e, "signal failed; asking for redelivery");
-                    return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "not delivered, retry later"}));
-                }
+        Some(id) => match ensure_workflow(service, id).await.map(|()| id) {
+            Err(e) => {
+                // Recorded but the checkout has no workflow to tell yet: the redelivery tries again.
+                tracing::warn!(psp, event_id = %parsed.event_id, error = format!("{e:#}"), "workflow not started; asking for redelivery");
+                return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "not delivered, retry later"}));
+            }
+            Ok(id) => match awaits_psp(service, id).await {
+                Awaits::Finished => "workflow_finished",
+                Awaits::No => "not_awaiting_psp",
+                Awaits::Yes => match signal(service, id, &parsed).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        // Recorded but not delivered: a non-2xx makes the PSP redeliver, and the
+                        // redelivery finds the record pending and signals again.
+                        tracing::warn!(psp, event_id = %parsed.event_id, error = %e, "signal failed; asking for redelivery");
+                        return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "not delivered, retry later"}));
+                    }
+                },
             },
         },
     };
@@ -178,6 +185,17 @@ async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &
     }
     tracing::info!(psp, event_id = %parsed.event_id, event_type = %parsed.event_type, outcome, "webhook");
     answer(StatusCode::OK, json!({"received": true, "outcome": outcome}))
+}
+
+/// An event can arrive before its checkout's workflow exists: the checkout is stored first and
+/// its start may have been lost (the start sweep would repair it later) or be under way. The
+/// workflow is started here as the sweep would start it (idempotent: "already started" is
+/// fine), so the event is delivered to it instead of being filed as "workflow_finished".
+async fn ensure_workflow(service: &PaymentsService, id: &CheckoutId) -> anyhow::Result<()> {
+    match service.store().checkout(id).await? {
+        Some(record) if !record.workflow_started => service.ensure_started(&record).await,
+        _ => Ok(()),
+    }
 }
 
 /// Whether a checkout's workflow needs a PSP hint.
