@@ -15,7 +15,8 @@ use common::{
     PENDING_SECS, delivered, deliveries, long_pending, order, post_webhook, psp_signals, resolve_review,
     rows_with_payload, settled, temporal,
 };
-use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
+use payments_domain::checkout::draft_from_json;
+use payments_domain::{CheckoutId, NewCheckout, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
 use payments_testkit::stack::CHECKOUT_TIMEOUT_SECS;
 use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
 use rstest::rstest;
@@ -367,6 +368,108 @@ async fn events_for_unknown_or_finished_checkouts_are_acknowledged(#[values(Db::
     assert_eq!(order(&stack, &po).await, before);
     assert_eq!(stack.store.history(&before.payment_order_id).await.unwrap(), history_before);
     assert_eq!(stack.captures(&po).await.len(), 1);
+    let report = stack.store.verify().await.unwrap();
+    assert!(report.is_consistent() && report.transactions == 1, "{report:?}");
+    stack.shutdown().await;
+}
+
+/// An event that arrives before its checkout's workflow exists (the checkout is stored, its
+/// start was lost and the start sweep has not come round): the bridge starts the workflow, as
+/// the sweep would, and delivers the event to it -- it is not filed as "workflow_finished" and
+/// lost. The checkout is then charged once and booked.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_before_its_workflow_started_starts_it(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    // The sweep would start the checkout only after an hour: only the event can start it.
+    let options = StackOptions { database_url: Some(url), start_sweep_secs: 3600, ..long_pending("stripe") };
+    let stack = Stack::start(options).await;
+    let id = unique("chk-early");
+    let po = format!("{id}-1");
+    let body = json!({
+        "checkout_id": id,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "credit_card_info": {"token": "pm_card_visa"},
+        "payment_orders": [{"seller_account": "seller-a", "amount": "20000", "currency": "KRW", "payment_order_id": po}],
+    });
+    let checkout = NewCheckout::parse(draft_from_json(&body).unwrap()).unwrap();
+    stack.store.create_checkout(&checkout, None).await.unwrap();
+    let workflow_id = format!("checkout-{id}");
+    assert_eq!(stack.workflow_runs(&workflow_id).await, 0, "stored without its workflow");
+
+    let event_id = unique("evt_early");
+    let event = stripe_event(&event_id, "payment_intent.processing", "processing", "pi_early", &po, &id);
+    let (status, answer) = post_signed_stripe(&stack, &event).await;
+    assert_eq!(status, 200, "{answer}");
+    let outcome = answer["outcome"].as_str().expect("outcome").to_owned();
+    // Told while waiting, or while busy charging, or (a fast worker) after it finished.
+    assert!(["signaled", "not_awaiting_psp", "workflow_finished"].contains(&outcome.as_str()), "{answer}");
+    assert_eq!(recorded(&stack, "stripe", &event_id).await, Some(outcome));
+    assert_eq!(stack.workflow_runs(&workflow_id).await, 1, "the event started the checkout's workflow");
+
+    let done = stack.wait_done(&id).await;
+    assert_eq!(done.orders[0].status, S::Success, "{done:?}");
+    assert!(done.workflow_started);
+    assert_eq!(stack.captures(&po).await.len(), 1);
+    let report = stack.store.verify().await.unwrap();
+    assert!(report.is_consistent() && report.transactions == 1, "{report:?}");
+    stack.shutdown().await;
+}
+
+/// The same signed event delivered eight times at once (a PSP retrying while the first delivery
+/// is being handled, deliveries spread over replicas), from a multi-threaded runtime: every
+/// delivery is answered 200, the event is stored once with outcome `signaled`, and each answer
+/// is a delivery (`signaled`) or a duplicate. The payment it announced is then approved: one
+/// capture, one SUCCESS transition, one wallet credit, books consistent.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_events_at_once_are_recorded_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..long_pending("stripe") }).await;
+    let temporal = temporal(&stack).await;
+    let (id, po, pi) = pending_stripe_review(&stack, &temporal).await;
+
+    let event_id = unique("evt_burst");
+    let body = stripe_event(&event_id, "payment_intent.processing", "processing", &pi, &po, &id);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let deliveries: Vec<_> = (0..8)
+        .map(|_| {
+            let (barrier, body) = (barrier.clone(), body.clone());
+            let header = psp_simulator::stripe_signature_header(&stripe_secret(), now_secs(), &body);
+            let request = stack
+                .http
+                .post(format!("{}/webhooks/stripe", stack.rest_url))
+                .header("content-type", "application/json")
+                .header("stripe-signature", header)
+                .body(body);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let resp = request.send().await.expect("POST webhook");
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut signaled = 0;
+    for delivery in deliveries {
+        let (status, answer) = delivery.await.expect("delivery task");
+        assert_eq!(status, 200, "{answer}");
+        if answer == json!({"received": true, "outcome": "signaled"}) {
+            signaled += 1;
+        } else {
+            assert_eq!(answer, json!({"received": true, "duplicate": true}));
+        }
+    }
+    assert!(signaled >= 1, "the event reached the workflow");
+    assert_eq!(rows_with_payload(&stack, "stripe", &body).await, 1, "stored once");
+    assert_eq!(recorded(&stack, "stripe", &event_id).await.as_deref(), Some("signaled"));
+    assert_eq!(order(&stack, &po).await.status, S::Executing, "a hint moves no money");
+
+    resolve_review(&stack, &pi, "approve").await;
+    assert_eq!(stack.wait_done(&id).await.orders[0].status, S::Success);
+    assert_eq!(stack.captures(&po).await.len(), 1);
+    let order_id = PaymentOrderId::parse(po.clone()).unwrap();
+    let history = stack.store.history(&order_id).await.unwrap();
+    assert_eq!(history.iter().filter(|h| h.to_status == S::Success).count(), 1, "{history:?}");
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent() && report.transactions == 1, "{report:?}");
     stack.shutdown().await;
