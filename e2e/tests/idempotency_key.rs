@@ -1,16 +1,17 @@
 //! Stripe's `Idempotency-Key` rules on the REST API, through the real gateway: a retry replays
 //! the first answer (once stored, never twice started), a key reused for another request is
 //! refused, a request still running answers 409, validation failures are not remembered, and
-//! keys older than 24 h are free again. On SQLite and on PostgreSQL.
+//! keys older than 24 h are free again; a gateway that dies mid-request leaves nothing a retry
+//! with the same key cannot finish. On SQLite and on PostgreSQL.
 
 mod common;
 
-use payments_domain::CheckoutId;
-use payments_store::{IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyState};
-use payments_testkit::{Db, Stack, StackOptions, unique};
+use payments_domain::{CheckoutId, PaymentOrderStatus};
+use payments_store::{IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyState};
+use payments_testkit::{Db, ProxyMode, Stack, StackOptions, unique};
 use rstest::rstest;
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const PAYMENTS: &str = "/v1/payments";
 
@@ -282,5 +283,69 @@ async fn grpc_metadata_key_follows_the_same_rules_on(url: String) {
     assert_checkout_count(&stack, &id, 1).await;
     stack.wait_done(&id).await;
     assert!(stack.store.verify().await.unwrap().is_consistent(), "books consistent");
+    stack.shutdown().await;
+}
+
+/// The gateway is killed while a request is in flight: the checkout is stored, the workflow
+/// start is on its way to Temporal (held there by a stalled connection), the client's
+/// connection drops without an answer. A new gateway comes up; the client retries with the
+/// same Idempotency-Key, as a client must after a lost answer. The dead request's claim answers
+/// 409 until it is stale (`IDEMPOTENCY_CLAIM_STALE_MS`, aged here), then the retry takes it
+/// over and is answered 202 with the same checkout: one checkout, one workflow, the order
+/// charged once; later retries replay that answer.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_mid_request_is_finished_by_the_retry(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let options = StackOptions { database_url: Some(url), temporal_proxy: true, ..StackOptions::new() };
+    let mut stack = Stack::start(options).await;
+    let id = unique("chk-crash");
+    let key = unique("key-crash");
+    let body = checkout(&id);
+    stack.temporal_proxy.as_ref().expect("temporal proxy").set(ProxyMode::Stall);
+    let in_flight = tokio::spawn({
+        let request = stack
+            .http
+            .post(format!("{}/v1/payments", stack.rest_url))
+            .header("Idempotency-Key", key.clone())
+            .json(&body);
+        async move { request.send().await.map(|r| r.status().as_u16()) }
+    });
+    let checkout_id = CheckoutId::parse(id.clone()).expect("checkout id");
+    stack
+        .poll_until("the checkout to be stored", Duration::from_secs(30), || async {
+            stack.store.checkout(&checkout_id).await.ok().flatten().map(|_| ())
+        })
+        .await;
+    stack.kill_gateway().await;
+    let lost = in_flight.await.expect("client task");
+    assert!(lost.is_err(), "the request in flight must get no answer from a killed gateway: {lost:?}");
+    stack.temporal_proxy.as_ref().expect("temporal proxy").set(ProxyMode::Open);
+    stack.restart_gateway(true).await;
+    // The dead request's claim stays "in progress" (409) until it is stale; age it rather than
+    // wait the minute out.
+    let retry = post(&stack, "/v1/payments", &key, &body).await;
+    assert_eq!(retry.status, 409, "{}", retry.body);
+    sqlx::query("UPDATE idempotency_key SET created_at_ms = created_at_ms - $1 WHERE key = $2")
+        .bind(IDEMPOTENCY_CLAIM_STALE_MS + 1000)
+        .bind(key.clone())
+        .execute(stack.store.pool())
+        .await
+        .unwrap();
+    let answer = stack
+        .poll_until("the retry to be answered", Duration::from_secs(30), || async {
+            let answer = post(&stack, "/v1/payments", &key, &body).await;
+            (answer.status != 409).then_some(answer)
+        })
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.json()["checkout_id"], id.as_str(), "{}", answer.body);
+    let done = stack.wait_done(&id).await;
+    assert_eq!(done.orders[0].status, PaymentOrderStatus::Success, "{done:?}");
+    assert_checkout_count(&stack, &id, 1).await;
+    assert_eq!(stack.captures(&format!("{id}-1")).await.len(), 1);
+    // From now on the key replays that answer.
+    let again = post(&stack, "/v1/payments", &key, &body).await;
+    assert_eq!((again.status, again.replayed), (202, true), "{}", again.body);
     stack.shutdown().await;
 }

@@ -288,8 +288,16 @@ impl Stack {
         .await;
     }
 
-    /// Stops the gateway — gracefully, or at once as a crash would (`kill`: requests in flight
-    /// are abandoned) — and starts a new one on the same ports and database.
+    /// Kills the gateway at once, as a crash would: requests in flight are abandoned, their
+    /// clients see the connection close. [`Stack::restart_gateway`] starts a new one.
+    pub async fn kill_gateway(&mut self) {
+        if let Some(mut gateway) = self.gateway.take() {
+            gateway.kill().await;
+        }
+    }
+
+    /// Stops the gateway, if one runs — gracefully, or at once as a crash would (`kill`:
+    /// requests in flight are abandoned) — and starts a new one on the same ports and database.
     pub async fn restart_gateway(&mut self, kill: bool) {
         if let Some(mut gateway) = self.gateway.take() {
             if kill { gateway.kill().await } else { gateway.stop().await }
