@@ -64,8 +64,8 @@ async fn dead_letter_is_retried_once_the_psp_is_back(#[values(Db::Sqlite, Db::Po
     assert_eq!(row.get(..4), Some(&[dl_id.as_str(), "OPEN", "2", "psp.refund"][..]), "dlq list printed:\n{listed}");
     paymentsctl(&stack, &["dlq", "show", &dl_id]).await.expect("dlq show");
     let shown = printed_show(&stack, &dl_id).await;
-    for line in [format!("status         OPEN"), format!("attempts       2"), format!("workflow_id    refund-{refund}")]
-    {
+    let workflow_line = format!("workflow_id    refund-{refund}");
+    for line in ["status         OPEN", "attempts       2", workflow_line.as_str()] {
         assert!(shown.lines().any(|l| l == line), "dlq show lacks {line:?}:\n{shown}");
     }
     let last_error = shown.lines().find_map(|l| l.strip_prefix("last_error")).unwrap_or("-").trim();

@@ -15,7 +15,6 @@ use payments_store::{DeadLetterStatus, RefundId, RefundStatus};
 use payments_testkit::{Db, ProxyMode, Stack, StackOptions, poll_until, unique};
 use rstest::rstest;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 async fn stack(database_url: String, provider: &str) -> Stack {
     let options = StackOptions {
@@ -148,6 +147,7 @@ async fn a_stale_claim_taken_over_finds_the_same_refund(#[values(Db::Sqlite, Db:
         .execute(stack.store.pool())
         .await
         .unwrap();
+    let aged = claimed_at(&stack, &key).await.expect("the first request's claim");
     let second = {
         let (http, url, key) =
             (stack.http.clone(), format!("{}/v1/payments/{po}/refunds", stack.rest_url), key.clone());
@@ -156,8 +156,12 @@ async fn a_stale_claim_taken_over_finds_the_same_refund(#[values(Db::Sqlite, Db:
             http.post(url).header("Idempotency-Key", key).json(&body).send().await.ok()?.json::<Value>().await.ok()
         })
     };
-    // Both hang on Temporal until it answers again.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both hang on Temporal until it answers again: the second once it has taken the stale
+    // claim over (a claim of its own, made now).
+    poll_until("the retry to take the stale claim over", STATE_TIMEOUT, || async {
+        claimed_at(&stack, &key).await.filter(|at| *at > aged).map(|_| ())
+    })
+    .await;
     temporal_proxy(&stack).set(ProxyMode::Open);
     let (first, second) = (first.await.unwrap(), second.await.unwrap());
     let ids: Vec<_> = [&first, &second].iter().filter_map(|a| a.as_ref()?["refund_id"].as_str()).collect();
@@ -239,4 +243,13 @@ async fn an_operator_never_refunds_twice(#[values(Db::Sqlite, Db::Postgres)] db:
         assert_books_consistent(&stack).await;
         stack.shutdown().await;
     }
+}
+
+/// When the key's current claim was made; `None` while it is not claimed.
+async fn claimed_at(stack: &Stack, key: &str) -> Option<i64> {
+    sqlx::query_scalar("SELECT created_at_ms FROM idempotency_key WHERE key = $1")
+        .bind(key.to_owned())
+        .fetch_optional(stack.store.pool())
+        .await
+        .expect("read the claim")
 }
