@@ -164,7 +164,7 @@ async fn cancel_ends_hosted_and_pending_waits(#[values(Db::Sqlite, Db::Postgres)
     let page_text = late.text().await.unwrap();
     assert!(page_text.contains(r#"<p id="status">FAILED</p>"#), "{page_text}");
     assert!(stack.captures(&hosted).await.is_empty(), "nothing confirmed after the cancel");
-    let at_toss = psp_payment(&stack, &format!("/v1/payments/{key}")).await;
+    let at_toss = stack.psp_payment(&format!("/v1/payments/{key}")).await;
     assert_eq!(at_toss["paymentKey"], key.as_str(), "{at_toss}");
     assert_ne!(at_toss["status"], "DONE", "{at_toss}");
 
@@ -183,21 +183,9 @@ async fn cancel_ends_hosted_and_pending_waits(#[values(Db::Sqlite, Db::Postgres)
         .await
         .unwrap();
     assert!(late.status().is_client_error(), "late approval accepted: {}", late.status());
-    let at_stripe = psp_payment(&stack, &format!("/v1/payment_intents/{intent}")).await;
+    let at_stripe = stack.psp_payment(&format!("/v1/payment_intents/{intent}")).await;
     assert_eq!((at_stripe["id"].as_str(), at_stripe["status"].as_str()), (Some(intent.as_str()), Some("canceled")));
     assert!(stack.captures(&po).await.is_empty(), "nothing captured");
     assert_books_consistent(&stack).await;
     stack.shutdown().await;
-}
-
-/// A payment as the PSP shows it (`GET {path}` with the stack's test key of that PSP).
-async fn psp_payment(stack: &Stack, path: &str) -> serde_json::Value {
-    let request = stack.http.get(format!("{}{path}", stack.sim_url));
-    let request = match path.starts_with("/v1/payment_intents") {
-        true => request.bearer_auth("sk_test_testkit"),
-        false => request.basic_auth("test_sk_testkit", Some("")),
-    };
-    let resp = request.send().await.unwrap();
-    assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
-    resp.json().await.unwrap()
 }

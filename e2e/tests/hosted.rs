@@ -162,16 +162,7 @@ async fn tampered_amount_confirms_nothing(#[values(Db::Sqlite, Db::Postgres)] db
     assert_eq!(browser.text("#status").await.unwrap(), "FAILED");
     assert!(browser.text("#detail").await.unwrap().contains("does not match"));
     assert!(stack.captures(&id).await.is_empty());
-    let payment: Value = stack
-        .http
-        .get(format!("{}/v1/payments/{key}", stack.sim_url))
-        .basic_auth("test_sk_testkit", Some(""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let payment = stack.psp_payment(&format!("/v1/payments/{key}")).await;
     assert_eq!(payment["paymentKey"], key.as_str(), "{payment}");
     assert_ne!(payment["status"], "DONE", "not confirmed at the PSP: {payment}");
     let record = stack.store.checkout(&CheckoutId::parse(id).unwrap()).await.unwrap().unwrap();
@@ -200,16 +191,7 @@ async fn abandoned_checkout_expires(#[values(Db::Sqlite, Db::Postgres)] db: Db) 
     let page = resp.text().await.unwrap();
     assert!(page.contains(r#"<p id="status">FAILED</p>"#) && page.contains("already finished"), "{page}");
     assert!(stack.captures(&id).await.is_empty());
-    let at_toss: Value = stack
-        .http
-        .get(format!("{}/v1/payments/{key}", stack.sim_url))
-        .basic_auth("test_sk_testkit", Some(""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let at_toss = stack.psp_payment(&format!("/v1/payments/{key}")).await;
     assert_eq!(at_toss["paymentKey"], key.as_str(), "{at_toss}");
     assert_ne!(at_toss["status"], "DONE", "{at_toss}");
     stack.shutdown().await;

@@ -18,6 +18,7 @@ mod oracle;
 pub mod poll;
 pub mod proxy;
 mod service;
+pub mod simulator;
 pub mod stack;
 pub mod temporal;
 mod workflows;

@@ -1,0 +1,99 @@
+//! What the PSP simulator saw, asked through its admin API (`/_sim/...`) or its PSP API with
+//! the stack's test keys: the oracle a test checks the platform against.
+
+use crate::stack::Stack;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The stack's Stripe test secret key.
+pub const STRIPE_TEST_KEY: &str = "sk_test_testkit";
+/// The stack's Toss test secret key.
+pub const TOSS_TEST_KEY: &str = "test_sk_testkit";
+
+impl Stack {
+    /// The PSP's id for an order's payment (Stripe PaymentIntent via the Search API, Toss
+    /// `paymentKey` via the order lookup), read from the simulator once the charge reached it.
+    pub async fn psp_payment_id(&self, provider: &str, po: &str) -> String {
+        self.poll_until("the payment to reach the PSP", Duration::from_secs(30), || async {
+            let request = match provider {
+                "stripe" => self
+                    .http
+                    .get(format!("{}/v1/payment_intents/search", self.sim_url))
+                    .query(&[("query", format!("metadata['payment_order_id']:'{po}'"))])
+                    .bearer_auth(STRIPE_TEST_KEY),
+                _ => self
+                    .http
+                    .get(format!("{}/v1/payments/orders/{po}", self.sim_url))
+                    .basic_auth(TOSS_TEST_KEY, Some("")),
+            };
+            let body: Value = request.send().await.ok()?.json().await.ok()?;
+            let id = if provider == "stripe" { body["data"][0]["id"].as_str() } else { body["paymentKey"].as_str() };
+            id.map(str::to_owned)
+        })
+        .await
+    }
+
+    /// The simulator's request log for one idempotency key (arrival times and outcomes).
+    pub async fn sim_requests(&self, idempotency_key: &str) -> Vec<Value> {
+        let url = format!("{}/_sim/requests?idempotency_key={idempotency_key}", self.sim_url);
+        let body: Value = self.http.get(url).send().await.expect("sim requests").json().await.expect("json");
+        body["requests"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The simulator's captures for one order (the "money moved" records).
+    pub async fn captures(&self, payment_order_id: &str) -> Vec<Value> {
+        let url = format!("{}/_sim/captures?payment_order_id={payment_order_id}", self.sim_url);
+        let body: Value = self.http.get(url).send().await.expect("sim captures").json().await.expect("json");
+        body["captures"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The simulator's refunds (and cancellations) of one order.
+    pub async fn sim_refunds(&self, payment_order_id: &str) -> Vec<Value> {
+        let url = format!("{}/_sim/refunds?payment_order_id={payment_order_id}", self.sim_url);
+        let body: Value = self.http.get(url).send().await.expect("sim refunds").json().await.expect("json");
+        body["refunds"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A Toss payment the buyer authenticated for a hosted `checkout` (not confirmed yet), as
+    /// the PSP's payment window leaves it; answers its `paymentKey`.
+    pub async fn toss_payment_session(&self, checkout: &str, amount: i64) -> String {
+        let session: Value = self
+            .http
+            .post(format!("{}/_sim/toss/payment-sessions", self.sim_url))
+            .json(&serde_json::json!({"orderId": checkout, "amount": amount}))
+            .send()
+            .await
+            .expect("POST payment session")
+            .json()
+            .await
+            .expect("json");
+        session["paymentKey"].as_str().expect("paymentKey").to_owned()
+    }
+
+    /// Makes the simulator forget every idempotency key now, as a real PSP does after its
+    /// key lifetime (Stripe 24 h, Toss 15 days): a resend then executes anew.
+    pub async fn expire_psp_keys(&self) {
+        let resp = self
+            .http
+            .post(format!("{}/_sim/idempotency/expire", self.sim_url))
+            .send()
+            .await
+            .expect("POST /_sim/idempotency/expire");
+        assert!(resp.status().is_success(), "expire keys: {}", resp.status());
+    }
+
+    /// A payment as the PSP shows it: `GET {path}` on the simulator's PSP API with the stack's
+    /// test key of the PSP the path belongs to (`/v1/payment_intents/...` Stripe, else Toss).
+    /// Fails the test unless the PSP answers 2xx, so a missing payment is never taken for one
+    /// in some other state.
+    pub async fn psp_payment(&self, path: &str) -> Value {
+        let request = self.http.get(format!("{}{path}", self.sim_url));
+        let request = match path.starts_with("/v1/payment_intents") {
+            true => request.bearer_auth(STRIPE_TEST_KEY),
+            false => request.basic_auth(TOSS_TEST_KEY, Some("")),
+        };
+        let resp = request.send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+}
