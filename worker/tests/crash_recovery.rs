@@ -12,6 +12,7 @@ use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
 use rstest::rstest;
 use serde_json::{Value, json};
 use sqlx::Row;
+use std::future::Future;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -49,10 +50,20 @@ async fn wait_aborted(worker: &mut Child, point: &str) {
     assert!(!exit.success(), "the worker was expected to abort after {point}: {exit}");
 }
 
-/// Stops a worker process for good.
-fn stop(mut worker: Child) {
+/// Runs `trigger` while the only worker is one that aborts after `point`, waits until it did,
+/// and answers what `trigger` answered.
+async fn crash_at<T>(stack: &Stack, provider: &str, point: &str, trigger: impl Future<Output = T>) -> T {
+    let mut doomed = spawn_worker(stack, provider, Some(point));
+    let answer = trigger.await;
+    wait_aborted(&mut doomed, point).await;
+    answer
+}
+
+/// Stops the recovering worker for good, then the stack (which checks the money).
+async fn finish(stack: Stack, mut worker: Child) {
     worker.kill().ok();
     worker.wait().ok();
+    stack.shutdown().await;
 }
 
 async fn stack(db: Db, provider: &str) -> Option<Stack> {
@@ -106,9 +117,8 @@ async fn worker_killed_after_charge_finishes_exactly_once(#[values(Db::Sqlite, D
     let Some(stack) = stack(db, "stripe").await else { return };
     let id = unique("crash");
     let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
-    let mut doomed = spawn_worker(&stack, "stripe", Some("psp.charge"));
-    assert_eq!(stack.post_payment(&two_orders(&id, "pm_card_visa")).await.0, 202);
-    wait_aborted(&mut doomed, "psp.charge").await;
+    let posted = crash_at(&stack, "stripe", "psp.charge", stack.post_payment(&two_orders(&id, "pm_card_visa"))).await;
+    assert_eq!(posted.0, 202);
 
     // Money moved at the PSP, but the books have not been written for it yet. The two orders'
     // charges run concurrently, so the second may have reached the PSP before the abort too.
@@ -122,8 +132,7 @@ async fn worker_killed_after_charge_finishes_exactly_once(#[values(Db::Sqlite, D
     let done = stack.wait_done(&id).await;
     assert!(done.orders.iter().all(|o| o.status == S::Success), "{done:?}");
     assert_booked_once(&stack, &[&po1, &po2]).await;
-    stop(worker);
-    stack.shutdown().await;
+    finish(stack, worker).await;
 }
 
 /// Killed between an order's ledger post and its wallet credit: the restarted worker credits
@@ -134,9 +143,8 @@ async fn worker_killed_between_ledger_and_wallet_books_once(#[values(Db::Sqlite,
     let Some(stack) = stack(db, "stripe").await else { return };
     let id = unique("crash");
     let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
-    let mut doomed = spawn_worker(&stack, "stripe", Some("ledger.post"));
-    assert_eq!(stack.post_payment(&two_orders(&id, "pm_card_visa")).await.0, 202);
-    wait_aborted(&mut doomed, "ledger.post").await;
+    let posted = crash_at(&stack, "stripe", "ledger.post", stack.post_payment(&two_orders(&id, "pm_card_visa"))).await;
+    assert_eq!(posted.0, 202);
 
     let before = stack.store.checkout(&CheckoutId::parse(id.clone()).unwrap()).await.unwrap().unwrap();
     let halfway: Vec<_> = before.orders.iter().filter(|o| o.ledger_updated && !o.wallet_updated).collect();
@@ -148,8 +156,7 @@ async fn worker_killed_between_ledger_and_wallet_books_once(#[values(Db::Sqlite,
     let done = stack.wait_done(&id).await;
     assert!(done.orders.iter().all(|o| o.status == S::Success && o.wallet_updated), "{done:?}");
     assert_booked_once(&stack, &[&po1, &po2]).await;
-    stop(worker);
-    stack.shutdown().await;
+    finish(stack, worker).await;
 }
 
 /// Killed right after the PSP made a refund (before the refund was booked): the restarted
@@ -159,20 +166,21 @@ async fn worker_killed_between_ledger_and_wallet_books_once(#[values(Db::Sqlite,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_killed_during_a_refund_refunds_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     let Some(stack) = stack(db, "stripe").await else { return };
-    let mut doomed = spawn_worker(&stack, "stripe", Some("psp.refund"));
-    let (checkout, po) = stack.post_one_order("pm_card_visa", "25.00", "USD").await;
-    assert_eq!(stack.wait_done(&checkout).await.orders[0].status, S::Success);
-    let resp = stack
-        .http
-        .post(format!("{}/v1/payments/{po}/refunds", stack.rest_url))
-        .json(&json!({"amount": "10.00", "reason": "one item returned"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    let refund: Value = resp.json().await.unwrap();
-    let refund_id = payments_store::RefundId::parse(refund["refund_id"].as_str().unwrap()).unwrap();
-    wait_aborted(&mut doomed, "psp.refund").await;
+    let (po, refund_id) = crash_at(&stack, "stripe", "psp.refund", async {
+        let (checkout, po) = stack.post_one_order("pm_card_visa", "25.00", "USD").await;
+        assert_eq!(stack.wait_done(&checkout).await.orders[0].status, S::Success);
+        let resp = stack
+            .http
+            .post(format!("{}/v1/payments/{po}/refunds", stack.rest_url))
+            .json(&json!({"amount": "10.00", "reason": "one item returned"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202);
+        let refund: Value = resp.json().await.unwrap();
+        (po, payments_store::RefundId::parse(refund["refund_id"].as_str().unwrap()).unwrap())
+    })
+    .await;
     assert_eq!(stack.sim_refunds(&po).await.len(), 1, "the PSP refunded before the crash");
     let stored = stack.store.refund(&refund_id).await.unwrap().unwrap();
     assert_eq!(stored.status, RefundStatus::Requested, "not booked before the crash");
@@ -189,8 +197,7 @@ async fn worker_killed_during_a_refund_refunds_once(#[values(Db::Sqlite, Db::Pos
     assert_eq!(wallet.iter().map(|m| m.amount_minor()).collect::<Vec<_>>(), vec![1500], "debited once");
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent(), "{report:?}");
-    stop(worker);
-    stack.shutdown().await;
+    finish(stack, worker).await;
 }
 
 /// Killed right after a compensation's refund at the PSP (a blocked wallet refused the
@@ -201,7 +208,6 @@ async fn worker_killed_during_a_compensation_reverses_once(#[values(Db::Sqlite, 
     let Some(stack) = stack(db, "stripe").await else { return };
     let frozen = unique("seller-frozen");
     stack.store.block_wallet(&SellerAccount::parse(frozen.clone()).unwrap(), "KYC review pending").await.unwrap();
-    let mut doomed = spawn_worker(&stack, "stripe", Some("psp.reversal"));
     let id = unique("crash");
     let po = format!("{id}-1");
     let body = json!({
@@ -210,8 +216,7 @@ async fn worker_killed_during_a_compensation_reverses_once(#[values(Db::Sqlite, 
         "credit_card_info": {"token": "pm_card_visa"},
         "payment_orders": [{"seller_account": frozen, "amount": "12.34", "currency": "USD", "payment_order_id": po}],
     });
-    assert_eq!(stack.post_payment(&body).await.0, 202);
-    wait_aborted(&mut doomed, "psp.reversal").await;
+    assert_eq!(crash_at(&stack, "stripe", "psp.reversal", stack.post_payment(&body)).await.0, 202);
     assert_eq!(stack.sim_refunds(&po).await.len(), 1, "the PSP refunded before the crash");
 
     let worker = spawn_worker(&stack, "stripe", None);
@@ -224,8 +229,7 @@ async fn worker_killed_during_a_compensation_reverses_once(#[values(Db::Sqlite, 
     assert_eq!(kinds, vec![(RefundKind::Reversal, RefundStatus::Succeeded)]);
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent(), "{report:?}");
-    stop(worker);
-    stack.shutdown().await;
+    finish(stack, worker).await;
 }
 
 /// Killed right after Toss confirmed a hosted payment (before the workflow recorded it): the
@@ -235,7 +239,6 @@ async fn worker_killed_during_a_compensation_reverses_once(#[values(Db::Sqlite, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_killed_during_a_hosted_confirm_books_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     let Some(stack) = stack(db, "toss").await else { return };
-    let mut doomed = spawn_worker(&stack, "toss", Some("psp.confirm"));
     let id = unique("hosted");
     let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
     let body = json!({
@@ -246,17 +249,20 @@ async fn worker_killed_during_a_hosted_confirm_books_once(#[values(Db::Sqlite, D
             {"seller_account": "seller-b", "amount": "8000", "currency": "KRW", "payment_order_id": po2}
         ]
     });
-    let resp = stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    // The buyer authenticated at Toss; Toss redirects the browser to our success page.
-    let key = stack.toss_payment_session(&id, 20000).await;
-    let success = format!("{}/checkout/{id}/success?paymentKey={key}&orderId={id}&amount=20000", stack.rest_url);
-    // The page waits for the workflow, whose worker is about to die: its answer is not awaited.
-    let page = tokio::spawn({
-        let (http, success) = (stack.http.clone(), success.clone());
-        async move { http.get(success).send().await.map(|r| r.status().as_u16()) }
-    });
-    wait_aborted(&mut doomed, "psp.confirm").await;
+    let (success, page) = crash_at(&stack, "toss", "psp.confirm", async {
+        let resp = stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        // The buyer authenticated at Toss; Toss redirects the browser to our success page.
+        let key = stack.toss_payment_session(&id, 20000).await;
+        let success = format!("{}/checkout/{id}/success?paymentKey={key}&orderId={id}&amount=20000", stack.rest_url);
+        // The page waits for the workflow, whose worker is about to die: its answer is not awaited.
+        let page = tokio::spawn({
+            let (http, success) = (stack.http.clone(), success.clone());
+            async move { http.get(success).send().await.map(|r| r.status().as_u16()) }
+        });
+        (success, page)
+    })
+    .await;
     assert_eq!(stack.captures(&id).await.len(), 1, "Toss confirmed before the crash");
 
     let worker = spawn_worker(&stack, "toss", None);
@@ -269,6 +275,5 @@ async fn worker_killed_during_a_hosted_confirm_books_once(#[values(Db::Sqlite, D
     assert!(reload.status().is_success(), "reload: {}", reload.status());
     assert_eq!(stack.captures(&id).await.len(), 1);
     page.abort();
-    stop(worker);
-    stack.shutdown().await;
+    finish(stack, worker).await;
 }
