@@ -98,15 +98,12 @@ async fn confirm_checks_the_amount() {
     let sim = start_sim(psp_simulator::SimConfig::new()).await;
     let toss = client(&sim.url, 5_000);
     let order = common::order_id();
-    let session: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/_sim/toss/payment-sessions", sim.url))
-        .json(&json!({"orderId": order.as_str(), "amount": 15000}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = common::json_of(
+        reqwest::Client::new()
+            .post(format!("{}/_sim/toss/payment-sessions", sim.url))
+            .json(&json!({"orderId": order.as_str(), "amount": 15000})),
+    )
+    .await;
     let key = session["paymentKey"].as_str().unwrap().to_owned();
     let krw = Currency::parse("KRW").unwrap();
     let wrong = toss.confirm_payment(&key, order.as_str(), Money::parse("1500", krw).unwrap()).await;

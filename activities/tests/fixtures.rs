@@ -93,26 +93,19 @@ async fn toss_settlement_fixture_matches_the_simulator() {
 
     let sim = common::start_sim(psp_simulator::SimConfig::new()).await;
     let http = reqwest::Client::new();
-    let payment: Value = http
-        .post(format!("{}/v1/billing/billing_success", sim.url))
-        .basic_auth("test_sk_fixtures", Some(""))
-        .json(&json!({"customerKey": "c", "amount": 15000, "orderId": "order-fixture", "orderName": "n"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let payment = common::json_of(
+        http.post(format!("{}/v1/billing/billing_success", sim.url))
+            .basic_auth("test_sk_fixtures", Some(""))
+            .json(&json!({"customerKey": "c", "amount": 15000, "orderId": "order-fixture", "orderName": "n"})),
+    )
+    .await;
     let day = &payment["approvedAt"].as_str().expect("approvedAt")[..10];
-    let rows: Vec<Value> = http
-        .get(format!("{}/v1/settlements?startDate={day}&endDate={day}", sim.url))
-        .basic_auth("test_sk_fixtures", Some(""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows = common::json_of(
+        http.get(format!("{}/v1/settlements?startDate={day}&endDate={day}", sim.url))
+            .basic_auth("test_sk_fixtures", Some("")),
+    )
+    .await;
+    let rows = rows.as_array().expect("a settlement list");
     let row = rows.iter().find(|r| r["orderId"] == "order-fixture").expect("the payment's settlement row");
     let kind = |v: &Value| match v {
         Value::Null => "null",

@@ -70,7 +70,12 @@ pub fn found(raw: PspLookup, c: &ChargeInput) -> ChargeOutcome {
 }
 
 pub async fn get_json(url: String) -> serde_json::Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
+    json_of(reqwest::Client::new().get(url)).await
+}
+
+/// Sends a request to the simulator; answers its JSON body.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.expect("request to the simulator").json().await.expect("a JSON answer")
 }
 
 pub async fn captures(sim: &Sim, order: &PaymentOrderId) -> usize {
