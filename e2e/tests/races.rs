@@ -94,19 +94,9 @@ async fn a_success_page_loaded_twice_at_once_confirms_once(#[values(Db::Sqlite, 
     let options = StackOptions { database_url: Some(url), psp_provider: "toss".into(), ..StackOptions::new() };
     let stack = Stack::start(options).await;
     let id = unique("hosted-race");
-    let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
-    let body = json!({
-        "checkout_id": id,
-        "buyer_info": {"buyer_id": "buyer-1"},
-        "payment_orders": [
-            {"seller_account": "seller-a", "amount": "12000", "currency": "KRW", "payment_order_id": po1},
-            {"seller_account": "seller-b", "amount": "8000", "currency": "KRW", "payment_order_id": po2}
-        ]
-    });
-    let resp = stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
+    let (po1, po2) = stack.create_hosted_two_sellers(&id).await;
     let key = stack.toss_payment_session(&id, 20000).await;
-    let success = format!("{}/checkout/{id}/success?paymentKey={key}&orderId={id}&amount=20000", stack.rest_url);
+    let success = stack.hosted_success_url(&id, &key, 20000);
     let pages = race(|_| {
         let request = stack.http.get(&success);
         async move {

@@ -386,6 +386,31 @@ impl Stack {
         (id, po)
     }
 
+    /// Creates hosted checkout `id` (201): two KRW orders, `{id}-1` of 12000 to seller-a and
+    /// `{id}-2` of 8000 to seller-b, 20000 in all; answers the order ids.
+    pub async fn create_hosted_two_sellers(&self, id: &str) -> (String, String) {
+        let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
+        let body = serde_json::json!({
+            "checkout_id": id,
+            "buyer_info": {"buyer_id": "buyer-1"},
+            "payment_orders": [
+                {"seller_account": "seller-a", "amount": "12000", "currency": "KRW", "payment_order_id": po1},
+                {"seller_account": "seller-b", "amount": "8000", "currency": "KRW", "payment_order_id": po2}
+            ]
+        });
+        let resp = self.http.post(format!("{}/v1/checkouts", self.rest_url)).json(&body).send().await.expect("POST");
+        assert_eq!(resp.status().as_u16(), 201, "create hosted checkout {id}");
+        (po1, po2)
+    }
+
+    /// Our success page as Toss redirects the buyer to it after paying `amount` of `checkout`.
+    pub fn hosted_success_url(&self, checkout: &str, payment_key: &str, amount: i64) -> String {
+        format!(
+            "{}/checkout/{checkout}/success?paymentKey={payment_key}&orderId={checkout}&amount={amount}",
+            self.rest_url
+        )
+    }
+
     /// Takes the database away from the worker and gateway until [`DatabaseOutage::end`]:
     /// PostgreSQL through the stack's proxy (`database_proxy`: connections refused), SQLite by
     /// holding its write lock (every write waits out its busy timeout and fails).

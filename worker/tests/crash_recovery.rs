@@ -240,27 +240,17 @@ async fn worker_killed_during_a_compensation_reverses_once(#[values(Db::Sqlite, 
 async fn worker_killed_during_a_hosted_confirm_books_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     let Some(stack) = stack(db, "toss").await else { return };
     let id = unique("hosted");
-    let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
-    let body = json!({
-        "checkout_id": id,
-        "buyer_info": {"buyer_id": "buyer-1"},
-        "payment_orders": [
-            {"seller_account": "seller-a", "amount": "12000", "currency": "KRW", "payment_order_id": po1},
-            {"seller_account": "seller-b", "amount": "8000", "currency": "KRW", "payment_order_id": po2}
-        ]
-    });
-    let (success, page) = crash_at(&stack, "toss", "psp.confirm", async {
-        let resp = stack.http.post(format!("{}/v1/checkouts", stack.rest_url)).json(&body).send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), 201);
+    let ((po1, po2), success, page) = crash_at(&stack, "toss", "psp.confirm", async {
+        let orders = stack.create_hosted_two_sellers(&id).await;
         // The buyer authenticated at Toss; Toss redirects the browser to our success page.
         let key = stack.toss_payment_session(&id, 20000).await;
-        let success = format!("{}/checkout/{id}/success?paymentKey={key}&orderId={id}&amount=20000", stack.rest_url);
+        let success = stack.hosted_success_url(&id, &key, 20000);
         // The page waits for the workflow, whose worker is about to die: its answer is not awaited.
         let page = tokio::spawn({
             let (http, success) = (stack.http.clone(), success.clone());
             async move { http.get(success).send().await.map(|r| r.status().as_u16()) }
         });
-        (success, page)
+        (orders, success, page)
     })
     .await;
     assert_eq!(stack.captures(&id).await.len(), 1, "Toss confirmed before the crash");
