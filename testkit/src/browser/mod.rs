@@ -188,6 +188,12 @@ while others && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 rm -rf "$dir/profile" "$dir/tmp"
 "#;
 
+/// What chromedriver logs when the port it picked is taken on the other address family.
+const PORT_CLASH: &str = "port not available";
+
+/// Starts of chromedriver tried when its port clashes (see [`Browser::start_with`]).
+const PORT_CLASH_ATTEMPTS: u32 = 3;
+
 /// Marker the supervisor writes to the log when chromedriver exits on its own.
 const EXITED_MARKER: &str = "payments-testkit: chromedriver exited";
 
@@ -199,7 +205,22 @@ impl Browser {
     }
 
     /// Starts chromedriver and a headless Chromium session with the given options.
+    ///
+    /// chromedriver given `--port=0` takes a free port on one address family and then exits
+    /// when another process holds the same port on the other ("IPv4 port not available"); that
+    /// start is retried with a new chromedriver (at most [`PORT_CLASH_ATTEMPTS`] times). Every
+    /// other failure is returned at once.
     pub async fn start_with(options: BrowserOptions) -> anyhow::Result<Browser> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&options).await {
+                Err(e) if attempt < PORT_CLASH_ATTEMPTS && format!("{e:#}").contains(PORT_CLASH) => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(options: &BrowserOptions) -> anyhow::Result<Browser> {
         for (what, path, var) in
             [("chromedriver", &options.chromedriver, CHROMEDRIVER_ENV), ("Chromium", &options.chromium, CHROMIUM_ENV)]
         {
@@ -248,7 +269,7 @@ impl Browser {
 
         let base =
             browser.wait_driver_ready(&log).await.with_context(|| format!("chromedriver log: {}", log.display()))?;
-        let session_id = browser.new_session(&base, &options, &profile).await.with_context(|| {
+        let session_id = browser.new_session(&base, options, &profile).await.with_context(|| {
             format!(
                 "starting {} through {} (chromedriver log: {})",
                 options.chromium.display(),
