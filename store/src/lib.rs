@@ -12,13 +12,15 @@
 //! `refund_bookings.rs` (completion with its bookings, failure), `wallet_blocks.rs` (sellers an
 //! operator froze), `dead_letters.rs` (saga steps parked for an operator), `records.rs` (row
 //! types, validated on read), `tokens.rs` (payment tokens sealed at rest), `starts.rs` (rows
-//! whose workflow start may have been lost, for the gateway's start sweep).
+//! whose workflow start may have been lost, for the gateway's start sweep), `api_keys.rs` (who
+//! may call the gateway: keys stored hashed, with scopes, revocation and rolls).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts,
 //! `{refund_id}:wallet` and `{refund_id}:ledger` for a refund's wallet debit and ledger reversal,
 //! `{payment_order_id}:refund:{n}` and `{payment_order_id}:reversal` for refunds themselves.
 
+mod api_keys;
 mod checkouts;
 mod dead_letters;
 mod idempotency;
@@ -40,6 +42,9 @@ mod webhooks;
 
 pub mod test_db;
 
+pub use api_keys::{
+    API_KEY_NAME_LEN_MAX, API_KEY_SECRET_CHARS, ApiKeyDraft, ApiKeyMode, ApiKeyRecord, ApiScope, IssuedApiKey, api_key_hash,
+};
 pub use checkouts::CreateOutcome;
 pub use dead_letters::{
     DEAD_LETTER_ID_LEN_MAX, DEAD_LETTER_OPERATOR_LEN_MAX, DEAD_LETTER_TEXT_BYTES_MAX, DEAD_LETTER_WORKFLOW_OPERATOR,
@@ -237,6 +242,12 @@ impl Store {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// One round trip to the database (readiness probes).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The underlying pool, for tests and tools that need raw SQL.

@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (6, "refund_sweep", include_str!("../migrations/sqlite/0006_refund_sweep.sql")),
     (7, "money_safety", include_str!("../migrations/sqlite/0007_money_safety.sql")),
     (8, "append_only_guards", include_str!("../migrations/sqlite/0008_append_only_guards.sql")),
+    (9, "api_keys", include_str!("../migrations/sqlite/0009_api_keys.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -25,6 +26,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "refund_sweep", include_str!("../migrations/postgres/0006_refund_sweep.sql")),
     (7, "money_safety", include_str!("../migrations/postgres/0007_money_safety.sql")),
     (8, "append_only_guards", include_str!("../migrations/postgres/0008_append_only_guards.sql")),
+    (9, "api_keys", include_str!("../migrations/postgres/0009_api_keys.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.
