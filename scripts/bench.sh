@@ -35,13 +35,14 @@ export TEMPORAL_ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
 export DATABASE_URL="${BENCH_DATABASE_URL:-sqlite://$dir/payments.db?mode=rwc}"
 export PSP_BASE_URL="http://127.0.0.1:$SIM_PORT" PSP_SIM_LISTEN="127.0.0.1:$SIM_PORT"
 export GATEWAY_REST_LISTEN="127.0.0.1:$REST_PORT" GATEWAY_GRPC_LISTEN="127.0.0.1:$GRPC_PORT"
-export PAYMENTS_GATEWAY_URL="http://127.0.0.1:$REST_PORT" RUST_LOG="${RUST_LOG:-warn}"
+export PAYMENTS_GATEWAY_URL="http://127.0.0.1:$REST_PORT" PAYMENTS_GATEWAY_GRPC="http://127.0.0.1:$GRPC_PORT" RUST_LOG="${RUST_LOG:-warn}"
 
 "$bin/psp-simulator" >"$dir/sim.log" 2>&1 & pids+=($!)
 "$bin/payments-worker" >"$dir/worker.log" 2>&1 & pids+=($!)
 "$bin/payments-gateway" >"$dir/gateway.log" 2>&1 & pids+=($!)
 wait_for_http "http://127.0.0.1:$REST_PORT/healthz" 60 || die "gateway did not start; see $dir/gateway.log"
 
+ensure_local_keys "$bin" "$dir/api_keys.env"
 log "database: ${DATABASE_URL%%\?*}; $CHECKOUTS checkouts x 2 orders, concurrency $CONCURRENCY"
 "$bin/paymentsctl" bench --checkouts "$CHECKOUTS" --concurrency "$CONCURRENCY" --orders-per-checkout 2
 "$bin/paymentsctl" verify

@@ -44,6 +44,30 @@ wait_for_http() {
     return 1
 }
 
+# ensure_local_keys BIN KEYFILE: exports PAYMENTS_ADMIN_KEY and PAYMENTS_API_KEY for the
+# running gateway and the database in DATABASE_URL. Reuses KEYFILE when its admin key still
+# works; otherwise bootstraps an admin key straight into the database (refused if the database
+# already has an active admin key, whose owner then issues keys) and creates a payments key
+# through the gateway with it. KEYFILE (mode 600) keeps them for the next run.
+ensure_local_keys() {
+    local bin=$1 keyfile=$2 admin payments
+    if [ -s "$keyfile" ]; then
+        # shellcheck disable=SC1090
+        source "$keyfile"
+        if "$bin/paymentsctl" keys list >/dev/null 2>&1; then return 0; fi
+        log "the keys in $keyfile do not work with this database; issuing new ones"
+    fi
+    admin=$("$bin/paymentsctl" keys bootstrap --name local-admin | json_field secret) \
+        || die "could not bootstrap an admin key (an active one exists in this database: issue keys with it, see README Security)"
+    payments=$(PAYMENTS_ADMIN_KEY=$admin "$bin/paymentsctl" keys create --name local-payments --scope payments | json_field secret) \
+        || die "could not create a payments key"
+    (umask 077 && printf 'export PAYMENTS_ADMIN_KEY=%s\nexport PAYMENTS_API_KEY=%s\n' "$admin" "$payments" >"$keyfile")
+    export PAYMENTS_ADMIN_KEY=$admin PAYMENTS_API_KEY=$payments
+}
+
+# json_field NAME: the string field NAME of the JSON object on stdin.
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
 # port_free PORT: true when nothing listens on 127.0.0.1:PORT.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -57,6 +57,9 @@ for port in 8090 8080 50051; do port_free "$port" || die "port $port is taken; s
 wait_for_http http://127.0.0.1:8090/healthz 30 || die "simulator did not start; see $RUN_DIR/logs/psp-simulator.log"
 wait_for_http http://127.0.0.1:8080/healthz 60 || die "gateway did not start; see $RUN_DIR/logs/gateway.log"
 
+# API keys: every call below (and yours) sends one; kept in $RUN_DIR/api_keys.env.
+ensure_local_keys "$bin" "$RUN_DIR/api_keys.env"
+
 status=0
 if [ "$PSP_PROVIDER" = toss ]; then
     log "hosted checkout (pay it in a browser)"
@@ -74,6 +77,11 @@ cat >&2 <<MSG
   gRPC gateway     127.0.0.1:50051   (payments.v1.PaymentService; reflection on)
   PSP simulator    http://127.0.0.1:8090   (GET /_sim/captures)
   logs             $RUN_DIR/logs/
+
+  API keys (also in $RUN_DIR/api_keys.env; \`source\` it for paymentsctl):
+    payments scope  PAYMENTS_API_KEY=$PAYMENTS_API_KEY
+    admin scope     PAYMENTS_ADMIN_KEY=$PAYMENTS_ADMIN_KEY
+  e.g. curl -H "Authorization: Bearer \$PAYMENTS_API_KEY" http://127.0.0.1:8080/v1/checkouts/<id>
 
 MSG
 if [ "${1:-}" = "--exit" ]; then exit "$status"; fi

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// What `paymentsctl dlq list --status {status}` prints, made by the command's own functions
 /// against this stack (the binary prints exactly this text).
 async fn printed_list(stack: &Stack, status: &str) -> String {
-    let letters = dlq::list(&stack.grpc_url, Some(status), 100).await.expect("dlq list");
+    let letters = dlq::list(&stack.admin_target(), Some(status), 100).await.expect("dlq list");
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     dlq::table(&letters, now_ms)
 }
@@ -27,7 +27,7 @@ async fn printed_list(stack: &Stack, status: &str) -> String {
 async fn printed_show(stack: &Stack, id: &str) -> String {
     use clap::Parser;
     let cli = paymentsctl::Cli::try_parse_from(["paymentsctl", "--gateway-grpc", &stack.grpc_url, "verify"]).unwrap();
-    dlq::details(&cli.globals, &dlq::show(&stack.grpc_url, id).await.expect("dlq show"))
+    dlq::details(&cli.globals, &dlq::show(&stack.admin_target(), id).await.expect("dlq show"))
 }
 
 async fn stack(database_url: String) -> Stack {

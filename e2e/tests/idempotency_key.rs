@@ -82,7 +82,7 @@ async fn retry_with_same_key_replays_the_first_answer_on(url: String) {
     let second = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
     assert_eq!((second.status, second.replayed), (202, true), "{}", second.body);
     assert_eq!(second.body, first.body);
-    let record = stack.store.idempotency_record(&key).await.unwrap().expect("key stored");
+    let record = stack.store.idempotency_record(&stack.stored_key(&key)).await.unwrap().expect("key stored");
     assert_eq!((record.state, record.endpoint.as_str()), (IdempotencyState::Done, "POST /v1/payments"));
     assert_checkout_count(&stack, &id, 1).await;
     // Without a key the old behaviour holds: the same checkout again is 200, not a replay.
@@ -107,7 +107,7 @@ async fn key_reused_for_another_request_is_refused_on(url: String) {
     let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
     let (id, key) = (unique("chk"), unique("key"));
     assert_eq!(post(&stack, PAYMENTS, &key, &checkout(&id)).await.status, 202);
-    let before = stack.store.idempotency_record(&key).await.unwrap();
+    let before = stack.store.idempotency_record(&stack.stored_key(&key)).await.unwrap();
 
     let other = unique("chk");
     for (path, body) in [(PAYMENTS, checkout(&other)), ("/v1/checkouts", checkout(&other))] {
@@ -122,7 +122,7 @@ async fn key_reused_for_another_request_is_refused_on(url: String) {
         assert!(!answer.replayed);
     }
     assert_checkout_count(&stack, &other, 0).await;
-    assert_eq!(stack.store.idempotency_record(&key).await.unwrap(), before, "the key was rewritten");
+    assert_eq!(stack.store.idempotency_record(&stack.stored_key(&key)).await.unwrap(), before, "the key was rewritten");
 
     for bad in [" ".repeat(3), "k".repeat(256), "with space".to_owned()] {
         let answer = post(&stack, PAYMENTS, &bad, &checkout(&other)).await;
@@ -152,15 +152,15 @@ async fn concurrent_requests_with_one_key_create_one_checkout_on(url: String) {
     // Learn the gateway's hash of a request from a finished key, then hold a second key with it.
     let (id, learn, held) = (unique("chk"), unique("key"), unique("key"));
     assert_eq!(post(&stack, PAYMENTS, &learn, &checkout(&id)).await.status, 202);
-    let hash = stack.store.idempotency_record(&learn).await.unwrap().expect("stored").request_hash;
-    let claim = stack.store.claim_idempotency_key(&held, "POST /v1/payments", &hash, now_ms()).await.unwrap();
+    let hash = stack.store.idempotency_record(&stack.stored_key(&learn)).await.unwrap().expect("stored").request_hash;
+    let claim = stack.store.claim_idempotency_key(&stack.stored_key(&held), "POST /v1/payments", &hash, now_ms()).await.unwrap();
     assert_eq!(claim, IdempotencyClaim::New);
     let busy = post(&stack, PAYMENTS, &held, &checkout(&id)).await;
     assert_eq!(busy.status, 409, "{}", busy.body);
     assert_eq!(busy.json()["error"]["type"], "idempotency_error");
     assert_eq!(busy.json()["error"]["code"], "idempotency_key_in_use");
     // The holder gives up (a 5xx): the retry is handled normally.
-    stack.store.release_idempotency_key(&held).await.unwrap();
+    stack.store.release_idempotency_key(&stack.stored_key(&held)).await.unwrap();
     assert_eq!(post(&stack, PAYMENTS, &held, &checkout(&id)).await.status, 200);
     assert_checkout_count(&stack, &id, 1).await;
 
@@ -198,7 +198,7 @@ async fn validation_failure_is_not_stored_on(url: String) {
     let refused = post(&stack, PAYMENTS, &key, &bad).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert_eq!(refused.json()["error"]["type"], "invalid_request_error");
-    assert!(stack.store.idempotency_record(&key).await.unwrap().is_none(), "a 400 was stored");
+    assert!(stack.store.idempotency_record(&stack.stored_key(&key)).await.unwrap().is_none(), "a 400 was stored");
 
     let fixed = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
     assert_eq!((fixed.status, fixed.replayed), (202, false), "{}", fixed.body);
@@ -229,7 +229,7 @@ async fn expired_key_is_reusable_on(url: String) {
         "INSERT INTO idempotency_key (key, endpoint, request_hash, state, response_status, response_body, \
          created_at_ms) VALUES ($1, 'POST /v1/payments', 'old-hash', 'done', 202, '{\"old\":true}', $2)",
     )
-    .bind(key.clone())
+    .bind(stack.stored_key(&key))
     .bind(long_ago)
     .execute(stack.store.pool())
     .await
@@ -237,7 +237,7 @@ async fn expired_key_is_reusable_on(url: String) {
 
     let answer = post(&stack, PAYMENTS, &key, &checkout(&id)).await;
     assert_eq!((answer.status, answer.replayed), (202, false), "{}", answer.body);
-    let record = stack.store.idempotency_record(&key).await.unwrap().expect("stored");
+    let record = stack.store.idempotency_record(&stack.stored_key(&key)).await.unwrap().expect("stored");
     assert_ne!(record.request_hash, "old-hash");
     assert!(record.created_at_ms > long_ago + IDEMPOTENCY_KEY_TTL_MS);
     assert_checkout_count(&stack, &id, 1).await;
@@ -258,10 +258,9 @@ async fn grpc_metadata_key_follows_the_same_rules(#[values(Db::Sqlite, Db::Postg
 
 async fn grpc_metadata_key_follows_the_same_rules_on(url: String) {
     use payments_proto::payments_v1 as pb;
-    use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
 
     let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
-    let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
+    let mut client = stack.payments_grpc().await;
     let id = unique("grpc-idem");
     let create = |amount: &str| common::grpc_one_order(&id, amount);
     let with_key = |message: pb::CreatePaymentRequest, key: &str| {
@@ -328,7 +327,7 @@ async fn a_gateway_killed_mid_request_is_finished_by_the_retry(#[values(Db::Sqli
     assert_eq!(retry.status, 409, "{}", retry.body);
     sqlx::query("UPDATE idempotency_key SET created_at_ms = created_at_ms - $1 WHERE key = $2")
         .bind(IDEMPOTENCY_CLAIM_STALE_MS + 1000)
-        .bind(key.clone())
+        .bind(stack.stored_key(&key))
         .execute(stack.store.pool())
         .await
         .unwrap();

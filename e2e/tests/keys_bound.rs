@@ -91,11 +91,10 @@ async fn a_refund_is_created_once_per_key_through_a_5xx(#[values(Db::Sqlite, Db:
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grpc_refund_is_created_once_per_key(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
-    use pb::payment_service_client::PaymentServiceClient;
     let Some(url) = db.url().await else { return };
     let stack = stack(url, "toss").await;
     let po = paid_order(&stack, "billing_success", "25000", "KRW").await;
-    let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
+    let mut client = stack.payments_grpc().await;
     let key = unique("rf");
     let request = || {
         let mut r = tonic::Request::new(pb::CreateRefundRequest {
@@ -143,7 +142,7 @@ async fn a_stale_claim_taken_over_finds_the_same_refund(#[values(Db::Sqlite, Db:
     })
     .await;
     sqlx::query("UPDATE idempotency_key SET created_at_ms = created_at_ms - 61000 WHERE key = $1")
-        .bind(key.clone())
+        .bind(stack.stored_key(&key))
         .execute(stack.store.pool())
         .await
         .unwrap();
@@ -248,7 +247,7 @@ async fn an_operator_never_refunds_twice(#[values(Db::Sqlite, Db::Postgres)] db:
 /// When the key's current claim was made; `None` while it is not claimed.
 async fn claimed_at(stack: &Stack, key: &str) -> Option<i64> {
     sqlx::query_scalar("SELECT created_at_ms FROM idempotency_key WHERE key = $1")
-        .bind(key.to_owned())
+        .bind(stack.stored_key(key))
         .fetch_optional(stack.store.pool())
         .await
         .expect("read the claim")

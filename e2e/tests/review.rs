@@ -8,7 +8,7 @@
 use clap::Parser as _;
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S};
 use payments_proto::payments_v1::DecideReviewRequest;
-use payments_proto::payments_v1::admin_service_client::AdminServiceClient;
+use paymentsctl::admin::AdminClient;
 use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
 use payments_workflows::CheckoutWorkflow;
 use payments_workflows::messages::WaitLimits;
@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use temporalio_client::{Client, WorkflowFetchHistoryOptions};
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use tonic::Code;
-use tonic::transport::Channel;
 
 /// Orders above this many KRW are held for review.
 const REVIEW_LIMIT: &str = "KRW:10000";
@@ -76,8 +75,8 @@ async fn signals(temporal: &Client, checkout_id: &str, name: &str) -> usize {
         .count()
 }
 
-async fn admin(stack: &Stack) -> AdminServiceClient<Channel> {
-    AdminServiceClient::connect(stack.grpc_url.clone()).await.expect("gRPC")
+async fn admin(stack: &Stack) -> AdminClient {
+    stack.admin_grpc().await
 }
 
 fn decision(checkout_id: &str, approve: bool, reason: &str, operator: &str) -> DecideReviewRequest {
@@ -271,7 +270,9 @@ async fn decisions_for_checkouts_not_awaiting_review_are_refused(#[values(Db::Sq
 /// Runs `paymentsctl <args>` through its library against this stack's gRPC gateway; an error
 /// is rendered as the binary prints it before exiting 1.
 async fn paymentsctl(stack: &Stack, args: &[&str]) -> Result<(), String> {
-    let argv = ["paymentsctl", "--gateway-grpc", &stack.grpc_url].into_iter().chain(args.iter().copied());
+    let argv = ["paymentsctl", "--gateway-grpc", &stack.grpc_url, "--admin-key", &stack.admin_key]
+        .into_iter()
+        .chain(args.iter().copied());
     let cli = paymentsctl::Cli::try_parse_from(argv).expect("command line parses");
     paymentsctl::run(cli).await.map_err(|e| format!("{e:#}"))
 }

@@ -216,7 +216,7 @@ async fn no_secret_is_stored_logged_or_answered(
     }
     let (_, refunds) = stack.get(&format!("/v1/payments/{po}/refunds")).await;
     assert_absent("GET refunds", refunds.to_string().as_bytes(), &secrets);
-    let letters = paymentsctl::commands::dlq::list(&stack.grpc_url, None, 100).await.unwrap();
+    let letters = paymentsctl::commands::dlq::list(&stack.admin_target(), None, 100).await.unwrap();
     assert_absent("ListDeadLetters", format!("{letters:?}").as_bytes(), &secrets);
     common::assert_books_consistent(&stack).await;
     stack.shutdown().await;

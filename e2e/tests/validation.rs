@@ -5,7 +5,6 @@ mod common;
 
 use payments_domain::CheckoutId;
 use payments_proto::payments_v1 as pb;
-use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
 use payments_testkit::{Db, Stack, StackOptions, unique};
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -117,7 +116,7 @@ async fn ids_cannot_be_reused_across_checkouts(#[values(Db::Sqlite, Db::Postgres
 async fn grpc_api_mirrors_rest(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     let Some(url) = db.url().await else { return };
     let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
-    let mut client = PaymentServiceClient::connect(stack.grpc_url.clone()).await.unwrap();
+    let mut client = stack.payments_grpc().await;
     let id = unique("grpc");
     let request = |amount: &str| common::grpc_one_order(&id, amount);
     let err = client.create_payment(request("10.005")).await.unwrap_err();

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use payments_worker::config::{SecretKey, SharedConfig};
+use payments_worker::production::{Problem, url_problems};
 use payments_workflows::messages::WaitLimits;
 use std::fmt;
 use std::str::FromStr;
@@ -76,6 +77,10 @@ pub struct GatewayConfig {
     #[arg(long, env = "START_SWEEP_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub start_sweep_secs: u64,
+    /// Serve gRPC server reflection (v1 and v1alpha), public, so grpcurl and Postman can list
+    /// and describe the services without the proto files.
+    #[arg(long, env = "GRPC_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub grpc_reflection: bool,
     /// Temporal and database, as the worker's.
     #[command(flatten)]
     pub shared: SharedConfig,
@@ -108,6 +113,27 @@ impl GatewayConfig {
     /// Defaults, as if no flag or variable were given.
     pub fn defaults() -> Self {
         GatewayConfig::parse_from(["payments-gateway"])
+    }
+
+    /// What `PAYMENTS_ENV=production` refuses in the gateway's settings (the shared ones
+    /// included): the published webhook secrets, a Toss test client key, the simulator's
+    /// browser SDK, a public URL that is not https.
+    pub fn production_problems(&self) -> Vec<Problem> {
+        let mut problems = self.shared.production_problems();
+        if self.stripe_webhook_secret.expose() == "whsec_test_secret" {
+            problems.push(("STRIPE_WEBHOOK_SECRET", "is the published test secret".into()));
+        }
+        if self.toss_webhook_secret.expose() == "toss_webhook_test_secret" {
+            problems.push(("TOSS_WEBHOOK_SECRET", "is the published test secret".into()));
+        }
+        if self.toss_client_key.starts_with("test_") {
+            problems.push(("TOSS_CLIENT_KEY", "is a test-mode client key".into()));
+        }
+        url_problems("TOSS_JS_URL", &self.toss_js_url, &mut problems);
+        if !self.public_url.starts_with("https://") {
+            problems.push(("GATEWAY_PUBLIC_URL", "must be an https:// URL (buyers are sent there)".into()));
+        }
+        problems
     }
 }
 
@@ -205,6 +231,38 @@ mod tests {
         assert!(parse(&["--psp-attempts-max", "0"]).is_err());
         assert!(parse(&["--psp-attempts-max", "51"]).is_err());
         assert!(parse(&["--janitor-schedule-secs", "5,10"]).is_err());
+    }
+
+    /// Production refuses every test default of the gateway, naming each variable; real
+    /// settings pass; `Debug` shows no secret.
+    #[test]
+    fn production_refuses_test_defaults() {
+        let vars: Vec<&str> = parse(&[]).unwrap().production_problems().iter().map(|(v, _)| *v).collect();
+        for var in ["PAYMENT_TOKEN_KEYS", "STRIPE_WEBHOOK_SECRET", "TOSS_WEBHOOK_SECRET", "TOSS_CLIENT_KEY", "TOSS_JS_URL", "GATEWAY_PUBLIC_URL"] {
+            assert!(vars.contains(&var), "{var} not refused: {vars:?}");
+        }
+        let real = parse(&[
+            "--stripe-webhook-secret",
+            "whsec_real_one",
+            "--toss-webhook-secret",
+            "toss_real_one",
+            "--toss-client-key",
+            "live_ck_abc",
+            "--toss-js-url",
+            "https://js.tosspayments.com/v1/payment",
+            "--public-url",
+            "https://pay.example.com",
+            "--payment-token-keys",
+            "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+            "--database-url",
+            "postgres://payments_app:s3cret-real@db/payments",
+        ])
+        .unwrap();
+        assert_eq!(real.production_problems(), vec![]);
+        let debug = format!("{real:?}");
+        for secret in ["whsec_real_one", "toss_real_one", "s3cret-real", "c2VjcmV0c2Vj"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
     }
 
     /// `set_waits` is the inverse of `waits`.

@@ -39,6 +39,17 @@ pub enum ApiError {
         /// Explanation for the caller.
         message: String,
     },
+    /// No usable API key: missing, malformed, unknown, revoked, expired, or of the other mode.
+    #[error("unauthenticated: {message}")]
+    Unauthenticated {
+        /// `api_key_missing`, `api_key_malformed`, `api_key_invalid` or `api_key_mode_mismatch`.
+        code: &'static str,
+        /// Explanation for the caller (never the key).
+        message: String,
+    },
+    /// The key is valid but lacks the scope the call needs.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// No such resource.
     #[error("{0} not found")]
     NotFound(String),
@@ -55,6 +66,11 @@ impl ApiError {
     /// A validation failure of one field.
     pub fn invalid(code: &'static str, param: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::InvalidRequest { code, param: param.into(), message: message.into() }
+    }
+
+    /// A 401 / UNAUTHENTICATED refusal.
+    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unauthenticated { code, message: message.into() }
     }
 
     /// An `Idempotency-Key` failure answered with `status`.
@@ -124,6 +140,20 @@ impl IntoResponse for ApiError {
                 json!({"error": {"type": "idempotency_error", "code": code, "param": IDEMPOTENCY_KEY_PARAM,
                     "message": message}}),
             ),
+            ApiError::Unauthenticated { code, message } => {
+                let body = json!({"error": {"type": "invalid_request_error", "code": code, "message": message}});
+                let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer realm=\"payments\""),
+                );
+                return response;
+            }
+            ApiError::PermissionDenied(message) => (
+                StatusCode::FORBIDDEN,
+                json!({"error": {"type": "invalid_request_error", "code": "api_key_scope_missing",
+                    "message": message}}),
+            ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 json!({"error": {"type": "invalid_request_error", "code": "resource_missing",
@@ -159,6 +189,8 @@ impl From<ApiError> for tonic::Status {
                 tonic::Status::aborted(message)
             }
             ApiError::Idempotency { message, .. } => tonic::Status::invalid_argument(message),
+            ApiError::Unauthenticated { code, message } => tonic::Status::unauthenticated(format!("{code}: {message}")),
+            ApiError::PermissionDenied(message) => tonic::Status::permission_denied(message),
             ApiError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
             ApiError::Unavailable(message) => tonic::Status::unavailable(message),
             ApiError::Internal(e) => {

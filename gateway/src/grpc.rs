@@ -1,6 +1,8 @@
 //! gRPC `payments.v1.PaymentService`: the same operations as REST, validated by the same code;
 //! and `payments.v1.AdminService`: operators' review decisions, cancellations and dead letters.
 
+use crate::api_keys;
+use crate::auth::Caller;
 use crate::dead_letters::{check_id, parse_limit, parse_status};
 use crate::error::{ApiError, refuse_card_number};
 use crate::grpc_idempotency::idempotent;
@@ -9,6 +11,7 @@ use crate::service::PaymentsService;
 use crate::views::{checkout_pb, dead_letter_pb, order_pb, refund_pb};
 use payments_domain::{CheckoutDraft, CheckoutId, NewCheckout, OrderDraft, PaymentOrderId};
 use payments_proto::payments_v1 as pb;
+use payments_store::ApiKeyMode;
 use payments_workflows::messages::{CancelRequest, DeadLetterVerb, ReviewDecision};
 use serde_json::{Map, Value};
 use tonic::{Request, Response, Status};
@@ -29,12 +32,14 @@ impl GrpcPayments {
 /// The operators' gRPC service.
 pub struct GrpcAdmin {
     service: PaymentsService,
+    /// The mode of the keys this gateway accepts, and so issues.
+    mode: ApiKeyMode,
 }
 
 impl GrpcAdmin {
-    /// Wraps the shared service.
-    pub fn new(service: PaymentsService) -> Self {
-        GrpcAdmin { service }
+    /// Wraps the shared service; keys are issued in `mode`.
+    pub fn new(service: PaymentsService, mode: ApiKeyMode) -> Self {
+        GrpcAdmin { service, mode }
     }
 }
 
@@ -101,6 +106,52 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
     ) -> Result<Response<pb::DeadLetter>, Status> {
         self.act(request.into_inner(), DeadLetterVerb::Resolve).await
     }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::IssuedApiKey>, Status> {
+        let by = caller_id(&request);
+        let draft = api_keys::draft(request.into_inner(), self.mode)?;
+        let issued = self.service.store().create_api_key(&draft).await.map_err(api_keys::store_error)?;
+        tracing::info!(key_id = %issued.record.key_id, by, "API key issued");
+        Ok(Response::new(api_keys::issued_pb(issued)))
+    }
+
+    async fn list_api_keys(
+        &self,
+        _request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let keys = self.service.store().api_keys().await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListApiKeysResponse { api_keys: keys.iter().map(api_keys::key_pb).collect() }))
+    }
+
+    async fn revoke_api_key(&self, request: Request<pb::RevokeApiKeyRequest>) -> Result<Response<pb::ApiKey>, Status> {
+        let by = caller_id(&request);
+        let key_id = request.into_inner().key_id;
+        api_keys::check_key_id(&key_id)?;
+        let record = self.service.store().revoke_api_key(&key_id).await.map_err(api_keys::store_error)?;
+        tracing::info!(key_id, by, "API key revoked");
+        Ok(Response::new(api_keys::key_pb(&record)))
+    }
+
+    async fn roll_api_key(
+        &self,
+        request: Request<pb::RollApiKeyRequest>,
+    ) -> Result<Response<pb::IssuedApiKey>, Status> {
+        let by = caller_id(&request);
+        let r = request.into_inner();
+        api_keys::check_key_id(&r.key_id)?;
+        let expires = api_keys::roll_expiry_ms(r.expires_in_secs)?;
+        let issued = self.service.store().roll_api_key(&r.key_id, expires).await.map_err(api_keys::store_error)?;
+        tracing::info!(old = r.key_id, new = %issued.record.key_id, by, "API key rolled");
+        Ok(Response::new(api_keys::issued_pb(issued)))
+    }
+}
+
+/// The key id of the request's authenticated caller, for audit log lines.
+fn caller_id<T>(request: &Request<T>) -> String {
+    request.extensions().get::<Caller>().map_or_else(|| "unknown".to_owned(), |c| c.key_id.clone())
 }
 
 impl GrpcAdmin {

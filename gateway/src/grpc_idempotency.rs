@@ -3,6 +3,7 @@
 //! another request under the key is refused (INVALID_ARGUMENT), a request still running under
 //! it answers ABORTED, and failures are not remembered.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, STORED_RESPONSE_BYTES_MAX, now_ms, parse_key, request_hash};
 use base64::Engine;
@@ -30,6 +31,12 @@ where
     let Some(key) = parse_key(&values)? else {
         return call(request, None).await;
     };
+    // Scoped to the caller the auth layer put in the request (see `auth.rs`).
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("idempotent gRPC call without an authenticated caller")))?;
+    let key = caller.scoped_key(&key);
     let hash = request_hash(endpoint, &request.get_ref().encode_to_vec());
     match store.claim_idempotency_key(&key, endpoint, &hash, now_ms()).await.map_err(ApiError::from)? {
         IdempotencyClaim::New => {}

@@ -11,6 +11,7 @@
 //! and our own faults (5xx) are not stored: the claim is released so a corrected or later retry
 //! runs anew. Keys are honoured for [`IDEMPOTENCY_KEY_TTL_MS`] and purged hourly.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::rest::REQUEST_BODY_BYTES_MAX;
 use axum::body::{Body, to_bytes};
@@ -37,7 +38,11 @@ pub const STORED_RESPONSE_BYTES_MAX: usize = 1024 * 1024;
 
 /// The middleware. Apply it with `axum::middleware::from_fn_with_state(store, idempotency::layer)`.
 pub async fn layer(State(store): State<Store>, request: Request, next: Next) -> Response {
-    let key = match idempotency_key(&request) {
+    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
+        // Every idempotent route is guarded; a route without a caller is our bug.
+        return ApiError::Internal(anyhow::anyhow!("idempotent route without an authenticated caller")).into_response();
+    };
+    let key = match key_of(request.headers(), &caller) {
         Ok(None) => return next.run(request).await,
         Ok(Some(key)) => key,
         Err(e) => return e.into_response(),
@@ -134,17 +139,13 @@ fn replay(status: u16, body: String) -> Response {
     response
 }
 
-/// The request's key: `None` without the header; refused unless it is one header of 1 to
-/// [`IDEMPOTENCY_KEY_CHARS_MAX`] visible ASCII characters.
-fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
-    key_of(request.headers())
-}
-
-/// The key of a request's headers (for handlers, which store it with what they create: the
-/// key stays bound to it even when the middleware's record of the answer is lost).
-pub fn key_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+/// The key of a request's headers, scoped to its caller (see [`Caller::scoped_key`]): `None`
+/// without the header; refused unless it is one header of 1 to [`IDEMPOTENCY_KEY_CHARS_MAX`]
+/// visible ASCII characters. Handlers store it with what they create: the key stays bound to
+/// it even when the middleware's record of the answer is lost.
+pub fn key_of(headers: &axum::http::HeaderMap, caller: &Caller) -> Result<Option<String>, ApiError> {
     let values: Vec<&[u8]> = headers.get_all(IDEMPOTENCY_KEY_HEADER).iter().map(|v| v.as_bytes()).collect();
-    parse_key(&values)
+    Ok(parse_key(&values)?.map(|key| caller.scoped_key(&key)))
 }
 
 /// Validates the key from the values of its header (or gRPC metadata entry): `None` when
@@ -236,6 +237,20 @@ mod tests {
             request.headers_mut().insert(IDEMPOTENCY_KEY_HEADER, v);
         }
         request
+    }
+
+    fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
+        let values: Vec<&[u8]> =
+            request.headers().get_all(IDEMPOTENCY_KEY_HEADER).iter().map(|v| v.as_bytes()).collect();
+        parse_key(&values)
+    }
+
+    /// The stored key is the client's, prefixed by the caller's lineage.
+    #[test]
+    fn keys_are_scoped_to_the_caller() {
+        let caller = Caller { key_id: "key_b".into(), lineage: "key_a".into() };
+        assert_eq!(key_of(with_key(b"k-1").headers(), &caller).unwrap().as_deref(), Some("key_a/k-1"));
+        assert_eq!(key_of(Request::new(Body::empty()).headers(), &caller).unwrap(), None);
     }
 
     /// Keys of 1..=255 visible ASCII characters are accepted; empty, too long, spaced or

@@ -2,16 +2,19 @@
 //! operations, with server reflection and health) in front of one [`service::PaymentsService`]
 //! that stores a checkout and starts its Temporal workflow. It never moves money itself.
 //!
-//! Layout: `config.rs` (flags and environment), `service.rs` (create/read shared by both APIs,
+//! Layout: `config.rs` (flags and environment), `auth.rs` (API keys and scopes on every route
+//! and method), `api_keys.rs` (operators' key management), `service.rs` (create/read shared by both APIs,
 //! and messages to running checkouts: confirmations, review decisions, cancellations),
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
 //! workflow, REST routes), `start_sweep.rs` (the sweep that starts checkouts and refunds whose
 //! workflow start was lost), `dead_letters.rs` (operators' retry and resolve of parked steps),
 //! `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services), `pages.rs` (the
 //! hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire
-//! views of records), `error.rs` (the one mapping of errors to HTTP and gRPC statuses),
+//! views of records), `probes.rs` (readiness and liveness), `error.rs` (the one mapping of errors to HTTP and gRPC statuses),
 //! `main.rs` (thin).
 
+pub mod api_keys;
+pub mod auth;
 pub mod config;
 pub mod dead_letters;
 pub mod error;
@@ -19,6 +22,7 @@ pub mod grpc;
 pub mod grpc_idempotency;
 pub mod idempotency;
 pub mod pages;
+pub mod probes;
 pub mod refunds;
 pub mod rest;
 pub mod service;
@@ -43,9 +47,9 @@ pub async fn run(
     grpc: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    payments_worker::production::refuse_test_defaults(config.shared.env, config.production_problems())?;
     let store = config.shared.store().await?;
-    let temporal =
-        payments_worker::temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
+    let temporal = config.shared.temporal().await?;
     let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone(), config.waits());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -66,30 +70,30 @@ pub async fn run(
     tokio::spawn(seal_legacy_tokens(store.clone()));
 
     tracing::info!(rest = %rest.local_addr()?, grpc = %grpc.local_addr()?, "gateway listening");
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(payments_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let auth = auth::Authenticator::new(store.clone(), config.shared.env.api_key_mode());
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<PaymentServiceServer<grpc::GrpcPayments>>().await;
-    let grpc_server = tonic::transport::Server::builder()
+    let mut grpc_builder = tonic::transport::Server::builder().layer(auth::GrpcAuthLayer::new(auth.clone()));
+    let mut grpc_router = grpc_builder
         .add_service(health)
-        .add_service(reflection)
         .add_service(PaymentServiceServer::new(grpc::GrpcPayments::new(service.clone(), config.public_url.clone())))
-        .add_service(AdminServiceServer::new(grpc::GrpcAdmin::new(service.clone())))
-        .serve_with_incoming_shutdown(tokio_stream_listener(grpc), stopped(stop_rx.clone()));
+        .add_service(AdminServiceServer::new(grpc::GrpcAdmin::new(service.clone(), config.shared.env.api_key_mode())));
+    if config.grpc_reflection {
+        grpc_router = grpc_router
+            .add_service(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(payments_proto::FILE_DESCRIPTOR_SET)
+                    .build_v1()?,
+            )
+            .add_service(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(payments_proto::FILE_DESCRIPTOR_SET)
+                    .build_v1alpha()?,
+            );
+    }
+    let grpc_server = grpc_router.serve_with_incoming_shutdown(tokio_stream_listener(grpc), stopped(stop_rx.clone()));
 
-    let pages = pages::PageConfig {
-        public_url: config.public_url.clone(),
-        toss_js_url: config.toss_js_url.clone(),
-        toss_client_key: config.toss_client_key.clone(),
-    };
-    let secrets = webhooks::WebhookSecrets {
-        stripe: config.stripe_webhook_secret.expose().to_owned(),
-        toss_payout: config.toss_webhook_secret.expose().to_owned(),
-    };
-    let app = rest::router(service.clone(), config.public_url.clone())
-        .merge(pages::router(service.clone(), pages))
-        .merge(webhooks::router(service, secrets));
+    let app = routes(&config, service, auth).into_router();
     let rest_server = axum::serve(rest, app).with_graceful_shutdown(stopped(stop_rx));
     let (rest_result, grpc_result) = tokio::join!(rest_server, grpc_server);
     rest_result.context("REST server")?;
@@ -99,6 +103,23 @@ pub async fn run(
     let _ = repair.await;
     store.close().await;
     Ok(())
+}
+
+/// Every REST route of the gateway, each with its access decision (`auth::RouteTable`).
+pub fn routes(config: &GatewayConfig, service: PaymentsService, auth: auth::Authenticator) -> auth::RouteTable {
+    let pages = pages::PageConfig {
+        public_url: config.public_url.clone(),
+        toss_js_url: config.toss_js_url.clone(),
+        toss_client_key: config.toss_client_key.clone(),
+    };
+    let secrets = webhooks::WebhookSecrets {
+        stripe: config.stripe_webhook_secret.clone(),
+        toss_payout: config.toss_webhook_secret.clone(),
+    };
+    let table = auth::RouteTable::new(auth);
+    let table = rest::routes(table, service.clone(), config.public_url.clone());
+    let table = pages::routes(table, service.clone(), pages);
+    webhooks::routes(table, service, secrets)
 }
 
 /// Seals every payment token older versions stored in plain text.

@@ -2,11 +2,11 @@
 //! window, and the success / fail URLs the PSP redirects the buyer back to. The success URL
 //! checks the redirect's amount against the stored one before anything is confirmed.
 
+use crate::auth::{Access, RouteTable};
 use crate::error::ApiError;
 use crate::service::{ConfirmOutcome, PaymentsService};
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use payments_domain::{CheckoutId, Money};
@@ -33,13 +33,14 @@ struct Pages {
     config: Arc<PageConfig>,
 }
 
-/// The page routes.
-pub fn router(service: PaymentsService, config: PageConfig) -> Router {
-    Router::new()
-        .route("/checkout/{checkout_id}", get(checkout_page))
-        .route("/checkout/{checkout_id}/success", get(success_page))
-        .route("/checkout/{checkout_id}/fail", get(fail_page))
-        .with_state(Pages { service, config: Arc::new(config) })
+/// The page routes: public, the buyer has no key (a checkout id is all the page shows, and the
+/// amount is the server's).
+pub fn routes(table: RouteTable, service: PaymentsService, config: PageConfig) -> RouteTable {
+    let state = Pages { service, config: Arc::new(config) };
+    table
+        .add(Method::GET, "/checkout/{checkout_id}", Access::Public, get(checkout_page).with_state(state.clone()))
+        .add(Method::GET, "/checkout/{checkout_id}/success", Access::Public, get(success_page).with_state(state.clone()))
+        .add(Method::GET, "/checkout/{checkout_id}/fail", Access::Public, get(fail_page).with_state(state))
 }
 
 /// Escapes text for HTML element content and attribute values.

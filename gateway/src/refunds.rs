@@ -3,20 +3,23 @@
 //! the REST routes `POST|GET /v1/payments/{payment_order_id}/refunds` and
 //! `GET /v1/refunds/{refund_id}`. The POST honours `Idempotency-Key` like the other POSTs.
 
+use crate::auth::{Caller, RouteTable};
 use crate::error::{ApiError, refuse_card_number};
 use crate::idempotency;
+use crate::rest::{PAYMENTS, REQUEST_BODY_BYTES_MAX};
 use crate::service::PaymentsService;
 use crate::views::refund_json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
+use axum::{Extension, Json, middleware};
 use payments_domain::{CheckoutId, Currency, Money, PaymentOrderId};
 use payments_store::{OrderRecord, RefundId, RefundKind, RefundRecord, RefundStatus, StoreError};
 use payments_workflows::contract::RefundRequest;
 use payments_workflows::messages::{CHECKOUT_ID_ATTRIBUTE, PAYMENT_STATUS_ATTRIBUTE};
 use payments_workflows::{RefundInput, RefundWorkflow};
+use std::convert::Infallible;
 use serde_json::{Map, Value, json};
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{WorkflowIdReusePolicy, WorkflowStartOptions};
@@ -232,25 +235,31 @@ impl PaymentsService {
     }
 }
 
-/// The refund routes (merged into the REST router, which sets the body limit).
-pub fn router(service: PaymentsService) -> Router {
+/// The refund routes, all in the `payments` scope.
+pub fn routes(table: RouteTable, service: PaymentsService) -> RouteTable {
     let idempotent = middleware::from_fn_with_state(service.store().clone(), idempotency::layer);
-    Router::new()
-        .route("/v1/payments/{payment_order_id}/refunds", post(create_refund).layer(idempotent))
-        .route("/v1/payments/{payment_order_id}/refunds", get(list_refunds))
+    let limit = DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX);
+    table
+        .add(
+            Method::POST,
+            "/v1/payments/{payment_order_id}/refunds",
+            PAYMENTS,
+            post(create_refund).layer::<_, Infallible>(idempotent).layer(limit).with_state(service.clone()),
+        )
+        .add(Method::GET, "/v1/payments/{payment_order_id}/refunds", PAYMENTS, get(list_refunds).with_state(service.clone()))
         // Refund ids contain ':' (`{order}:refund:{n}`); a path segment may hold it as is.
-        .route("/v1/refunds/{refund_id}", get(get_refund))
-        .with_state(service)
+        .add(Method::GET, "/v1/refunds/{refund_id}", PAYMENTS, get(get_refund).with_state(service))
 }
 
 /// `POST /v1/payments/{payment_order_id}/refunds`: 202 with the refund, REQUESTED.
 async fn create_refund(
     State(service): State<PaymentsService>,
+    Extension(caller): Extension<Caller>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = idempotency::key_of(&headers)?;
+    let key = idempotency::key_of(&headers, &caller)?;
     let view = service.create_refund(draft_from_json(order_id, &body)?, key.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(refund_json(&view))))
 }

@@ -1,38 +1,58 @@
 //! REST JSON API of the seeds: `POST /v1/payments`, `GET /v1/payments/{payment_order_id}`,
-//! `GET /v1/checkouts/{checkout_id}`, plus `GET /healthz` and the refund routes (`refunds.rs`).
+//! `GET /v1/checkouts/{checkout_id}`, plus the probes `GET /healthz` and `GET /livez`
+//! (`probes.rs`) and the refund routes (`refunds.rs`).
 //! Every POST honours `Idempotency-Key`.
 
+use crate::auth::{Access, Caller, RouteTable};
 use crate::error::ApiError;
 use crate::idempotency;
+use crate::probes;
 use crate::refunds::{self, parse_order_id};
 use crate::service::{Created, PaymentsService};
 use crate::views::{checkout_json, order_json};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
+use axum::{Extension, Json, middleware};
+use payments_store::ApiScope;
 use payments_domain::checkout::{draft_from_json, hosted_draft_from_json};
 use payments_domain::{CheckoutId, NewCheckout};
+use std::convert::Infallible;
 use serde_json::Value;
 
 /// Largest request body accepted. A 100-order checkout is well under 32 KiB.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 
-/// The REST routes.
-pub fn router(service: PaymentsService, public_url: String) -> Router {
+/// The REST routes (and, through `refunds::routes`, the refund routes), each with its access
+/// decision and the JSON body limit.
+pub fn routes(table: RouteTable, service: PaymentsService, public_url: String) -> RouteTable {
     // Stripe's Idempotency-Key rules on the mutating calls (see `idempotency.rs`).
     let idempotent = middleware::from_fn_with_state(service.store().clone(), idempotency::layer);
-    Router::new()
-        .route("/v1/payments", post(create_payment).layer(idempotent.clone()))
-        .route("/v1/checkouts", post(create_hosted_checkout).layer(idempotent))
-        .route("/v1/payments/{payment_order_id}", get(get_payment))
-        .route("/v1/checkouts/{checkout_id}", get(get_checkout))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(Rest { service: service.clone(), public_url })
-        .merge(refunds::router(service))
-        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+    let limit = DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX);
+    let state = Rest { service: service.clone(), public_url };
+    let table = table
+        .add(
+            Method::POST,
+            "/v1/payments",
+            PAYMENTS,
+            post(create_payment).layer::<_, Infallible>(idempotent.clone()).layer(limit).with_state(state.clone()),
+        )
+        .add(
+            Method::POST,
+            "/v1/checkouts",
+            PAYMENTS,
+            post(create_hosted_checkout).layer::<_, Infallible>(idempotent).layer(limit).with_state(state.clone()),
+        )
+        .add(Method::GET, "/v1/payments/{payment_order_id}", PAYMENTS, get(get_payment).with_state(state.clone()))
+        .add(Method::GET, "/v1/checkouts/{checkout_id}", PAYMENTS, get(get_checkout).with_state(state))
+        .add(Method::GET, "/healthz", Access::Public, get(probes::readiness).with_state(service.clone()))
+        .add(Method::GET, "/livez", Access::Public, get(probes::liveness));
+    refunds::routes(table, service)
 }
+
+/// Integrations' scope: create, read and refund payments.
+pub(crate) const PAYMENTS: Access = Access::Scope(ApiScope::Payments);
 
 #[derive(Clone)]
 struct Rest {
@@ -47,10 +67,11 @@ pub const HOSTED_CURRENCY: &str = "KRW";
 /// the answer carries the page to send the buyer to.
 async fn create_hosted_checkout(
     State(rest): State<Rest>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = idempotency::key_of(&headers)?;
+    let key = idempotency::key_of(&headers, &caller)?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid("body_malformed", "body", format!("is not valid JSON: {e}")))?;
     let checkout = NewCheckout::parse(hosted_draft_from_json(&value)?)?;
@@ -86,10 +107,11 @@ pub fn checkout_url(public_url: &str, checkout_id: &str) -> String {
 
 async fn create_payment(
     State(Rest { service, .. }): State<Rest>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = idempotency::key_of(&headers)?;
+    let key = idempotency::key_of(&headers, &caller)?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid("body_malformed", "body", format!("is not valid JSON: {e}")))?;
     let checkout = NewCheckout::parse(draft_from_json(&value)?)?;

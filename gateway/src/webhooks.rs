@@ -8,17 +8,18 @@
 //! recorded once (durably) before 2xx; a redelivery of a recorded event that the workflow has
 //! not yet been told about tries the signal again.
 
+use crate::auth::{Access, RouteTable};
 use crate::service::PaymentsService;
-use axum::Router;
+use payments_worker::config::SecretKey;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use payments_domain::{CheckoutId, PaymentOrderId};
-use payments_store::{WebhookEvent, WebhookRecord};
+use payments_store::{WEBHOOK_PAYLOAD_BYTES_MAX, WebhookEvent, WebhookRecord};
 use payments_workflows::messages::{CheckoutPhase, PspEventHint};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -34,9 +35,9 @@ pub const STRIPE_TOLERANCE_SECS: i64 = 300;
 #[derive(Clone)]
 pub struct WebhookSecrets {
     /// Stripe endpoint signing secret (`whsec_...`).
-    pub stripe: String,
+    pub stripe: SecretKey,
     /// Toss payout webhook security key.
-    pub toss_payout: String,
+    pub toss_payout: SecretKey,
 }
 
 #[derive(Clone)]
@@ -45,9 +46,13 @@ struct Bridge {
     secrets: Arc<WebhookSecrets>,
 }
 
-/// The webhook route.
-pub fn router(service: PaymentsService, secrets: WebhookSecrets) -> Router {
-    Router::new().route("/webhooks/{psp}", post(receive)).with_state(Bridge { service, secrets: Arc::new(secrets) })
+/// The webhook route: public (PSPs hold no key of ours; each event is checked by its PSP's own
+/// rules: a signature, or, for unsigned hints, a lookup at the PSP). Bodies over
+/// [`WEBHOOK_PAYLOAD_BYTES_MAX`] are answered 413, so a PSP stops redelivering them.
+pub fn routes(table: RouteTable, service: PaymentsService, secrets: WebhookSecrets) -> RouteTable {
+    let state = Bridge { service, secrets: Arc::new(secrets) };
+    let limit = DefaultBodyLimit::max(WEBHOOK_PAYLOAD_BYTES_MAX);
+    table.add(Method::POST, "/webhooks/{psp}", Access::Public, post(receive).layer(limit).with_state(state))
 }
 
 /// What the bridge learned from one event.
@@ -72,8 +77,8 @@ async fn receive(State(bridge): State<Bridge>, Path(psp): Path<String>, headers:
         return answer(StatusCode::BAD_REQUEST, json!({"error": "body is not UTF-8"}));
     };
     let parsed = match psp.as_str() {
-        "stripe" => stripe_event(&bridge.secrets.stripe, &headers, text),
-        "toss" => toss_event(&bridge.secrets.toss_payout, &headers, text),
+        "stripe" => stripe_event(bridge.secrets.stripe.expose(), &headers, text),
+        "toss" => toss_event(bridge.secrets.toss_payout.expose(), &headers, text),
         _ => return answer(StatusCode::NOT_FOUND, json!({"error": format!("no webhook endpoint for {psp}")})),
     };
     let parsed = match parsed {

@@ -1,12 +1,57 @@
-//! A client of the gateway's gRPC `payments.v1.AdminService` (`--gateway-grpc`): one
-//! connection per command, with bounded connect and call times, and refusals turned into
-//! errors meant for the operator.
+//! A client of the gateway's gRPC `payments.v1.AdminService` (`--gateway-grpc`, with the
+//! admin key): one connection per command, with bounded connect and call times, and refusals
+//! turned into errors meant for the operator.
 
 use anyhow::{Context, anyhow};
 use payments_proto::payments_v1::admin_service_client::AdminServiceClient;
+use payments_worker::config::SecretKey;
 use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::{Code, Request, Status};
+
+/// The AdminService and the key to call it with (a key with the `admin` scope).
+#[derive(Debug, Clone)]
+pub struct AdminTarget {
+    /// gRPC address, e.g. `http://127.0.0.1:50051`.
+    pub url: String,
+    /// The admin key (redacted in `Debug`).
+    pub key: SecretKey,
+}
+
+impl AdminTarget {
+    /// The AdminService at `url`, called with `key`.
+    pub fn new(url: &str, key: &str) -> Self {
+        AdminTarget { url: url.to_owned(), key: SecretKey::new(key.to_owned()) }
+    }
+}
+
+/// Adds `authorization: Bearer <key>` to every call.
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    /// The metadata value for `key`, marked sensitive (never logged by tonic or hyper).
+    pub fn new(key: &SecretKey) -> anyhow::Result<Bearer> {
+        let mut value: MetadataValue<Ascii> = format!("Bearer {}", key.expose())
+            .parse()
+            .map_err(|_| anyhow!("the API key holds characters that cannot be sent"))?;
+        value.set_sensitive(true);
+        Ok(Bearer(value))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// An AdminService client that sends the admin key.
+pub type AdminClient = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Time allowed to open the gRPC connection to the gateway.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -14,14 +59,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// delivery up to 10 s for a worker, so this leaves room for both.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Connects to the AdminService at `grpc_url` (e.g. `http://127.0.0.1:50051`).
-pub async fn connect(grpc_url: &str) -> anyhow::Result<AdminServiceClient<Channel>> {
+/// Connects to the AdminService of `target`.
+pub async fn connect(target: &AdminTarget) -> anyhow::Result<AdminClient> {
+    let grpc_url = target.url.as_str();
+    let bearer = Bearer::new(&target.key)?;
     let endpoint = Endpoint::from_shared(grpc_url.to_owned())
         .with_context(|| format!("gateway gRPC address {grpc_url:?} is not a URL"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT);
     let channel = endpoint.connect().await.with_context(|| format!("gateway gRPC is not reachable at {grpc_url}"))?;
-    Ok(AdminServiceClient::new(channel))
+    Ok(AdminServiceClient::with_interceptor(channel, bearer))
 }
 
 /// A refused call as an operator-facing error: `action` is what was asked (e.g. "the retry
@@ -33,6 +80,11 @@ pub fn refusal(status: &Status, action: &str, subject: &str) -> anyhow::Error {
         }
         Code::NotFound => anyhow!("{subject} not found ({})", status.message()),
         Code::Unavailable => anyhow!("{action} {subject} could not be delivered now: {}", status.message()),
+        Code::Unauthenticated => anyhow!(
+            "the gateway refused the admin key: {} (set PAYMENTS_ADMIN_KEY; scripts/run.sh prints the local keys)",
+            status.message()
+        ),
+        Code::PermissionDenied => anyhow!("{action} {subject} needs an admin key: {}", status.message()),
         code => anyhow!("{action} {subject} failed: {code:?}: {}", status.message()),
     }
 }

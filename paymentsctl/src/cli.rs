@@ -1,7 +1,10 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
-use crate::commands::{bench, checkout, demo, dlq, payment, refund, review, verify, wallet};
+use crate::commands::{bench, checkout, demo, dlq, keys, payment, refund, review, verify, wallet};
+use crate::admin::AdminTarget;
+use crate::gateway::Gateway;
 use clap::{Args, Parser, Subcommand};
+use payments_worker::config::SecretKey;
 
 /// `paymentsctl` and its flags.
 #[derive(Debug, Parser)]
@@ -34,18 +37,45 @@ pub struct Globals {
         hide_env_values = true
     )]
     pub database_url: String,
+    /// API key for the REST API (`payments` scope: payments, checkouts, refunds, demo, bench).
+    /// Falls back to the admin key. `scripts/run.sh` prints the local keys.
+    #[arg(long, global = true, env = "PAYMENTS_API_KEY", hide_env_values = true)]
+    pub api_key: Option<SecretKey>,
+    /// API key for the AdminService (`admin` scope: review, dlq, checkout cancel, keys). Falls
+    /// back to the API key.
+    #[arg(long, global = true, env = "PAYMENTS_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<SecretKey>,
     /// Temporal frontend address.
     #[arg(long, global = true, env = "TEMPORAL_ADDRESS", default_value = "http://127.0.0.1:7233")]
     pub temporal_address: String,
     /// Temporal namespace the workflows run in.
     #[arg(long, global = true, env = "TEMPORAL_NAMESPACE", default_value = "default")]
     pub temporal_namespace: String,
+    /// TLS and API key for a secured Temporal (`TEMPORAL_TLS*`, `TEMPORAL_API_KEY`).
+    #[command(flatten)]
+    pub temporal_security: payments_worker::temporal::TemporalSecurity,
     /// Base URL of the Temporal web UI, for links to workflows.
     #[arg(long, global = true, env = "TEMPORAL_UI_URL", default_value = "http://127.0.0.1:8233")]
     pub temporal_ui: String,
 }
 
 impl Globals {
+    /// The REST client of the gateway, with the API key.
+    pub fn gateway_client(&self) -> anyhow::Result<Gateway> {
+        let key = self.api_key.as_ref().or(self.admin_key.as_ref()).ok_or_else(|| {
+            anyhow::anyhow!("no API key: set PAYMENTS_API_KEY (or --api-key); scripts/run.sh prints the local keys")
+        })?;
+        Gateway::new(&self.gateway, Some(key.expose()))
+    }
+
+    /// The gateway's AdminService, with the admin key.
+    pub fn admin(&self) -> anyhow::Result<AdminTarget> {
+        let key = self.admin_key.as_ref().or(self.api_key.as_ref()).ok_or_else(|| {
+            anyhow::anyhow!("no admin key: set PAYMENTS_ADMIN_KEY (or --admin-key); scripts/run.sh prints the local keys")
+        })?;
+        Ok(AdminTarget::new(&self.gateway_grpc, key.expose()))
+    }
+
     /// The Temporal UI page of the workflow of `checkout_id`.
     pub fn workflow_link(&self, checkout_id: &str) -> String {
         self.workflow_id_link(&format!("checkout-{checkout_id}"))
@@ -90,6 +120,10 @@ pub enum Command {
     /// Block or unblock a seller's wallet (captures for a blocked seller are given back).
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// API keys: bootstrap the first admin key (database), then create, list, revoke and roll
+    /// keys (gRPC AdminService, admin key).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[cfg(test)]

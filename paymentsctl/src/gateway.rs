@@ -54,13 +54,25 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A client of the gateway at `base` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base: &str) -> anyhow::Result<Gateway> {
+    /// A client of the gateway at `base` (e.g. `http://127.0.0.1:8080`) sending `api_key` as
+    /// `Authorization: Bearer` (marked sensitive, so never logged).
+    pub fn new(base: &str, api_key: Option<&str>) -> anyhow::Result<Gateway> {
         let base = Url::parse(base).with_context(|| format!("gateway URL {base:?} is not a URL"))?;
         if base.cannot_be_a_base() {
             bail!("gateway URL {base} cannot be a base URL");
         }
-        let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().context("building the HTTP client")?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = api_key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| anyhow!("the API key holds characters that cannot be sent"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .default_headers(headers)
+            .build()
+            .context("building the HTTP client")?;
         Ok(Gateway { base, http })
     }
 
@@ -170,9 +182,9 @@ mod tests {
 
     #[test]
     fn urls_are_joined_and_encoded() {
-        let g = Gateway::new("http://127.0.0.1:8080/").unwrap();
+        let g = Gateway::new("http://127.0.0.1:8080/", None).unwrap();
         assert_eq!(g.url(&["v1", "checkouts", "a/b c"]).as_str(), "http://127.0.0.1:8080/v1/checkouts/a%2Fb%20c");
-        let g = Gateway::new("http://host/api").unwrap();
+        let g = Gateway::new("http://host/api", None).unwrap();
         assert_eq!(g.url(&["healthz"]).as_str(), "http://host/api/healthz");
     }
 

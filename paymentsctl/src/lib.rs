@@ -38,5 +38,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(cmd) => commands::dlq::run(&globals, cmd).await,
         Command::Refund(cmd) => commands::refund::run(&globals, cmd).await,
         Command::Wallet(cmd) => commands::wallet::run(&globals, cmd).await,
+        Command::Keys(cmd) => commands::keys::run(&globals, cmd).await,
     }
 }

@@ -10,10 +10,12 @@
 //! unexpected exits recorded per stack), `oracle.rs` (the end-of-test check of the simulator's
 //! money against the platform's rows), `workflows.rs` (the stack's workflows in Temporal, counted without trusting one read of
 //! visibility), `proxy.rs` (a TCP proxy a test can cut), `poll.rs` (bounded polling:
-//! tests never sleep to wait for state), `browser.rs` (headless Chromium over WebDriver).
+//! tests never sleep to wait for state), `browser.rs` (headless Chromium over WebDriver), `grpc.rs` (the gateway's gRPC
+//! services, called with the stack's API keys).
 
 pub mod browser;
 mod db;
+pub mod grpc;
 mod oracle;
 pub mod poll;
 pub mod proxy;

@@ -12,7 +12,7 @@ use crate::temporal::{temporal_address, unique};
 use payments_activities::psp::SecretKey;
 use payments_domain::CheckoutId;
 use payments_gateway::GatewayConfig;
-use payments_store::{CheckoutRecord, Store};
+use payments_store::{ApiKeyDraft, ApiKeyMode, ApiScope, CheckoutRecord, Store};
 use payments_worker::WorkerConfig;
 use payments_workflows::messages::WaitLimits;
 use serde_json::Value;
@@ -113,8 +113,15 @@ pub struct Stack {
     pub database_url: String,
     /// A store on the same database, for assertions on rows.
     pub store: Store,
-    /// HTTP client for the tests.
+    /// HTTP client for the tests; it sends [`Stack::payments_key`] to every URL (the
+    /// gateway's public routes and the simulator ignore it).
     pub http: reqwest::Client,
+    /// An API key with the `payments` scope (create, read, refund).
+    pub payments_key: String,
+    /// An API key with the `admin` scope (reviews, cancels, dead letters, keys).
+    pub admin_key: String,
+    /// The lineage of [`Stack::payments_key`], which its Idempotency-Keys are scoped to.
+    payments_lineage: String,
     /// The proxy between the gateway and Temporal, when asked for.
     pub temporal_proxy: Option<Proxy>,
     /// The proxy between the services and PostgreSQL, when asked for.
@@ -132,6 +139,26 @@ pub struct Stack {
     /// Keys of PSP payments and refunds a test made itself ([`Stack::expect_foreign_money`]).
     foreign: Mutex<BTreeSet<String>>,
     shut_down: bool,
+}
+
+/// Issues a test-mode key with one scope straight into the stack's database; answers the key
+/// and its lineage.
+async fn issue_key(store: &Store, name: &str, scope: ApiScope) -> (String, String) {
+    let draft = ApiKeyDraft { name: name.to_owned(), scopes: vec![scope], mode: ApiKeyMode::Test };
+    let issued = store.create_api_key(&draft).await.expect("issuing a test API key");
+    (issued.secret, issued.record.lineage)
+}
+
+/// An HTTP client for tests, sending `key` (if any) as `Authorization: Bearer` by default (a
+/// request's own `Authorization` header replaces it).
+pub fn http_client(key: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("API key header");
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().expect("http")
 }
 
 /// A listener on 127.0.0.1 (port 0: any free port), ready to move to a service's runtime.
@@ -156,6 +183,8 @@ impl Stack {
         let temporal_address = temporal_address().await;
         let database_url = options.database_url.clone().unwrap_or_else(payments_store::test_db::sqlite_url);
         let store = Store::connect(&database_url).await.expect("test database");
+        let (payments_key, payments_lineage) = issue_key(&store, "testkit-payments", ApiScope::Payments).await;
+        let (admin_key, _) = issue_key(&store, "testkit-admin", ApiScope::Admin).await;
         let task_queue = unique("tq");
         let id = unique("stack");
         let health = Health::register(id.clone());
@@ -198,7 +227,10 @@ impl Stack {
             task_queue,
             database_url,
             store,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http"),
+            http: http_client(Some(&payments_key)),
+            payments_key,
+            admin_key,
+            payments_lineage,
             temporal_proxy,
             database_proxy,
             services_database_url,
@@ -218,6 +250,12 @@ impl Stack {
         stack.gateway_config = stack.gateway_config(&options);
         stack.start_gateway(rest, grpc).await;
         stack
+    }
+
+    /// The Idempotency-Key `client_key` sent with [`Stack::payments_key`] as the gateway stores
+    /// it (scoped to the key's lineage), for reading its row.
+    pub fn stored_key(&self, client_key: &str) -> String {
+        format!("{}/{client_key}", self.payments_lineage)
     }
 
     /// The configuration an in-process or subprocess worker of this stack uses.
@@ -281,7 +319,7 @@ impl Stack {
             let (rest, grpc) = (TcpListener::from_std(rest)?, TcpListener::from_std(grpc)?);
             payments_gateway::run(config, rest, grpc, stop).await
         }));
-        let url = format!("{}/healthz", self.rest_url);
+        let url = format!("{}/livez", self.rest_url);
         self.poll_until("gateway health", Duration::from_secs(30), || async {
             self.http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
         })

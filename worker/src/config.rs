@@ -6,10 +6,33 @@ pub use payments_activities::psp::SecretKey;
 use payments_activities::risk;
 use std::time::Duration;
 
+/// Where a deployment runs: `local` (development, CI, demos: test defaults allowed, `sk_test_`
+/// API keys) or `production` (`sk_live_` keys; see `production_problems` for what it refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentsEnv {
+    /// Development, CI and demos.
+    Local,
+    /// Real money.
+    Production,
+}
+
+impl PaymentsEnv {
+    /// The mode of the API keys a gateway in this environment accepts.
+    pub fn api_key_mode(self) -> payments_store::ApiKeyMode {
+        match self {
+            PaymentsEnv::Local => payments_store::ApiKeyMode::Test,
+            PaymentsEnv::Production => payments_store::ApiKeyMode::Live,
+        }
+    }
+}
+
 /// Where Temporal and the payments database are: shared by the worker and the gateway, which
-/// must agree on all four.
-#[derive(Debug, Clone, clap::Args)]
+/// must agree on all of it.
+#[derive(Clone, clap::Args)]
 pub struct SharedConfig {
+    /// `local` or `production`.
+    #[arg(long = "payments-env", env = "PAYMENTS_ENV", value_enum, default_value = "local")]
+    pub env: PaymentsEnv,
     /// Temporal frontend address.
     #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "http://127.0.0.1:7233")]
     pub temporal_address: String,
@@ -28,9 +51,32 @@ pub struct SharedConfig {
     /// production. Never logged.
     #[arg(long, env = "PAYMENT_TOKEN_KEYS", default_value = payments_store::DEV_TOKEN_KEY, hide_env_values = true)]
     pub payment_token_keys: SecretKey,
+    /// TLS and API key for a secured Temporal cluster or Temporal Cloud.
+    #[command(flatten)]
+    pub temporal_security: crate::temporal::TemporalSecurity,
+}
+
+impl std::fmt::Debug for SharedConfig {
+    /// The database password is shown as `***`, the keys as `<redacted>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedConfig")
+            .field("env", &self.env)
+            .field("temporal_address", &self.temporal_address)
+            .field("temporal_namespace", &self.temporal_namespace)
+            .field("task_queue", &self.task_queue)
+            .field("database_url", &payments_store::redact_url(&self.database_url))
+            .field("payment_token_keys", &self.payment_token_keys)
+            .field("temporal_security", &self.temporal_security)
+            .finish()
+    }
 }
 
 impl SharedConfig {
+    /// A Temporal client with the configured address, namespace and security.
+    pub async fn temporal(&self) -> anyhow::Result<temporalio_client::Client> {
+        crate::temporal::connect_secured(&self.temporal_address, &self.temporal_namespace, &self.temporal_security).await
+    }
+
     /// Connects to the payments database (migrating it) with the configured token keys.
     pub async fn store(&self) -> anyhow::Result<payments_store::Store> {
         use anyhow::Context;
@@ -151,6 +197,10 @@ mod tests {
             "sk_live_very_secret",
             "--payment-token-keys",
             "token_keys_very_secret",
+            "--database-url",
+            "postgres://app:very_secret_password@db/payments",
+            "--temporal-api-key",
+            "very_secret_temporal",
         ]);
         assert_eq!(config.psp_secret_key.expose(), "sk_live_very_secret");
         assert!(!format!("{config:?}").contains("very_secret"));

@@ -2,10 +2,12 @@
 //! workflow and its activities (risk, PSP, orders/wallet/ledger).
 //!
 //! Layout: `config.rs` (typed configuration from flags and environment), `temporal.rs`
-//! (connecting a Temporal client; shared with the gateway and CLI), `telemetry.rs` (logging), `signal.rs` (shutdown signals),
+//! (connecting a Temporal client, plain or with TLS and an API key; shared with the gateway and
+//! CLI), `production.rs` (what `PAYMENTS_ENV=production` refuses), `telemetry.rs` (logging), `signal.rs` (shutdown signals),
 //! this file ([`run`]: build the activities, register, run until shutdown), `main.rs` (thin).
 
 pub mod config;
+pub mod production;
 pub mod signal;
 pub mod telemetry;
 pub mod temporal;
@@ -26,10 +28,11 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 /// Connects to the database and Temporal, then runs the worker until `shutdown` resolves;
 /// in-flight tasks are given the graceful shutdown period to finish.
 pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    production::refuse_test_defaults(config.shared.env, config.production_problems())?;
     let store = config.shared.store().await?;
     let rules = RiskRules::parse(&config.risk_config())?;
     let psp = psp_client(&config)?;
-    let client = temporal::connect(&config.shared.temporal_address, &config.shared.temporal_namespace).await?;
+    let client = config.shared.temporal().await?;
     // The SDK core logs nothing unless asked: its warnings (failed workflow tasks,
     // nondeterminism, poll errors) are what an operator needs to see. An empty filter keeps it
     // off (tests running many workers in one process).

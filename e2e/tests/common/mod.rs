@@ -33,7 +33,17 @@ pub fn quick_limits() -> WaitLimits {
 /// database); an error is the command's failure, as the binary would exit non-zero.
 pub async fn paymentsctl(stack: &Stack, args: &[&str]) -> Result<(), String> {
     use clap::Parser;
-    let globals = ["paymentsctl", "--gateway-grpc", &stack.grpc_url, "--gateway", &stack.rest_url];
+    let globals = [
+        "paymentsctl",
+        "--gateway-grpc",
+        &stack.grpc_url,
+        "--gateway",
+        &stack.rest_url,
+        "--api-key",
+        &stack.payments_key,
+        "--admin-key",
+        &stack.admin_key,
+    ];
     let argv = globals.into_iter().chain(["--database-url", &stack.database_url]).chain(args.iter().copied());
     let cli = paymentsctl::Cli::try_parse_from(argv).expect("command line parses");
     paymentsctl::run(cli).await.map_err(|e| format!("{e:#}"))

@@ -184,9 +184,9 @@ pub fn render(checkouts: usize, outcome: &BatchOutcome) -> String {
 
 /// Runs `bench`.
 pub async fn run(globals: &Globals, args: BenchArgs) -> anyhow::Result<()> {
-    let gateway = Gateway::new(&globals.gateway)?;
+    let gateway = globals.gateway_client()?;
     gateway.check_health().await?;
-    let temporal = payments_worker::temporal::connect(&globals.temporal_address, &globals.temporal_namespace)
+    let temporal = payments_worker::temporal::connect_secured(&globals.temporal_address, &globals.temporal_namespace, &globals.temporal_security)
         .await
         .context("the benchmark waits for workflow results on Temporal")?;
     let runner = Runner {

@@ -9,11 +9,11 @@
 //! (exit 1) that says so. [`cancel`] is what the command calls, for tests that drive the CLI
 //! without spawning it.
 
-use crate::admin;
+use crate::admin::{self, AdminTarget};
 use crate::cli::Globals;
 use crate::commands::print_json;
 use crate::commands::review::resolve_operator;
-use crate::gateway::{Gateway, found};
+use crate::gateway::found;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use payments_proto::payments_v1 as pb;
@@ -60,16 +60,16 @@ pub fn cancel_request(checkout_id: &str, operator: &str, reason: &str) -> anyhow
     })
 }
 
-/// Cancels `checkout_id` through the gateway's AdminService at `grpc_url`; answers the phase
+/// Cancels `checkout_id` through the gateway's AdminService (`target`); answers the phase
 /// the checkout was in. Refusals come back as errors meant for the operator.
 pub async fn cancel(
-    grpc_url: &str,
+    target: &AdminTarget,
     checkout_id: &str,
     operator: &str,
     reason: &str,
 ) -> anyhow::Result<pb::CancelCheckoutResponse> {
     let request = cancel_request(checkout_id, operator, reason)?;
-    let mut client = admin::connect(grpc_url).await?;
+    let mut client = admin::connect(target).await?;
     match client.cancel_checkout(request).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(admin::refusal(&status, "the cancellation of", &format!("checkout {checkout_id}"))),
@@ -80,14 +80,14 @@ pub async fn cancel(
 pub async fn run(globals: &Globals, cmd: CheckoutCommand) -> anyhow::Result<()> {
     match cmd {
         CheckoutCommand::Show { checkout_id } => {
-            let gateway = Gateway::new(&globals.gateway)?;
+            let gateway = globals.gateway_client()?;
             let answer = gateway.checkout(&checkout_id).await?;
             print_json(&found(answer, &format!("checkout {checkout_id}"))?)
         }
         CheckoutCommand::Cancel(args) => {
             let user = std::env::var("USER").ok();
             let operator = resolve_operator(args.operator.as_deref(), user.as_deref());
-            let response = cancel(&globals.gateway_grpc, &args.checkout_id, &operator, &args.reason).await?;
+            let response = cancel(&globals.admin()?, &args.checkout_id, &operator, &args.reason).await?;
             print_json(&json!({
                 "checkout_id": response.checkout_id,
                 "cancelled": true,
@@ -171,7 +171,7 @@ mod tests {
     /// A blank reason fails without connecting (the address is unreachable on purpose).
     #[tokio::test]
     async fn cancel_refuses_before_connecting() {
-        let e = cancel("http://127.0.0.1:1", "chk-1", "alice", "").await.unwrap_err();
+        let e = cancel(&AdminTarget::new("http://127.0.0.1:1", "sk_test_x"), "chk-1", "alice", "").await.unwrap_err();
         assert!(e.to_string().contains("--reason"), "{e}");
     }
 }

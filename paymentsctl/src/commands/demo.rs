@@ -166,7 +166,7 @@ async fn poll_until_settled(gateway: &Gateway, checkout_id: &str, last: &mut Opt
 
 /// Runs `demo`.
 pub async fn run(globals: &Globals, args: DemoArgs) -> anyhow::Result<()> {
-    let gateway = Gateway::new(&globals.gateway)?;
+    let gateway = globals.gateway_client()?;
     let checkout_id = demo_checkout_id();
     if args.hosted {
         return run_hosted(globals, &gateway, &checkout_id).await;

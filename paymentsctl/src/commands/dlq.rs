@@ -8,7 +8,7 @@
 //! is. The library functions ([`list`], [`show`], [`retry`], [`resolve`]) are what the commands
 //! call, for tests that drive the CLI without spawning it.
 
-use crate::admin;
+use crate::admin::{self, AdminTarget};
 use crate::cli::Globals;
 use crate::commands::review::resolve_operator;
 use crate::commands::{print_json, unix_millis};
@@ -90,11 +90,11 @@ pub struct ActionArgs {
     pub operator: Option<String>,
 }
 
-/// Dead letters from the gateway at `grpc`, oldest first: all or those in `status`
+/// Dead letters from the gateway's AdminService, oldest first: all or those in `status`
 /// (`OPEN`/`RETRYING`/`RESOLVED`, any case), at most `limit` (0 = the gateway's default, 100).
-pub async fn list(grpc: &str, status: Option<&str>, limit: u32) -> anyhow::Result<Vec<pb::DeadLetter>> {
+pub async fn list(target: &AdminTarget, status: Option<&str>, limit: u32) -> anyhow::Result<Vec<pb::DeadLetter>> {
     let request = pb::ListDeadLettersRequest { status: status.unwrap_or_default().to_uppercase(), limit };
-    let mut client = admin::connect(grpc).await?;
+    let mut client = admin::connect(target).await?;
     match client.list_dead_letters(request).await {
         Ok(response) => Ok(response.into_inner().dead_letters),
         Err(status) => Err(admin::refusal(&status, "the listing of", "dead letters")),
@@ -102,9 +102,9 @@ pub async fn list(grpc: &str, status: Option<&str>, limit: u32) -> anyhow::Resul
 }
 
 /// One dead letter.
-pub async fn show(grpc: &str, id: &str) -> anyhow::Result<pb::DeadLetter> {
+pub async fn show(target: &AdminTarget, id: &str) -> anyhow::Result<pb::DeadLetter> {
     let request = pb::GetDeadLetterRequest { dead_letter_id: id.to_owned() };
-    let mut client = admin::connect(grpc).await?;
+    let mut client = admin::connect(target).await?;
     match client.get_dead_letter(request).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(admin::refusal(&status, "the lookup of", &format!("dead letter {id}"))),
@@ -113,9 +113,9 @@ pub async fn show(grpc: &str, id: &str) -> anyhow::Result<pb::DeadLetter> {
 
 /// Asks the parked workflow to retry the step; answers the dead letter afterwards (RETRYING,
 /// or already RESOLVED if the retry was quick).
-pub async fn retry(grpc: &str, id: &str, operator: &str, reason: &str) -> anyhow::Result<pb::DeadLetter> {
+pub async fn retry(target: &AdminTarget, id: &str, operator: &str, reason: &str) -> anyhow::Result<pb::DeadLetter> {
     let request = action_request(id, operator, reason)?;
-    let mut client = admin::connect(grpc).await?;
+    let mut client = admin::connect(target).await?;
     match client.retry_dead_letter(request).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(admin::refusal(&status, "the retry of", &format!("dead letter {id}"))),
@@ -124,9 +124,9 @@ pub async fn retry(grpc: &str, id: &str, operator: &str, reason: &str) -> anyhow
 
 /// Closes the dead letter without running its step; answers it afterwards (RESOLVED once the
 /// workflow recorded it, which the gateway waits a few seconds for).
-pub async fn resolve(grpc: &str, id: &str, operator: &str, reason: &str) -> anyhow::Result<pb::DeadLetter> {
+pub async fn resolve(target: &AdminTarget, id: &str, operator: &str, reason: &str) -> anyhow::Result<pb::DeadLetter> {
     let request = action_request(id, operator, reason)?;
-    let mut client = admin::connect(grpc).await?;
+    let mut client = admin::connect(target).await?;
     match client.resolve_dead_letter(request).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(admin::refusal(&status, "the resolution of", &format!("dead letter {id}"))),
@@ -151,7 +151,8 @@ pub fn action_request(id: &str, operator: &str, reason: &str) -> anyhow::Result<
 /// Runs a `dlq` subcommand and prints its answer (retry and resolve print the dead letter as
 /// JSON, like `review` prints its decision).
 pub async fn run(globals: &Globals, cmd: DlqCommand) -> anyhow::Result<()> {
-    let grpc = globals.gateway_grpc.as_str();
+    let target = globals.admin()?;
+    let grpc = &target;
     let user = std::env::var("USER").ok();
     let operator = |args: &ActionArgs| resolve_operator(args.operator.as_deref(), user.as_deref());
     let letter = match cmd {

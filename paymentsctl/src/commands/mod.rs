@@ -4,6 +4,7 @@ pub mod bench;
 pub mod checkout;
 pub mod demo;
 pub mod dlq;
+pub mod keys;
 pub mod payment;
 pub mod refund;
 pub mod review;

@@ -2,7 +2,7 @@
 
 use crate::cli::Globals;
 use crate::commands::print_json;
-use crate::gateway::{Gateway, found};
+use crate::gateway::found;
 use clap::Subcommand;
 
 /// `payment` subcommands.
@@ -19,7 +19,7 @@ pub enum PaymentCommand {
 pub async fn run(globals: &Globals, cmd: PaymentCommand) -> anyhow::Result<()> {
     match cmd {
         PaymentCommand::Show { payment_order_id } => {
-            let gateway = Gateway::new(&globals.gateway)?;
+            let gateway = globals.gateway_client()?;
             let answer = gateway.payment_order(&payment_order_id).await?;
             print_json(&found(answer, &format!("payment order {payment_order_id}"))?)
         }

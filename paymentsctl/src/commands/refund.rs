@@ -58,22 +58,22 @@ pub fn body(amount: Option<&str>, reason: &str) -> anyhow::Result<Value> {
     Ok(Value::Object(body))
 }
 
-/// Asks the gateway at `gateway_url` for a refund; answers the refund as stored (REQUESTED).
+/// Asks the gateway for a refund; answers the refund as stored (REQUESTED).
 pub async fn create(
-    gateway_url: &str,
+    gateway: &Gateway,
     payment_order_id: &str,
     amount: Option<&str>,
     reason: &str,
     idempotency_key: Option<&str>,
 ) -> anyhow::Result<Value> {
     let body = body(amount, reason)?;
-    let answer = Gateway::new(gateway_url)?.create_refund(payment_order_id, &body, idempotency_key).await?;
+    let answer = gateway.create_refund(payment_order_id, &body, idempotency_key).await?;
     found(answer, &format!("payment order {payment_order_id}"))
 }
 
 /// Every refund of an order, oldest first.
-pub async fn list(gateway_url: &str, payment_order_id: &str) -> anyhow::Result<Vec<Value>> {
-    let answer = Gateway::new(gateway_url)?.refunds(payment_order_id).await?;
+pub async fn list(gateway: &Gateway, payment_order_id: &str) -> anyhow::Result<Vec<Value>> {
+    let answer = gateway.refunds(payment_order_id).await?;
     let body = found(answer, &format!("payment order {payment_order_id}"))?;
     match body.get("refunds") {
         Some(Value::Array(refunds)) => Ok(refunds.clone()),
@@ -86,7 +86,7 @@ pub async fn run(globals: &Globals, cmd: RefundCommand) -> anyhow::Result<()> {
     match cmd {
         RefundCommand::Create(a) => print_json(
             &create(
-                &globals.gateway,
+                &globals.gateway_client()?,
                 &a.payment_order_id,
                 a.amount.as_deref(),
                 &a.reason,
@@ -95,10 +95,10 @@ pub async fn run(globals: &Globals, cmd: RefundCommand) -> anyhow::Result<()> {
             .await?,
         ),
         RefundCommand::List { payment_order_id } => {
-            print_json(&Value::Array(list(&globals.gateway, &payment_order_id).await?))
+            print_json(&Value::Array(list(&globals.gateway_client()?, &payment_order_id).await?))
         }
         RefundCommand::Show { refund_id } => {
-            let answer = Gateway::new(&globals.gateway)?.refund(&refund_id).await?;
+            let answer = globals.gateway_client()?.refund(&refund_id).await?;
             print_json(&found(answer, &format!("refund {refund_id}"))?)
         }
     }

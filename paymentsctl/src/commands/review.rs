@@ -7,7 +7,7 @@
 //! waiting for a decision, and answers NOT_FOUND for an unknown one; both end the command
 //! with an error (exit 1) that says so.
 
-use crate::admin;
+use crate::admin::{self, AdminTarget};
 use crate::cli::Globals;
 use crate::commands::print_json;
 use anyhow::bail;
@@ -72,11 +72,11 @@ pub fn request(cmd: &ReviewCommand, user: Option<&str>) -> anyhow::Result<Decide
     })
 }
 
-/// Sends `request` to the gateway's AdminService at `grpc_url`. Refusals come back as errors
+/// Sends `request` to the gateway's AdminService (`target`). Refusals come back as errors
 /// meant for the operator.
-pub async fn decide(grpc_url: &str, request: DecideReviewRequest) -> anyhow::Result<DecideReviewResponse> {
+pub async fn decide(target: &AdminTarget, request: DecideReviewRequest) -> anyhow::Result<DecideReviewResponse> {
     let subject = format!("checkout {}", request.checkout_id);
-    let mut client = admin::connect(grpc_url).await?;
+    let mut client = admin::connect(target).await?;
     match client.decide_review(request).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(admin::refusal(&status, "the decision on", &subject)),
@@ -88,7 +88,7 @@ pub async fn run(globals: &Globals, cmd: ReviewCommand) -> anyhow::Result<()> {
     let user = std::env::var("USER").ok();
     let request = request(&cmd, user.as_deref())?;
     let (approve, operator, reason) = (request.approve, request.operator.clone(), request.reason.clone());
-    let response = decide(&globals.gateway_grpc, request).await?;
+    let response = decide(&globals.admin()?, request).await?;
     print_json(&json!({
         "checkout_id": response.checkout_id,
         "decision": if approve { "approved" } else { "rejected" },
