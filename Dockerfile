@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every service of the payments platform (see docker-compose.yml):
-#   psp-simulator, payments-worker, payments-gateway, paymentsctl
+# Two images (see docker-compose.yml):
+#   runtime (the default, production): payments-worker, payments-gateway, paymentsctl
+#   sandbox: the same plus psp-simulator, for demos and staging without a real PSP
 # The service picks its binary with `command:`; e.g.
 #   docker run --rm payments-platform paymentsctl --help
 #
-# Build:  docker build -t payments-platform .
+# Build:  docker build -t payments-platform .                       (production)
+#         docker build --target sandbox -t payments-sandbox .       (with the simulator)
 # Needs Cargo.lock committed (the build is --locked, so images are reproducible).
 
 # Same toolchain line as the development machines and CI; at least the
@@ -36,8 +38,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
         cp "target/release/${bin}" /out/ ; \
     done
 
-# --- runtime -----------------------------------------------------------------
-FROM debian:bookworm-slim AS runtime
+# --- base of both images -------------------------------------------------------
+FROM debian:bookworm-slim AS base
 
 # ca-certificates: TLS to a real PSP, a managed Temporal or PostgreSQL.
 RUN apt-get update \
@@ -48,13 +50,19 @@ RUN groupadd --system --gid 10001 payments \
  && useradd --system --uid 10001 --gid payments \
         --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin payments
 
-COPY --from=builder /out/ /usr/local/bin/
-
 USER payments:payments
 ENV RUST_LOG=info
+# No ENTRYPOINT: `command:` in docker-compose.yml names the binary.
+CMD ["paymentsctl", "--help"]
 
+# --- sandbox: with the PSP simulator (never deployed with real money) ---------------
+FROM base AS sandbox
+COPY --from=builder /out/psp-simulator /out/payments-worker /out/payments-gateway /out/paymentsctl /usr/local/bin/
 # gateway REST, gateway gRPC, PSP simulator
 EXPOSE 8080 50051 8090
 
-# No ENTRYPOINT: `command:` in docker-compose.yml names the binary.
-CMD ["paymentsctl", "--help"]
+# --- runtime: production, the default target (last stage) --------------------------
+FROM base AS runtime
+COPY --from=builder /out/payments-worker /out/payments-gateway /out/paymentsctl /usr/local/bin/
+# gateway REST, gateway gRPC
+EXPOSE 8080 50051

@@ -78,3 +78,30 @@ else
     log "$COMPOSE_FILE: INVALID (exit $rc)"
     exit "$rc"
 fi
+
+# The production posture (README "Security"): every published port binds 127.0.0.1, the
+# Temporal frontend is not published, the simulator runs only in the `sandbox` profile, and
+# the services default to PAYMENTS_ENV=production.
+"${compose[@]}" -f "$COMPOSE_FILE" --profile sandbox config -q || { log "sandbox profile: INVALID"; exit 1; }
+"${compose[@]}" -f "$COMPOSE_FILE" config --format json | python3 -c '
+import json, sys
+cfg = json.load(sys.stdin)
+services = cfg["services"]
+problems = []
+for name, svc in services.items():
+    for port in svc.get("ports", []):
+        if port.get("host_ip") != "127.0.0.1":
+            where = port.get("host_ip") or "every interface"
+            problems.append(name + ": port " + str(port.get("published")) + " is published on " + where)
+if services.get("temporal", {}).get("ports"):
+    problems.append("temporal: the frontend is published")
+if "psp-simulator" in services:
+    problems.append("psp-simulator: runs outside the sandbox profile")
+for name in ("worker", "gateway"):
+    if services.get(name, {}).get("environment", {}).get("PAYMENTS_ENV") != "production":
+        problems.append(f"{name}: PAYMENTS_ENV is not production by default")
+for p in problems:
+    print("check-compose: " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+' || { log "$COMPOSE_FILE: the production posture does not hold"; exit 1; }
+log "$COMPOSE_FILE: ports on 127.0.0.1 only, Temporal unpublished, simulator in the sandbox profile"
