@@ -12,6 +12,7 @@ source scripts/lib.sh
 TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 RUN_DIR="${RUN_DIR:-.run}"
+case "$RUN_DIR" in /*) ;; *) RUN_DIR="$PWD/$RUN_DIR" ;; esac
 mkdir -p "$RUN_DIR/logs"
 
 ensure_temporal_cli
@@ -29,7 +30,7 @@ trap cleanup EXIT
 trap "exit 130" INT TERM
 
 export TEMPORAL_ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
-export DATABASE_URL="${DATABASE_URL:-sqlite://$PWD/$RUN_DIR/payments.db?mode=rwc}"
+export DATABASE_URL="${DATABASE_URL:-sqlite://$RUN_DIR/payments.db?mode=rwc}"
 export PSP_BASE_URL="${PSP_BASE_URL:-http://127.0.0.1:8090}"
 # stripe (default): the direct demo; toss: also serves the hosted payment page flow.
 # The key sealing payment tokens at rest: one per local installation, kept with its database

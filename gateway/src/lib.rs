@@ -8,7 +8,8 @@
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
 //! workflow, REST routes), `start_sweep.rs` (the sweep that starts checkouts and refunds whose
 //! workflow start was lost), `dead_letters.rs` (operators' retry and resolve of parked steps),
-//! `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services), `pages.rs` (the
+//! `idempotency.rs` (Idempotency-Key replay), `grpc.rs` (tonic services), `grpc_edges.rs`
+//! (decode failures as INVALID_ARGUMENT, message and time limits), `pages.rs` (the
 //! hosted-payment pages), `webhooks.rs` (the PSP webhook-to-signal bridge), `views.rs` (wire
 //! views of records), `probes.rs` (readiness and liveness), `error.rs` (the one mapping of errors to HTTP and gRPC statuses),
 //! `main.rs` (thin).
@@ -19,6 +20,7 @@ pub mod config;
 pub mod dead_letters;
 pub mod error;
 pub mod grpc;
+pub mod grpc_edges;
 pub mod grpc_idempotency;
 pub mod idempotency;
 pub mod pages;
@@ -73,11 +75,15 @@ pub async fn run(
     let auth = auth::Authenticator::new(store.clone(), config.shared.env.api_key_mode());
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<PaymentServiceServer<grpc::GrpcPayments>>().await;
-    let mut grpc_builder = tonic::transport::Server::builder().layer(auth::GrpcAuthLayer::new(auth.clone()));
-    let mut grpc_router = grpc_builder
-        .add_service(health)
-        .add_service(PaymentServiceServer::new(grpc::GrpcPayments::new(service.clone(), config.public_url.clone())))
-        .add_service(AdminServiceServer::new(grpc::GrpcAdmin::new(service.clone(), config.shared.env.api_key_mode())));
+    let mut grpc_builder = tonic::transport::Server::builder()
+        .timeout(grpc_edges::GRPC_CALL_TIMEOUT)
+        .layer(tower::util::MapResponseLayer::new(grpc_edges::decode_errors_are_invalid_argument))
+        .layer(auth::GrpcAuthLayer::new(auth.clone()));
+    let payments = PaymentServiceServer::new(grpc::GrpcPayments::new(service.clone(), config.public_url.clone()))
+        .max_decoding_message_size(grpc_edges::GRPC_MESSAGE_BYTES_MAX);
+    let admin = AdminServiceServer::new(grpc::GrpcAdmin::new(service.clone(), config.shared.env.api_key_mode()))
+        .max_decoding_message_size(grpc_edges::GRPC_MESSAGE_BYTES_MAX);
+    let mut grpc_router = grpc_builder.add_service(health).add_service(payments).add_service(admin);
     if config.grpc_reflection {
         grpc_router = grpc_router
             .add_service(

@@ -5,10 +5,13 @@
 use crate::auth::{Access, RouteTable};
 use crate::error::ApiError;
 use crate::service::{ConfirmOutcome, PaymentsService};
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
+use base64::Engine;
+use payments_store::PaymentFlow;
 use payments_domain::{CheckoutId, Money};
 use payments_store::CheckoutRecord;
 use payments_workflows::messages::ConfirmRequest;
@@ -36,12 +39,54 @@ struct Pages {
 /// The page routes: public, the buyer has no key (a checkout id is all the page shows, and the
 /// amount is the server's).
 pub fn routes(table: RouteTable, service: PaymentsService, config: PageConfig) -> RouteTable {
+    let headers = middleware::from_fn_with_state(sdk_origin(&config.toss_js_url), security_headers);
     let state = Pages { service, config: Arc::new(config) };
+    let route = |handler: MethodRouter<Pages>| handler.layer(headers.clone()).with_state(state.clone());
     table
-        .add(Method::GET, "/checkout/{checkout_id}", Access::Public, get(checkout_page).with_state(state.clone()))
-        .add(Method::GET, "/checkout/{checkout_id}/success", Access::Public, get(success_page).with_state(state.clone()))
-        .add(Method::GET, "/checkout/{checkout_id}/fail", Access::Public, get(fail_page).with_state(state))
+        .add(Method::GET, "/checkout/{checkout_id}", Access::Public, route(get(checkout_page)))
+        .add(Method::GET, "/checkout/{checkout_id}/success", Access::Public, route(get(success_page)))
+        .add(Method::GET, "/checkout/{checkout_id}/fail", Access::Public, route(get(fail_page)))
 }
+
+/// The nonce of a page's inline script, handed from the handler to [`security_headers`].
+#[derive(Clone)]
+struct ScriptNonce(String);
+
+/// `scheme://host[:port]` of the PSP's browser SDK, allowed to run scripts on the page.
+fn sdk_origin(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..].find('/').map_or(url.len(), |i| after_scheme + i);
+    url[..end].to_owned()
+}
+
+/// Every page answer: a Content-Security-Policy allowing only the PSP's SDK and the page's
+/// own nonce-tagged script (no other inline script, no framing, no plugins, forms only to
+/// us), `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` (the success URL carries the
+/// PSP's payment key), `nosniff` and `no-store`.
+async fn security_headers(State(sdk): State<String>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let nonce = response.extensions().get::<ScriptNonce>().map(|n| format!(" 'nonce-{}'", n.0)).unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; script-src{nonce} {sdk}; connect-src {sdk} {TOSS_ORIGINS}; frame-src {sdk} {TOSS_ORIGINS}; \
+         img-src 'self' data:; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    );
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, csp.as_str()),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+/// Where the real Toss Payments SDK talks and opens its payment window.
+const TOSS_ORIGINS: &str = "https://*.tosspayments.com";
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -95,10 +140,17 @@ fn orders_table(record: &CheckoutRecord) -> String {
 async fn load(pages: &Pages, id: String) -> Result<CheckoutRecord, Response> {
     let id = CheckoutId::parse(id)
         .map_err(|e| page(StatusCode::BAD_REQUEST, "Invalid checkout", &escape(&e.to_string())))?;
-    pages.service.checkout(&id).await.map_err(|e| match e {
-        ApiError::NotFound(_) => page(StatusCode::NOT_FOUND, "Checkout not found", ""),
+    let not_found = || page(StatusCode::NOT_FOUND, "Checkout not found", "");
+    let record = pages.service.checkout(&id).await.map_err(|e| match e {
+        ApiError::NotFound(_) => not_found(),
         other => other.into_response(),
-    })
+    })?;
+    // Only hosted checkouts have pages: a direct checkout's sellers and amounts are nobody's
+    // business who merely knows its id.
+    if record.flow != PaymentFlow::Hosted {
+        return Err(not_found());
+    }
+    Ok(record)
 }
 
 async fn checkout_page(State(pages): State<Pages>, Path(id): Path<String>) -> Response {
@@ -112,10 +164,11 @@ async fn checkout_page(State(pages): State<Pages>, Path(id): Path<String>) -> Re
     let id = record.checkout_id.as_str();
     let untouched = record.is_untouched();
     let base = pages.config.public_url.trim_end_matches('/');
+    let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
     let pay = if untouched {
         format!(
             "<button id=\"pay-button\">Pay {amount}</button>\
-             <script src=\"{sdk}\"></script><script>\
+             <script src=\"{sdk}\"></script><script nonce=\"{nonce}\">\
              document.getElementById('pay-button').addEventListener('click', function () {{\
                TossPayments({key}).requestPayment('카드', {{amount: {minor}, orderId: {order}, orderName: {name},\
                  successUrl: {success}, failUrl: {fail}}});\
@@ -134,7 +187,9 @@ async fn checkout_page(State(pages): State<Pages>, Path(id): Path<String>) -> Re
     };
     let body =
         format!("{}<p>Total: <span id=\"total\">{}</span></p>{pay}", orders_table(&record), escape(&total.to_string()));
-    page(StatusCode::OK, &format!("Checkout {id}"), &body)
+    let mut response = page(StatusCode::OK, &format!("Checkout {id}"), &body);
+    response.extensions_mut().insert(ScriptNonce(nonce));
+    response
 }
 
 #[derive(Debug, Deserialize)]

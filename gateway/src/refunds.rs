@@ -6,7 +6,7 @@
 use crate::auth::{Caller, RouteTable};
 use crate::error::{ApiError, refuse_card_number};
 use crate::idempotency;
-use crate::rest::{PAYMENTS, REQUEST_BODY_BYTES_MAX};
+use crate::rest::{PAYMENTS, REQUEST_BODY_BYTES_MAX, require_json};
 use crate::service::PaymentsService;
 use crate::views::refund_json;
 use axum::body::Bytes;
@@ -244,7 +244,11 @@ pub fn routes(table: RouteTable, service: PaymentsService) -> RouteTable {
             Method::POST,
             "/v1/payments/{payment_order_id}/refunds",
             PAYMENTS,
-            post(create_refund).layer::<_, Infallible>(idempotent).layer(limit).with_state(service.clone()),
+            post(create_refund)
+                .layer::<_, Infallible>(idempotent)
+                .layer(limit)
+                .layer(middleware::from_fn(require_json))
+                .with_state(service.clone()),
         )
         .add(Method::GET, "/v1/payments/{payment_order_id}/refunds", PAYMENTS, get(list_refunds).with_state(service.clone()))
         // Refund ids contain ':' (`{order}:refund:{n}`); a path segment may hold it as is.

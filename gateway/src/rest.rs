@@ -11,8 +11,10 @@ use crate::refunds::{self, parse_order_id};
 use crate::service::{Created, PaymentsService};
 use crate::views::{checkout_json, order_json};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, middleware};
 use payments_store::ApiScope;
@@ -36,19 +38,45 @@ pub fn routes(table: RouteTable, service: PaymentsService, public_url: String) -
             Method::POST,
             "/v1/payments",
             PAYMENTS,
-            post(create_payment).layer::<_, Infallible>(idempotent.clone()).layer(limit).with_state(state.clone()),
+            post(create_payment)
+                .layer::<_, Infallible>(idempotent.clone())
+                .layer(limit)
+                .layer(middleware::from_fn(require_json))
+                .with_state(state.clone()),
         )
         .add(
             Method::POST,
             "/v1/checkouts",
             PAYMENTS,
-            post(create_hosted_checkout).layer::<_, Infallible>(idempotent).layer(limit).with_state(state.clone()),
+            post(create_hosted_checkout)
+                .layer::<_, Infallible>(idempotent)
+                .layer(limit)
+                .layer(middleware::from_fn(require_json))
+                .with_state(state.clone()),
         )
         .add(Method::GET, "/v1/payments/{payment_order_id}", PAYMENTS, get(get_payment).with_state(state.clone()))
         .add(Method::GET, "/v1/checkouts/{checkout_id}", PAYMENTS, get(get_checkout).with_state(state))
         .add(Method::GET, "/healthz", Access::Public, get(probes::readiness).with_state(service.clone()))
         .add(Method::GET, "/livez", Access::Public, get(probes::liveness));
     refunds::routes(table, service)
+}
+
+/// Refuses a request body that is not declared `application/json` (a charset parameter is
+/// fine) with 415, before anything else reads it: a browser can send `text/plain` or a form
+/// cross-site without a CORS preflight, never `application/json`.
+pub(crate) async fn require_json(request: Request, next: Next) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        return next.run(request).await;
+    }
+    let body = serde_json::json!({"error": {"type": "invalid_request_error", "code": "content_type_unsupported",
+        "param": "Content-Type", "message": "send the body as application/json"}});
+    (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(body)).into_response()
 }
 
 /// Integrations' scope: create, read and refund payments.

@@ -1,0 +1,130 @@
+//! The gateway's hardened edges: JSON endpoints accept only `application/json`; oversized
+//! bodies are 413, webhooks included; hosted pages carry a Content-Security-Policy and friends
+//! and render hosted checkouts only; an undecodable gRPC message is INVALID_ARGUMENT.
+
+use payments_testkit::{Db, Stack, StackOptions, unique};
+use rstest::rstest;
+use serde_json::{Value, json};
+use tonic::Code;
+
+async fn stack(db: Db) -> Option<Stack> {
+    let url = db.url().await?;
+    Some(Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await)
+}
+
+fn payment(checkout_id: &str) -> Value {
+    json!({
+        "checkout_id": checkout_id,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "credit_card_info": {"token": "pm_card_visa"},
+        "payment_orders": [{"seller_account": "seller-a", "amount": "10.00", "currency": "USD",
+            "payment_order_id": format!("{checkout_id}-1")}]
+    })
+}
+
+/// A cross-site form or `text/plain` post is refused (415) before anything is stored; the
+/// same body as JSON is taken; a body over the limit is 413 on the JSON routes and on the
+/// webhooks.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_json_bodies_within_the_limits(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(stack) = stack(db).await else { return };
+    let id = unique("chk");
+    let url = format!("{}/v1/payments", stack.rest_url);
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")] {
+        let mut request = stack.http.post(&url).body(payment(&id).to_string());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 415, "{content_type:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "content_type_unsupported", "{body}");
+    }
+    assert!(stack.store.checkout(&payments_domain::CheckoutId::parse(id.clone()).unwrap()).await.unwrap().is_none(), "nothing stored");
+    let response =
+        stack.http.post(&url).header("content-type", "application/json; charset=utf-8").body(payment(&id).to_string());
+    assert_eq!(response.send().await.unwrap().status(), 202);
+    stack.wait_done(&id).await;
+
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
+    let response = stack.http.post(&url).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    for psp in ["stripe", "toss"] {
+        let response = stack
+            .http
+            .post(format!("{}/webhooks/{psp}", stack.rest_url))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "webhook {psp}: a PSP stops redelivering a 413");
+    }
+    stack.shutdown().await;
+}
+
+/// The hosted page carries a CSP whose script nonce is the page's inline script's, framing is
+/// denied, no referrer leaves, nothing is cached; a direct checkout has no page (404), so its
+/// sellers and amounts are not shown to whoever knows its id.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_pages_carry_security_headers_and_show_hosted_checkouts_only(
+    #[values(Db::Sqlite, Db::Postgres)] db: Db,
+) {
+    let Some(stack) = stack(db).await else { return };
+    let hosted = unique("hosted");
+    stack.create_hosted_two_sellers(&hosted).await;
+    let response = reqwest::get(format!("{}/checkout/{hosted}", stack.rest_url)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    let html = response.text().await.unwrap();
+    let csp = headers["content-security-policy"].to_str().unwrap().to_owned();
+    let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a script nonce");
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")), "the inline script carries the nonce");
+    for part in ["default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(!csp.contains("'unsafe-inline'"), "{csp}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    let again = reqwest::get(format!("{}/checkout/{hosted}", stack.rest_url)).await.unwrap();
+    assert_ne!(again.headers()["content-security-policy"], csp.as_str(), "a nonce per page");
+
+    let direct = unique("direct");
+    let (status, _) = stack.post_payment(&payment(&direct)).await;
+    assert_eq!(status, 202);
+    for path in ["", "/success?paymentKey=k&orderId=x&amount=1", "/fail"] {
+        let response = reqwest::get(format!("{}/checkout/{direct}{path}", stack.rest_url)).await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        assert!(response.headers().contains_key("content-security-policy"));
+        assert!(!response.text().await.unwrap().contains("seller-a"), "nothing of the checkout shown");
+    }
+    stack.wait_done(&direct).await;
+    stack.shutdown().await;
+}
+
+/// A message whose string field is not UTF-8 does not decode: INVALID_ARGUMENT, not INTERNAL.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_grpc_message_is_invalid_argument(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    /// Field 1 as bytes: where `CreatePaymentRequest.checkout_id` is a string.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct NotUtf8 {
+        #[prost(bytes = "vec", tag = "1")]
+        checkout_id: Vec<u8>,
+    }
+    let Some(stack) = stack(db).await else { return };
+    let mut grpc = tonic::client::Grpc::new(stack.grpc_channel().await);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(NotUtf8 { checkout_id: vec![0xff, 0xfe, 0x80] });
+    request.metadata_mut().insert("authorization", format!("Bearer {}", stack.payments_key).parse().unwrap());
+    let codec = tonic_prost::ProstCodec::<NotUtf8, ()>::default();
+    let path = "/payments.v1.PaymentService/CreatePayment".parse().unwrap();
+    let status = grpc.unary(request, path, codec).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("failed to decode"), "{status:?}");
+    stack.shutdown().await;
+}
