@@ -35,6 +35,9 @@ export TEMPORAL_ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
 export DATABASE_URL="${BENCH_DATABASE_URL:-sqlite://$dir/payments.db?mode=rwc}"
 export PSP_BASE_URL="http://127.0.0.1:$SIM_PORT" PSP_SIM_LISTEN="127.0.0.1:$SIM_PORT"
 export GATEWAY_REST_LISTEN="127.0.0.1:$REST_PORT" GATEWAY_GRPC_LISTEN="127.0.0.1:$GRPC_PORT"
+# One client, one key, hundreds of requests a second: the rate limits are off (the benchmark
+# measures the platform, not the limiter).
+export RATE_LIMIT_PER_KEY=0 RATE_LIMIT_PER_IP=0
 export PAYMENTS_GATEWAY_URL="http://127.0.0.1:$REST_PORT" PAYMENTS_GATEWAY_GRPC="http://127.0.0.1:$GRPC_PORT" RUST_LOG="${RUST_LOG:-warn}"
 
 "$bin/psp-simulator" >"$dir/sim.log" 2>&1 & pids+=($!)

@@ -66,7 +66,8 @@ async fn every_rest_route_enforces_its_decision(#[values(Db::Sqlite, Db::Postgre
     let temporal = payments_worker::temporal::connect(&stack.temporal_address, "default").await.unwrap();
     let service = PaymentsService::new(stack.store.clone(), temporal, stack.task_queue.clone(), WaitLimits::DEFAULT);
     let auth = Authenticator::new(stack.store.clone(), ApiKeyMode::Test);
-    let table = payments_gateway::routes(&GatewayConfig::defaults(), service, auth);
+    let hints = payments_gateway::limits::Limits::new(GatewayConfig::defaults().rates()).hints;
+    let table = payments_gateway::routes(&GatewayConfig::defaults(), service, auth, hints);
     assert!(table.entries().len() >= 12, "{:?}", table.entries());
 
     let revoked = issue(&stack, &[ApiScope::Payments, ApiScope::Admin], ApiKeyMode::Test).await;

@@ -128,3 +128,96 @@ async fn an_undecodable_grpc_message_is_invalid_argument(#[values(Db::Sqlite, Db
     assert!(status.message().contains("failed to decode"), "{status:?}");
     stack.shutdown().await;
 }
+
+/// Per API key and per client IP: past the rate (2/s, bursts of 4, here) a REST call is 429
+/// with `Retry-After` and a Stripe-shaped body, a gRPC call RESOURCE_EXHAUSTED; another key is
+/// not affected by the first one's limit.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_retry_after(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let options = StackOptions {
+        database_url: Some(url),
+        gateway: Some(|c| {
+            c.rate_limit_per_key = 2;
+            c.rate_limit_per_ip = 0;
+        }),
+        ..StackOptions::new()
+    };
+    let stack = Stack::start(options).await;
+    let get = |key: String| {
+        let url = format!("{}/v1/checkouts/nope", stack.rest_url);
+        async move { payments_testkit::stack::http_client(Some(&key)).get(url).send().await.unwrap() }
+    };
+    let mut limited = None;
+    for _ in 0..20 {
+        let response = get(stack.payments_key.clone()).await;
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 404);
+    }
+    let response = limited.expect("the key was limited within 20 calls");
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert_eq!(get(stack.admin_key.clone()).await.status(), 403, "another key has its own budget");
+
+    let mut grpc = stack.payments_grpc().await;
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        let request = payments_proto::payments_v1::GetCheckoutRequest { checkout_id: "nope".into() };
+        codes.push(grpc.get_checkout(request).await.unwrap_err().code());
+    }
+    assert!(codes.contains(&Code::ResourceExhausted), "{codes:?}");
+    stack.shutdown().await;
+}
+
+/// Per client IP, public routes too.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_ip_limit_covers_public_routes(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let options = StackOptions {
+        database_url: Some(url),
+        gateway: Some(|c| c.rate_limit_per_ip = 2),
+        ..StackOptions::new()
+    };
+    let stack = Stack::start(options).await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(reqwest::get(format!("{}/livez", stack.rest_url)).await.unwrap().status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Let the budget refill before the end-of-test checks call the gateway.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    stack.shutdown().await;
+}
+
+/// A client that sends its headers too slowly is disconnected after the header-read timeout
+/// (1 s here): no connection is held forever.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(url) = db.url().await else { return };
+    let options = StackOptions {
+        database_url: Some(url),
+        gateway: Some(|c| c.header_read_timeout_secs = 1),
+        ..StackOptions::new()
+    };
+    let stack = Stack::start(options).await;
+    let addr = stack.rest_url.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection was still open after 10 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    stack.shutdown().await;
+}

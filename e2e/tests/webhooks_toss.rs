@@ -97,6 +97,54 @@ fn toss_secret() -> String {
     psp_simulator::SimConfig::new().toss_webhook_secret
 }
 
+/// Unsigned hints cannot be used to flood a checkout: a recorded hint is never signalled again
+/// (a duplicate), and past the per-checkout rate (3 a minute here, duplicates included: the
+/// limit comes before any database work) a new one is answered 429 with `Retry-After` and
+/// neither recorded nor signalled.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_hints_are_deduplicated_and_rate_limited(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let options = StackOptions {
+        database_url: Some(url),
+        webhooks: false,
+        gateway: Some(|c| c.toss_hints_per_checkout_per_min = 3),
+        ..long_pending("toss")
+    };
+    let stack = Stack::start(options).await;
+    let temporal = temporal(&stack).await;
+    let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
+    let key = stack.psp_payment_id("toss", &po).await;
+    assert!(settled(&temporal, &id).await);
+
+    let first = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:00.000");
+    assert_eq!(post_webhook(&stack, "toss", &first, &[]).await, (200, json!({"received": true, "outcome": "signaled"})));
+    assert!(settled(&temporal, &id).await);
+    let again = post_webhook(&stack, "toss", &first, &[]).await;
+    assert_eq!(again, (200, json!({"received": true, "duplicate": true})), "a recorded hint is not signalled again");
+    let second = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:01.000");
+    assert_eq!(post_webhook(&stack, "toss", &second, &[]).await.0, 200);
+    assert!(settled(&temporal, &id).await);
+
+    let third = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:02.000");
+    let response = stack
+        .http
+        .post(format!("{}/webhooks/toss", stack.rest_url))
+        .header("content-type", "application/json")
+        .body(third.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert!(settled(&temporal, &id).await);
+    assert_eq!(psp_signals(&temporal, &id).await, 2, "only the two hints within the rate were signalled");
+    assert_eq!(rows_with_payload(&stack, "toss", &third).await, 0, "the refused hint was not recorded");
+    assert_eq!(order(&stack, &po).await.status, S::Executing, "hints never move money");
+    stack.shutdown().await;
+}
+
 /// (g) Toss payout events must be signed: unsigned -> 401, signed with another key or for
 /// another transmission time -> 401, none recorded; signed as Toss does (two `v1:` values,
 /// the first made with a retired key) -> 200 and recorded once. The simulator's own signed

@@ -10,6 +10,7 @@
 //! layer that looks the method up in [`grpc_access`] and refuses methods without a decision.
 
 use crate::error::ApiError;
+use crate::limits::{Limits, too_many};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::{self, Next};
@@ -60,17 +61,32 @@ impl Caller {
     }
 }
 
-/// Checks presented keys against the store.
-#[derive(Clone, Debug)]
+/// Checks presented keys against the store, and the per-key and per-IP rate limits.
+#[derive(Clone)]
 pub struct Authenticator {
     store: Store,
     mode: ApiKeyMode,
+    limits: Option<Limits>,
 }
 
 impl Authenticator {
-    /// Accepts keys of `mode` found active in `store`.
+    /// Accepts keys of `mode` found active in `store`; no rate limits.
     pub fn new(store: Store, mode: ApiKeyMode) -> Self {
-        Authenticator { store, mode }
+        Authenticator { store, mode, limits: None }
+    }
+
+    /// The same, with rate limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Refuses a client IP over its rate.
+    pub fn check_ip(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
+        match &self.limits {
+            Some(limits) => limits.per_ip.check(&ip).map_err(|wait| too_many("requests from this address", wait)),
+            None => Ok(()),
+        }
     }
 
     /// The caller of a request carrying `authorization` values, if its key is active and has
@@ -93,6 +109,9 @@ impl Authenticator {
             None => return Err(invalid_key()),
         }
         let record = self.store.authenticate_api_key(key).await?.ok_or_else(invalid_key)?;
+        if let Some(limits) = &self.limits {
+            limits.per_key.check(&record.key_id).map_err(|wait| too_many("requests with this API key", wait))?;
+        }
         if !record.has_scope(scope) {
             return Err(ApiError::PermissionDenied(format!(
                 "the API key {} ({}) lacks the `{}` scope this call needs",
@@ -244,7 +263,7 @@ pub fn grpc_access(path: &str) -> Option<Access> {
 }
 
 /// The tower layer that guards the gRPC server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GrpcAuthLayer {
     auth: Authenticator,
 }
@@ -265,7 +284,7 @@ impl<S> tower::Layer<S> for GrpcAuthLayer {
 }
 
 /// The service [`GrpcAuthLayer`] makes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GrpcAuth<S> {
     inner: S,
     auth: Authenticator,
@@ -294,6 +313,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
         Box::pin(async move {
+            let peer = request.extensions().get::<tonic::transport::server::TcpConnectInfo>().and_then(|c| c.remote_addr());
+            if let Some(peer) = peer
+                && let Err(e) = auth.check_ip(peer.ip())
+            {
+                return Ok(tonic::Status::from(e).into_http());
+            }
             let scope = match grpc_access(request.uri().path()) {
                 Some(Access::Public) => return inner.call(request).await,
                 Some(Access::Scope(scope)) => scope,

@@ -77,6 +77,30 @@ pub struct GatewayConfig {
     #[arg(long, env = "START_SWEEP_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub start_sweep_secs: u64,
+    /// Requests per second per API key (bursts of twice that); 0: no limit. Over it: 429 with
+    /// `Retry-After`.
+    #[arg(long, env = "RATE_LIMIT_PER_KEY", default_value_t = 500)]
+    pub rate_limit_per_key: u32,
+    /// Requests per second per client IP, every route (bursts of twice that); 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_PER_IP", default_value_t = 1000)]
+    pub rate_limit_per_ip: u32,
+    /// Toss's unsigned status hints passed on per checkout per minute (each costs a PSP lookup;
+    /// anyone can forge them); more are answered 429, which makes Toss redeliver later.
+    #[arg(long, env = "TOSS_HINTS_PER_CHECKOUT_PER_MIN", default_value_t = 6)]
+    pub toss_hints_per_checkout_per_min: u32,
+    /// Seconds a client has to send a request's headers (slow-loris guard).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a REST request has to be answered (then 408).
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// REST requests handled at once; more are answered 503 at once.
+    #[arg(long, env = "CONCURRENCY_MAX", default_value_t = 1024)]
+    pub concurrency_max: usize,
+    /// Days a received webhook event is kept (deduplication needs it only while the PSP may
+    /// redeliver: Stripe for 3 days, Toss for less); older rows are purged hourly.
+    #[arg(long, env = "WEBHOOK_RETENTION_DAYS", default_value_t = 30)]
+    pub webhook_retention_days: u32,
     /// Serve gRPC server reflection (v1 and v1alpha), public, so grpcurl and Postman can list
     /// and describe the services without the proto files.
     #[arg(long, env = "GRPC_REFLECTION", default_value_t = true, action = clap::ArgAction::Set)]
@@ -108,6 +132,24 @@ impl GatewayConfig {
         self.psp_attempts_max = waits.psp_attempts_max;
         self.janitor_schedule_secs = JanitorSchedule(waits.unknown_recheck_secs);
         self.store_attempts_max = waits.store_attempts_max;
+    }
+
+    /// The rate limits.
+    pub fn rates(&self) -> crate::limits::Rates {
+        crate::limits::Rates {
+            per_key: self.rate_limit_per_key,
+            per_ip: self.rate_limit_per_ip,
+            hints_per_checkout_per_min: self.toss_hints_per_checkout_per_min,
+        }
+    }
+
+    /// The REST server's limits.
+    pub fn serve_limits(&self) -> crate::http_server::ServeLimits {
+        crate::http_server::ServeLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            concurrency_max: self.concurrency_max.max(1),
+        }
     }
 
     /// Defaults, as if no flag or variable were given.

@@ -50,6 +50,14 @@ pub enum ApiError {
     /// The key is valid but lacks the scope the call needs.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// Too many requests: 429 with `Retry-After` (gRPC RESOURCE_EXHAUSTED).
+    #[error("rate limited: {what}; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// What was limited (`requests with this API key`, ...).
+        what: String,
+        /// Whole seconds until a retry can pass.
+        retry_after_secs: u64,
+    },
     /// No such resource.
     #[error("{0} not found")]
     NotFound(String),
@@ -149,6 +157,13 @@ impl IntoResponse for ApiError {
                 );
                 return response;
             }
+            ApiError::RateLimited { what, retry_after_secs } => {
+                let body = json!({"error": {"type": "invalid_request_error", "code": "rate_limited",
+                    "message": format!("too many {what}; retry after {retry_after_secs} s")}});
+                let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after_secs));
+                return response;
+            }
             ApiError::PermissionDenied(message) => (
                 StatusCode::FORBIDDEN,
                 json!({"error": {"type": "invalid_request_error", "code": "api_key_scope_missing",
@@ -191,6 +206,12 @@ impl From<ApiError> for tonic::Status {
             ApiError::Idempotency { message, .. } => tonic::Status::invalid_argument(message),
             ApiError::Unauthenticated { code, message } => tonic::Status::unauthenticated(format!("{code}: {message}")),
             ApiError::PermissionDenied(message) => tonic::Status::permission_denied(message),
+            ApiError::RateLimited { what, retry_after_secs } => {
+                let mut status =
+                    tonic::Status::resource_exhausted(format!("too many {what}; retry after {retry_after_secs} s"));
+                status.metadata_mut().insert("retry-after", retry_after_secs.into());
+                status
+            }
             ApiError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
             ApiError::Unavailable(message) => tonic::Status::unavailable(message),
             ApiError::Internal(e) => {

@@ -3,7 +3,8 @@
 //! that stores a checkout and starts its Temporal workflow. It never moves money itself.
 //!
 //! Layout: `config.rs` (flags and environment), `auth.rs` (API keys and scopes on every route
-//! and method), `api_keys.rs` (operators' key management), `service.rs` (create/read shared by both APIs,
+//! and method), `limits.rs` (rate limits), `http_server.rs` (the REST server: header-read and
+//! request timeouts, the concurrency limit), `api_keys.rs` (operators' key management), `service.rs` (create/read shared by both APIs,
 //! and messages to running checkouts: confirmations, review decisions, cancellations),
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
 //! workflow, REST routes), `start_sweep.rs` (the sweep that starts checkouts and refunds whose
@@ -22,7 +23,9 @@ pub mod error;
 pub mod grpc;
 pub mod grpc_edges;
 pub mod grpc_idempotency;
+pub mod http_server;
 pub mod idempotency;
+pub mod limits;
 pub mod pages;
 pub mod probes;
 pub mod refunds;
@@ -63,6 +66,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let purge = tokio::spawn(idempotency::purge_loop(store.clone(), stopped(stop_rx.clone())));
+    tokio::spawn(webhooks::purge_loop(store.clone(), config.webhook_retention_days, stopped(stop_rx.clone())));
     let repair = tokio::spawn(start_sweep::sweep_loop(
         service.clone(),
         std::time::Duration::from_secs(config.start_sweep_secs),
@@ -72,7 +76,9 @@ pub async fn run(
     tokio::spawn(seal_legacy_tokens(store.clone()));
 
     tracing::info!(rest = %rest.local_addr()?, grpc = %grpc.local_addr()?, "gateway listening");
-    let auth = auth::Authenticator::new(store.clone(), config.shared.env.api_key_mode());
+    let limits = limits::Limits::new(config.rates());
+    tokio::spawn(limits.clone().sweep_loop(stopped(stop_rx.clone())));
+    let auth = auth::Authenticator::new(store.clone(), config.shared.env.api_key_mode()).with_limits(limits.clone());
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<PaymentServiceServer<grpc::GrpcPayments>>().await;
     let mut grpc_builder = tonic::transport::Server::builder()
@@ -99,8 +105,11 @@ pub async fn run(
     }
     let grpc_server = grpc_router.serve_with_incoming_shutdown(tokio_stream_listener(grpc), stopped(stop_rx.clone()));
 
-    let app = routes(&config, service, auth).into_router();
-    let rest_server = axum::serve(rest, app).with_graceful_shutdown(stopped(stop_rx));
+    let serve_limits = config.serve_limits();
+    let app = routes(&config, service, auth, limits.hints.clone()).into_router();
+    let app = app.layer(axum::middleware::from_fn_with_state(limits, limits::per_ip));
+    let app = http_server::limited(app, &serve_limits);
+    let rest_server = http_server::serve(rest, app, &serve_limits, stopped(stop_rx));
     let (rest_result, grpc_result) = tokio::join!(rest_server, grpc_server);
     rest_result.context("REST server")?;
     grpc_result.context("gRPC server")?;
@@ -112,7 +121,12 @@ pub async fn run(
 }
 
 /// Every REST route of the gateway, each with its access decision (`auth::RouteTable`).
-pub fn routes(config: &GatewayConfig, service: PaymentsService, auth: auth::Authenticator) -> auth::RouteTable {
+pub fn routes(
+    config: &GatewayConfig,
+    service: PaymentsService,
+    auth: auth::Authenticator,
+    hints: limits::Limiter<String>,
+) -> auth::RouteTable {
     let pages = pages::PageConfig {
         public_url: config.public_url.clone(),
         toss_js_url: config.toss_js_url.clone(),
@@ -125,7 +139,7 @@ pub fn routes(config: &GatewayConfig, service: PaymentsService, auth: auth::Auth
     let table = auth::RouteTable::new(auth);
     let table = rest::routes(table, service.clone(), config.public_url.clone());
     let table = pages::routes(table, service.clone(), pages);
-    webhooks::routes(table, service, secrets)
+    webhooks::routes(table, service, secrets, hints)
 }
 
 /// Seals every payment token older versions stored in plain text.

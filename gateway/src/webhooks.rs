@@ -9,6 +9,7 @@
 //! not yet been told about tries the signal again.
 
 use crate::auth::{Access, RouteTable};
+use crate::limits::Limiter;
 use crate::service::PaymentsService;
 use payments_worker::config::SecretKey;
 use axum::body::Bytes;
@@ -44,20 +45,27 @@ pub struct WebhookSecrets {
 struct Bridge {
     service: PaymentsService,
     secrets: Arc<WebhookSecrets>,
+    /// Unsigned hints passed on, per checkout.
+    hints: Limiter<String>,
 }
 
 /// The webhook route: public (PSPs hold no key of ours; each event is checked by its PSP's own
 /// rules: a signature, or, for unsigned hints, a lookup at the PSP). Bodies over
 /// [`WEBHOOK_PAYLOAD_BYTES_MAX`] are answered 413, so a PSP stops redelivering them.
-pub fn routes(table: RouteTable, service: PaymentsService, secrets: WebhookSecrets) -> RouteTable {
-    let state = Bridge { service, secrets: Arc::new(secrets) };
+pub fn routes(
+    table: RouteTable,
+    service: PaymentsService,
+    secrets: WebhookSecrets,
+    hints: Limiter<String>,
+) -> RouteTable {
+    let state = Bridge { service, secrets: Arc::new(secrets), hints };
     let limit = DefaultBodyLimit::max(WEBHOOK_PAYLOAD_BYTES_MAX);
     table.add(Method::POST, "/webhooks/{psp}", Access::Public, post(receive).layer(limit).with_state(state))
 }
 
 /// What the bridge learned from one event.
 struct Parsed {
-    /// Unsigned events can be forged: a recorded id does not stop the hint being passed on.
+    /// Unsigned events can be forged: they are rate limited per checkout.
     unsigned: bool,
     /// Payout events concern no checkout.
     payout: bool,
@@ -88,7 +96,7 @@ async fn receive(State(bridge): State<Bridge>, Path(psp): Path<String>, headers:
             return answer(status, json!({"error": message}));
         }
     };
-    handle(&bridge.service, &psp, parsed, text).await
+    handle(&bridge, &psp, parsed, text).await
 }
 
 /// Fields of PSP event objects that hold credentials: Stripe's `payment_method` (with our
@@ -137,8 +145,18 @@ pub fn stored_payload(payload: &str) -> String {
     }
 }
 
-async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &str) -> Response {
+async fn handle(bridge: &Bridge, psp: &str, parsed: Parsed, payload: &str) -> Response {
+    let service = &bridge.service;
     let checkout_id = find_checkout(service, &parsed).await;
+    // Anyone can send an unsigned hint, and each one costs a PSP lookup: a few per checkout
+    // per minute; beyond that 429 (Toss redelivers later; a forger is slowed down).
+    if parsed.unsigned
+        && let Some(id) = &checkout_id
+        && let Err(wait) = bridge.hints.check(&id.to_string())
+    {
+        tracing::warn!(psp, checkout_id = %id, "unsigned hints over the per-checkout rate");
+        return crate::limits::too_many("unsigned status events for this checkout", wait).into_response();
+    }
     let stored = stored_payload(payload);
     let event = WebhookEvent {
         psp,
@@ -148,10 +166,12 @@ async fn handle(service: &PaymentsService, psp: &str, parsed: Parsed, payload: &
         payload: &stored,
     };
     match service.store().record_webhook(&event).await {
-        Ok(WebhookRecord::Done) if !parsed.unsigned => {
+        // Recorded and handled before: never signalled again, signed or not (a forged unsigned
+        // copy of a real event only costs the real one its wake-up; the wait asks the PSP on
+        // its own schedule anyway).
+        Ok(WebhookRecord::Done) => {
             return answer(StatusCode::OK, json!({"received": true, "duplicate": true}));
         }
-        Ok(WebhookRecord::Done) => {}
         Ok(WebhookRecord::New | WebhookRecord::Pending) => {}
         Err(e) => {
             tracing::error!(psp, event_id = %parsed.event_id, error = %e, "webhook not recorded; the PSP will retry");
@@ -420,4 +440,18 @@ mod tests {
         assert!(verify_toss_signature("k", &header, body, "2024-01-01T00:00:01").is_err());
         assert!(verify_toss_signature("other", &header, body, "2024-01-01T00:00:00").is_err());
     }
+}
+
+/// Deletes webhook events older than `retention_days` at start and hourly until `stop`.
+pub async fn purge_loop(store: payments_store::Store, retention_days: u32, stop: impl std::future::Future<Output = ()>) {
+    let retention_ms = i64::from(retention_days) * 24 * 3600 * 1000;
+    let interval = std::time::Duration::from_secs(crate::idempotency::IDEMPOTENCY_PURGE_INTERVAL_SECS);
+    crate::idempotency::every(interval, stop, || async {
+        match store.purge_webhook_events(crate::idempotency::now_ms() - retention_ms).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, retention_days, "old webhook events purged"),
+            Err(e) => tracing::warn!(error = %e, "purging webhook events failed; the next round retries"),
+        }
+    })
+    .await;
 }

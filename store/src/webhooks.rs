@@ -67,6 +67,19 @@ impl Store {
         }
     }
 
+    /// Deletes webhook events received before `before_ms` (their PSP no longer redelivers
+    /// them); answers how many.
+    pub async fn purge_webhook_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM webhook_event WHERE received_at_ms < $1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     /// Marks a recorded webhook handled, with what became of it (signaled, workflow finished,
     /// unknown checkout...).
     pub async fn finish_webhook(&self, psp: &str, event_id: &str, outcome: &str) -> Result<(), StoreError> {

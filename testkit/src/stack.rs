@@ -62,6 +62,8 @@ pub struct StackOptions {
     pub psp_search_lag_secs: Option<u64>,
     /// The worker's `RISK_ORDER_LIMITS` (`None`: the default, every currency).
     pub risk_order_limits: Option<String>,
+    /// Changes to the gateway's configuration (rate limits, timeouts), applied last.
+    pub gateway: Option<fn(&mut GatewayConfig)>,
 }
 
 impl StackOptions {
@@ -84,6 +86,7 @@ impl StackOptions {
             psp_key_ttl_secs: None,
             psp_search_lag_secs: None,
             risk_order_limits: None,
+            gateway: None,
         }
     }
 }
@@ -310,6 +313,9 @@ impl Stack {
         };
         config.shared.task_queue = self.task_queue.clone();
         config.shared.database_url = self.services_database_url.clone();
+        if let Some(change) = options.gateway {
+            change(&mut config);
+        }
         config
     }
 
