@@ -1,6 +1,6 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
-use crate::commands::{bench, checkout, demo, dlq, keys, payment, refund, review, verify, wallet};
+use crate::commands::{bench, checkout, db, demo, dlq, keys, payment, refund, review, verify, wallet};
 use crate::admin::AdminTarget;
 use crate::gateway::Gateway;
 use clap::{Args, Parser, Subcommand};
@@ -124,6 +124,9 @@ pub enum Command {
     /// keys (gRPC AdminService, admin key).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The database: apply migrations as the schema owner and grant the services' role.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 #[cfg(test)]

@@ -39,5 +39,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Refund(cmd) => commands::refund::run(&globals, cmd).await,
         Command::Wallet(cmd) => commands::wallet::run(&globals, cmd).await,
         Command::Keys(cmd) => commands::keys::run(&globals, cmd).await,
+        Command::Db(cmd) => commands::db::run(&globals, cmd).await,
     }
 }

@@ -13,7 +13,8 @@
 //! operator froze), `dead_letters.rs` (saga steps parked for an operator), `records.rs` (row
 //! types, validated on read), `tokens.rs` (payment tokens sealed at rest), `starts.rs` (rows
 //! whose workflow start may have been lost, for the gateway's start sweep), `api_keys.rs` (who
-//! may call the gateway: keys stored hashed, with scopes, revocation and rolls).
+//! may call the gateway: keys stored hashed, with scopes, revocation and rolls), `roles.rs`
+//! (PostgreSQL: the services' role, granted rows only).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts,
@@ -33,6 +34,7 @@ mod records;
 mod refund_bookings;
 mod refund_requests;
 mod refunds;
+mod roles;
 mod starts;
 mod tokens;
 mod verify;
@@ -65,6 +67,7 @@ pub use refunds::{
     REFUND_ID_LEN_MAX, RefundId, RefundKind, RefundRecord, RefundStatus, refund_ledger_key, refund_wallet_key,
     reversal_refund_id,
 };
+pub use roles::is_role_name;
 pub use starts::{START_BATCH_MAX, StartCursor};
 pub use tokens::{DEV_TOKEN_KEY, TOKEN_KEY_BYTES, TOKEN_KEYS_MAX, TokenVault};
 pub use verify::{Imbalance, VerifyReport, WalletMismatch};

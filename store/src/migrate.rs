@@ -16,6 +16,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (7, "money_safety", include_str!("../migrations/sqlite/0007_money_safety.sql")),
     (8, "append_only_guards", include_str!("../migrations/sqlite/0008_append_only_guards.sql")),
     (9, "api_keys", include_str!("../migrations/sqlite/0009_api_keys.sql")),
+    (10, "balance_checks", include_str!("../migrations/sqlite/0010_balance_checks.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -27,6 +28,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (7, "money_safety", include_str!("../migrations/postgres/0007_money_safety.sql")),
     (8, "append_only_guards", include_str!("../migrations/postgres/0008_append_only_guards.sql")),
     (9, "api_keys", include_str!("../migrations/postgres/0009_api_keys.sql")),
+    (10, "balance_checks", include_str!("../migrations/postgres/0010_balance_checks.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.
@@ -47,14 +49,25 @@ pub(crate) async fn run_to(store: &Store, version_max: i64) -> Result<(), StoreE
     if store.backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_MIGRATION_LOCK_KEY).execute(&mut *tx).await?;
     }
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migration (
-            version BIGINT PRIMARY KEY,
-            description TEXT NOT NULL,
-            applied_at_ms BIGINT NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    // PostgreSQL checks the right to create in the schema even for IF NOT EXISTS: a service
+    // role (no CREATE) starting against an up-to-date schema must not try.
+    let exists = match store.backend {
+        Backend::Postgres => sqlx::query("SELECT to_regclass('schema_migration') IS NOT NULL")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<bool, _>(0)?,
+        Backend::Sqlite => false,
+    };
+    if !exists {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migration (
+                version BIGINT PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at_ms BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migration")
         .fetch_all(&mut *tx)
         .await?

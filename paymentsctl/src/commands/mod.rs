@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod checkout;
+pub mod db;
 pub mod demo;
 pub mod dlq;
 pub mod keys;
