@@ -11,7 +11,8 @@
 //! money against the platform's rows), `workflows.rs` (the stack's workflows in Temporal, counted without trusting one read of
 //! visibility), `proxy.rs` (a TCP proxy a test can cut), `poll.rs` (bounded polling:
 //! tests never sleep to wait for state), `browser.rs` (headless Chromium over WebDriver), `grpc.rs` (the gateway's gRPC
-//! services, called with the stack's API keys).
+//! services, called with the stack's API keys), `tls_proxy.rs` (mutual TLS in front of the
+//! Temporal dev server).
 
 pub mod browser;
 mod db;
@@ -23,6 +24,7 @@ mod service;
 pub mod simulator;
 pub mod stack;
 pub mod temporal;
+pub mod tls_proxy;
 mod workflows;
 
 pub use db::Db;
