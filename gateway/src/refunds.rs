@@ -6,20 +6,19 @@
 use crate::auth::{Caller, RouteTable};
 use crate::error::{ApiError, refuse_card_number};
 use crate::idempotency;
-use crate::rest::{PAYMENTS, REQUEST_BODY_BYTES_MAX, require_json};
+use crate::rest::{PAYMENTS, json_post};
 use crate::service::PaymentsService;
 use crate::views::refund_json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::{get, post};
-use axum::{Extension, Json, middleware};
+use axum::{Extension, Json};
 use payments_domain::{CheckoutId, Currency, Money, PaymentOrderId};
 use payments_store::{OrderRecord, RefundId, RefundKind, RefundRecord, RefundStatus, StoreError};
 use payments_workflows::contract::RefundRequest;
 use payments_workflows::messages::{CHECKOUT_ID_ATTRIBUTE, PAYMENT_STATUS_ATTRIBUTE};
 use payments_workflows::{RefundInput, RefundWorkflow};
-use std::convert::Infallible;
 use serde_json::{Map, Value, json};
 use temporalio_client::errors::WorkflowStartError;
 use temporalio_client::{WorkflowIdReusePolicy, WorkflowStartOptions};
@@ -237,18 +236,12 @@ impl PaymentsService {
 
 /// The refund routes, all in the `payments` scope.
 pub fn routes(table: RouteTable, service: PaymentsService) -> RouteTable {
-    let idempotent = middleware::from_fn_with_state(service.store().clone(), idempotency::layer);
-    let limit = DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX);
     table
         .add(
             Method::POST,
             "/v1/payments/{payment_order_id}/refunds",
             PAYMENTS,
-            post(create_refund)
-                .layer::<_, Infallible>(idempotent)
-                .layer(limit)
-                .layer(middleware::from_fn(require_json))
-                .with_state(service.clone()),
+            json_post(post(create_refund), service.store()).with_state(service.clone()),
         )
         .add(Method::GET, "/v1/payments/{payment_order_id}/refunds", PAYMENTS, get(list_refunds).with_state(service.clone()))
         // Refund ids contain ':' (`{order}:refund:{n}`); a path segment may hold it as is.

@@ -15,9 +15,9 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, middleware};
-use payments_store::ApiScope;
+use payments_store::{ApiScope, Store};
 use payments_domain::checkout::{draft_from_json, hosted_draft_from_json};
 use payments_domain::{CheckoutId, NewCheckout};
 use std::convert::Infallible;
@@ -29,36 +29,30 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 /// The REST routes (and, through `refunds::routes`, the refund routes), each with its access
 /// decision and the JSON body limit.
 pub fn routes(table: RouteTable, service: PaymentsService, public_url: String) -> RouteTable {
-    // Stripe's Idempotency-Key rules on the mutating calls (see `idempotency.rs`).
-    let idempotent = middleware::from_fn_with_state(service.store().clone(), idempotency::layer);
-    let limit = DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX);
+    let store = service.store();
     let state = Rest { service: service.clone(), public_url };
     let table = table
-        .add(
-            Method::POST,
-            "/v1/payments",
-            PAYMENTS,
-            post(create_payment)
-                .layer::<_, Infallible>(idempotent.clone())
-                .layer(limit)
-                .layer(middleware::from_fn(require_json))
-                .with_state(state.clone()),
-        )
+        .add(Method::POST, "/v1/payments", PAYMENTS, json_post(post(create_payment), store).with_state(state.clone()))
         .add(
             Method::POST,
             "/v1/checkouts",
             PAYMENTS,
-            post(create_hosted_checkout)
-                .layer::<_, Infallible>(idempotent)
-                .layer(limit)
-                .layer(middleware::from_fn(require_json))
-                .with_state(state.clone()),
+            json_post(post(create_hosted_checkout), store).with_state(state.clone()),
         )
         .add(Method::GET, "/v1/payments/{payment_order_id}", PAYMENTS, get(get_payment).with_state(state.clone()))
         .add(Method::GET, "/v1/checkouts/{checkout_id}", PAYMENTS, get(get_checkout).with_state(state))
         .add(Method::GET, "/healthz", Access::Public, get(probes::readiness).with_state(service.clone()))
         .add(Method::GET, "/livez", Access::Public, get(probes::liveness));
     refunds::routes(table, service)
+}
+
+/// A mutating JSON route: Stripe's Idempotency-Key rules (`idempotency.rs`), the body limit
+/// (413) and `application/json` only (415), outermost first: content type, limit, key.
+pub(crate) fn json_post<S: Clone + Send + Sync + 'static>(route: MethodRouter<S>, store: &Store) -> MethodRouter<S> {
+    route
+        .layer::<_, Infallible>(middleware::from_fn_with_state(store.clone(), idempotency::layer))
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(middleware::from_fn(require_json))
 }
 
 /// Refuses a request body that is not declared `application/json` (a charset parameter is
