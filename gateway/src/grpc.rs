@@ -49,6 +49,7 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         &self,
         request: Request<pb::DecideReviewRequest>,
     ) -> Result<Response<pb::DecideReviewResponse>, Status> {
+        let by = caller_id(&request);
         let r = request.into_inner();
         let id = CheckoutId::parse(r.checkout_id).map_err(|e| Status::invalid_argument(format!("checkout_id: {e}")))?;
         if r.reason.trim().is_empty() || r.operator.trim().is_empty() {
@@ -58,7 +59,7 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         refuse_card_number("operator", &r.operator)?;
         let decision = ReviewDecision { approve: r.approve, reason: r.reason, operator: r.operator };
         let phase = self.service.decide_review(&id, decision).await?;
-        tracing::info!(checkout_id = %id, approve = r.approve, "review decision delivered");
+        tracing::info!(checkout_id = %id, approve = r.approve, by, "review decision delivered");
         Ok(Response::new(pb::DecideReviewResponse { checkout_id: id.to_string(), phase: phase.as_str().to_owned() }))
     }
 
@@ -66,11 +67,12 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         &self,
         request: Request<pb::CancelCheckoutRequest>,
     ) -> Result<Response<pb::CancelCheckoutResponse>, Status> {
+        let by = caller_id(&request);
         let r = request.into_inner();
         let id = CheckoutId::parse(r.checkout_id).map_err(|e| Status::invalid_argument(format!("checkout_id: {e}")))?;
         let cancel = CancelRequest { operator: r.operator, reason: r.reason };
         let phase = self.service.cancel_checkout(&id, cancel).await?;
-        tracing::info!(checkout_id = %id, phase = phase.as_str(), "checkout cancellation delivered");
+        tracing::info!(checkout_id = %id, phase = phase.as_str(), by, "checkout cancellation delivered");
         Ok(Response::new(pb::CancelCheckoutResponse { checkout_id: id.to_string(), phase: phase.as_str().to_owned() }))
     }
 
@@ -97,14 +99,16 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         &self,
         request: Request<pb::DeadLetterActionRequest>,
     ) -> Result<Response<pb::DeadLetter>, Status> {
-        self.act(request.into_inner(), DeadLetterVerb::Retry).await
+        let by = caller_id(&request);
+        self.act(request.into_inner(), DeadLetterVerb::Retry, &by).await
     }
 
     async fn resolve_dead_letter(
         &self,
         request: Request<pb::DeadLetterActionRequest>,
     ) -> Result<Response<pb::DeadLetter>, Status> {
-        self.act(request.into_inner(), DeadLetterVerb::Resolve).await
+        let by = caller_id(&request);
+        self.act(request.into_inner(), DeadLetterVerb::Resolve, &by).await
     }
 
     async fn create_api_key(
@@ -155,13 +159,15 @@ fn caller_id<T>(request: &Request<T>) -> String {
 }
 
 impl GrpcAdmin {
-    /// Retry or resolve, answering the dead letter afterwards.
+    /// Retry or resolve, answering the dead letter afterwards; `by` is the caller's key id.
     async fn act(
         &self,
         r: pb::DeadLetterActionRequest,
         verb: DeadLetterVerb,
+        by: &str,
     ) -> Result<Response<pb::DeadLetter>, Status> {
         let record = self.service.act_on_dead_letter(&r.dead_letter_id, verb, &r.operator, &r.reason).await?;
+        tracing::info!(dead_letter_id = %r.dead_letter_id, ?verb, operator = %r.operator, by, "dead letter action delivered");
         Ok(Response::new(dead_letter_pb(&record)))
     }
 }
