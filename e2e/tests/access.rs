@@ -299,3 +299,38 @@ async fn production_refuses_to_start_with_test_defaults() {
         assert!(err.contains(var), "{var} not named: {err}");
     }
 }
+
+/// Fee rates through the AdminService (`paymentsctl fees`): set with an admin key, recorded
+/// with that key's id as author, listed with the fixed part as a decimal string; a payments
+/// key is refused; a start in the past and a bad percentage are refused naming the field.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fee_rates_are_set_and_listed_by_admins(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    use paymentsctl::commands::fees;
+    let Some(stack) = stack(db).await else { return };
+    let admin = stack.admin_target();
+    let request = |bps, fixed: &str, seller: &str, from: i64| pb::SetFeeRateRequest {
+        currency: "USD".into(),
+        seller_account: seller.into(),
+        bps,
+        fixed: fixed.into(),
+        effective_from_ms: from,
+    };
+    let set = fees::set(&admin, request(290, "0.30", "", 0)).await.unwrap();
+    assert_eq!((set.bps, set.fixed.as_str(), set.seller_account.as_str()), (290, "0.30", ""));
+    assert!(set.created_by.starts_with("key_"), "the author is the calling key: {}", set.created_by);
+    fees::set(&admin, request(100, "0", "seller-vip", 0)).await.unwrap();
+    let listed = fees::list(&admin).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    let as_payments = paymentsctl::admin::AdminTarget::new(&stack.grpc_url, &stack.payments_key);
+    let refused = fees::set(&as_payments, request(1, "0", "", 0)).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("needs an admin key"), "{refused:#}");
+    let past = fees::set(&admin, request(290, "0.30", "", 1_000)).await.unwrap_err();
+    assert!(format!("{past:#}").contains("past"), "{past:#}");
+    let too_high = fees::set(&admin, request(10_001, "0", "", 0)).await.unwrap_err();
+    assert!(format!("{too_high:#}").contains("bps"), "{too_high:#}");
+    let too_precise = fees::set(&admin, request(10, "0.305", "", 0)).await.unwrap_err();
+    assert!(format!("{too_precise:#}").contains("fixed"), "{too_precise:#}");
+    stack.shutdown().await;
+}

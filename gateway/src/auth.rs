@@ -255,7 +255,8 @@ pub fn grpc_access(path: &str) -> Option<Access> {
         (
             "payments.v1.AdminService",
             "DecideReview" | "CancelCheckout" | "ListDeadLetters" | "GetDeadLetter" | "RetryDeadLetter"
-            | "ResolveDeadLetter" | "CreateApiKey" | "ListApiKeys" | "RevokeApiKey" | "RollApiKey",
+            | "ResolveDeadLetter" | "CreateApiKey" | "ListApiKeys" | "RevokeApiKey" | "RollApiKey" | "SetFeeRate"
+            | "ListFeeRates",
         ) => Access::Scope(ApiScope::Admin),
         _ => return None,
     };

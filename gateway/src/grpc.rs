@@ -2,6 +2,7 @@
 //! and `payments.v1.AdminService`: operators' review decisions, cancellations and dead letters.
 
 use crate::api_keys;
+use crate::fee_rates;
 use crate::auth::Caller;
 use crate::dead_letters::{check_id, parse_limit, parse_status};
 use crate::error::{ApiError, refuse_card_number};
@@ -139,6 +140,18 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         Ok(Response::new(api_keys::key_pb(&record)))
     }
 
+    async fn set_fee_rate(&self, request: Request<pb::SetFeeRateRequest>) -> Result<Response<pb::FeeRate>, Status> {
+        self.set_fee_rate_impl(request).await
+    }
+
+    async fn list_fee_rates(
+        &self,
+        _request: Request<pb::ListFeeRatesRequest>,
+    ) -> Result<Response<pb::ListFeeRatesResponse>, Status> {
+        let rates = self.service.store().fee_rates().await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListFeeRatesResponse { fee_rates: rates.iter().map(fee_rates::fee_rate_pb).collect() }))
+    }
+
     async fn roll_api_key(
         &self,
         request: Request<pb::RollApiKeyRequest>,
@@ -150,6 +163,21 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         let issued = self.service.store().roll_api_key(&r.key_id, expires).await.map_err(api_keys::store_error)?;
         tracing::info!(old = r.key_id, new = %issued.record.key_id, by, "API key rolled");
         Ok(Response::new(api_keys::issued_pb(issued)))
+    }
+}
+
+impl GrpcAdmin {
+    /// `SetFeeRate`: stored with the calling key's id as its author.
+    async fn set_fee_rate_impl(&self, request: Request<pb::SetFeeRateRequest>) -> Result<Response<pb::FeeRate>, Status> {
+        let by = caller_id(&request);
+        let d = fee_rates::draft(request.into_inner())?;
+        let record = self
+            .service
+            .store()
+            .set_fee_rate(d.currency, d.seller.as_ref(), d.rate, d.effective_from_ms, &by)
+            .await
+            .map_err(fee_rates::store_error)?;
+        Ok(Response::new(fee_rates::fee_rate_pb(&record)))
     }
 }
 

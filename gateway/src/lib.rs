@@ -4,7 +4,7 @@
 //!
 //! Layout: `config.rs` (flags and environment), `auth.rs` (API keys and scopes on every route
 //! and method), `limits.rs` (rate limits), `http_server.rs` (the REST server: header-read and
-//! request timeouts, the concurrency limit), `api_keys.rs` (operators' key management), `service.rs` (create/read shared by both APIs,
+//! request timeouts, the concurrency limit), `api_keys.rs` (operators' key management), `fee_rates.rs` (operators' fee rates), `service.rs` (create/read shared by both APIs,
 //! and messages to running checkouts: confirmations, review decisions, cancellations),
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
 //! workflow, REST routes), `start_sweep.rs` (the sweep that starts checkouts and refunds whose
@@ -20,6 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod dead_letters;
 pub mod error;
+pub mod fee_rates;
 pub mod grpc;
 pub mod grpc_edges;
 pub mod grpc_idempotency;

@@ -1,6 +1,6 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
-use crate::commands::{bench, checkout, db, demo, dlq, keys, payment, refund, review, verify, wallet};
+use crate::commands::{bench, checkout, db, demo, dlq, fees, keys, payment, refund, review, verify, wallet};
 use crate::admin::AdminTarget;
 use crate::gateway::Gateway;
 use clap::{Args, Parser, Subcommand};
@@ -127,6 +127,9 @@ pub enum Command {
     /// The database: apply migrations as the schema owner and grant the services' role.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// The platform's fee rates (gRPC AdminService, admin key): set, list.
+    #[command(subcommand)]
+    Fees(fees::FeesCommand),
 }
 
 #[cfg(test)]

@@ -40,5 +40,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Wallet(cmd) => commands::wallet::run(&globals, cmd).await,
         Command::Keys(cmd) => commands::keys::run(&globals, cmd).await,
         Command::Db(cmd) => commands::db::run(&globals, cmd).await,
+        Command::Fees(cmd) => commands::fees::run(&globals, cmd).await,
     }
 }

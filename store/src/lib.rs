@@ -14,7 +14,8 @@
 //! types, validated on read), `tokens.rs` (payment tokens sealed at rest), `starts.rs` (rows
 //! whose workflow start may have been lost, for the gateway's start sweep), `api_keys.rs` (who
 //! may call the gateway: keys stored hashed, with scopes, revocation and rolls), `roles.rs`
-//! (PostgreSQL: the services' role, granted rows only).
+//! (PostgreSQL: the services' role, granted rows only), `fee_rates.rs` (the platform's fee
+//! rates, an append-only history; the rate in force at a moment).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts,
@@ -24,6 +25,7 @@
 mod api_keys;
 mod checkouts;
 mod dead_letters;
+mod fee_rates;
 mod idempotency;
 mod ledger;
 mod migrate;
@@ -52,6 +54,7 @@ pub use dead_letters::{
     DEAD_LETTER_ID_LEN_MAX, DEAD_LETTER_OPERATOR_LEN_MAX, DEAD_LETTER_TEXT_BYTES_MAX, DEAD_LETTER_WORKFLOW_OPERATOR,
     DEAD_LETTERS_LIMIT_MAX, DeadLetterDraft, DeadLetterRecord, DeadLetterStatus,
 };
+pub use fee_rates::{FEE_RATE_CREATED_BY_LEN_MAX, FeeRateRecord};
 pub use idempotency::{
     IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_KEY_TTL_MS, IdempotencyClaim, IdempotencyRecord, IdempotencyState,
 };

@@ -17,6 +17,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (8, "append_only_guards", include_str!("../migrations/sqlite/0008_append_only_guards.sql")),
     (9, "api_keys", include_str!("../migrations/sqlite/0009_api_keys.sql")),
     (10, "balance_checks", include_str!("../migrations/sqlite/0010_balance_checks.sql")),
+    (11, "fee_rates", include_str!("../migrations/sqlite/0011_fee_rates.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -29,6 +30,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (8, "append_only_guards", include_str!("../migrations/postgres/0008_append_only_guards.sql")),
     (9, "api_keys", include_str!("../migrations/postgres/0009_api_keys.sql")),
     (10, "balance_checks", include_str!("../migrations/postgres/0010_balance_checks.sql")),
+    (11, "fee_rates", include_str!("../migrations/postgres/0011_fee_rates.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.

@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod db;
 pub mod demo;
 pub mod dlq;
+pub mod fees;
 pub mod keys;
 pub mod payment;
 pub mod refund;
