@@ -98,7 +98,11 @@ async fn every_rest_route_enforces_its_decision(#[values(Db::Sqlite, Db::Postgre
                     [(&revoked, "api_key_invalid"), (&unknown, "api_key_invalid"), (&live, "api_key_mode_mismatch")]
                 {
                     let (status, body) = call(&stack, &entry.method, &path, Some(key)).await;
-                    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some(code)), "{what}");
+                    assert_eq!(
+                        (status, body["error"]["code"].as_str()),
+                        (StatusCode::UNAUTHORIZED, Some(code)),
+                        "{what}"
+                    );
                 }
                 let (right, wrong) = match scope {
                     ApiScope::Payments => (&stack.payments_key, &stack.admin_key),
@@ -171,7 +175,10 @@ async fn every_grpc_method_enforces_its_decision(#[values(Db::Sqlite, Db::Postgr
         assert_eq!(grpc_access(public), Some(Access::Public), "{public}");
     }
     assert_eq!(grpc_call(&stack, "/grpc.health.v1.Health/Check", None).await, Code::Ok);
-    assert_eq!(grpc_call(&stack, "/payments.v1.AdminService/DropTables", Some(&stack.admin_key)).await, Code::PermissionDenied);
+    assert_eq!(
+        grpc_call(&stack, "/payments.v1.AdminService/DropTables", Some(&stack.admin_key)).await,
+        Code::PermissionDenied
+    );
     stack.shutdown().await;
 }
 
@@ -289,7 +296,15 @@ async fn production_refuses_to_start_with_test_defaults() {
     let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = payments_gateway::run(gateway, rest, grpc, std::future::pending()).await.unwrap_err().to_string();
-    for var in ["PAYMENT_TOKEN_KEYS", "DATABASE_URL", "STRIPE_WEBHOOK_SECRET", "TOSS_WEBHOOK_SECRET", "TOSS_CLIENT_KEY", "TOSS_JS_URL", "GATEWAY_PUBLIC_URL"] {
+    for var in [
+        "PAYMENT_TOKEN_KEYS",
+        "DATABASE_URL",
+        "STRIPE_WEBHOOK_SECRET",
+        "TOSS_WEBHOOK_SECRET",
+        "TOSS_CLIENT_KEY",
+        "TOSS_JS_URL",
+        "GATEWAY_PUBLIC_URL",
+    ] {
         assert!(err.contains(var), "{var} not named: {err}");
     }
     let mut worker = payments_worker::WorkerConfig::defaults();

@@ -31,7 +31,9 @@ async fn only_json_bodies_within_the_limits(#[values(Db::Sqlite, Db::Postgres)] 
     let Some(stack) = stack(db).await else { return };
     let id = unique("chk");
     let url = format!("{}/v1/payments", stack.rest_url);
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")] {
+    for content_type in
+        [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")]
+    {
         let mut request = stack.http.post(&url).body(payment(&id).to_string());
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
@@ -41,14 +43,18 @@ async fn only_json_bodies_within_the_limits(#[values(Db::Sqlite, Db::Postgres)] 
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "content_type_unsupported", "{body}");
     }
-    assert!(stack.store.checkout(&payments_domain::CheckoutId::parse(id.clone()).unwrap()).await.unwrap().is_none(), "nothing stored");
+    assert!(
+        stack.store.checkout(&payments_domain::CheckoutId::parse(id.clone()).unwrap()).await.unwrap().is_none(),
+        "nothing stored"
+    );
     let response =
         stack.http.post(&url).header("content-type", "application/json; charset=utf-8").body(payment(&id).to_string());
     assert_eq!(response.send().await.unwrap().status(), 202);
     stack.wait_done(&id).await;
 
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
-    let response = stack.http.post(&url).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
+    let response =
+        stack.http.post(&url).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
     assert_eq!(response.status(), 413);
     for psp in ["stripe", "toss"] {
         let response = stack
@@ -180,11 +186,8 @@ async fn rate_limits_answer_429_with_retry_after(#[values(Db::Sqlite, Db::Postgr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_ip_limit_covers_public_routes(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     let Some(url) = db.url().await else { return };
-    let options = StackOptions {
-        database_url: Some(url),
-        gateway: Some(|c| c.rate_limit_per_ip = 2),
-        ..StackOptions::new()
-    };
+    let options =
+        StackOptions { database_url: Some(url), gateway: Some(|c| c.rate_limit_per_ip = 2), ..StackOptions::new() };
     let stack = Stack::start(options).await;
     let mut statuses = Vec::new();
     for _ in 0..20 {

@@ -153,7 +153,11 @@ async fn concurrent_requests_with_one_key_create_one_checkout_on(url: String) {
     let (id, learn, held) = (unique("chk"), unique("key"), unique("key"));
     assert_eq!(post(&stack, PAYMENTS, &learn, &checkout(&id)).await.status, 202);
     let hash = stack.store.idempotency_record(&stack.stored_key(&learn)).await.unwrap().expect("stored").request_hash;
-    let claim = stack.store.claim_idempotency_key(&stack.stored_key(&held), "POST /v1/payments", &hash, now_ms()).await.unwrap();
+    let claim = stack
+        .store
+        .claim_idempotency_key(&stack.stored_key(&held), "POST /v1/payments", &hash, now_ms())
+        .await
+        .unwrap();
     assert_eq!(claim, IdempotencyClaim::New);
     let busy = post(&stack, PAYMENTS, &held, &checkout(&id)).await;
     assert_eq!(busy.status, 409, "{}", busy.body);

@@ -38,7 +38,9 @@ async fn readiness_follows_the_database_and_temporal(#[values(Db::Sqlite, Db::Po
     assert_eq!(probe(&stack, "/livez").await.0, 200, "alive all the same");
     stack.temporal_proxy.as_ref().unwrap().set(ProxyMode::Open);
     stack
-        .poll_until("ready again", Duration::from_secs(30), || async { (probe(&stack, "/healthz").await.0 == 200).then_some(()) })
+        .poll_until("ready again", Duration::from_secs(30), || async {
+            (probe(&stack, "/healthz").await.0 == 200).then_some(())
+        })
         .await;
 
     if postgres {

@@ -93,8 +93,7 @@ async fn grpc_refunds_partial_then_rest_on_toss(#[values(Db::Sqlite, Db::Postgre
     let Some(url) = db.url().await else { return };
     let stack = stack(url, "toss").await;
     let po = paid_order(&stack, "billing_success", "15000", "KRW").await;
-    let mut client =
-        stack.payments_grpc().await;
+    let mut client = stack.payments_grpc().await;
     let request = |amount: &str, key: &str| {
         let mut r = tonic::Request::new(pb::CreateRefundRequest {
             payment_order_id: po.clone(),

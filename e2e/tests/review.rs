@@ -8,10 +8,10 @@
 use clap::Parser as _;
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S};
 use payments_proto::payments_v1::DecideReviewRequest;
-use paymentsctl::admin::AdminClient;
 use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
 use payments_workflows::CheckoutWorkflow;
 use payments_workflows::messages::WaitLimits;
+use paymentsctl::admin::AdminClient;
 use rstest::rstest;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

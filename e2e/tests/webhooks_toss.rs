@@ -118,7 +118,10 @@ async fn unsigned_hints_are_deduplicated_and_rate_limited(#[values(Db::Sqlite, D
     assert!(settled(&temporal, &id).await);
 
     let first = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:00.000");
-    assert_eq!(post_webhook(&stack, "toss", &first, &[]).await, (200, json!({"received": true, "outcome": "signaled"})));
+    assert_eq!(
+        post_webhook(&stack, "toss", &first, &[]).await,
+        (200, json!({"received": true, "outcome": "signaled"}))
+    );
     assert!(settled(&temporal, &id).await);
     let again = post_webhook(&stack, "toss", &first, &[]).await;
     assert_eq!(again, (200, json!({"received": true, "duplicate": true})), "a recorded hint is not signalled again");

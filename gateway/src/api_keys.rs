@@ -26,9 +26,9 @@ pub fn draft(r: pb::CreateApiKeyRequest, mode: ApiKeyMode) -> Result<ApiKeyDraft
 
 /// Checks a key id's syntax (`key_` and base62) before it reaches the store.
 pub fn check_key_id(key_id: &str) -> Result<(), ApiError> {
-    let ok = key_id.strip_prefix("key_").is_some_and(|rest| {
-        !rest.is_empty() && rest.len() <= 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    });
+    let ok = key_id
+        .strip_prefix("key_")
+        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
     if ok { Ok(()) } else { Err(ApiError::invalid("parameter_invalid", "key_id", "is not a key id (key_...)")) }
 }
 

@@ -11,12 +11,12 @@
 
 use crate::error::ApiError;
 use crate::limits::{Limits, too_many};
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use axum::Router;
 use payments_store::{ApiKeyMode, ApiScope, Store};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -214,8 +214,9 @@ impl RouteTable {
     pub fn add(mut self, method: Method, path: &'static str, access: Access, handler: MethodRouter) -> Self {
         let handler = match access {
             Access::Public => handler,
-            Access::Scope(scope) => handler
-                .route_layer(middleware::from_fn_with_state(Guard { auth: self.auth.clone(), scope }, require)),
+            Access::Scope(scope) => {
+                handler.route_layer(middleware::from_fn_with_state(Guard { auth: self.auth.clone(), scope }, require))
+            }
         };
         self.router = self.router.route(path, handler);
         self.entries.push(RouteEntry { method, path, access });
@@ -244,12 +245,17 @@ pub fn grpc_access(path: &str) -> Option<Access> {
     let (service, method) = path.strip_prefix('/')?.split_once('/')?;
     let access = match (service, method) {
         ("grpc.health.v1.Health", "Check" | "Watch") => Access::Public,
-        ("grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo") => {
-            Access::Public
-        }
+        (
+            "grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection",
+            "ServerReflectionInfo",
+        ) => Access::Public,
         (
             "payments.v1.PaymentService",
-            "CreatePayment" | "GetPaymentOrder" | "GetCheckout" | "CreateHostedCheckout" | "CreateRefund"
+            "CreatePayment"
+            | "GetPaymentOrder"
+            | "GetCheckout"
+            | "CreateHostedCheckout"
+            | "CreateRefund"
             | "ListRefunds",
         ) => Access::Scope(ApiScope::Payments),
         (
@@ -314,7 +320,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
         Box::pin(async move {
-            let peer = request.extensions().get::<tonic::transport::server::TcpConnectInfo>().and_then(|c| c.remote_addr());
+            let peer =
+                request.extensions().get::<tonic::transport::server::TcpConnectInfo>().and_then(|c| c.remote_addr());
             if let Some(peer) = peer
                 && let Err(e) = auth.check_ip(peer.ip())
             {

@@ -280,7 +280,14 @@ mod tests {
     #[test]
     fn production_refuses_test_defaults() {
         let vars: Vec<&str> = parse(&[]).unwrap().production_problems().iter().map(|(v, _)| *v).collect();
-        for var in ["PAYMENT_TOKEN_KEYS", "STRIPE_WEBHOOK_SECRET", "TOSS_WEBHOOK_SECRET", "TOSS_CLIENT_KEY", "TOSS_JS_URL", "GATEWAY_PUBLIC_URL"] {
+        for var in [
+            "PAYMENT_TOKEN_KEYS",
+            "STRIPE_WEBHOOK_SECRET",
+            "TOSS_WEBHOOK_SECRET",
+            "TOSS_CLIENT_KEY",
+            "TOSS_JS_URL",
+            "GATEWAY_PUBLIC_URL",
+        ] {
             assert!(vars.contains(&var), "{var} not refused: {vars:?}");
         }
         let real = parse(&[

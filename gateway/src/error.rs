@@ -161,7 +161,9 @@ impl IntoResponse for ApiError {
                 let body = json!({"error": {"type": "invalid_request_error", "code": "rate_limited",
                     "message": format!("too many {what}; retry after {retry_after_secs} s")}});
                 let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-                response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after_secs));
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after_secs));
                 return response;
             }
             ApiError::PermissionDenied(message) => (

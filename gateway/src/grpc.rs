@@ -2,10 +2,10 @@
 //! and `payments.v1.AdminService`: operators' review decisions, cancellations and dead letters.
 
 use crate::api_keys;
-use crate::fee_rates;
 use crate::auth::Caller;
 use crate::dead_letters::{check_id, parse_limit, parse_status};
 use crate::error::{ApiError, refuse_card_number};
+use crate::fee_rates;
 use crate::grpc_idempotency::idempotent;
 use crate::refunds::{RefundDraft, parse_order_id};
 use crate::service::PaymentsService;
@@ -168,7 +168,10 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
 
 impl GrpcAdmin {
     /// `SetFeeRate`: stored with the calling key's id as its author.
-    async fn set_fee_rate_impl(&self, request: Request<pb::SetFeeRateRequest>) -> Result<Response<pb::FeeRate>, Status> {
+    async fn set_fee_rate_impl(
+        &self,
+        request: Request<pb::SetFeeRateRequest>,
+    ) -> Result<Response<pb::FeeRate>, Status> {
         let by = caller_id(&request);
         let d = fee_rates::draft(request.into_inner())?;
         let record = self

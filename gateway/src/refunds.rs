@@ -243,7 +243,12 @@ pub fn routes(table: RouteTable, service: PaymentsService) -> RouteTable {
             PAYMENTS,
             json_post(post(create_refund), service.store()).with_state(service.clone()),
         )
-        .add(Method::GET, "/v1/payments/{payment_order_id}/refunds", PAYMENTS, get(list_refunds).with_state(service.clone()))
+        .add(
+            Method::GET,
+            "/v1/payments/{payment_order_id}/refunds",
+            PAYMENTS,
+            get(list_refunds).with_state(service.clone()),
+        )
         // Refund ids contain ':' (`{order}:refund:{n}`); a path segment may hold it as is.
         .add(Method::GET, "/v1/refunds/{refund_id}", PAYMENTS, get(get_refund).with_state(service))
 }

@@ -17,11 +17,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, middleware};
-use payments_store::{ApiScope, Store};
 use payments_domain::checkout::{draft_from_json, hosted_draft_from_json};
 use payments_domain::{CheckoutId, NewCheckout};
-use std::convert::Infallible;
+use payments_store::{ApiScope, Store};
 use serde_json::Value;
+use std::convert::Infallible;
 
 /// Largest request body accepted. A 100-order checkout is well under 32 KiB.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;

@@ -11,7 +11,6 @@
 use crate::auth::{Access, RouteTable};
 use crate::limits::Limiter;
 use crate::service::PaymentsService;
-use payments_worker::config::SecretKey;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -21,6 +20,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use payments_domain::{CheckoutId, PaymentOrderId};
 use payments_store::{WEBHOOK_PAYLOAD_BYTES_MAX, WebhookEvent, WebhookRecord};
+use payments_worker::config::SecretKey;
 use payments_workflows::messages::{CheckoutPhase, PspEventHint};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -443,7 +443,11 @@ mod tests {
 }
 
 /// Deletes webhook events older than `retention_days` at start and hourly until `stop`.
-pub async fn purge_loop(store: payments_store::Store, retention_days: u32, stop: impl std::future::Future<Output = ()>) {
+pub async fn purge_loop(
+    store: payments_store::Store,
+    retention_days: u32,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let retention_ms = i64::from(retention_days) * 24 * 3600 * 1000;
     let interval = std::time::Duration::from_secs(crate::idempotency::IDEMPOTENCY_PURGE_INTERVAL_SECS);
     crate::idempotency::every(interval, stop, || async {

@@ -1,7 +1,7 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
-use crate::commands::{bench, checkout, db, demo, dlq, fees, keys, payment, refund, review, verify, wallet};
 use crate::admin::AdminTarget;
+use crate::commands::{bench, checkout, db, demo, dlq, fees, keys, payment, refund, review, verify, wallet};
 use crate::gateway::Gateway;
 use clap::{Args, Parser, Subcommand};
 use payments_worker::config::SecretKey;
@@ -71,7 +71,9 @@ impl Globals {
     /// The gateway's AdminService, with the admin key.
     pub fn admin(&self) -> anyhow::Result<AdminTarget> {
         let key = self.admin_key.as_ref().or(self.api_key.as_ref()).ok_or_else(|| {
-            anyhow::anyhow!("no admin key: set PAYMENTS_ADMIN_KEY (or --admin-key); scripts/run.sh prints the local keys")
+            anyhow::anyhow!(
+                "no admin key: set PAYMENTS_ADMIN_KEY (or --admin-key); scripts/run.sh prints the local keys"
+            )
         })?;
         Ok(AdminTarget::new(&self.gateway_grpc, key.expose()))
     }

@@ -209,7 +209,8 @@ fn sorted_scopes(scopes: &[ApiScope]) -> Result<String, StoreError> {
     Ok(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
 }
 
-const COLUMNS: &str = "key_id, lineage, name, scopes, mode, suffix, created_at_ms, expires_at_ms, revoked_at_ms, rolled_to";
+const COLUMNS: &str =
+    "key_id, lineage, name, scopes, mode, suffix, created_at_ms, expires_at_ms, revoked_at_ms, rolled_to";
 
 impl Store {
     /// Issues a new key. The returned secret is the only copy.

@@ -42,8 +42,11 @@ impl FeeRateRecord {
                 "" => None,
                 s => Some(SellerAccount::parse(s).map_err(|e| corrupt(e.to_string()))?),
             },
-            rate: FeeRate::new(u32::try_from(bps).map_err(|_| corrupt(format!("bps {bps}")))?, row.try_get("fixed_minor")?)
-                .map_err(|e| corrupt(e.to_string()))?,
+            rate: FeeRate::new(
+                u32::try_from(bps).map_err(|_| corrupt(format!("bps {bps}")))?,
+                row.try_get("fixed_minor")?,
+            )
+            .map_err(|e| corrupt(e.to_string()))?,
             effective_from_ms: row.try_get("effective_from_ms")?,
             created_at_ms: row.try_get("created_at_ms")?,
             created_by: row.try_get("created_by")?,
@@ -73,7 +76,9 @@ impl Store {
             )));
         }
         if created_by.trim().is_empty() || created_by.len() > FEE_RATE_CREATED_BY_LEN_MAX {
-            return Err(StoreError::Precondition(format!("created_by must be 1 to {FEE_RATE_CREATED_BY_LEN_MAX} bytes")));
+            return Err(StoreError::Precondition(format!(
+                "created_by must be 1 to {FEE_RATE_CREATED_BY_LEN_MAX} bytes"
+            )));
         }
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(

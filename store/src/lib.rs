@@ -47,7 +47,8 @@ mod webhooks;
 pub mod test_db;
 
 pub use api_keys::{
-    API_KEY_NAME_LEN_MAX, API_KEY_SECRET_CHARS, ApiKeyDraft, ApiKeyMode, ApiKeyRecord, ApiScope, IssuedApiKey, api_key_hash,
+    API_KEY_NAME_LEN_MAX, API_KEY_SECRET_CHARS, ApiKeyDraft, ApiKeyMode, ApiKeyRecord, ApiScope, IssuedApiKey,
+    api_key_hash,
 };
 pub use checkouts::CreateOutcome;
 pub use dead_letters::{

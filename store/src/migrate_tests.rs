@@ -119,7 +119,19 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
         let mut objects_after = schema_objects(&store).await;
         // New in 0005 and 0007: the one-reversal-per-order index, the client keys and the start
         // sweep's indexes (0006's sweep index is dropped again by 0007).
-        let added = ["refund_one_reversal", "client_key", "_unstarted", "payment_order_history_no_truncate", "api_key_lineage", "wallet_balance_not_negative_insert", "wallet_balance_not_negative_update", "fee_rate_no_update", "fee_rate_no_delete", "fee_rate_append_only", "fee_rate_no_truncate"];
+        let added = [
+            "refund_one_reversal",
+            "client_key",
+            "_unstarted",
+            "payment_order_history_no_truncate",
+            "api_key_lineage",
+            "wallet_balance_not_negative_insert",
+            "wallet_balance_not_negative_update",
+            "fee_rate_no_update",
+            "fee_rate_no_delete",
+            "fee_rate_append_only",
+            "fee_rate_no_truncate",
+        ];
         objects_after.retain(|o| !added.iter().any(|a| o.ends_with(a)));
         assert_eq!(objects_after, objects_before, "indexes and triggers");
         let refunds = store.refunds(&po("po-mig-1")).await.unwrap();

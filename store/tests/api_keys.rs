@@ -32,13 +32,14 @@ async fn keys_are_random_and_stored_hashed() {
         assert!(!format!("{a:?}").contains(&a.secret), "Debug prints no key");
         let truncated = &a.secret[..a.secret.len() - 1];
         assert_eq!(store.authenticate_api_key(truncated).await.unwrap(), None);
-        let dump: Vec<String> = sqlx::query("SELECT key_id || lineage || secret_hash || name || suffix AS v FROM api_key")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("v"))
-            .collect();
+        let dump: Vec<String> =
+            sqlx::query("SELECT key_id || lineage || secret_hash || name || suffix AS v FROM api_key")
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("v"))
+                .collect();
         assert!(dump.iter().all(|row| !row.contains(rest)), "no stored column holds the key");
     }
 }
@@ -72,7 +73,10 @@ async fn rolling_keeps_lineage_and_expires_the_old_key() {
         assert!(store.authenticate_api_key(&old.secret).await.unwrap().is_some(), "old key valid until expiry");
         assert!(store.authenticate_api_key(&new.secret).await.unwrap().is_some());
         let rolled = store.api_key(&old.record.key_id).await.unwrap();
-        assert_eq!((rolled.expires_at_ms, rolled.rolled_to.as_deref()), (Some(later), Some(new.record.key_id.as_str())));
+        assert_eq!(
+            (rolled.expires_at_ms, rolled.rolled_to.as_deref()),
+            (Some(later), Some(new.record.key_id.as_str()))
+        );
         assert!(matches!(store.roll_api_key(&old.record.key_id, later).await, Err(StoreError::Precondition(_))));
         // Rolled again with no grace: the second key stops at once, the third works.
         let third = store.roll_api_key(&new.record.key_id, 0).await.unwrap();

@@ -45,10 +45,16 @@ async fn rates_are_never_retroactive_nor_edited() {
     let usd = Currency::parse("USD").unwrap();
     for store in stores().await {
         let rate = FeeRate::new(290, 30).unwrap();
-        assert!(store.set_fee_rate(usd, None, rate, Some(now_ms() - 1_000), "ops").await.is_err(), "a start in the past");
+        assert!(
+            store.set_fee_rate(usd, None, rate, Some(now_ms() - 1_000), "ops").await.is_err(),
+            "a start in the past"
+        );
         let t = now_ms() + 60_000;
         store.set_fee_rate(usd, None, rate, Some(t), "ops").await.unwrap();
-        assert!(store.set_fee_rate(usd, None, FeeRate::new(1, 0).unwrap(), Some(t), "ops").await.is_err(), "same start twice");
+        assert!(
+            store.set_fee_rate(usd, None, FeeRate::new(1, 0).unwrap(), Some(t), "ops").await.is_err(),
+            "same start twice"
+        );
         assert!(store.set_fee_rate(usd, None, rate, Some(t + 1), " ").await.is_err(), "who set it is required");
         for sql in ["UPDATE fee_rate SET bps = 1", "DELETE FROM fee_rate"] {
             assert!(sqlx::query(sql).execute(store.pool()).await.is_err(), "{sql} on the history");

@@ -2,9 +2,9 @@
 //! the AdminService with the `admin` key (the interceptor is paymentsctl's).
 
 use crate::stack::Stack;
+use payments_activities::psp::SecretKey;
 use payments_proto::payments_v1::payment_service_client::PaymentServiceClient;
 use paymentsctl::admin::{AdminClient, AdminTarget, Bearer};
-use payments_activities::psp::SecretKey;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 

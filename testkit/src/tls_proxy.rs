@@ -73,8 +73,11 @@ impl TlsProxy {
             std::fs::write(&path, pem).expect("write PEM");
             path
         };
-        let (ca_pem, client_cert_pem, client_key_pem) =
-            (write("ca.pem", &ca_pem), write("client.pem", &client_pem), write("client.key", &client_key.serialize_pem()));
+        let (ca_pem, client_cert_pem, client_key_pem) = (
+            write("ca.pem", &ca_pem),
+            write("client.pem", &client_pem),
+            write("client.key", &client_key.serialize_pem()),
+        );
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());

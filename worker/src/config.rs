@@ -74,7 +74,8 @@ impl std::fmt::Debug for SharedConfig {
 impl SharedConfig {
     /// A Temporal client with the configured address, namespace and security.
     pub async fn temporal(&self) -> anyhow::Result<temporalio_client::Client> {
-        crate::temporal::connect_secured(&self.temporal_address, &self.temporal_namespace, &self.temporal_security).await
+        crate::temporal::connect_secured(&self.temporal_address, &self.temporal_namespace, &self.temporal_security)
+            .await
     }
 
     /// Connects to the payments database (migrating it) with the configured token keys.

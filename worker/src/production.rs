@@ -45,7 +45,10 @@ impl SharedConfig {
     pub fn production_problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         if self.payment_token_keys.expose().split(',').any(|k| k.trim() == payments_store::DEV_TOKEN_KEY) {
-            problems.push(("PAYMENT_TOKEN_KEYS", "holds the published development key; use `openssl rand -base64 32`".into()));
+            problems.push((
+                "PAYMENT_TOKEN_KEYS",
+                "holds the published development key; use `openssl rand -base64 32`".into(),
+            ));
         }
         if let Ok(url) = temporalio_client::Url::parse(&self.database_url)
             && let Some(password) = url.password()

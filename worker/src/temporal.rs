@@ -6,9 +6,7 @@ use anyhow::Context;
 use payments_activities::psp::SecretKey;
 use std::path::PathBuf;
 use std::time::Duration;
-use temporalio_client::{
-    Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions, Url,
-};
+use temporalio_client::{Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions, Url};
 
 /// Time allowed to open the connection; a dev server that is not up by then is reported.
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
@@ -125,7 +123,8 @@ mod tests {
     fn tls_settings() {
         let none = TemporalSecurity::default();
         assert!(none.tls_options().unwrap().is_none());
-        let cloud = TemporalSecurity { temporal_api_key: Some(SecretKey::new("tcld_secret".to_owned())), ..Default::default() };
+        let cloud =
+            TemporalSecurity { temporal_api_key: Some(SecretKey::new("tcld_secret".to_owned())), ..Default::default() };
         assert!(cloud.tls_options().unwrap().is_some(), "an API key implies TLS");
         assert!(!format!("{cloud:?}").contains("tcld_secret"));
         let half = TemporalSecurity { temporal_tls_cert: Some("/nope.pem".into()), ..Default::default() };

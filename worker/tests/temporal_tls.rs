@@ -23,8 +23,12 @@ async fn the_worker_runs_checkouts_over_mutual_tls(#[values(Db::Sqlite, Db::Post
         ..TemporalSecurity::default()
     };
     connect_secured(&proxy.url, "default", &secured).await.expect("mutual TLS with the CA and a client certificate");
-    let no_client_cert = TemporalSecurity { temporal_tls_ca: Some(proxy.ca_pem.clone()), ..TemporalSecurity::default() };
-    assert!(connect_secured(&proxy.url, "default", &no_client_cert).await.is_err(), "the proxy requires a client certificate");
+    let no_client_cert =
+        TemporalSecurity { temporal_tls_ca: Some(proxy.ca_pem.clone()), ..TemporalSecurity::default() };
+    assert!(
+        connect_secured(&proxy.url, "default", &no_client_cert).await.is_err(),
+        "the proxy requires a client certificate"
+    );
     let no_ca = TemporalSecurity { temporal_tls_ca: None, ..secured.clone() };
     assert!(connect_secured(&proxy.url, "default", &no_ca).await.is_err(), "an unknown CA is refused");
     // An http:// address is dialled as https:// once TLS is configured.

@@ -186,9 +186,13 @@ pub fn render(checkouts: usize, outcome: &BatchOutcome) -> String {
 pub async fn run(globals: &Globals, args: BenchArgs) -> anyhow::Result<()> {
     let gateway = globals.gateway_client()?;
     gateway.check_health().await?;
-    let temporal = payments_worker::temporal::connect_secured(&globals.temporal_address, &globals.temporal_namespace, &globals.temporal_security)
-        .await
-        .context("the benchmark waits for workflow results on Temporal")?;
+    let temporal = payments_worker::temporal::connect_secured(
+        &globals.temporal_address,
+        &globals.temporal_namespace,
+        &globals.temporal_security,
+    )
+    .await
+    .context("the benchmark waits for workflow results on Temporal")?;
     let runner = Runner {
         gateway,
         temporal,

@@ -43,7 +43,11 @@ pub struct SetArgs {
 /// Sets a rate.
 pub async fn set(target: &AdminTarget, request: pb::SetFeeRateRequest) -> anyhow::Result<pb::FeeRate> {
     let mut client = admin::connect(target).await?;
-    client.set_fee_rate(request).await.map(|r| r.into_inner()).map_err(|s| admin::refusal(&s, "the setting of", "a fee rate"))
+    client
+        .set_fee_rate(request)
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| admin::refusal(&s, "the setting of", "a fee rate"))
 }
 
 /// Every rate.

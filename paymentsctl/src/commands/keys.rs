@@ -130,7 +130,11 @@ async fn bootstrap(globals: &Globals, args: BootstrapArgs) -> anyhow::Result<()>
 /// Issues a key.
 pub async fn create(target: &AdminTarget, request: pb::CreateApiKeyRequest) -> anyhow::Result<pb::IssuedApiKey> {
     let mut client = admin::connect(target).await?;
-    client.create_api_key(request).await.map(|r| r.into_inner()).map_err(|s| admin::refusal(&s, "the creation of", "an API key"))
+    client
+        .create_api_key(request)
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| admin::refusal(&s, "the creation of", "an API key"))
 }
 
 /// Every key, newest first.
@@ -146,14 +150,22 @@ pub async fn list(target: &AdminTarget) -> anyhow::Result<Vec<pb::ApiKey>> {
 pub async fn revoke(target: &AdminTarget, key_id: &str) -> anyhow::Result<pb::ApiKey> {
     let mut client = admin::connect(target).await?;
     let request = pb::RevokeApiKeyRequest { key_id: key_id.to_owned() };
-    client.revoke_api_key(request).await.map(|r| r.into_inner()).map_err(|s| admin::refusal(&s, "the revocation of", &format!("API key {key_id}")))
+    client
+        .revoke_api_key(request)
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| admin::refusal(&s, "the revocation of", &format!("API key {key_id}")))
 }
 
 /// Rolls a key.
 pub async fn roll(target: &AdminTarget, key_id: &str, expires_in_secs: u64) -> anyhow::Result<pb::IssuedApiKey> {
     let mut client = admin::connect(target).await?;
     let request = pb::RollApiKeyRequest { key_id: key_id.to_owned(), expires_in_secs };
-    client.roll_api_key(request).await.map(|r| r.into_inner()).map_err(|s| admin::refusal(&s, "the roll of", &format!("API key {key_id}")))
+    client
+        .roll_api_key(request)
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| admin::refusal(&s, "the roll of", &format!("API key {key_id}")))
 }
 
 /// A stored key as JSON.
@@ -183,7 +195,8 @@ pub fn issued_json(k: &pb::IssuedApiKey) -> Value {
 /// One line per key.
 pub fn table(keys: &[pb::ApiKey]) -> String {
     let now = unix_millis();
-    let mut out = format!("{:<22} {:<8} {:<16} {:<24} {:<20} {}\n", "KEY ID", "STATUS", "SCOPES", "KEY", "NAME", "EXPIRES IN");
+    let mut out =
+        format!("{:<22} {:<8} {:<16} {:<24} {:<20} {}\n", "KEY ID", "STATUS", "SCOPES", "KEY", "NAME", "EXPIRES IN");
     for k in keys {
         let expires = match k.expires_at_ms {
             0 => "-".to_owned(),
