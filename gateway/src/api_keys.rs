@@ -3,9 +3,9 @@
 //! own mode; the secret appears in the creating answer only.
 
 use crate::error::ApiError;
+use crate::idempotency::now_ms;
 use payments_proto::payments_v1 as pb;
 use payments_store::{ApiKeyDraft, ApiKeyMode, ApiKeyRecord, ApiScope, IssuedApiKey, StoreError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Longest grace period of a rolled key: 7 days.
 pub const ROLL_EXPIRY_SECS_MAX: u64 = 7 * 24 * 3600;
@@ -52,10 +52,6 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::Precondition(message) => ApiError::invalid("not_allowed", "key_id", message),
         other => other.into(),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// The wire view of a stored key.

@@ -84,7 +84,7 @@ impl Authenticator {
     /// Refuses a client IP over its rate.
     pub fn check_ip(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
         match &self.limits {
-            Some(limits) => limits.per_ip.check(&ip).map_err(|wait| too_many("requests from this address", wait)),
+            Some(limits) => limits.check_ip(ip),
             None => Ok(()),
         }
     }
@@ -221,11 +221,6 @@ impl RouteTable {
         self.router = self.router.route(path, handler);
         self.entries.push(RouteEntry { method, path, access });
         self
-    }
-
-    /// The authenticator guarded routes use.
-    pub fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// Every route and its decision, in the order they were added.

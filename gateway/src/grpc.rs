@@ -141,7 +141,16 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
     }
 
     async fn set_fee_rate(&self, request: Request<pb::SetFeeRateRequest>) -> Result<Response<pb::FeeRate>, Status> {
-        self.set_fee_rate_impl(request).await
+        // Stored with the calling key's id as its author.
+        let by = caller_id(&request);
+        let d = fee_rates::draft(request.into_inner())?;
+        let record = self
+            .service
+            .store()
+            .set_fee_rate(d.currency, d.seller.as_ref(), d.rate, d.effective_from_ms, &by)
+            .await
+            .map_err(fee_rates::store_error)?;
+        Ok(Response::new(fee_rates::fee_rate_pb(&record)))
     }
 
     async fn list_fee_rates(
@@ -163,24 +172,6 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         let issued = self.service.store().roll_api_key(&r.key_id, expires).await.map_err(api_keys::store_error)?;
         tracing::info!(old = r.key_id, new = %issued.record.key_id, by, "API key rolled");
         Ok(Response::new(api_keys::issued_pb(issued)))
-    }
-}
-
-impl GrpcAdmin {
-    /// `SetFeeRate`: stored with the calling key's id as its author.
-    async fn set_fee_rate_impl(
-        &self,
-        request: Request<pb::SetFeeRateRequest>,
-    ) -> Result<Response<pb::FeeRate>, Status> {
-        let by = caller_id(&request);
-        let d = fee_rates::draft(request.into_inner())?;
-        let record = self
-            .service
-            .store()
-            .set_fee_rate(d.currency, d.seller.as_ref(), d.rate, d.effective_from_ms, &by)
-            .await
-            .map_err(fee_rates::store_error)?;
-        Ok(Response::new(fee_rates::fee_rate_pb(&record)))
     }
 }
 

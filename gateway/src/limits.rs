@@ -83,6 +83,11 @@ impl Limits {
         }
     }
 
+    /// Refuses a client address over its rate (429).
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.per_ip.check(&ip).map_err(|wait| too_many("requests from this address", wait))
+    }
+
     /// Drops idle entries every [`LIMITER_SWEEP_INTERVAL`] until `stop`.
     pub async fn sweep_loop(self, stop: impl std::future::Future<Output = ()>) {
         crate::idempotency::every(LIMITER_SWEEP_INTERVAL, stop, || {
@@ -104,9 +109,9 @@ pub fn too_many(what: &str, wait: Duration) -> ApiError {
 /// Axum middleware: the per-IP limit, on every REST request.
 pub async fn per_ip(State(limits): State<Limits>, request: Request, next: Next) -> Response {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(wait) = limits.per_ip.check(&peer.ip())
+        && let Err(e) = limits.check_ip(peer.ip())
     {
-        return too_many("requests from this address", wait).into_response();
+        return e.into_response();
     }
     next.run(request).await
 }

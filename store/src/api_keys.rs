@@ -199,14 +199,16 @@ fn random_base62(n: usize) -> String {
     out
 }
 
-fn sorted_scopes(scopes: &[ApiScope]) -> Result<String, StoreError> {
+/// The scopes sorted and deduplicated, and as stored (comma-separated).
+fn sorted_scopes(scopes: &[ApiScope]) -> Result<(Vec<ApiScope>, String), StoreError> {
     let mut scopes = scopes.to_vec();
     scopes.sort();
     scopes.dedup();
     if scopes.is_empty() {
         return Err(StoreError::Precondition("an API key needs at least one scope".into()));
     }
-    Ok(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
+    let stored = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    Ok((scopes, stored))
 }
 
 const COLUMNS: &str =
@@ -342,7 +344,7 @@ async fn insert_key(
             "an API key name must be 1 to {API_KEY_NAME_LEN_MAX} bytes of printable text"
         )));
     }
-    let scopes = sorted_scopes(&draft.scopes)?;
+    let (scopes, stored_scopes) = sorted_scopes(&draft.scopes)?;
     let secret = format!("sk_{}_{}", draft.mode.as_str(), random_base62(API_KEY_SECRET_CHARS));
     let key_id = format!("key_{}", random_base62(KEY_ID_CHARS));
     let lineage = lineage.unwrap_or(&key_id).to_owned();
@@ -356,7 +358,7 @@ async fn insert_key(
     .bind(&lineage)
     .bind(api_key_hash(&secret))
     .bind(draft.mode.as_str())
-    .bind(&scopes)
+    .bind(&stored_scopes)
     .bind(name)
     .bind(&suffix)
     .bind(created)
@@ -366,7 +368,7 @@ async fn insert_key(
         key_id,
         lineage,
         name: name.to_owned(),
-        scopes: scopes.split(',').map(ApiScope::parse).collect::<Result<_, _>>()?,
+        scopes,
         mode: draft.mode,
         suffix,
         created_at_ms: created,

@@ -9,7 +9,7 @@ use crate::commands::{print_json, unix_millis};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use payments_proto::payments_v1 as pb;
-use payments_store::{ApiKeyMode, Store, redact_url};
+use payments_store::{ApiKeyMode, ApiScope, Store, redact_url};
 use serde_json::{Value, json};
 
 /// `keys` subcommands.
@@ -79,34 +79,33 @@ pub struct RollArgs {
 
 /// Runs a `keys` subcommand.
 pub async fn run(globals: &Globals, cmd: KeysCommand) -> anyhow::Result<()> {
-    let cmd = match cmd {
-        KeysCommand::Bootstrap(args) => return bootstrap(globals, args).await,
-        other => other,
-    };
-    let target = globals.admin()?;
     match cmd {
-        KeysCommand::Bootstrap(_) => unreachable!("handled above"),
+        KeysCommand::Bootstrap(args) => bootstrap(globals, args).await,
         KeysCommand::Create(args) => {
             let scopes = args
                 .scopes
                 .iter()
                 .map(|s| match s {
-                    ScopeArg::Payments => "payments".to_owned(),
-                    ScopeArg::Admin => "admin".to_owned(),
+                    ScopeArg::Payments => ApiScope::Payments,
+                    ScopeArg::Admin => ApiScope::Admin,
                 })
+                .map(|s| s.as_str().to_owned())
                 .collect();
-            print_json(&issued_json(&create(&target, pb::CreateApiKeyRequest { name: args.name, scopes }).await?))
+            let request = pb::CreateApiKeyRequest { name: args.name, scopes };
+            print_json(&issued_json(&create(&globals.admin()?, request).await?))
         }
         KeysCommand::List { json } => {
-            let keys = list(&target).await?;
+            let keys = list(&globals.admin()?).await?;
             if json {
                 return print_json(&Value::Array(keys.iter().map(key_json).collect()));
             }
             print!("{}", table(&keys));
             Ok(())
         }
-        KeysCommand::Revoke { key_id } => print_json(&key_json(&revoke(&target, &key_id).await?)),
-        KeysCommand::Roll(args) => print_json(&issued_json(&roll(&target, &args.key_id, args.expires_in_secs).await?)),
+        KeysCommand::Revoke { key_id } => print_json(&key_json(&revoke(&globals.admin()?, &key_id).await?)),
+        KeysCommand::Roll(args) => {
+            print_json(&issued_json(&roll(&globals.admin()?, &args.key_id, args.expires_in_secs).await?))
+        }
     }
 }
 
