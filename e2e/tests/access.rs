@@ -10,7 +10,7 @@ use payments_gateway::auth::{Access, Authenticator, grpc_access};
 use payments_gateway::service::PaymentsService;
 use payments_proto::payments_v1 as pb;
 use payments_store::{ApiKeyDraft, ApiKeyMode, ApiScope};
-use payments_testkit::stack::http_client;
+use payments_testkit::http_client;
 use payments_testkit::{Db, Stack, StackOptions, unique};
 use payments_workflows::messages::WaitLimits;
 use paymentsctl::commands::keys;

@@ -153,7 +153,7 @@ async fn rate_limits_answer_429_with_retry_after(#[values(Db::Sqlite, Db::Postgr
     let stack = Stack::start(options).await;
     let get = |key: String| {
         let url = format!("{}/v1/checkouts/nope", stack.rest_url);
-        async move { payments_testkit::stack::http_client(Some(&key)).get(url).send().await.unwrap() }
+        async move { payments_testkit::http_client(Some(&key)).get(url).send().await.unwrap() }
     };
     let mut limited = None;
     for _ in 0..20 {

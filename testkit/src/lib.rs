@@ -4,22 +4,23 @@
 //!
 //! Layout: `db.rs` (the backends every e2e test runs on, each as a test of its own),
 //! `temporal.rs` (one dev server per test process, stopped when the process exits),
-//! `stack.rs` (simulator + worker + gateway in process on port 0, with helpers to post
-//! checkouts, wait for outcomes and read the simulator's captures; Temporal deletes, database
-//! outages, gateway restarts), `service.rs` (each service on threads of its own; panics and
+//! `stack.rs` (simulator + worker + gateway in process on port 0; database outages, gateway
+//! restarts, the end-of-test checks), `service.rs` (each service on threads of its own; panics and
 //! unexpected exits recorded per stack), `oracle.rs` (the end-of-test check of the simulator's
 //! money against the platform's rows), `workflows.rs` (the stack's workflows in Temporal, counted without trusting one read of
 //! visibility), `proxy.rs` (a TCP proxy a test can cut), `poll.rs` (bounded polling:
-//! tests never sleep to wait for state), `browser.rs` (headless Chromium over WebDriver), `grpc.rs` (the gateway's gRPC
-//! services, called with the stack's API keys), `tls_proxy.rs` (mutual TLS in front of the
+//! tests never sleep to wait for state), `browser.rs` (headless Chromium over WebDriver), `requests.rs` (the REST calls tests
+//! make through a stack), `keys.rs` (the stack's API keys:
+//! an HTTP client and the gRPC services called with them), `tls_proxy.rs` (mutual TLS in front of the
 //! Temporal dev server).
 
 pub mod browser;
 mod db;
-pub mod grpc;
+pub mod keys;
 mod oracle;
 pub mod poll;
 pub mod proxy;
+mod requests;
 mod service;
 pub mod simulator;
 pub mod stack;
@@ -28,6 +29,7 @@ pub mod tls_proxy;
 mod workflows;
 
 pub use db::Db;
+pub use keys::http_client;
 pub use poll::poll_until;
 pub use proxy::{Proxy, ProxyMode};
 pub use stack::{DatabaseOutage, Stack, StackOptions};

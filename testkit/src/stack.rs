@@ -4,18 +4,17 @@
 //! waits ([`Stack::poll_until`], [`Stack::wait_done`]) and at [`Stack::shutdown`], which also
 //! checks the simulator's money against the platform's rows ([`crate::oracle`]).
 
+use crate::keys::{http_client, issue_key};
 use crate::oracle;
 use crate::poll::poll_until;
 use crate::proxy::{Proxy, ProxyMode};
 use crate::service::{Health, Service};
 use crate::temporal::{temporal_address, unique};
 use payments_activities::psp::SecretKey;
-use payments_domain::CheckoutId;
 use payments_gateway::GatewayConfig;
-use payments_store::{ApiKeyDraft, ApiKeyMode, ApiScope, CheckoutRecord, Store};
+use payments_store::{ApiScope, Store};
 use payments_worker::WorkerConfig;
 use payments_workflows::messages::WaitLimits;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -124,7 +123,7 @@ pub struct Stack {
     /// An API key with the `admin` scope (reviews, cancels, dead letters, keys).
     pub admin_key: String,
     /// The lineage of [`Stack::payments_key`], which its Idempotency-Keys are scoped to.
-    payments_lineage: String,
+    pub(crate) payments_lineage: String,
     /// The proxy between the gateway and Temporal, when asked for.
     pub temporal_proxy: Option<Proxy>,
     /// The proxy between the services and PostgreSQL, when asked for.
@@ -142,26 +141,6 @@ pub struct Stack {
     /// Keys of PSP payments and refunds a test made itself ([`Stack::expect_foreign_money`]).
     foreign: Mutex<BTreeSet<String>>,
     shut_down: bool,
-}
-
-/// Issues a test-mode key with one scope straight into the stack's database; answers the key
-/// and its lineage.
-async fn issue_key(store: &Store, name: &str, scope: ApiScope) -> (String, String) {
-    let draft = ApiKeyDraft { name: name.to_owned(), scopes: vec![scope], mode: ApiKeyMode::Test };
-    let issued = store.create_api_key(&draft).await.expect("issuing a test API key");
-    (issued.secret, issued.record.lineage)
-}
-
-/// An HTTP client for tests, sending `key` (if any) as `Authorization: Bearer` by default (a
-/// request's own `Authorization` header replaces it).
-pub fn http_client(key: Option<&str>) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(key) = key {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("API key header");
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().expect("http")
 }
 
 /// A listener on 127.0.0.1 (port 0: any free port), ready to move to a service's runtime.
@@ -253,12 +232,6 @@ impl Stack {
         stack.gateway_config = stack.gateway_config(&options);
         stack.start_gateway(rest, grpc).await;
         stack
-    }
-
-    /// The Idempotency-Key `client_key` sent with [`Stack::payments_key`] as the gateway stores
-    /// it (scoped to the key's lineage), for reading its row.
-    pub fn stored_key(&self, client_key: &str) -> String {
-        format!("{}/{client_key}", self.payments_lineage)
     }
 
     /// The configuration an in-process or subprocess worker of this stack uses.
@@ -373,86 +346,6 @@ impl Stack {
             probe()
         })
         .await
-    }
-
-    /// POSTs a raw body to `/v1/payments`; answers status and JSON body.
-    pub async fn post_payment_raw(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}/v1/payments", self.rest_url))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("POST /v1/payments");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// POSTs a JSON checkout.
-    pub async fn post_payment(&self, body: &Value) -> (u16, Value) {
-        self.post_payment_raw(body.to_string()).await
-    }
-
-    /// GETs a path of the gateway; answers status and JSON body.
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self.http.get(format!("{}{path}", self.rest_url)).send().await.expect("GET");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Waits until the checkout is done: every order final and every captured one booked.
-    pub async fn wait_done(&self, checkout_id: &str) -> CheckoutRecord {
-        let id = CheckoutId::parse(checkout_id).expect("checkout id");
-        self.poll_until(
-            &format!("checkout {checkout_id} to be done"),
-            Duration::from_secs(CHECKOUT_TIMEOUT_SECS),
-            || {
-                let (store, id) = (self.store.clone(), id.clone());
-                async move { store.checkout(&id).await.ok().flatten().filter(|c| c.is_payment_done) }
-            },
-        )
-        .await
-    }
-
-    /// Posts a one-order checkout paid with `token`; answers the checkout id and the order id.
-    pub async fn post_one_order(&self, token: &str, amount: &str, currency: &str) -> (String, String) {
-        let id = unique("chk");
-        let po = format!("{id}-1");
-        let body = serde_json::json!({
-            "checkout_id": id,
-            "buyer_info": {"buyer_id": "buyer-1"},
-            "credit_card_info": {"token": token},
-            "payment_orders": [{"seller_account": "seller-a", "amount": amount, "currency": currency, "payment_order_id": po}],
-        });
-        let (status, answer) = self.post_payment(&body).await;
-        assert_eq!(status, 202, "{answer}");
-        (id, po)
-    }
-
-    /// Creates hosted checkout `id` (201): two KRW orders, `{id}-1` of 12000 to seller-a and
-    /// `{id}-2` of 8000 to seller-b, 20000 in all; answers the order ids.
-    pub async fn create_hosted_two_sellers(&self, id: &str) -> (String, String) {
-        let (po1, po2) = (format!("{id}-1"), format!("{id}-2"));
-        let body = serde_json::json!({
-            "checkout_id": id,
-            "buyer_info": {"buyer_id": "buyer-1"},
-            "payment_orders": [
-                {"seller_account": "seller-a", "amount": "12000", "currency": "KRW", "payment_order_id": po1},
-                {"seller_account": "seller-b", "amount": "8000", "currency": "KRW", "payment_order_id": po2}
-            ]
-        });
-        let resp = self.http.post(format!("{}/v1/checkouts", self.rest_url)).json(&body).send().await.expect("POST");
-        assert_eq!(resp.status().as_u16(), 201, "create hosted checkout {id}");
-        (po1, po2)
-    }
-
-    /// Our success page as Toss redirects the buyer to it after paying `amount` of `checkout`.
-    pub fn hosted_success_url(&self, checkout: &str, payment_key: &str, amount: i64) -> String {
-        format!(
-            "{}/checkout/{checkout}/success?paymentKey={payment_key}&orderId={checkout}&amount={amount}",
-            self.rest_url
-        )
     }
 
     /// Takes the database away from the worker and gateway until [`DatabaseOutage::end`]:
