@@ -22,6 +22,7 @@ use payments_domain::{CheckoutId, NewCheckout};
 use payments_store::{ApiScope, Store};
 use serde_json::Value;
 use std::convert::Infallible;
+use tower_http::limit::RequestBodyLimitLayer;
 
 /// Largest request body accepted. A 100-order checkout is well under 32 KiB.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -47,11 +48,13 @@ pub fn routes(table: RouteTable, service: PaymentsService, public_url: String) -
 }
 
 /// A mutating JSON route: Stripe's Idempotency-Key rules (`idempotency.rs`), the body limit
-/// (413) and `application/json` only (415), outermost first: content type, limit, key.
+/// (413: from the declared Content-Length before anything is read, else while reading) and
+/// `application/json` only (415), outermost first: content type, limit, key.
 pub(crate) fn json_post<S: Clone + Send + Sync + 'static>(route: MethodRouter<S>, store: &Store) -> MethodRouter<S> {
     route
         .layer::<_, Infallible>(middleware::from_fn_with_state(store.clone(), idempotency::layer))
-        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer::<_, Infallible>(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
+        .layer(RequestBodyLimitLayer::new(REQUEST_BODY_BYTES_MAX))
         .layer(middleware::from_fn(require_json))
 }
 

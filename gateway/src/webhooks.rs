@@ -59,8 +59,11 @@ pub fn routes(
     hints: Limiter<String>,
 ) -> RouteTable {
     let state = Bridge { service, secrets: Arc::new(secrets), hints };
-    let limit = DefaultBodyLimit::max(WEBHOOK_PAYLOAD_BYTES_MAX);
-    table.add(Method::POST, "/webhooks/{psp}", Access::Public, post(receive).layer(limit).with_state(state))
+    // Refused from the declared Content-Length before anything is read, else while reading.
+    let route = post(receive)
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(WEBHOOK_PAYLOAD_BYTES_MAX))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(WEBHOOK_PAYLOAD_BYTES_MAX));
+    table.add(Method::POST, "/webhooks/{psp}", Access::Public, route.with_state(state))
 }
 
 /// What the bridge learned from one event.
