@@ -7,11 +7,37 @@ use crate::{Store, StoreError, now_ms};
 use payments_domain::fees::FeeRate;
 use payments_domain::{Currency, SellerAccount};
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// Longest `created_by`, in bytes.
 pub const FEE_RATE_CREATED_BY_LEN_MAX: usize = 128;
+
+/// The rate in force for `seller` in `currency` at `at_ms` (see [`Store::fee_rate_at`]), read
+/// on `conn` (a pooled connection or an open transaction).
+pub(crate) async fn rate_in_force(
+    conn: &mut AnyConnection,
+    currency: Currency,
+    seller: &SellerAccount,
+    at_ms: i64,
+) -> Result<Option<FeeRateRecord>, StoreError> {
+    for who in [seller.as_str(), ""] {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM fee_rate WHERE currency = $1 AND seller_account = $2 AND effective_from_ms <= $3 \
+             ORDER BY effective_from_ms DESC LIMIT 1"
+        ))
+        .bind(currency.code())
+        .bind(who)
+        .bind(at_ms)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            return FeeRateRecord::from_row(&row).map(Some);
+        }
+    }
+    Ok(None)
+}
 
 /// One stored rate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,21 +147,8 @@ impl Store {
         seller: &SellerAccount,
         at_ms: i64,
     ) -> Result<Option<FeeRateRecord>, StoreError> {
-        for who in [seller.as_str(), ""] {
-            let row = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM fee_rate WHERE currency = $1 AND seller_account = $2 AND effective_from_ms <= $3 \
-                 ORDER BY effective_from_ms DESC LIMIT 1"
-            ))
-            .bind(currency.code())
-            .bind(who)
-            .bind(at_ms)
-            .fetch_optional(self.pool())
-            .await?;
-            if let Some(row) = row {
-                return FeeRateRecord::from_row(&row).map(Some);
-            }
-        }
-        Ok(None)
+        let mut conn = self.pool().acquire().await?;
+        rate_in_force(&mut conn, currency, seller, at_ms).await
     }
 
     /// Every stored rate, by currency, seller (defaults first) and start.

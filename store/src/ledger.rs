@@ -2,7 +2,9 @@
 //! row "seals" them; the database refuses a seal that does not balance per currency, any entry
 //! added to a sealed transaction, and any UPDATE or DELETE.
 
+use crate::order_fees::{PLATFORM_REVENUE_ACCOUNT, fix_order_fee};
 use crate::orders::{OrderFlag, load_order, lock_order, set_flag};
+use crate::records::OrderRecord;
 use crate::{Store, StoreError, now_ms};
 use payments_domain::{Currency, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
 use serde::{Deserialize, Serialize};
@@ -117,8 +119,10 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Posts the pay-in transaction of a captured order (debit PSP clearing, credit the
-    /// seller's payable account) at most once, and sets `ledger_updated`, in one transaction.
+    /// Posts the pay-in transaction of a captured order at most once, and sets
+    /// `ledger_updated`, in one transaction: debit PSP clearing with the gross, credit the
+    /// seller's payable account with the net and the platform's revenue with the fee (the fee
+    /// recorded on the order by its first booking; a zero leg is left out).
     pub async fn post_order_ledger(&self, id: &PaymentOrderId) -> Result<PostOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
         // Serializes with a reversal of the order, which reads the booking flags under this lock.
@@ -130,19 +134,8 @@ impl Store {
                 order.status
             )));
         }
-        let draft = TransactionDraft {
-            id: order_ledger_key(id),
-            kind: "payin".into(),
-            payment_order_id: Some(id.clone()),
-            entries: vec![
-                EntryDraft { account: PSP_CLEARING_ACCOUNT.into(), direction: Direction::Debit, amount: order.amount },
-                EntryDraft {
-                    account: seller_payable_account(&order.seller_account),
-                    direction: Direction::Credit,
-                    amount: order.amount,
-                },
-            ],
-        };
+        let fee = fix_order_fee(&mut tx, &order).await?;
+        let draft = payin_draft(&order, fee.fee);
         let outcome = post_in_tx(&mut tx, &draft).await?;
         set_flag(&mut tx, id, OrderFlag::LedgerUpdated).await?;
         tx.commit().await?;
@@ -155,6 +148,35 @@ impl Store {
         let entries = load_entries(&mut tx, transaction_id).await?;
         tx.commit().await?;
         Ok(entries)
+    }
+}
+
+/// The pay-in transaction of `order` with platform fee `fee`: three legs, or two when the fee
+/// or the net is zero (entries are positive).
+fn payin_draft(order: &OrderRecord, fee: Money) -> TransactionDraft {
+    let gross = order.amount;
+    let net = Money::from_minor(gross.amount_minor() - fee.amount_minor(), gross.currency());
+    let mut entries =
+        vec![EntryDraft { account: PSP_CLEARING_ACCOUNT.into(), direction: Direction::Debit, amount: gross }];
+    if net.amount_minor() > 0 {
+        entries.push(EntryDraft {
+            account: seller_payable_account(&order.seller_account),
+            direction: Direction::Credit,
+            amount: net,
+        });
+    }
+    if fee.amount_minor() > 0 {
+        entries.push(EntryDraft {
+            account: PLATFORM_REVENUE_ACCOUNT.into(),
+            direction: Direction::Credit,
+            amount: fee,
+        });
+    }
+    TransactionDraft {
+        id: order_ledger_key(&order.payment_order_id),
+        kind: "payin".into(),
+        payment_order_id: Some(order.payment_order_id.clone()),
+        entries,
     }
 }
 

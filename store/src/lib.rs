@@ -31,6 +31,7 @@ mod ledger;
 mod migrate;
 #[cfg(test)]
 mod migrate_tests;
+mod order_fees;
 mod orders;
 mod records;
 mod refund_bookings;
@@ -63,8 +64,9 @@ pub use ledger::{
     Direction, EntryDraft, LedgerEntry, PSP_CLEARING_ACCOUNT, PostOutcome, TransactionDraft, order_ledger_key,
     seller_payable_account,
 };
+pub use order_fees::PLATFORM_REVENUE_ACCOUNT;
 pub use orders::Transition;
-pub use records::{CheckoutRecord, HistoryRecord, OrderRecord, PaymentFlow};
+pub use records::{CheckoutRecord, HistoryRecord, OrderFee, OrderRecord, PaymentFlow};
 pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};
 pub use refund_requests::NEXT_REFUND_ID_PROBES_MAX;
 pub use refunds::{

@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (9, "api_keys", include_str!("../migrations/sqlite/0009_api_keys.sql")),
     (10, "balance_checks", include_str!("../migrations/sqlite/0010_balance_checks.sql")),
     (11, "fee_rates", include_str!("../migrations/sqlite/0011_fee_rates.sql")),
+    (12, "order_fees", include_str!("../migrations/sqlite/0012_order_fees.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -31,6 +32,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (9, "api_keys", include_str!("../migrations/postgres/0009_api_keys.sql")),
     (10, "balance_checks", include_str!("../migrations/postgres/0010_balance_checks.sql")),
     (11, "fee_rates", include_str!("../migrations/postgres/0011_fee_rates.sql")),
+    (12, "order_fees", include_str!("../migrations/postgres/0012_order_fees.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.

@@ -2,6 +2,7 @@
 //! read back, so corruption surfaces as [`StoreError::Corrupt`] instead of travelling on.
 
 use crate::StoreError;
+use payments_domain::fees::FeeRate;
 use payments_domain::{
     BuyerId, CheckoutId, Currency, Money, PaymentMethod, PaymentOrderId, PaymentOrderStatus, SellerAccount,
 };
@@ -104,6 +105,27 @@ pub struct OrderRecord {
     pub ledger_updated: bool,
     /// Last change.
     pub updated_at_ms: i64,
+    /// The capture's moment and platform fee, recorded by its first booking; `None` before.
+    pub fee: Option<OrderFee>,
+}
+
+/// What a captured order's first booking recorded: when it was captured, the fee rate in force
+/// then, and the fee that rate gives on the order's amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFee {
+    /// When the order moved to SUCCESS.
+    pub captured_at_ms: i64,
+    /// The rate applied (zero when none was configured).
+    pub rate: FeeRate,
+    /// The platform's fee, in the order's currency.
+    pub fee: Money,
+}
+
+impl OrderFee {
+    /// The seller's net of the order's `gross`: what the buyer paid less the fee.
+    pub fn net_minor(&self, gross: Money) -> i64 {
+        gross.amount_minor() - self.fee.amount_minor()
+    }
 }
 
 impl OrderRecord {
@@ -137,7 +159,8 @@ pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError 
 pub(crate) const ORDER_COLUMNS: &str = "payment_order_id, checkout_id, seller_account, amount_minor, \
     currency, status, psp_reference, failure_code, failure_message, \
     CASE WHEN wallet_updated THEN 1 ELSE 0 END AS wallet_updated, \
-    CASE WHEN ledger_updated THEN 1 ELSE 0 END AS ledger_updated, updated_at_ms";
+    CASE WHEN ledger_updated THEN 1 ELSE 0 END AS ledger_updated, updated_at_ms, \
+    captured_at_ms, fee_bps, fee_fixed_minor, fee_minor";
 
 /// Flags are BOOLEAN columns, read through `CASE ... THEN 1 ELSE 0` because sqlx's `Any`
 /// driver cannot decode SQLite's BOOLEAN; this reads them back.
@@ -168,8 +191,29 @@ impl OrderRecord {
             wallet_updated: flag(row, "wallet_updated")?,
             ledger_updated: flag(row, "ledger_updated")?,
             updated_at_ms: row.try_get("updated_at_ms")?,
+            fee: order_fee(row, amount).map_err(|e| corrupt(&id, e))?,
             payment_order_id: PaymentOrderId::parse(id.clone()).map_err(|e| corrupt(&id, e))?,
         })
+    }
+}
+
+/// The recorded fee columns, all set or all NULL, within the order's amount.
+fn order_fee(row: &AnyRow, amount: Money) -> Result<Option<OrderFee>, String> {
+    let captured_at_ms: Option<i64> = row.try_get("captured_at_ms").map_err(|e| e.to_string())?;
+    let bps: Option<i32> = row.try_get("fee_bps").map_err(|e| e.to_string())?;
+    let fixed_minor: Option<i64> = row.try_get("fee_fixed_minor").map_err(|e| e.to_string())?;
+    let fee_minor: Option<i64> = row.try_get("fee_minor").map_err(|e| e.to_string())?;
+    match (captured_at_ms, bps, fixed_minor, fee_minor) {
+        (None, None, None, None) => Ok(None),
+        (Some(captured_at_ms), Some(bps), Some(fixed_minor), Some(fee_minor)) => {
+            let rate = FeeRate::new(u32::try_from(bps).map_err(|_| format!("fee_bps {bps}"))?, fixed_minor)
+                .map_err(|e| e.to_string())?;
+            if !(0..=amount.amount_minor()).contains(&fee_minor) {
+                return Err(format!("fee {fee_minor} outside 0..={}", amount.amount_minor()));
+            }
+            Ok(Some(OrderFee { captured_at_ms, rate, fee: Money::from_minor(fee_minor, amount.currency()) }))
+        }
+        _ => Err("fee columns partly set".into()),
     }
 }
 

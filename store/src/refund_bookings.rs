@@ -9,14 +9,15 @@
 use crate::ledger::{
     Direction, EntryDraft, PSP_CLEARING_ACCOUNT, TransactionDraft, post_in_tx, seller_payable_account,
 };
-use crate::orders::{Transition, apply_transition, load_order};
+use crate::order_fees::{PLATFORM_REVENUE_ACCOUNT, RefundSplit, refund_split};
+use crate::orders::{Transition, apply_transition, load_order, lock_order};
 use crate::records::OrderRecord;
 use crate::refunds::{
     RefundId, RefundKind, RefundRecord, RefundStatus, load_locked, load_refund, refund_ledger_key, refund_wallet_key,
     update_status,
 };
 use crate::{Store, StoreError, now_ms};
-use payments_domain::PaymentOrderStatus;
+use payments_domain::{Money, PaymentOrderStatus};
 use sqlx::{Any, Transaction};
 
 /// Ledger kind of a customer refund's reversal transaction.
@@ -35,8 +36,11 @@ impl Store {
     ///   only if the order's credit was applied (`wallet_updated`), and the order's move
     ///   SUCCESS -> REVERSED with its history row (`reversed: {reason}`).
     ///
-    /// Refused ([`StoreError::Precondition`], nothing written) when a wallet debit is due and
-    /// the seller's wallet holds less than the refund, when the refund FAILED, or when a
+    /// The seller gives back the refund less the platform fee share it returns (proportional
+    /// and cumulative: `payments_domain::fees`); the seller's wallet may go below zero (a
+    /// refund after a payout, carried to the next one).
+    ///
+    /// Refused ([`StoreError::Precondition`], nothing written) when the refund FAILED, or when a
     /// reversal's order is no longer SUCCESS. Completing a SUCCEEDED refund again answers it
     /// unchanged and books nothing.
     pub async fn complete_refund(
@@ -56,15 +60,18 @@ impl Store {
             }
             RefundStatus::Requested => {}
         }
+        // The fee share depends on the order's other refunds: serialize with their completions.
+        lock_order(&mut tx, &refund.payment_order_id).await?;
         let order = load_order(&mut tx, &refund.payment_order_id).await?;
+        let split = refund_split(&mut tx, &order, &refund.refund_id, refund.amount).await?;
         let now = now_ms();
         update_status(&mut tx, refund_id, RefundStatus::Succeeded, Some(psp_refund_reference), None, now).await?;
         match refund.kind {
             RefundKind::Refund => {
-                post_ledger_reversal(&mut tx, &refund, &order, REFUND_LEDGER_KIND).await?;
-                debit_wallet(&mut tx, &refund, &order, now).await?;
+                post_ledger_reversal(&mut tx, &refund, &order, split, REFUND_LEDGER_KIND).await?;
+                debit_wallet(&mut tx, &refund, &order, split, now).await?;
             }
-            RefundKind::Reversal => book_reversal(&mut tx, &refund, &order, now).await?,
+            RefundKind::Reversal => book_reversal(&mut tx, &refund, &order, split, now).await?,
         }
         let record =
             load_refund(&mut tx, refund_id).await?.ok_or_else(|| StoreError::NotFound(refund_id.to_string()))?;
@@ -102,6 +109,7 @@ async fn book_reversal(
     tx: &mut Transaction<'static, Any>,
     refund: &RefundRecord,
     order: &OrderRecord,
+    split: RefundSplit,
     now: i64,
 ) -> Result<(), StoreError> {
     if order.status != PaymentOrderStatus::Success {
@@ -113,45 +121,68 @@ async fn book_reversal(
     // Give back exactly what the capture booked: then wallet and ledger both net to what they
     // held before the capture, whichever of the two steps had failed.
     if order.ledger_updated {
-        post_ledger_reversal(tx, refund, order, REVERSAL_LEDGER_KIND).await?;
+        post_ledger_reversal(tx, refund, order, split, REVERSAL_LEDGER_KIND).await?;
     }
     if order.wallet_updated {
-        debit_wallet(tx, refund, order, now).await?;
+        debit_wallet(tx, refund, order, split, now).await?;
     }
     let t = Transition::to(PaymentOrderStatus::Reversed, format!("reversed: {}", refund.reason));
     apply_transition(tx, &order.payment_order_id, PaymentOrderStatus::Success, &t, now).await
 }
 
-/// `{refund_id}:ledger`: debit the seller's payable account, credit PSP clearing.
+/// `{refund_id}:ledger`: credit PSP clearing with the refund, debit the seller's payable
+/// account with the seller's part and the platform's revenue with the fee share it gives back
+/// (a zero leg is left out).
 async fn post_ledger_reversal(
     tx: &mut Transaction<'static, Any>,
     refund: &RefundRecord,
     order: &OrderRecord,
+    split: RefundSplit,
     kind: &str,
 ) -> Result<(), StoreError> {
     let amount = refund.amount;
+    let part = |minor: i64| Money::from_minor(minor, amount.currency());
+    let mut entries = Vec::with_capacity(3);
+    if split.seller_minor > 0 {
+        entries.push(EntryDraft {
+            account: seller_payable_account(&order.seller_account),
+            direction: Direction::Debit,
+            amount: part(split.seller_minor),
+        });
+    }
+    if split.fee_minor > 0 {
+        entries.push(EntryDraft {
+            account: PLATFORM_REVENUE_ACCOUNT.into(),
+            direction: Direction::Debit,
+            amount: part(split.fee_minor),
+        });
+    }
+    entries.push(EntryDraft { account: PSP_CLEARING_ACCOUNT.into(), direction: Direction::Credit, amount });
     let draft = TransactionDraft {
         id: refund_ledger_key(&refund.refund_id),
         kind: kind.into(),
         payment_order_id: Some(refund.payment_order_id.clone()),
-        entries: vec![
-            EntryDraft { account: seller_payable_account(&order.seller_account), direction: Direction::Debit, amount },
-            EntryDraft { account: PSP_CLEARING_ACCOUNT.into(), direction: Direction::Credit, amount },
-        ],
+        entries,
     };
     post_in_tx(tx, &draft).await?;
     Ok(())
 }
 
-/// `{refund_id}:wallet`: the movement row and the balance change; refused when the wallet holds
-/// less than the refund (the caller's transaction is then dropped: nothing booked).
+/// `{refund_id}:wallet`: the movement row and the balance change of the seller's part of the
+/// refund. The balance may go below zero: a refund after the seller was paid out is carried
+/// as a negative balance and netted against the next payout (the buyer's refund is never held
+/// up by the seller's balance). No movement when the seller's part is zero.
 async fn debit_wallet(
     tx: &mut Transaction<'static, Any>,
     refund: &RefundRecord,
     order: &OrderRecord,
+    split: RefundSplit,
     now: i64,
 ) -> Result<(), StoreError> {
-    let (amount, seller) = (refund.amount, &order.seller_account);
+    if split.seller_minor == 0 {
+        return Ok(());
+    }
+    let (amount, seller) = (Money::from_minor(split.seller_minor, refund.amount.currency()), &order.seller_account);
     sqlx::query(
         "INSERT INTO wallet_movement (idempotency_key, payment_order_id, seller_account, currency, \
          amount_minor, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -164,10 +195,9 @@ async fn debit_wallet(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    // The guard is in the UPDATE itself, so no interleaving can take the balance below zero.
     let debited = sqlx::query(
         "UPDATE wallet SET balance_minor = balance_minor - $1, updated_at_ms = $2 \
-         WHERE seller_account = $3 AND currency = $4 AND balance_minor >= $1",
+         WHERE seller_account = $3 AND currency = $4",
     )
     .bind(amount.amount_minor())
     .bind(now)
@@ -177,9 +207,10 @@ async fn debit_wallet(
     .await?
     .rows_affected();
     if debited != 1 {
-        return Err(StoreError::Precondition(format!(
-            "refund {}: wallet of {seller} holds less than {amount}; nothing booked",
-            refund.refund_id
+        return Err(StoreError::Corrupt(format!(
+            "refund {}: {seller} has no {} wallet although the order was credited",
+            refund.refund_id,
+            amount.currency()
         )));
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Seller wallets: balances per seller and currency, changed only through idempotent
 //! movements keyed by a business key.
 
+use crate::order_fees::fix_order_fee;
 use crate::orders::{OrderFlag, load_order, lock_order, set_flag};
 use crate::wallet_blocks::load_block;
 use crate::{Store, StoreError, now_ms};
@@ -25,7 +26,8 @@ pub fn wallet_credit_key(order: &PaymentOrderId) -> String {
 }
 
 impl Store {
-    /// Credits the seller's wallet with a captured order's amount, at most once per order
+    /// Credits the seller's wallet with a captured order's net (its amount less the platform
+    /// fee recorded on the order by its first booking), at most once per order
     /// (key `{payment_order_id}:wallet`), and sets the order's `wallet_updated` flag, in one
     /// transaction. The amount comes from the stored order, not from the caller. While the
     /// seller's wallet is blocked ([`Store::block_wallet`]) a credit not applied yet is refused
@@ -56,22 +58,27 @@ impl Store {
                 });
             }
         }
+        let fee = fix_order_fee(&mut tx, &order).await?;
+        let net = Money::from_minor(fee.net_minor(order.amount), order.amount.currency());
         let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO wallet_movement (idempotency_key, payment_order_id, seller_account, currency, \
+        // A fee of the whole amount leaves the seller nothing: no movement (amounts are never
+        // zero), the flag alone records that the credit is done.
+        let inserted = net.amount_minor() > 0
+            && sqlx::query(
+                "INSERT INTO wallet_movement (idempotency_key, payment_order_id, seller_account, currency, \
              amount_minor, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(wallet_credit_key(id))
-        .bind(id.as_str())
-        .bind(order.seller_account.as_str())
-        .bind(order.amount.currency().code())
-        .bind(order.amount.amount_minor())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+            )
+            .bind(wallet_credit_key(id))
+            .bind(id.as_str())
+            .bind(order.seller_account.as_str())
+            .bind(net.currency().code())
+            .bind(net.amount_minor())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
         if inserted {
             // The database does the addition; an overflow is an error on PostgreSQL and a
             // CHECK (typeof = integer) violation on SQLite, never a silent wrap or float.
@@ -82,8 +89,8 @@ impl Store {
                  updated_at_ms = excluded.updated_at_ms",
             )
             .bind(order.seller_account.as_str())
-            .bind(order.amount.currency().code())
-            .bind(order.amount.amount_minor())
+            .bind(net.currency().code())
+            .bind(net.amount_minor())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -92,9 +99,11 @@ impl Store {
         let balance: i64 = sqlx::query("SELECT balance_minor FROM wallet WHERE seller_account = $1 AND currency = $2")
             .bind(order.seller_account.as_str())
             .bind(order.amount.currency().code())
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?
-            .try_get(0)?;
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
         tx.commit().await?;
         Ok(WalletBalance {
             seller_account: order.seller_account,
