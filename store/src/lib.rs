@@ -33,6 +33,8 @@ mod migrate;
 mod migrate_tests;
 mod order_fees;
 mod orders;
+mod payout_sellers;
+mod payouts;
 mod records;
 mod refund_bookings;
 mod refund_requests;
@@ -66,6 +68,11 @@ pub use ledger::{
 };
 pub use order_fees::PLATFORM_REVENUE_ACCOUNT;
 pub use orders::Transition;
+pub use payout_sellers::{PAYOUT_SELLER_FIELD_LEN_MAX, PROVIDER_SELLER_STATUSES, PayoutSeller, PayoutSellerDraft};
+pub use payouts::{
+    PAYOUT_CANDIDATES_PAGE_MAX, PayoutProgress, PayoutRecord, PayoutSkip, PayoutStatus, ReserveOutcome, SellerBalance,
+    payout_id, payouts_in_transit_account,
+};
 pub use records::{CheckoutRecord, HistoryRecord, OrderFee, OrderRecord, PaymentFlow};
 pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};
 pub use refund_requests::NEXT_REFUND_ID_PROBES_MAX;
@@ -76,7 +83,7 @@ pub use refunds::{
 pub use roles::is_role_name;
 pub use starts::{START_BATCH_MAX, StartCursor};
 pub use tokens::{DEV_TOKEN_KEY, TOKEN_KEY_BYTES, TOKEN_KEYS_MAX, TokenVault};
-pub use verify::{Imbalance, VerifyReport, WalletMismatch};
+pub use verify::{Imbalance, PayoutMismatch, VerifyReport, WalletMismatch};
 pub use wallet::{WalletBalance, wallet_credit_key};
 pub use wallet_blocks::{WALLET_BLOCK_REASON_LEN_MAX, WalletBlock};
 pub use webhooks::{WEBHOOK_PAYLOAD_BYTES_MAX, WebhookEvent, WebhookRecord};

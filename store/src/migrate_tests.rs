@@ -8,7 +8,7 @@ use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S};
 use sqlx::Row;
 
 /// The newest migration.
-const LATEST_VERSION: i64 = 12;
+const LATEST_VERSION: i64 = 13;
 
 /// A direct USD checkout with NOT_STARTED orders of `(id, amount_minor)`, written with the
 /// columns every schema since 0002 has (as older gateways wrote it: the token in plain text).

@@ -1,6 +1,7 @@
 //! Consistency checks an operator (or a test) runs at any time: every ledger transaction
-//! balances per currency, the whole ledger balances per currency, and every seller wallet
-//! equals the projection of the seller's ledger account.
+//! balances per currency, the whole ledger balances per currency, every seller wallet equals
+//! the projection of the seller's ledger account, and every seller's payouts not final yet sum
+//! to the seller's payouts-in-transit account.
 
 use crate::ledger::seller_payable_account;
 use crate::{Store, StoreError};
@@ -32,6 +33,19 @@ pub struct WalletMismatch {
     pub ledger_minor: i64,
 }
 
+/// A seller's payouts in transit that differ from their ledger account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutMismatch {
+    /// Seller.
+    pub seller_account: String,
+    /// Currency code.
+    pub currency: String,
+    /// Sum of the seller's payouts not final yet (RESERVED to PAID), minor units.
+    pub payouts_open_minor: i64,
+    /// The seller's `payouts_in_transit` account (credits minus debits), minor units.
+    pub ledger_minor: i64,
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
@@ -47,12 +61,17 @@ pub struct VerifyReport {
     pub imbalances: Vec<Imbalance>,
     /// Wallets that differ from the ledger.
     pub wallet_mismatches: Vec<WalletMismatch>,
+    /// Payouts in transit that differ from the ledger.
+    pub payout_mismatches: Vec<PayoutMismatch>,
 }
 
 impl VerifyReport {
     /// True when nothing is wrong.
     pub fn is_consistent(&self) -> bool {
-        self.orphan_entries == 0 && self.imbalances.is_empty() && self.wallet_mismatches.is_empty()
+        self.orphan_entries == 0
+            && self.imbalances.is_empty()
+            && self.wallet_mismatches.is_empty()
+            && self.payout_mismatches.is_empty()
     }
 }
 
@@ -128,9 +147,67 @@ impl Store {
                 });
             }
         }
+        let mut open: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT seller_account, currency, CAST(SUM(amount_minor) AS BIGINT) AS open FROM payout \
+             WHERE status IN ('RESERVED', 'REQUESTED', 'IN_TRANSIT', 'PAID') GROUP BY seller_account, currency",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            open.insert((r.try_get("seller_account")?, r.try_get("currency")?), r.try_get("open")?);
+        }
+        for r in sqlx::query(&format!(
+            "SELECT account, currency, CAST(SUM(-({SIGNED})) AS BIGINT) AS balance FROM ledger_entry \
+             WHERE account LIKE 'payouts_in_transit:%' GROUP BY account, currency"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let account: String = r.try_get("account")?;
+            let seller = account.trim_start_matches("payouts_in_transit:").to_owned();
+            let currency: String = r.try_get("currency")?;
+            let ledger_minor: i64 = r.try_get("balance")?;
+            open.entry((seller, currency)).and_modify(|o| *o -= ledger_minor).or_insert(-ledger_minor);
+        }
+        let mut payout_mismatches = Vec::new();
+        for ((seller_account, currency), difference) in open {
+            if difference != 0 {
+                let ledger_minor = payout_ledger(&mut tx, &seller_account, &currency).await?;
+                payout_mismatches.push(PayoutMismatch {
+                    seller_account,
+                    currency,
+                    payouts_open_minor: ledger_minor + difference,
+                    ledger_minor,
+                });
+            }
+        }
         tx.commit().await?;
-        Ok(VerifyReport { transactions, entries, orphan_entries, wallets, imbalances, wallet_mismatches })
+        Ok(VerifyReport {
+            transactions,
+            entries,
+            orphan_entries,
+            wallets,
+            imbalances,
+            wallet_mismatches,
+            payout_mismatches,
+        })
     }
+}
+
+async fn payout_ledger(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    seller: &str,
+    currency: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query(&format!(
+        "SELECT CAST(COALESCE(SUM(-({SIGNED})), 0) AS BIGINT) FROM ledger_entry WHERE account = $1 AND currency = $2"
+    ))
+    .bind(format!("payouts_in_transit:{seller}"))
+    .bind(currency)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?)
 }
 
 fn seller_payable_account_str(seller: &str) -> String {

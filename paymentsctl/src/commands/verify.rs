@@ -1,5 +1,6 @@
 //! `paymentsctl verify`: runs the store's consistency checks (every ledger transaction and
-//! the whole ledger balance per currency; every seller wallet equals its ledger account) and
+//! the whole ledger balance per currency; every seller wallet equals its ledger account; every
+//! seller's open payouts equal their payouts-in-transit account) and
 //! exits non-zero when anything is off.
 
 use crate::cli::Globals;
@@ -58,6 +59,15 @@ pub fn render(report: &VerifyReport) -> String {
             format_minor(m.ledger_minor, &m.currency)
         ));
     }
+    for m in &report.payout_mismatches {
+        out.push_str(&format!(
+            "payout mismatch: {} {}: open payouts {} != in transit {}\n",
+            m.seller_account,
+            m.currency,
+            format_minor(m.payouts_open_minor, &m.currency),
+            format_minor(m.ledger_minor, &m.currency)
+        ));
+    }
     if report.is_consistent() {
         out.push_str(CONSISTENT_LINE);
         out.push('\n');
@@ -79,9 +89,10 @@ pub async fn run(globals: &Globals, args: VerifyArgs) -> anyhow::Result<()> {
     }
     if !report.is_consistent() {
         bail!(
-            "inconsistent: {} imbalance(s), {} wallet mismatch(es), {} orphan entr(y/ies)",
+            "inconsistent: {} imbalance(s), {} wallet mismatch(es), {} payout mismatch(es), {} orphan entr(y/ies)",
             report.imbalances.len(),
             report.wallet_mismatches.len(),
+            report.payout_mismatches.len(),
             report.orphan_entries
         );
     }
@@ -101,6 +112,7 @@ mod tests {
             wallets: 2,
             imbalances: vec![],
             wallet_mismatches: vec![],
+            payout_mismatches: vec![],
         }
     }
 
