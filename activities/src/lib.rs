@@ -15,6 +15,7 @@
 pub mod chaos;
 pub mod failure;
 pub mod orders;
+pub mod payout;
 pub mod psp;
 pub mod refunds;
 pub mod risk;

@@ -33,6 +33,14 @@ pub const TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT: u64 = 15 * 24 * 60 * 60 * 1_000;
 /// Default for [`SimConfig::stripe_search_lag_ms`]: none, so tests that do
 /// not study the lag can search right after writing.
 pub const STRIPE_SEARCH_LAG_MS_DEFAULT: u64 = 0;
+/// Default for [`SimConfig::toss_security_key`]: a fixed test key (64 hex characters, 32
+/// bytes), published here so tests and local configuration can encrypt Toss payout requests.
+pub const TOSS_SECURITY_KEY_TEST: &str = "7a3f2c9e1b8d4f6a0c5e7b9d2f4a6c8e1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a";
+/// Default for [`SimConfig::payout_step_ms`]: none, so a payout is paid right after it is
+/// created.
+pub const PAYOUT_STEP_MS_DEFAULT: u64 = 0;
+/// Default for [`SimConfig::payout_kyc_delay_ms`]: none, so a seller is payable at once.
+pub const PAYOUT_KYC_DELAY_MS_DEFAULT: u64 = 0;
 /// Base URL used in links when neither configured nor derivable from `run`.
 pub const PUBLIC_BASE_URL_FALLBACK: &str = "http://127.0.0.1:8090";
 
@@ -97,6 +105,17 @@ pub struct SimConfig {
     /// `/_sim/toss/payment-sessions`) waits for `POST /v1/payments/confirm`
     /// before it becomes `EXPIRED` (at least 1).
     pub payment_session_ttl_ms: u64,
+    /// Toss's security key (64 hexadecimal characters): payout requests and answers are JWEs
+    /// under it (`alg: dir`, `enc: A256GCM`).
+    pub toss_security_key: String,
+    /// Time between two steps of a payout's life (Toss `IN_PROGRESS` → `COMPLETED`, Stripe
+    /// `pending` → `in_transit` → `paid`, and paid → failed in the "paid then failed"
+    /// scenario), in milliseconds.
+    pub payout_step_ms: u64,
+    /// How long a newly registered seller waits for identification (Toss
+    /// `APPROVAL_REQUIRED`, Stripe `payouts_enabled: false`) before becoming payable, in
+    /// milliseconds; 0 makes it payable at once. A seller's scenario may override it.
+    pub payout_kyc_delay_ms: u64,
 }
 
 impl SimConfig {
@@ -123,6 +142,9 @@ impl SimConfig {
             webhook_attempts_max: WEBHOOK_ATTEMPTS_MAX_DEFAULT,
             webhook_initial_backoff_ms: WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
             payment_session_ttl_ms: PAYMENT_SESSION_TTL_MS_DEFAULT,
+            toss_security_key: TOSS_SECURITY_KEY_TEST.to_owned(),
+            payout_step_ms: PAYOUT_STEP_MS_DEFAULT,
+            payout_kyc_delay_ms: PAYOUT_KYC_DELAY_MS_DEFAULT,
         }
     }
 
@@ -157,6 +179,10 @@ impl SimConfig {
             if duration_ms == 0 {
                 return Err(ConfigError(format!("{name} must be at least 1")));
             }
+        }
+        let key = self.toss_security_key.trim();
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError("toss_security_key must be 64 hexadecimal characters".to_owned()));
         }
         Ok(())
     }
@@ -200,6 +226,19 @@ mod tests {
         assert_eq!(config.validate(), Ok(()));
         config.payment_session_ttl_ms = 0;
         assert!(config.validate().is_err());
+    }
+
+    /// The Toss security key must be 64 hexadecimal characters; the default is the test key.
+    #[test]
+    fn validates_toss_security_key() {
+        let mut config = SimConfig::new();
+        assert_eq!(config.toss_security_key, TOSS_SECURITY_KEY_TEST);
+        config.toss_security_key = "abc".to_owned();
+        assert!(config.validate().is_err());
+        config.toss_security_key = "g".repeat(64);
+        assert!(config.validate().is_err());
+        config.toss_security_key = "AB".repeat(32);
+        assert_eq!(config.validate(), Ok(()));
     }
 
     /// Idempotency-key TTLs default to the PSPs' own and must be positive.

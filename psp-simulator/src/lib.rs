@@ -74,6 +74,9 @@
 //! * `settlement/` — fees, sold/paid-out dates and the per-day CSV;
 //!   served as Stripe balance transactions (`stripe/balance.rs`) and Toss
 //!   settlements (`toss/settlements.rs`).
+//! * `payouts/` — pay-outs to sellers: Toss payouts v2 (JWE bodies) and Stripe
+//!   Connect accounts, transfers and payouts, with per-seller scenarios
+//!   (`/_sim/payouts/scenario`) and the payout audit (`/_sim/payouts`).
 //! * `admin.rs` — simulator-only endpoints (`/_sim/...`, `/healthz`).
 //! * `main.rs` — the thin `psp-simulator` binary.
 
@@ -87,6 +90,7 @@ pub mod hosted;
 mod idempotency;
 mod ledger;
 mod outage;
+mod payouts;
 mod request_log;
 mod server;
 mod settlement;
@@ -112,7 +116,9 @@ pub use config::{
     STRIPE_SEARCH_LAG_MS_DEFAULT, STRIPE_WEBHOOK_SECRET_DEFAULT, SimConfig, TOSS_IDEMPOTENCY_KEY_TTL_MS_DEFAULT,
     TOSS_WEBHOOK_SECRET_DEFAULT, WEBHOOK_ATTEMPTS_MAX_DEFAULT, WEBHOOK_INITIAL_BACKOFF_MS_DEFAULT,
 };
+pub use config::{PAYOUT_KYC_DELAY_MS_DEFAULT, PAYOUT_STEP_MS_DEFAULT, TOSS_SECURITY_KEY_TEST};
 pub use idempotency::{IDEMPOTENCY_KEY_LEN_MAX, TOSS_IDEMPOTENCY_KEY_LEN_MAX};
+pub use payouts::jwe as toss_payout_jwe;
 pub use signing::{stripe_signature_header, toss_payout_signature};
 use state::SimState;
 
@@ -134,6 +140,7 @@ pub fn router(config: SimConfig) -> Router {
         .merge(toss::router(Arc::clone(&sim)))
         .merge(hosted::router(Arc::clone(&sim)))
         .merge(settlement::router(Arc::clone(&sim)))
+        .merge(payouts::router(Arc::clone(&sim), &config))
         .merge(admin::router(sim))
         .fallback(stripe::unrecognized_url)
         .layer(middleware::from_fn(request_id))
