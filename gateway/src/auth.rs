@@ -251,13 +251,15 @@ pub fn grpc_access(path: &str) -> Option<Access> {
             | "GetCheckout"
             | "CreateHostedCheckout"
             | "CreateRefund"
-            | "ListRefunds",
+            | "ListRefunds"
+            | "GetSellerBalance",
         ) => Access::Scope(ApiScope::Payments),
         (
             "payments.v1.AdminService",
             "DecideReview" | "CancelCheckout" | "ListDeadLetters" | "GetDeadLetter" | "RetryDeadLetter"
             | "ResolveDeadLetter" | "CreateApiKey" | "ListApiKeys" | "RevokeApiKey" | "RollApiKey" | "SetFeeRate"
-            | "ListFeeRates",
+            | "ListFeeRates" | "RegisterSeller" | "GetSeller" | "MarkBankFixed" | "RunPayouts" | "ListPayouts"
+            | "GetPayout" | "CancelPayout",
         ) => Access::Scope(ApiScope::Admin),
         _ => return None,
     };

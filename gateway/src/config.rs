@@ -19,6 +19,9 @@ pub const JANITOR_DELAY_SECS_MAX: u64 = 30 * 24 * 3600;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "payments-gateway", about = "REST and gRPC API: stores checkouts and starts their workflows")]
 pub struct GatewayConfig {
+    /// Payout providers (seller registration).
+    #[command(flatten)]
+    pub payout_providers: payments_worker::payouts::PayoutProviderConfig,
     /// REST listen address.
     #[arg(long, env = "GATEWAY_REST_LISTEN", default_value = "127.0.0.1:8080")]
     pub rest_listen: String,
@@ -162,6 +165,7 @@ impl GatewayConfig {
     /// browser SDK, a public URL that is not https.
     pub fn production_problems(&self) -> Vec<Problem> {
         let mut problems = self.shared.production_problems();
+        self.payout_providers.production_problems(&mut problems);
         if self.stripe_webhook_secret.expose() == "whsec_test_secret" {
             problems.push(("STRIPE_WEBHOOK_SECRET", "is the published test secret".into()));
         }

@@ -153,6 +153,46 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         Ok(Response::new(fee_rates::fee_rate_pb(&record)))
     }
 
+    async fn register_seller(
+        &self,
+        request: Request<pb::RegisterSellerRequest>,
+    ) -> Result<Response<pb::PayoutSeller>, Status> {
+        Ok(Response::new(self.service.payouts()?.register(request.into_inner()).await?))
+    }
+
+    async fn get_seller(&self, request: Request<pb::GetSellerRequest>) -> Result<Response<pb::PayoutSeller>, Status> {
+        Ok(Response::new(self.service.payouts()?.get_seller(&request.into_inner().seller_account).await?))
+    }
+
+    async fn mark_bank_fixed(
+        &self,
+        request: Request<pb::GetSellerRequest>,
+    ) -> Result<Response<pb::PayoutSeller>, Status> {
+        Ok(Response::new(self.service.payouts()?.mark_bank_fixed(&request.into_inner().seller_account).await?))
+    }
+
+    async fn run_payouts(
+        &self,
+        request: Request<pb::RunPayoutsRequest>,
+    ) -> Result<Response<pb::RunPayoutsResponse>, Status> {
+        Ok(Response::new(self.service.payouts()?.run(request.into_inner()).await?))
+    }
+
+    async fn list_payouts(
+        &self,
+        request: Request<pb::ListPayoutsRequest>,
+    ) -> Result<Response<pb::ListPayoutsResponse>, Status> {
+        Ok(Response::new(self.service.payouts()?.list(request.into_inner()).await?))
+    }
+
+    async fn get_payout(&self, request: Request<pb::GetPayoutRequest>) -> Result<Response<pb::Payout>, Status> {
+        Ok(Response::new(self.service.payouts()?.get(&request.into_inner().payout_id).await?))
+    }
+
+    async fn cancel_payout(&self, request: Request<pb::CancelPayoutRequest>) -> Result<Response<pb::Payout>, Status> {
+        Ok(Response::new(self.service.payouts()?.cancel(request.into_inner()).await?))
+    }
+
     async fn list_fee_rates(
         &self,
         _request: Request<pb::ListFeeRatesRequest>,
@@ -299,5 +339,12 @@ impl pb::payment_service_server::PaymentService for GrpcPayments {
         let id = parse_order_id(request.into_inner().payment_order_id)?;
         let views = self.service.refunds(&id).await?;
         Ok(Response::new(pb::ListRefundsResponse { refunds: views.iter().map(refund_pb).collect() }))
+    }
+
+    async fn get_seller_balance(
+        &self,
+        request: Request<pb::GetSellerBalanceRequest>,
+    ) -> Result<Response<pb::SellerBalances>, Status> {
+        Ok(Response::new(self.service.payouts()?.balances(&request.into_inner().seller_account).await?))
     }
 }

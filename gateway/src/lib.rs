@@ -4,7 +4,7 @@
 //!
 //! Layout: `config.rs` (flags and environment), `auth.rs` (API keys and scopes on every route
 //! and method), `limits.rs` (rate limits), `http_server.rs` (the REST server: header-read and
-//! request timeouts, the concurrency limit), `api_keys.rs` (operators' key management), `fee_rates.rs` (operators' fee rates), `service.rs` (create/read shared by both APIs,
+//! request timeouts, the concurrency limit), `api_keys.rs` (operators' key management), `fee_rates.rs` (operators' fee rates), `payouts.rs` (seller balances, sellers and payouts for operators, the payout webhook signals), `service.rs` (create/read shared by both APIs,
 //! and messages to running checkouts: confirmations, review decisions, cancellations),
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
 //! workflow, REST routes), `start_sweep.rs` (the sweep that starts checkouts and refunds whose
@@ -28,6 +28,7 @@ pub mod http_server;
 pub mod idempotency;
 pub mod limits;
 pub mod pages;
+pub mod payouts;
 pub mod probes;
 pub mod refunds;
 pub mod rest;
@@ -56,7 +57,15 @@ pub async fn run(
     payments_worker::production::refuse_test_defaults(config.shared.env, config.production_problems())?;
     let store = config.shared.store().await?;
     let temporal = config.shared.temporal().await?;
-    let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone(), config.waits());
+    let desk = payouts::PayoutDesk::new(
+        store.clone(),
+        temporal.clone(),
+        config.shared.task_queue.clone(),
+        config.shared.payouts.clone(),
+        config.payout_providers.providers()?,
+    );
+    let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone(), config.waits())
+        .with_payouts(desk);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -1,5 +1,5 @@
 //! REST JSON API of the seeds: `POST /v1/payments`, `GET /v1/payments/{payment_order_id}`,
-//! `GET /v1/checkouts/{checkout_id}`, plus the probes `GET /healthz` and `GET /livez`
+//! `GET /v1/checkouts/{checkout_id}`, `GET /v1/sellers/{seller_account}/balance`, plus the probes `GET /healthz` and `GET /livez`
 //! (`probes.rs`) and the refund routes (`refunds.rs`).
 //! Every POST honours `Idempotency-Key`.
 
@@ -42,6 +42,12 @@ pub fn routes(table: RouteTable, service: PaymentsService, public_url: String) -
         )
         .add(Method::GET, "/v1/payments/{payment_order_id}", PAYMENTS, get(get_payment).with_state(state.clone()))
         .add(Method::GET, "/v1/checkouts/{checkout_id}", PAYMENTS, get(get_checkout).with_state(state))
+        .add(
+            Method::GET,
+            "/v1/sellers/{seller_account}/balance",
+            PAYMENTS,
+            get(get_balance).with_state(service.clone()),
+        )
         .add(Method::GET, "/healthz", Access::Public, get(probes::readiness).with_state(service.clone()))
         .add(Method::GET, "/livez", Access::Public, get(probes::liveness));
     refunds::routes(table, service)
@@ -74,6 +80,24 @@ pub(crate) async fn require_json(request: Request, next: Next) -> Response {
     let body = serde_json::json!({"error": {"type": "invalid_request_error", "code": "content_type_unsupported",
         "param": "Content-Type", "message": "send the body as application/json"}});
     (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(body)).into_response()
+}
+
+/// `GET /v1/sellers/{seller_account}/balance`: the seller's balances, one per currency
+/// (`paymentsctl balance show`, gRPC `GetSellerBalance`).
+async fn get_balance(
+    State(service): State<PaymentsService>,
+    Path(seller_account): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let balances = service.payouts()?.balances(&seller_account).await?;
+    let list: Vec<Value> = balances
+        .balances
+        .iter()
+        .map(|b| {
+            serde_json::json!({"currency": b.currency, "total": b.total, "pending": b.pending, "reserved": b.reserved,
+                "available": b.available, "in_transit": b.in_transit})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"seller_account": balances.seller_account, "balances": list})))
 }
 
 /// Integrations' scope: create, read and refund payments.

@@ -37,6 +37,7 @@ pub struct PaymentsService {
     temporal: Client,
     task_queue: String,
     waits: WaitLimits,
+    payouts: Option<crate::payouts::PayoutDesk>,
 }
 
 /// Whether a create call stored something new.
@@ -62,7 +63,18 @@ pub enum ConfirmOutcome {
 impl PaymentsService {
     /// A service over this store and Temporal client.
     pub fn new(store: Store, temporal: Client, task_queue: String, waits: WaitLimits) -> Self {
-        PaymentsService { store, temporal, task_queue, waits }
+        PaymentsService { store, temporal, task_queue, waits, payouts: None }
+    }
+
+    /// The same service with the pay-out calls.
+    pub fn with_payouts(mut self, desk: crate::payouts::PayoutDesk) -> Self {
+        self.payouts = Some(desk);
+        self
+    }
+
+    /// The pay-out calls.
+    pub fn payouts(&self) -> Result<&crate::payouts::PayoutDesk, ApiError> {
+        self.payouts.as_ref().ok_or_else(|| ApiError::Unavailable("pay-out is not configured on this gateway".into()))
     }
 
     /// The store (for the webhook bridge).
@@ -297,7 +309,7 @@ pub fn check_cancel(request: CancelRequest) -> Result<CancelRequest, ApiError> {
 
 /// A signal to a workflow that has completed answers NotFound ("workflow execution already
 /// completed").
-fn is_not_running(e: &WorkflowInteractionError) -> bool {
+pub(crate) fn is_not_running(e: &WorkflowInteractionError) -> bool {
     match e {
         WorkflowInteractionError::NotFound(_) => true,
         WorkflowInteractionError::Rpc(s) => s.message().contains("already completed"),

@@ -18,10 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use payments_activities::payout::ProviderEvent;
+use payments_activities::payout::activities::store_status;
 use payments_domain::{CheckoutId, PaymentOrderId};
 use payments_store::{WEBHOOK_PAYLOAD_BYTES_MAX, WebhookEvent, WebhookRecord};
 use payments_worker::config::SecretKey;
 use payments_workflows::messages::{CheckoutPhase, PspEventHint};
+use payments_workflows::payout_contract::PayoutReport;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -72,6 +75,10 @@ struct Parsed {
     unsigned: bool,
     /// Payout events concern no checkout.
     payout: bool,
+    /// A payout provider's event, parsed (Toss `payout.changed` / `seller.changed`, Stripe
+    /// `payout.*` / `account.updated` of connected accounts): delivered to the payout's
+    /// workflow or recorded on the seller.
+    provider_event: Option<(&'static str, ProviderEvent)>,
     event_id: String,
     event_type: String,
     payment_order_id: Option<String>,
@@ -182,7 +189,13 @@ async fn handle(bridge: &Bridge, psp: &str, parsed: Parsed, payload: &str) -> Re
         }
     }
     let outcome = match &checkout_id {
-        None if parsed.payout => "recorded",
+        None if parsed.payout => match deliver_provider_event(service, &parsed).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(psp, event_id = %parsed.event_id, error = format!("{e:#}"), "payout event not delivered; asking for redelivery");
+                return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "not delivered, retry later"}));
+            }
+        },
         None => "unknown_checkout",
         // Only a checkout waiting for the PSP needs waking. Signalling one that is busy (its
         // charge answered synchronously) can land in its last workflow task and force it to
@@ -213,6 +226,37 @@ async fn handle(bridge: &Bridge, psp: &str, parsed: Parsed, payload: &str) -> Re
     }
     tracing::info!(psp, event_id = %parsed.event_id, event_type = %parsed.event_type, outcome, "webhook");
     answer(StatusCode::OK, json!({"received": true, "outcome": outcome}))
+}
+
+/// A payout provider's event: a payout's change goes to its workflow as a `payout_event`
+/// signal (the workflow records it; the gateway moves no money); a seller's change is recorded
+/// on the seller.
+async fn deliver_provider_event(service: &PaymentsService, parsed: &Parsed) -> anyhow::Result<&'static str> {
+    let Some((provider, event)) = &parsed.provider_event else {
+        return Ok("recorded");
+    };
+    let desk = service.payouts().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(match event {
+        ProviderEvent::Payout(payout) => {
+            let report = PayoutReport {
+                payout_id: payout.reference.clone(),
+                status: store_status(payout.status).as_str().to_owned(),
+                provider_payout_id: Some(payout.provider_payout_id.clone()),
+                failure_code: payout.failure_code.clone(),
+                failure_message: payout.failure_message.clone(),
+            };
+            if desk.signal_event(report).await? { "payout_signalled" } else { "payout_finished" }
+        }
+        ProviderEvent::Seller(seller) => {
+            let status = crate::payouts::status_str(seller.status);
+            if desk.seller_changed(provider, &seller.provider_ref, status).await? {
+                "seller_updated"
+            } else {
+                "unknown_seller"
+            }
+        }
+        ProviderEvent::Other { .. } => "recorded",
+    })
 }
 
 /// An event can arrive before its checkout's workflow exists: the checkout is stored first and
@@ -330,11 +374,20 @@ fn stripe_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed,
         Some("payment_intent") => text(&object["id"]),
         _ => text(&object["payment_intent"]),
     };
+    let event_type = text(&event["type"]).unwrap_or_default();
+    let provider_event = if event_type.starts_with("payout.") || event_type == "account.updated" {
+        let parsed =
+            payments_activities::payout::stripe::parse_event(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        Some(("stripe_connect", parsed))
+    } else {
+        None
+    };
     Ok(Parsed {
         unsigned: false,
-        payout: false,
+        payout: provider_event.is_some(),
+        provider_event,
         event_id: text(&event["id"]).ok_or((StatusCode::BAD_REQUEST, "event without id".into()))?,
-        event_type: text(&event["type"]).unwrap_or_default(),
+        event_type,
         payment_order_id: text(&object["metadata"]["payment_order_id"]),
         checkout_id: text(&object["metadata"]["checkout_id"]),
         psp_reference,
@@ -365,9 +418,12 @@ fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, R
         let id = text(&event["eventId"])
             .or_else(|| text(&event["entityBody"]["payoutId"]).map(|p| format!("{event_type}:{p}:{time}")))
             .ok_or((StatusCode::BAD_REQUEST, "payout event without eventId".to_owned()))?;
+        let provider_event =
+            payments_activities::payout::toss::parse_webhook(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
         return Ok(Parsed {
             unsigned: false,
             payout: true,
+            provider_event: Some(("toss_payouts", provider_event)),
             event_id: id,
             event_type,
             payment_order_id: None,
@@ -385,6 +441,7 @@ fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, R
     Ok(Parsed {
         unsigned: true,
         payout: false,
+        provider_event: None,
         event_id: format!(
             "{key}:{}:{}",
             data["status"].as_str().unwrap_or_default(),

@@ -1,7 +1,7 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
 use crate::admin::AdminTarget;
-use crate::commands::{bench, checkout, db, demo, dlq, fees, keys, payment, refund, review, verify, wallet};
+use crate::commands::{bench, checkout, db, demo, dlq, fees, keys, payment, payouts, refund, review, verify, wallet};
 use crate::gateway::Gateway;
 use clap::{Args, Parser, Subcommand};
 use payments_worker::config::SecretKey;
@@ -132,6 +132,16 @@ pub enum Command {
     /// The platform's fee rates (gRPC AdminService, admin key): set, list.
     #[command(subcommand)]
     Fees(fees::FeesCommand),
+    /// A seller's balances (REST, payments key): show.
+    #[command(subcommand)]
+    Balance(payouts::BalanceCommand),
+    /// Sellers' payout destinations (gRPC AdminService, admin key): register, show,
+    /// mark-bank-fixed.
+    #[command(subcommand)]
+    Seller(payouts::SellerCommand),
+    /// Payouts (gRPC AdminService, admin key): run, list, show, cancel, retry.
+    #[command(subcommand)]
+    Payout(payouts::PayoutCommand),
 }
 
 #[cfg(test)]

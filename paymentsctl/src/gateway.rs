@@ -146,6 +146,11 @@ impl Gateway {
         self.get(&["v1", "refunds", refund_id]).await
     }
 
+    /// `GET` of any JSON route.
+    pub async fn get_json(&self, segments: &[&str]) -> anyhow::Result<Answer> {
+        self.get(segments).await
+    }
+
     async fn get(&self, segments: &[&str]) -> anyhow::Result<Answer> {
         let url = self.url(segments);
         let resp = self.http.get(url.clone()).send().await;

@@ -41,5 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => commands::keys::run(&globals, cmd).await,
         Command::Db(cmd) => commands::db::run(&globals, cmd).await,
         Command::Fees(cmd) => commands::fees::run(&globals, cmd).await,
+        Command::Balance(cmd) => commands::payouts::balance(&globals, cmd).await,
+        Command::Seller(cmd) => commands::payouts::seller(&globals, cmd).await,
+        Command::Payout(cmd) => commands::payouts::payout(&globals, cmd).await,
     }
 }

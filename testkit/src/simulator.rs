@@ -33,6 +33,25 @@ impl Stack {
         .await
     }
 
+    /// Every payout the simulator's payout providers made (Toss payouts and Stripe Connect),
+    /// optionally only those with our `reference`: the "money left" records.
+    pub async fn sim_payouts(&self, reference: Option<&str>) -> Vec<Value> {
+        let mut request = self.http.get(format!("{}/_sim/payouts", self.sim_url));
+        if let Some(reference) = reference {
+            request = request.query(&[("reference", reference)]);
+        }
+        let body: Value = request.send().await.expect("sim payouts").json().await.expect("json");
+        body["payouts"].as_array().cloned().unwrap_or_else(|| body.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Replaces a seller's scenario at the payout providers (`{"seller": s, "paid_then_failed":
+    /// true}`, `{"seller": s}` for a well-behaved one).
+    pub async fn payout_scenario(&self, scenario: Value) {
+        let resp = self.http.post(format!("{}/_sim/payouts/scenario", self.sim_url)).json(&scenario).send().await;
+        let resp = resp.expect("sim payout scenario");
+        assert!(resp.status().is_success(), "scenario {scenario}: {}", resp.status());
+    }
+
     /// The simulator's request log for one idempotency key (arrival times and outcomes).
     pub async fn sim_requests(&self, idempotency_key: &str) -> Vec<Value> {
         let url = format!("{}/_sim/requests?idempotency_key={idempotency_key}", self.sim_url);

@@ -242,8 +242,20 @@ impl Stack {
         c.shared.database_url = self.services_database_url.clone();
         c.psp_base_url = self.sim_url.clone();
         c.graceful_shutdown_secs = 1;
+        payout_settings(&mut c.shared.payouts);
+        c.payout_providers = self.payout_providers();
         // Many workers share the test process: no SDK core console logger each.
         c.core_log_filter = String::new();
+        c
+    }
+
+    /// The payout providers at this stack's simulator, with its test keys.
+    pub fn payout_providers(&self) -> payments_worker::payouts::PayoutProviderConfig {
+        let mut c = WorkerConfig::defaults().payout_providers;
+        c.stripe_connect_base_url = self.sim_url.clone();
+        c.stripe_connect_secret_key = SecretKey::new(crate::simulator::STRIPE_TEST_KEY);
+        c.toss_payouts_base_url = self.sim_url.clone();
+        c.toss_payouts_secret_key = SecretKey::new(crate::simulator::TOSS_TEST_KEY);
         c
     }
 
@@ -286,6 +298,8 @@ impl Stack {
         };
         config.shared.task_queue = self.task_queue.clone();
         config.shared.database_url = self.services_database_url.clone();
+        payout_settings(&mut config.shared.payouts);
+        config.payout_providers = self.payout_providers();
         if let Some(change) = options.gateway {
             change(&mut config);
         }
@@ -430,4 +444,14 @@ impl Drop for Stack {
             panic!("stack {} dropped without Stack::shutdown(): the end-of-test checks did not run", self.id);
         }
     }
+}
+
+/// Pay-out settings of a test stack: no schedule (tests run cycles on demand; the schedule has
+/// a test of its own), captures payable at once, and short waits: a provider is asked after
+/// 2 s without news, and a paid payout settles 3 s after the provider said so.
+fn payout_settings(c: &mut payments_worker::payouts::PayoutConfig) {
+    c.payout_schedule = "off".to_owned();
+    c.payout_delay_days = 0;
+    c.payout_status_check_secs = 2;
+    c.payout_return_window_secs = 3;
 }

@@ -54,6 +54,9 @@ pub struct SharedConfig {
     /// TLS and API key for a secured Temporal cluster or Temporal Cloud.
     #[command(flatten)]
     pub temporal_security: crate::temporal::TemporalSecurity,
+    /// Pay-out settings (delay, schedule, waits).
+    #[command(flatten)]
+    pub payouts: crate::payouts::PayoutConfig,
 }
 
 impl std::fmt::Debug for SharedConfig {
@@ -147,6 +150,9 @@ pub struct WorkerConfig {
     /// Log filter of the Temporal SDK core (workflow task failures, poll errors).
     #[arg(long, env = "TEMPORAL_CORE_LOG", default_value = "temporalio_sdk_core=warn,temporalio_sdk=warn")]
     pub core_log_filter: String,
+    /// Payout providers (Stripe Connect, Toss payouts v2).
+    #[command(flatten)]
+    pub payout_providers: crate::payouts::PayoutProviderConfig,
     /// Seconds in-flight tasks get to finish on shutdown.
     #[arg(long, env = "WORKER_GRACEFUL_SHUTDOWN_SECS", default_value_t = 10)]
     pub graceful_shutdown_secs: u64,

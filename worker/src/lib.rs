@@ -3,10 +3,11 @@
 //!
 //! Layout: `config.rs` (typed configuration from flags and environment), `temporal.rs`
 //! (connecting a Temporal client, plain or with TLS and an API key; shared with the gateway and
-//! CLI), `production.rs` (what `PAYMENTS_ENV=production` refuses), `telemetry.rs` (logging), `signal.rs` (shutdown signals),
+//! CLI), `payouts.rs` (pay-out settings, providers and the payout schedule), `production.rs` (what `PAYMENTS_ENV=production` refuses), `telemetry.rs` (logging), `signal.rs` (shutdown signals),
 //! this file ([`run`]: build the activities, register, run until shutdown), `main.rs` (thin).
 
 pub mod config;
+pub mod payouts;
 pub mod production;
 pub mod signal;
 pub mod telemetry;
@@ -14,11 +15,12 @@ pub mod temporal;
 
 pub use config::WorkerConfig;
 
+use payments_activities::payout::PayoutActivities;
 use payments_activities::psp::PspClient;
 use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::toss::TossClient;
 use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskRules};
-use payments_workflows::{CheckoutWorkflow, RefundWorkflow};
+use payments_workflows::{CheckoutWorkflow, PayoutCycleWorkflow, PayoutWorkflow, RefundWorkflow};
 use std::future::Future;
 use std::sync::Arc;
 use temporalio_common::telemetry::{Logger, TelemetryOptions};
@@ -32,7 +34,9 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     let store = config.shared.store().await?;
     let rules = RiskRules::parse(&config.risk_config())?;
     let psp = psp_client(&config)?;
+    let payout_providers = config.payout_providers.providers()?;
     let client = config.shared.temporal().await?;
+    payouts::ensure_schedule(&client, &config.shared.payouts, &config.shared.task_queue).await?;
     // The SDK core logs nothing unless asked: its warnings (failed workflow tasks,
     // nondeterminism, poll errors) are what an operator needs to see. An empty filter keeps it
     // off (tests running many workers in one process).
@@ -46,10 +50,13 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     let options = WorkerOptions::new(config.shared.task_queue.clone())
         .register_workflow::<CheckoutWorkflow>()?
         .register_workflow::<RefundWorkflow>()?
+        .register_workflow::<PayoutWorkflow>()?
+        .register_workflow::<PayoutCycleWorkflow>()?
         .register_activities(RiskActivities::new(rules))
         .register_activities(PspActivities::new(psp, store.clone(), config.psp_key_rules()))
         .register_activities(OrderActivities::new(store.clone()))
         .register_activities(RefundActivities::new(store.clone()))
+        .register_activities(PayoutActivities::new(store.clone(), payout_providers))
         .graceful_shutdown_period(config.graceful_shutdown())
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;

@@ -69,6 +69,7 @@ impl WorkerConfig {
             problems.push(("PSP_SECRET_KEY", "is a test-mode key".into()));
         }
         url_problems("PSP_BASE_URL", &self.psp_base_url, &mut problems);
+        self.payout_providers.production_problems(&mut problems);
         problems
     }
 }

@@ -14,7 +14,9 @@
 //! (waiting for state with a deadline on durable timers), `refund.rs` (the refund workflow and
 //! the PSP-refund-and-booking part the checkout's compensation shares), `dead_letter.rs` (steps
 //! that failed past their retries park their workflow until an operator retries or resolves
-//! them), `failures.rs` (reading activity failures), `cancel.rs` (cancelling a checkout: the
+//! them), `payout.rs` / `payout_cycle.rs` / `payout_contract.rs` (pay-out: one workflow per
+//! seller, currency and period, the cycle that pages through sellers and starts them, and their
+//! activity contracts), `failures.rs` (reading activity failures), `cancel.rs` (cancelling a checkout: the
 //! saga unwinds through the compensations registered before each charge), `booking.rs` (booking
 //! a settled order: ledger, wallet, and the compensation of a rejected booking).
 //!
@@ -29,6 +31,9 @@ pub mod dead_letter;
 mod failures;
 mod hosted;
 pub mod messages;
+pub mod payout;
+pub mod payout_contract;
+pub mod payout_cycle;
 mod persist;
 pub mod policies;
 pub mod refund;
@@ -37,4 +42,6 @@ mod versions;
 mod waits;
 
 pub use checkout::{CheckoutInput, CheckoutPayment, CheckoutResult, CheckoutWorkflow, OrderResult};
+pub use payout::{PayoutInput, PayoutResult, PayoutTimings, PayoutWorkflow};
+pub use payout_cycle::{PayoutCycleInput, PayoutCycleResult, PayoutCycleWorkflow, PayoutInterval};
 pub use refund::{RefundInput, RefundResult, RefundWorkflow};

@@ -102,6 +102,19 @@ pub fn psp_refund(attempts_max: u32) -> LocalActivityOptions {
         .build()
 }
 
+/// Payout provider calls (send, status, cancel): 30 s per attempt, backoff 0.5 s to 60 s,
+/// `attempts_max` attempts. A send whose answer was lost is looked up and sent again by the
+/// activity itself: the payout id is the provider's idempotency key and reference, so the
+/// provider answers the first payout instead of making a second. Not retried: bad credentials,
+/// key misuse; when the attempts run out the payout parks as a dead letter.
+pub fn payout_provider(attempts_max: u32) -> LocalActivityOptions {
+    use failure_types::*;
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(retry(500, 60_000, attempts_max, &[PSP_INVALID_REQUEST, PSP_AUTHENTICATION, PSP_IDEMPOTENCY]))
+        .build()
+}
+
 /// How many times a charge whose answer was lost is resolved by a status query and, when the
 /// PSP never saw it, sent again with the same idempotency key, before the order is left
 /// UNKNOWN for the reconciliation janitor.

@@ -8,6 +8,7 @@ pub mod dlq;
 pub mod fees;
 pub mod keys;
 pub mod payment;
+pub mod payouts;
 pub mod refund;
 pub mod review;
 pub mod verify;
