@@ -5,7 +5,8 @@
 //!
 //! Points: `psp.charge` (a capture made), `psp.confirm` (a hosted payment confirmed),
 //! `psp.refund` (a refund made), `psp.reversal` (a compensation's refund made), `ledger.post`
-//! (an order's pay-in posted to the ledger, its wallet not yet credited).
+//! (an order's pay-in posted to the ledger, its wallet not yet credited), `payout.send` (a
+//! payout accepted by its provider, not yet recorded).
 
 /// Environment variable naming the point after which to abort.
 pub const ABORT_AFTER_ENV: &str = "PAYMENTS_CHAOS_ABORT_AFTER";

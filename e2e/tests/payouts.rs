@@ -260,3 +260,56 @@ async fn a_returned_payout_comes_back_and_pauses_the_seller(#[values(Db::Sqlite,
     assert_books_consistent(&stack).await;
     stack.shutdown().await;
 }
+
+/// The payout Schedule: created at start-up, brought up to date by the next start (never a
+/// second schedule), and its trigger runs the cycle for the current period; the same period
+/// run again by hand pays nothing more; `PAYOUT_SCHEDULE=off` pauses it.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_and_a_manual_run_pay_a_period_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    use payments_worker::payouts::{PayoutConfig, ensure_schedule, schedule_id};
+    let Some(url) = db.url().await else { return };
+    let stack = stack(url).await;
+    let seller = unique("seller-ps");
+    register(&stack, &seller, "stripe_connect", "US").await;
+    paid(&stack, &format!("{seller}-chk-1"), &seller, "12.00", "USD").await;
+
+    let client = common::temporal(&stack).await;
+    let queue = stack.worker_config().shared.task_queue;
+    let mut config: PayoutConfig = stack.worker_config().shared.payouts;
+    config.payout_schedule = "monthly".into();
+    config.payout_anchor = 1;
+    ensure_schedule(&client, &config, &queue).await.expect("schedule created");
+    config.payout_anchor = 15;
+    ensure_schedule(&client, &config, &queue).await.expect("schedule updated, not duplicated");
+    let handle = client.get_schedule_handle(schedule_id(&queue));
+    let described = handle.describe(Default::default()).await.unwrap();
+    let calendars = &described.raw().schedule.as_ref().unwrap().spec.as_ref().unwrap().structured_calendar;
+    let days: Vec<String> = calendars.iter().flat_map(|c| c.day_of_month.iter().map(|r| r.start.to_string())).collect();
+    let legacy = &described.raw().schedule.as_ref().unwrap().spec.as_ref().unwrap().calendar;
+    let legacy_days: Vec<&str> = legacy.iter().map(|c| c.day_of_month.as_str()).collect();
+    assert!(days == ["15"] || legacy_days == ["15"], "the anchor moved: {days:?} {legacy_days:?}");
+    assert!(!described.paused());
+
+    handle.trigger(Default::default(), Default::default()).await.expect("schedule triggered");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let period = payments_workflows::PayoutInterval::Monthly.period(now);
+    let payout_id = format!("payout-{seller}-USD-{period}");
+    let settled = wait_payout(&stack, &payout_id, PayoutStatus::Settled).await;
+    assert_eq!(settled.amount.amount_minor(), 1_200);
+    let manual = run_payouts(&stack, Some(&seller), "").await;
+    // Nothing left to pay: the seller is no longer a candidate; with a new capture it is, and
+    // the period's payout already exists.
+    cycle_result(&stack, &manual).await;
+    paid(&stack, &format!("{seller}-chk-2"), &seller, "3.00", "USD").await;
+    let again = run_payouts(&stack, Some(&seller), &period).await;
+    let again = cycle_result(&stack, &again).await;
+    assert_eq!((again.started, again.existing), (0, 1), "{again:?}");
+    paid_once(&stack, &payout_id, 1_200).await;
+
+    config.payout_schedule = "off".into();
+    ensure_schedule(&client, &config, &queue).await.expect("schedule paused");
+    assert!(handle.describe(Default::default()).await.unwrap().paused());
+    handle.delete(Default::default()).await.unwrap();
+    stack.shutdown().await;
+}

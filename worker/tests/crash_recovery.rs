@@ -3,7 +3,8 @@
 //! started; the work finishes with every side effect made once. Crash points
 //! (`PAYMENTS_CHAOS_ABORT_AFTER`): after the PSP charge, between the ledger post and the wallet
 //! credit, after a refund at the PSP, after a compensation's refund at the PSP, after a hosted
-//! payment's confirmation. Every test on SQLite and PostgreSQL, each a test of its own.
+//! payment's confirmation, after a payout was sent to its provider. Every test on SQLite and
+//! PostgreSQL, each a test of its own.
 
 use payments_activities::chaos::ABORT_AFTER_ENV;
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S, SellerAccount};
@@ -30,6 +31,11 @@ fn spawn_worker(stack: &Stack, provider: &str, chaos: Option<&str>) -> Child {
         .env("PSP_BASE_URL", &c.psp_base_url)
         .env("PSP_PROVIDER", provider)
         .env("PSP_SECRET_KEY", key)
+        .env("STRIPE_CONNECT_BASE_URL", &c.psp_base_url)
+        .env("STRIPE_CONNECT_SECRET_KEY", "sk_test_testkit")
+        .env("TOSS_PAYOUTS_BASE_URL", &c.psp_base_url)
+        .env("TOSS_PAYOUTS_SECRET_KEY", "test_sk_testkit")
+        .env("PAYOUT_SCHEDULE", "off")
         .env("RUST_LOG", "warn")
         .env_remove(ABORT_AFTER_ENV)
         .stdout(Stdio::null())
@@ -266,4 +272,72 @@ async fn worker_killed_during_a_hosted_confirm_books_once(#[values(Db::Sqlite, D
     assert_eq!(stack.captures(&id).await.len(), 1);
     page.abort();
     finish(stack, worker).await;
+}
+
+/// Killed right after the payout provider accepted a payout (before the workflow recorded
+/// it): the restarted worker sends it again under the same reference, the provider answers the
+/// first payout, and the seller is paid once: one payout at the provider, settled once.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_after_a_payout_was_sent_pays_once(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    use payments_proto::payments_v1 as pb;
+    let Some(stack) = stack(db, "stripe").await else { return };
+    let seller = unique("seller-crash");
+    let mut admin = stack.admin_grpc().await;
+    let request = pb::RegisterSellerRequest {
+        seller_account: seller.clone(),
+        provider: "toss_payouts".into(),
+        name: "Crash Shop".into(),
+        email: "crash@example.com".into(),
+        country: "KR".into(),
+        bank_code: "088".into(),
+        account_number: "000123456789".into(),
+        holder_name: "Kim Seller".into(),
+        minimums: String::new(),
+    };
+    admin.register_seller(request).await.expect("seller registered");
+    let worker = spawn_worker(&stack, "stripe", None);
+    let id = unique("chk-payout");
+    let body = json!({
+        "checkout_id": id, "buyer_info": {"buyer_id": "buyer-1"}, "credit_card_info": {"token": "pm_card_visa"},
+        "payment_orders": [{"seller_account": seller, "amount": "40000", "currency": "KRW", "payment_order_id": format!("{id}-1")}],
+    });
+    assert_eq!(stack.post_payment(&body).await.0, 202);
+    assert_eq!(stack.wait_done(&id).await.orders[0].status, S::Success);
+    finish_worker(worker);
+
+    let payout_id = format!("payout-{seller}-KRW-2026-11");
+    crash_at(&stack, "stripe", "payout.send", async {
+        let request =
+            pb::RunPayoutsRequest { seller_account: seller.clone(), currency: String::new(), period: "2026-11".into() };
+        admin.run_payouts(request).await.expect("payout cycle started");
+    })
+    .await;
+    assert_eq!(stack.sim_payouts(Some(&payout_id)).await.len(), 1, "the provider paid before the crash");
+    let stored = stack.store.payout(&payout_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, payments_store::PayoutStatus::Reserved, "not recorded before the crash");
+
+    let worker = spawn_worker(&stack, "stripe", None);
+    let settled = stack
+        .poll_until("the payout to settle", TIMEOUT, || async {
+            stack
+                .store
+                .payout(&payout_id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|p| p.status == payments_store::PayoutStatus::Settled)
+        })
+        .await;
+    assert_eq!(settled.amount.amount_minor(), 40_000);
+    assert_eq!(stack.sim_payouts(Some(&payout_id)).await.len(), 1, "paid exactly once");
+    let report = stack.store.verify().await.unwrap();
+    assert!(report.is_consistent(), "{report:?}");
+    finish(stack, worker).await;
+}
+
+/// Stops a worker process for good.
+fn finish_worker(mut worker: Child) {
+    worker.kill().ok();
+    worker.wait().ok();
 }
