@@ -46,6 +46,11 @@ if [ "$PSP_PROVIDER" = toss ]; then export PSP_SECRET_KEY="${PSP_SECRET_KEY:-tes
 export PSP_SIM_STRIPE_WEBHOOK_URL="http://127.0.0.1:8080/webhooks/stripe"
 export PSP_SIM_TOSS_WEBHOOK_URL="http://127.0.0.1:8080/webhooks/toss"
 export TEMPORAL_UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT"
+# Pay-out for the demo: captures payable at once, a paid payout settles after 10 s (production
+# defaults: 7 days each; see the README's pay-out section).
+export PAYOUT_DELAY_DAYS="${PAYOUT_DELAY_DAYS:-0}"
+export PAYOUT_RETURN_WINDOW_SECS="${PAYOUT_RETURN_WINDOW_SECS:-10}"
+export PAYOUT_STATUS_CHECK_SECS="${PAYOUT_STATUS_CHECK_SECS:-30}"
 
 log "Temporal dev server on :$TEMPORAL_PORT, UI on :$TEMPORAL_UI_PORT"
 start_temporal "$RUN_DIR/temporal.db" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$RUN_DIR/logs/temporal.log"
@@ -62,12 +67,29 @@ wait_for_http http://127.0.0.1:8080/healthz 60 || die "gateway did not start; se
 ensure_local_keys "$bin" "$RUN_DIR/api_keys.env"
 
 status=0
+# The platform's fee (set once per installation) and the demo sellers' payout destinations
+# (registering again only refreshes them).
+"$bin/paymentsctl" fees list | grep -q '"USD"' || "$bin/paymentsctl" fees set --currency USD --bps 290 --fixed 0.30 >/dev/null
+"$bin/paymentsctl" fees list | grep -q '"KRW"' || "$bin/paymentsctl" fees set --currency KRW --bps 300 >/dev/null
+"$bin/paymentsctl" seller register seller-alice --provider stripe_connect --name "Alice's Shop" \
+    --email alice@example.com --country US --bank-code 110000000 --account-number 000123456789 \
+    --holder-name "Alice Kim" >/dev/null || status=$?
+"$bin/paymentsctl" seller register seller-bob --provider toss_payouts --name "Bob's Shop" \
+    --email bob@example.com --country KR --bank-code 088 --account-number 110123456789 \
+    --holder-name "Bob Lee" >/dev/null || status=$?
 if [ "$PSP_PROVIDER" = toss ]; then
     log "hosted checkout (pay it in a browser)"
     "$bin/paymentsctl" demo --hosted || status=$?
 else
     log "demo checkout"
     "$bin/paymentsctl" demo || status=$?
+fi
+if [ "$PSP_PROVIDER" != toss ]; then
+    # Each seller is paid what the demo sold, less the platform's fee (a period of its own per
+    # run; a real deployment pays by the schedule, PAYOUT_SCHEDULE).
+    log "payout to each demo seller"
+    "$bin/paymentsctl" payout run --period "demo-$(date +%s)" --wait-secs 90 || status=$?
+    "$bin/paymentsctl" balance show seller-alice || status=$?
 fi
 "$bin/paymentsctl" verify || status=$?
 
@@ -76,7 +98,8 @@ cat >&2 <<MSG
   Temporal UI      $TEMPORAL_UI_URL   (workflows: checkout-<checkout_id>)
   REST gateway     http://127.0.0.1:8080   (POST /v1/payments, GET /v1/payments/{id}, GET /v1/checkouts/{id})
   gRPC gateway     127.0.0.1:50051   (payments.v1.PaymentService; reflection on)
-  PSP simulator    http://127.0.0.1:8090   (GET /_sim/captures)
+  PSP simulator    http://127.0.0.1:8090   (GET /_sim/captures, GET /_sim/payouts)
+  payouts          paymentsctl payout list | balance show <seller> | payout run
   logs             $RUN_DIR/logs/
 
   API keys (also in $RUN_DIR/api_keys.env; \`source\` it for paymentsctl):

@@ -116,6 +116,10 @@ pub struct RunArgs {
     /// The period to pay (default: the current one).
     #[arg(long)]
     pub period: Option<String>,
+    /// With `--period`: wait up to this many seconds for every payout of the period to end
+    /// (settled, failed or canceled) and print them.
+    #[arg(long, requires = "period")]
+    pub wait_secs: Option<u64>,
 }
 
 fn seller_json(s: &pb::PayoutSeller) -> Value {
@@ -145,6 +149,28 @@ where
 {
     let client = admin::connect(target).await?;
     f(client).await.map(|r| r.into_inner()).map_err(|s| admin::refusal(&s, "the request for", what))
+}
+
+/// Waits until the cycle started its payouts for `period` and every one of them ended; prints
+/// them. Fails when one failed or the time ran out.
+async fn wait_period(target: &AdminTarget, period: &str, seller: Option<&str>, secs: u64) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let ended = |s: &str| matches!(s, "SETTLED" | "FAILED" | "CANCELED");
+    loop {
+        let request = pb::ListPayoutsRequest { seller_account: seller.unwrap_or_default().to_owned(), limit: 1000 };
+        let all = call(target, "payouts", |mut c| async move { c.list_payouts(request).await }).await?;
+        let mine: Vec<&pb::Payout> = all.payouts.iter().filter(|p| p.period == period).collect();
+        let done = !mine.is_empty() && mine.iter().all(|p| ended(&p.status));
+        if done || std::time::Instant::now() >= deadline {
+            print_json(&Value::Array(mine.iter().map(|p| payout_json(p)).collect()))?;
+            anyhow::ensure!(done, "payouts of period {period} not all ended after {secs} s");
+            let failed: Vec<&str> =
+                mine.iter().filter(|p| p.status != "SETTLED").map(|p| p.payout_id.as_str()).collect();
+            anyhow::ensure!(failed.is_empty(), "payouts not settled: {failed:?}");
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// Runs a `balance` subcommand.
@@ -190,13 +216,20 @@ pub async fn payout(globals: &Globals, cmd: PayoutCommand) -> anyhow::Result<()>
     let target = globals.admin()?;
     match cmd {
         PayoutCommand::Run(a) => {
+            let period = a.period.clone().unwrap_or_default();
             let request = pb::RunPayoutsRequest {
-                seller_account: a.seller.unwrap_or_default(),
+                seller_account: a.seller.clone().unwrap_or_default(),
                 currency: a.currency.unwrap_or_default(),
-                period: a.period.unwrap_or_default(),
+                period: period.clone(),
             };
             let r = call(&target, "a payout run", |mut c| async move { c.run_payouts(request).await }).await?;
-            print_json(&json!({"workflow_id": r.workflow_id, "temporal_ui": globals.workflow_id_link(&r.workflow_id)}))
+            print_json(
+                &json!({"workflow_id": r.workflow_id, "temporal_ui": globals.workflow_id_link(&r.workflow_id)}),
+            )?;
+            match a.wait_secs {
+                Some(secs) => wait_period(&target, &period, a.seller.as_deref(), secs).await,
+                None => Ok(()),
+            }
         }
         PayoutCommand::List { seller, limit } => {
             let request = pb::ListPayoutsRequest { seller_account: seller.unwrap_or_default(), limit };
