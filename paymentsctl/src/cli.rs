@@ -109,6 +109,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Measure checkout throughput and latency (gateway + Temporal + worker).
     Bench(bench::BenchArgs),
+    /// A payout cycle over many sellers: payouts/s and balance queries/s (needs the whole
+    /// system; `scripts/bench-payouts.sh`).
+    BenchPayouts(crate::commands::bench_payouts::BenchPayoutsArgs),
     /// Approve or reject a checkout held for review (gRPC AdminService).
     #[command(subcommand)]
     Review(review::ReviewCommand),

@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Payment(cmd) => commands::payment::run(&globals, cmd).await,
         Command::Verify(args) => commands::verify::run(&globals, args).await,
         Command::Bench(args) => commands::bench::run(&globals, args).await,
+        Command::BenchPayouts(args) => commands::bench_payouts::run(&globals, args).await,
         Command::Review(cmd) => commands::review::run(&globals, cmd).await,
         Command::Dlq(cmd) => commands::dlq::run(&globals, cmd).await,
         Command::Refund(cmd) => commands::refund::run(&globals, cmd).await,

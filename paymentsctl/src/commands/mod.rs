@@ -1,6 +1,7 @@
 //! One module per command. Each has its clap arguments and an async `run`.
 
 pub mod bench;
+pub mod bench_payouts;
 pub mod checkout;
 pub mod db;
 pub mod demo;
