@@ -309,6 +309,14 @@ mod tests {
             "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
             "--database-url",
             "postgres://payments_app:s3cret-real@db/payments",
+            "--payout-providers",
+            "toss_payouts",
+            "--toss-payouts-secret-key",
+            "live_sk_real",
+            "--toss-payouts-security-key",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "--toss-payouts-base-url",
+            "https://api.tosspayments.com",
         ])
         .unwrap();
         assert_eq!(real.production_problems(), vec![]);

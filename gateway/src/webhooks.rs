@@ -376,9 +376,13 @@ fn stripe_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed,
     };
     let event_type = text(&event["type"]).unwrap_or_default();
     let provider_event = if event_type.starts_with("payout.") || event_type == "account.updated" {
-        let parsed =
-            payments_activities::payout::stripe::parse_event(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
-        Some(("stripe_connect", parsed))
+        match payments_activities::payout::stripe::parse_event(body) {
+            Ok(parsed) => Some(("stripe_connect", parsed)),
+            Err(e) => {
+                tracing::warn!(event_type, error = e, "stripe payout event not understood; recorded only");
+                None
+            }
+        }
     } else {
         None
     };
@@ -418,12 +422,19 @@ fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, R
         let id = text(&event["eventId"])
             .or_else(|| text(&event["entityBody"]["payoutId"]).map(|p| format!("{event_type}:{p}:{time}")))
             .ok_or((StatusCode::BAD_REQUEST, "payout event without eventId".to_owned()))?;
-        let provider_event =
-            payments_activities::payout::toss::parse_webhook(body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        // An event we cannot read is recorded all the same (a 4xx would only make Toss redeliver
+        // it for days); the payout's workflow asks the provider at its deadline anyway.
+        let provider_event = match payments_activities::payout::toss::parse_webhook(body) {
+            Ok(event) => Some(("toss_payouts", event)),
+            Err(e) => {
+                tracing::warn!(event_type, error = e, "toss payout event not understood; recorded only");
+                None
+            }
+        };
         return Ok(Parsed {
             unsigned: false,
             payout: true,
-            provider_event: Some(("toss_payouts", provider_event)),
+            provider_event,
             event_id: id,
             event_type,
             payment_order_id: None,

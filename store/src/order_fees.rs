@@ -39,7 +39,7 @@ pub(crate) async fn fix_order_fee(
     // Every SUCCESS order has its history row; the clock is only a guard against a row lost to
     // a manual repair.
     let captured_at_ms = captured_at_ms.unwrap_or_else(now_ms);
-    let rate = rate_in_force(&mut **tx, order.amount.currency(), &order.seller_account, captured_at_ms)
+    let rate = rate_in_force(tx, order.amount.currency(), &order.seller_account, captured_at_ms)
         .await?
         .map_or(FeeRate { bps: 0, fixed_minor: 0 }, |r| r.rate);
     let split = rate

@@ -406,7 +406,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(ReserveOutcome::Payout(existing));
         }
-        let Some(registered) = load_payout_seller(&mut *tx, seller).await? else {
+        let Some(registered) = load_payout_seller(&mut tx, seller).await? else {
             return Ok(ReserveOutcome::Skipped(PayoutSkip::NotRegistered));
         };
         if !registered.is_payable() {

@@ -98,7 +98,20 @@ mod tests {
             "http://127.0.0.1:8090",
         ]);
         let problems = config.production_problems();
-        assert_eq!(vars(&problems), ["PAYMENT_TOKEN_KEYS", "DATABASE_URL", "PSP_SECRET_KEY", "PSP_BASE_URL"]);
+        assert_eq!(
+            vars(&problems),
+            [
+                "PAYMENT_TOKEN_KEYS",
+                "DATABASE_URL",
+                "PSP_SECRET_KEY",
+                "PSP_BASE_URL",
+                "STRIPE_CONNECT_SECRET_KEY",
+                "STRIPE_CONNECT_BASE_URL",
+                "TOSS_PAYOUTS_SECURITY_KEY",
+                "TOSS_PAYOUTS_SECRET_KEY",
+                "TOSS_PAYOUTS_BASE_URL"
+            ]
+        );
         let err = refuse_test_defaults(PaymentsEnv::Production, problems.clone()).unwrap_err().to_string();
         for var in vars(&problems) {
             assert!(err.contains(var), "{err}");
@@ -115,6 +128,12 @@ mod tests {
             "--psp-secret-key",
             "sk_live_abc",
             "--psp-base-url",
+            "https://api.stripe.com",
+            "--payout-providers",
+            "stripe_connect",
+            "--stripe-connect-secret-key",
+            "sk_live_abc",
+            "--stripe-connect-base-url",
             "https://api.stripe.com",
         ]);
         assert_eq!(real.production_problems(), vec![]);
