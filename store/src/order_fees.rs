@@ -39,9 +39,15 @@ pub(crate) async fn fix_order_fee(
     // Every SUCCESS order has its history row; the clock is only a guard against a row lost to
     // a manual repair.
     let captured_at_ms = captured_at_ms.unwrap_or_else(now_ms);
-    let rate = rate_in_force(tx, order.amount.currency(), &order.seller_account, captured_at_ms)
-        .await?
-        .map_or(FeeRate { bps: 0, fixed_minor: 0 }, |r| r.rate);
+    // A step already booked without a recorded fee (by a version before fees, migration 0012)
+    // booked the gross: the order's fee is zero, so the other step books the same.
+    let rate = if order.wallet_updated || order.ledger_updated {
+        FeeRate { bps: 0, fixed_minor: 0 }
+    } else {
+        rate_in_force(tx, order.amount.currency(), &order.seller_account, captured_at_ms)
+            .await?
+            .map_or(FeeRate { bps: 0, fixed_minor: 0 }, |r| r.rate)
+    };
     let split = rate
         .split(order.amount)
         .map_err(|e| StoreError::Precondition(format!("fee of payment order {}: {e}", order.payment_order_id)))?;

@@ -172,3 +172,34 @@ async fn a_reversal_gives_back_net_and_fee() {
         assert_consistent(&store).await;
     }
 }
+
+/// An order whose ledger step was booked by a version before fees (two legs, the gross, no fee
+/// recorded) gets a zero fee when its wallet step runs now, whatever rate is in force: both
+/// steps book the same and the books stay consistent.
+#[tokio::test]
+async fn an_order_booked_before_fees_keeps_a_zero_fee() {
+    for store in stores().await {
+        let id = checkout_order(&store, "po-old", "seller-old", "10.00").await;
+        store.transition(&id, &Transition::to(S::Executing, "charging")).await.unwrap();
+        store.transition(&id, &Transition::to(S::Success, "psp captured")).await.unwrap();
+        let old = payments_store::TransactionDraft {
+            id: order_ledger_key(&id),
+            kind: "payin".into(),
+            payment_order_id: Some(id.clone()),
+            entries: vec![
+                entry(PSP_CLEARING_ACCOUNT, Direction::Debit, 1000),
+                entry("seller_payable:seller-old", Direction::Credit, 1000),
+            ],
+        };
+        store.post_ledger(&old).await.unwrap();
+        sqlx::query("UPDATE payment_order SET ledger_updated = TRUE WHERE payment_order_id = 'po-old'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.set_fee_rate(usd_code(), None, FeeRate::new(1000, 0).unwrap(), None, "ops").await.unwrap();
+        store.credit_wallet_for_order(&id).await.unwrap();
+        assert_eq!(balance(&store, "seller-old").await, 1000, "the gross, as the ledger booked it");
+        assert_eq!(store.order(&id).await.unwrap().unwrap().fee.unwrap().fee, usd(0));
+        assert_consistent(&store).await;
+    }
+}
