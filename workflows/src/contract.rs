@@ -6,7 +6,6 @@
 
 use payments_domain::{BuyerId, CheckoutId, Money, PaymentOrderId, PaymentOrderStatus, SellerAccount};
 use serde::{Deserialize, Serialize};
-use temporalio_common::ActivityDefinition;
 
 macro_rules! activity_contract {
     ($(#[$doc:meta])* $marker:ident, $name:literal, $input:ty => $output:ty) => {
@@ -14,7 +13,7 @@ macro_rules! activity_contract {
         #[derive(Debug, Clone, Copy)]
         pub struct $marker;
 
-        impl ActivityDefinition for $marker {
+        impl ::temporalio_common::ActivityDefinition for $marker {
             type Input = $input;
             type Output = $output;
             fn name(&self) -> &str {
@@ -23,6 +22,7 @@ macro_rules! activity_contract {
         }
     };
 }
+pub(crate) use activity_contract;
 
 activity_contract!(
     /// Rules-based risk check of a whole checkout (amount limits, blocklists).

@@ -2,9 +2,9 @@
 //! `payments_activities::payout::PayoutActivities`, and the data the payout workflows, the
 //! gateway and the activities exchange. Names are explicit, as in [`crate::contract`].
 
+use crate::contract::activity_contract;
 use payments_domain::{Currency, Money, SellerAccount};
 use serde::{Deserialize, Serialize};
-use temporalio_common::ActivityDefinition;
 use temporalio_common::search_attributes::SearchAttributeKey;
 
 /// Search attribute with a payout's seller.
@@ -12,51 +12,35 @@ pub const SELLER_ID_ATTRIBUTE: SearchAttributeKey<String> = SearchAttributeKey::
 /// Search attribute with a payout's status (`RESERVING`, the store's statuses, `SKIPPED`).
 pub const PAYOUT_STATUS_ATTRIBUTE: SearchAttributeKey<String> = SearchAttributeKey::keyword("PayoutStatus");
 
-macro_rules! payout_contract {
-    ($(#[$doc:meta])* $marker:ident, $name:literal, $input:ty => $output:ty) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $marker;
-
-        impl ActivityDefinition for $marker {
-            type Input = $input;
-            type Output = $output;
-            fn name(&self) -> &str {
-                $name
-            }
-        }
-    };
-}
-
-payout_contract!(
+activity_contract!(
     /// Make (or find) the period's payout: book the seller's available balance to payouts in
     /// transit, before any provider call; or say why there is none.
     ReservePayout, "payout.reserve", ReservePayoutInput => Reserved
 );
-payout_contract!(
+activity_contract!(
     /// Send a RESERVED payout to its provider (the payout id is the provider's idempotency key
     /// and reference; a lost answer is looked up, then sent again); a refusal (seller not
     /// payable) cancels it. Answers the stored payout.
     SendPayout, "payout.send", PayoutState => PayoutState
 );
-payout_contract!(
+activity_contract!(
     /// Ask the provider about a payout (status query at a deadline) and record what it says.
     CheckPayout, "payout.check", PayoutState => PayoutState
 );
-payout_contract!(
+activity_contract!(
     /// Record a provider event (a webhook, through the gateway's signal).
     RecordPayoutEvent, "payout.record", PayoutReport => PayoutState
 );
-payout_contract!(
+activity_contract!(
     /// Settle a PAID payout whose return window passed.
     SettlePayout, "payout.settle", String => PayoutState
 );
-payout_contract!(
+activity_contract!(
     /// Cancel a payout on an operator's request: at the provider while it is still cancellable,
     /// and book it back when it was canceled.
     CancelPayout, "payout.cancel", PayoutState => PayoutState
 );
-payout_contract!(
+activity_contract!(
     /// A page of (seller, currency) pairs a payout cycle considers.
     PayoutCandidates, "payout.candidates", CandidatesInput => Vec<(SellerAccount, Currency)>
 );
