@@ -202,3 +202,22 @@ async fn payout_candidates_page_in_order() {
         assert_eq!(one.len(), 1);
     }
 }
+
+/// A payout canceled before it was sent (an operator, or the provider refused it) books the
+/// amount back to the seller without pausing it: the next period pays it.
+#[tokio::test]
+async fn a_canceled_payout_books_back_without_pausing() {
+    for store in stores().await {
+        register(&store, "seller-cx", "APPROVED").await;
+        captured(&store, "po-cx", "seller-cx", "7.00", BOTH).await;
+        let p = payout(reserve(&store, "seller-cx", "2026-11", 0).await);
+        let canceled =
+            store.record_payout_progress(&progress(&p, PayoutStatus::Canceled, Some("refused"))).await.unwrap();
+        assert_eq!(canceled.status, PayoutStatus::Canceled);
+        let b = store.seller_balance(&seller("seller-cx"), usd_code(), 0).await.unwrap();
+        assert_eq!((b.available_minor, b.in_transit_minor), (700, 0));
+        assert!(store.payout_seller(&seller("seller-cx")).await.unwrap().unwrap().paused_reason.is_none());
+        assert_eq!(payout(reserve(&store, "seller-cx", "2026-12", 0).await).amount, usd(700));
+        assert_consistent(&store).await;
+    }
+}
