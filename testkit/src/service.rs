@@ -28,13 +28,18 @@ static HOOK: Once = Once::new();
 pub struct Health {
     id: String,
     failures: Mutex<Vec<String>>,
+    /// Services whose `run` returned after a graceful stop and whose runtime is being torn
+    /// down: a task there that unwraps the `JoinError::Cancelled` of a task the teardown
+    /// cancelled (the Temporal SDK core's poller does) is not a crash of the service.
+    torn_down: Mutex<Vec<String>>,
 }
 
 impl Health {
     /// A new stack's record, known to the panic hook.
     pub fn register(id: String) -> Arc<Health> {
         HOOK.call_once(install_hook);
-        let health = Arc::new(Health { id: id.clone(), failures: Mutex::new(Vec::new()) });
+        let health =
+            Arc::new(Health { id: id.clone(), failures: Mutex::new(Vec::new()), torn_down: Mutex::new(Vec::new()) });
         let mut stacks = STACKS.lock().unwrap_or_else(PoisonError::into_inner);
         stacks.get_or_insert_with(HashMap::new).insert(id, Arc::downgrade(&health));
         health
@@ -85,7 +90,11 @@ fn install_hook() {
                     .or_else(|| info.payload().downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "(non-string panic payload)".to_owned());
                 let at = info.location().map(|l| format!(" at {l}")).unwrap_or_default();
-                health.fail(format!("{service} panicked: {message}{at}"));
+                let teardown = message.contains("JoinError::Cancelled")
+                    && health.torn_down.lock().unwrap_or_else(PoisonError::into_inner).iter().any(|s| s == service);
+                if !teardown {
+                    health.fail(format!("{service} panicked: {message}{at}"));
+                }
             }
         }
         previous(info);
@@ -132,6 +141,9 @@ impl Service {
                         _ = kill_rx => None,
                     }
                 });
+                if matches!(outcome, Some(Ok(()))) && told.load(Ordering::SeqCst) {
+                    health.torn_down.lock().unwrap_or_else(PoisonError::into_inner).push(name.to_owned());
+                }
                 rt.shutdown_background();
                 match outcome {
                     Some(Err(e)) => health.fail(format!("{name} failed: {e:#}")),
