@@ -25,6 +25,9 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use temporalio_client::WorkflowGetResultOptions;
 
+/// Attempts of one request the gateway answers 503 (overloaded).
+pub const RETRIES_MAX: usize = 120;
+
 /// Orders per seeding checkout (each to a different seller).
 pub const ORDERS_PER_CHECKOUT: usize = 50;
 
@@ -105,11 +108,18 @@ pub async fn run(globals: &Globals, args: BenchPayoutsArgs) -> anyhow::Result<()
             .collect();
         let body = json!({"checkout_id": id, "buyer_info": {"buyer_id": "bench"}, "credit_card_info": {"token": "pm_card_visa"}, "payment_orders": orders});
         async move {
-            let answer = gateway.create_payment(&body).await?;
-            if !answer.status.is_success() {
-                bail!("checkout refused: {}", answer.error_summary());
+            // As a real client would: an overloaded gateway (503) is asked again shortly.
+            for _ in 0..RETRIES_MAX {
+                let answer = gateway.create_payment(&body).await?;
+                if answer.status.is_success() {
+                    return Ok(());
+                }
+                if answer.status.as_u16() != 503 {
+                    bail!("checkout refused: {}", answer.error_summary());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Ok(())
+            bail!("checkout refused {RETRIES_MAX} times: the gateway stayed overloaded")
         }
     })
     .await?;
