@@ -16,6 +16,7 @@ use super::{
     ProviderSeller, ProviderSellerStatus, SellerRegistration,
 };
 use crate::psp::http::{self, Answer};
+use crate::psp::stripe::ErrorBody;
 use crate::psp::{PspError, PspFuture, SecretKey};
 use payments_domain::{Currency, Money, SellerAccount};
 use reqwest::{StatusCode, Url};
@@ -99,19 +100,6 @@ struct List<T> {
     data: Vec<T>,
     #[serde(default)]
     has_more: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: StripeError,
-}
-
-#[derive(Debug, Deserialize)]
-struct StripeError {
-    #[serde(rename = "type")]
-    kind: String,
-    code: Option<String>,
-    message: Option<String>,
 }
 
 impl StripeConnectClient {

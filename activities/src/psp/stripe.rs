@@ -76,18 +76,20 @@ pub struct LastPaymentError {
     pub message: Option<String>,
 }
 
+/// Stripe's error envelope (also read by the Connect payout adapter).
 #[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: StripeError,
+pub(crate) struct ErrorBody {
+    pub(crate) error: StripeError,
 }
 
+/// Stripe's error object.
 #[derive(Debug, Deserialize)]
-struct StripeError {
+pub(crate) struct StripeError {
     #[serde(rename = "type")]
-    kind: String,
-    code: Option<String>,
-    decline_code: Option<String>,
-    message: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) code: Option<String>,
+    pub(crate) decline_code: Option<String>,
+    pub(crate) message: Option<String>,
     payment_intent: Option<PaymentIntent>,
 }
 
