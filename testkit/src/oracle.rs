@@ -16,6 +16,9 @@
 //! - Currencies compare without case (Stripe writes them in lower case).
 //! - No capture or refund at the PSP that the platform does not know of, except under the keys
 //!   a test declared foreign ([`crate::Stack::expect_foreign_money`]).
+//! - Payouts: every payout the simulator's payout providers made carries one of our payout ids
+//!   as its reference, was made once, for the stored amount, currency and provider; a payout
+//!   the platform holds as sent (REQUESTED, IN_TRANSIT, PAID, SETTLED) exists at the provider.
 
 use payments_store::{PSP_CLEARING_ACCOUNT, Store};
 use serde::Deserialize;
@@ -78,6 +81,11 @@ pub(crate) async fn disagreements(
     check_captures(&orders, &captures, &mut problems);
     check_refunds(&orders, &stored_refunds, &refunds, &mut problems);
     check_clearing(&orders, &stored_refunds, &clearing, &mut problems);
+    match (sim_payouts(http, sim_url).await, payout_rows(store).await) {
+        (Ok(at_provider), Ok(stored)) => check_payouts(&stored, &at_provider, &mut problems),
+        (Err(e), _) => problems.push(format!("the simulator's payouts could not be read: {e}")),
+        (_, Err(e)) => problems.push(format!("the platform's payouts could not be read: {e}")),
+    }
     match store.verify().await {
         Ok(report) if report.is_consistent() => {}
         Ok(report) => problems.push(format!("the books are inconsistent: {report:?}")),
@@ -89,7 +97,111 @@ pub(crate) async fn disagreements(
 async fn movements(http: &reqwest::Client, sim_url: &str, kind: &str) -> Result<Vec<Movement>, reqwest::Error> {
     let mut body: HashMap<String, Vec<Movement>> =
         http.get(format!("{sim_url}/_sim/{kind}")).send().await?.error_for_status()?.json().await?;
-    Ok(body.remove(kind).unwrap_or_default())
+    // A missing array is a broken answer, not "nothing moved".
+    Ok(body.remove(kind).unwrap_or_else(|| panic!("/_sim/{kind} answered without `{kind}`")))
+}
+
+/// One payout a payout provider made (`/_sim/payouts`).
+#[derive(Debug, Deserialize)]
+struct SimPayout {
+    provider: String,
+    id: String,
+    reference: Option<String>,
+    amount: i64,
+    currency: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SimPayouts {
+    payouts: Vec<SimPayout>,
+}
+
+async fn sim_payouts(http: &reqwest::Client, sim_url: &str) -> Result<Vec<SimPayout>, reqwest::Error> {
+    let body: SimPayouts = http.get(format!("{sim_url}/_sim/payouts")).send().await?.error_for_status()?.json().await?;
+    Ok(body.payouts)
+}
+
+/// One stored payout.
+#[derive(Debug)]
+struct PayoutRow {
+    id: String,
+    amount_minor: i64,
+    currency: String,
+    provider: String,
+    status: String,
+    provider_payout_id: Option<String>,
+}
+
+async fn payout_rows(store: &Store) -> Result<Vec<PayoutRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT payout_id, amount_minor, currency, provider, status, provider_payout_id FROM payout ORDER BY payout_id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| PayoutRow {
+            id: r.get(0),
+            amount_minor: r.get(1),
+            currency: r.get(2),
+            provider: r.get(3),
+            status: r.get(4),
+            provider_payout_id: r.get(5),
+        })
+        .collect())
+}
+
+/// Per stored payout: a payout the provider confirmed (REQUESTED, IN_TRANSIT, PAID, SETTLED)
+/// was made exactly once at the provider; one not yet (known to be) sent, failed or canceled
+/// at most once; every one made for the stored amount, currency and provider, under the
+/// provider id the row keeps. No payout at a provider under a reference the platform does not
+/// know.
+fn check_payouts(stored: &[PayoutRow], at_provider: &[SimPayout], problems: &mut Vec<String>) {
+    let mut by_reference: BTreeMap<&str, Vec<&SimPayout>> = BTreeMap::new();
+    for p in at_provider {
+        match p.reference.as_deref() {
+            Some(reference) => by_reference.entry(reference).or_default().push(p),
+            None => problems.push(format!("payout {} at {} carries no reference of ours", p.id, p.provider)),
+        }
+    }
+    for row in stored {
+        let found = by_reference.remove(row.id.as_str()).unwrap_or_default();
+        let expected = match row.status.as_str() {
+            "REQUESTED" | "IN_TRANSIT" | "PAID" | "SETTLED" => 1..=1,
+            _ => 0..=1,
+        };
+        if !expected.contains(&found.len()) {
+            problems.push(format!(
+                "payout {} ({}) was made {} time(s) at the provider, expected {expected:?}",
+                row.id,
+                row.status,
+                found.len()
+            ));
+        }
+        for p in &found {
+            if p.amount != row.amount_minor
+                || !p.currency.eq_ignore_ascii_case(&row.currency)
+                || p.provider != row.provider
+            {
+                problems.push(format!(
+                    "payout {}: {} paid {} {} but the platform stored {} {} through {}",
+                    row.id, p.provider, p.amount, p.currency, row.amount_minor, row.currency, row.provider
+                ));
+            }
+            if row.provider_payout_id.as_deref().is_some_and(|id| id != p.id) {
+                problems.push(format!(
+                    "payout {}: stored provider id {:?}, made as {}",
+                    row.id, row.provider_payout_id, p.id
+                ));
+            }
+        }
+    }
+    for (reference, found) in by_reference {
+        problems.push(format!(
+            "{} payout(s) at the provider under {reference}, which the platform does not know",
+            found.len()
+        ));
+    }
 }
 
 type Rows = (Vec<Order>, Vec<Refund>, HashMap<String, i64>);

@@ -40,8 +40,7 @@ impl Stack {
         if let Some(reference) = reference {
             request = request.query(&[("reference", reference)]);
         }
-        let body: Value = request.send().await.expect("sim payouts").json().await.expect("json");
-        body["payouts"].as_array().cloned().unwrap_or_else(|| body.as_array().cloned().unwrap_or_default())
+        list(request, "payouts").await
     }
 
     /// Replaces a seller's scenario at the payout providers (`{"seller": s, "paid_then_failed":
@@ -55,22 +54,19 @@ impl Stack {
     /// The simulator's request log for one idempotency key (arrival times and outcomes).
     pub async fn sim_requests(&self, idempotency_key: &str) -> Vec<Value> {
         let url = format!("{}/_sim/requests?idempotency_key={idempotency_key}", self.sim_url);
-        let body: Value = self.http.get(url).send().await.expect("sim requests").json().await.expect("json");
-        body["requests"].as_array().cloned().unwrap_or_default()
+        list(self.http.get(url), "requests").await
     }
 
     /// The simulator's captures for one order (the "money moved" records).
     pub async fn captures(&self, payment_order_id: &str) -> Vec<Value> {
         let url = format!("{}/_sim/captures?payment_order_id={payment_order_id}", self.sim_url);
-        let body: Value = self.http.get(url).send().await.expect("sim captures").json().await.expect("json");
-        body["captures"].as_array().cloned().unwrap_or_default()
+        list(self.http.get(url), "captures").await
     }
 
     /// The simulator's refunds (and cancellations) of one order.
     pub async fn sim_refunds(&self, payment_order_id: &str) -> Vec<Value> {
         let url = format!("{}/_sim/refunds?payment_order_id={payment_order_id}", self.sim_url);
-        let body: Value = self.http.get(url).send().await.expect("sim refunds").json().await.expect("json");
-        body["refunds"].as_array().cloned().unwrap_or_default()
+        list(self.http.get(url), "refunds").await
     }
 
     /// A Toss payment the buyer authenticated for a hosted `checkout` (not confirmed yet), as
@@ -115,4 +111,15 @@ impl Stack {
         assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
         resp.json().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
+}
+
+/// The `key` array of a simulator admin answer. Panics on a failed request, an error status or
+/// an answer without the array, so a test asserting "nothing at the PSP" cannot pass on a
+/// request that failed.
+async fn list(request: reqwest::RequestBuilder, key: &str) -> Vec<Value> {
+    let response = request.send().await.unwrap_or_else(|e| panic!("simulator {key}: {e}"));
+    let status = response.status();
+    assert!(status.is_success(), "simulator {key}: {status}");
+    let body: Value = response.json().await.unwrap_or_else(|e| panic!("simulator {key}: {e}"));
+    body[key].as_array().cloned().unwrap_or_else(|| panic!("simulator {key}: no `{key}` array in {body}"))
 }

@@ -438,9 +438,16 @@ fn with_host_port(url: &str, host_port_new: &str) -> String {
 
 impl Drop for Stack {
     /// The services are killed (see [`Service`]'s drop). A stack dropped without
-    /// [`Stack::shutdown`] by a test that is not failing skipped the end-of-test checks.
+    /// [`Stack::shutdown`] by a test that is not failing skipped the end-of-test checks. A test
+    /// that is failing gets the panics and exits of its services printed with its own failure:
+    /// an assert or a timeout can be the consequence of a crash nobody waited on.
     fn drop(&mut self) {
-        if !self.shut_down && !std::thread::panicking() {
+        if std::thread::panicking() {
+            let failures = self.health.failures();
+            if !failures.is_empty() {
+                eprintln!("stack {}: its services failed as well:\n{failures:#?}", self.id);
+            }
+        } else if !self.shut_down {
             panic!("stack {} dropped without Stack::shutdown(): the end-of-test checks did not run", self.id);
         }
     }

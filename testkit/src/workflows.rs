@@ -1,7 +1,6 @@
 //! The stack's workflows in Temporal: a client, and questions answered from the executions
 //! themselves (strongly consistent), never from one read of the lagging visibility index.
 
-use crate::poll::poll_until;
 use crate::stack::Stack;
 use std::time::Duration;
 use temporalio_client::errors::WorkflowInteractionError;
@@ -26,7 +25,7 @@ impl Stack {
         use temporalio_common::protos::temporal::api::workflowservice::v1::DeleteWorkflowExecutionRequest;
         let client = self.temporal().await;
         let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
-        poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(90), || async {
+        self.poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(90), || async {
             let request = DeleteWorkflowExecutionRequest {
                 namespace: "default".to_owned(),
                 workflow_execution: Some(WorkflowExecution {
@@ -79,7 +78,7 @@ impl Stack {
             async move { client.count_workflows(query, Default::default()).await.expect("count workflows").count() }
         };
         let listed = format!("WorkflowId = '{workflow_id}' AND RunId = '{latest}'");
-        poll_until(&format!("visibility to list {workflow_id}"), VISIBILITY_TIMEOUT, || async {
+        self.poll_until(&format!("visibility to list {workflow_id}"), VISIBILITY_TIMEOUT, || async {
             (count(listed.clone()).await == 1).then_some(())
         })
         .await;
