@@ -110,10 +110,11 @@ async fn cancel_during_review_charges_nothing(#[values(Db::Sqlite, Db::Postgres)
     .await;
     let (checkout, po) = stack.post_one_order("pm_card_visa", "500.00", "USD").await;
     let query = format!("WorkflowId = 'checkout-{checkout}' AND PaymentStatus = 'AWAITING_REVIEW'");
-    payments_testkit::poll_until("the review hold", common::STATE_TIMEOUT, || async {
-        (common::visible(&stack, &query).await == 1).then_some(())
-    })
-    .await;
+    stack
+        .poll_until("the review hold", common::STATE_TIMEOUT, || async {
+            (common::visible(&stack, &query).await == 1).then_some(())
+        })
+        .await;
     common::paymentsctl(&stack, &["checkout", "cancel", &checkout, "--reason", "duplicate order"])
         .await
         .expect("cancel");
@@ -128,10 +129,11 @@ async fn cancel_during_review_charges_nothing(#[values(Db::Sqlite, Db::Postgres)
 /// Waits until the checkout's workflow shows `phase` in Temporal's visibility.
 async fn wait_phase(stack: &Stack, checkout: &str, phase: &str) {
     let query = format!("WorkflowId = 'checkout-{checkout}' AND PaymentStatus = '{phase}'");
-    payments_testkit::poll_until(&format!("phase {phase}"), common::STATE_TIMEOUT, || async {
-        (common::visible(stack, &query).await == 1).then_some(())
-    })
-    .await;
+    stack
+        .poll_until(&format!("phase {phase}"), common::STATE_TIMEOUT, || async {
+            (common::visible(stack, &query).await == 1).then_some(())
+        })
+        .await;
 }
 
 /// A cancel ends the other long waits at once: a hosted checkout awaiting the buyer fails every

@@ -206,8 +206,14 @@ async fn the_per_ip_limit_covers_public_routes(#[values(Db::Sqlite, Db::Postgres
         statuses.push(reqwest::get(format!("{}/livez", stack.rest_url)).await.unwrap().status().as_u16());
     }
     assert!(statuses.contains(&429), "{statuses:?}");
-    // Let the budget refill before the end-of-test checks call the gateway.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // The budget refills: the same client is let through again (and the end-of-test checks,
+    // which call the gateway, are not refused).
+    stack
+        .poll_until("the per-IP budget to refill", std::time::Duration::from_secs(30), || async {
+            let status = reqwest::get(format!("{}/livez", stack.rest_url)).await.ok()?.status();
+            (status == 200).then_some(())
+        })
+        .await;
     stack.shutdown().await;
 }
 

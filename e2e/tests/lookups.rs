@@ -8,7 +8,7 @@ mod common;
 use common::{STATE_TIMEOUT, assert_books_consistent, outage, pay_hosted, paymentsctl, quick_limits, wait_dead_letter};
 use payments_domain::{CheckoutId, PaymentOrderStatus as S};
 use payments_store::DeadLetterStatus;
-use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
 use rstest::rstest;
 use serde_json::json;
 use std::time::Duration;
@@ -113,10 +113,11 @@ async fn a_payment_key_is_never_a_path(#[values(Db::Sqlite, Db::Postgres)] db: D
 
     outage(&stack, false, false, false).await;
     pay_hosted(&stack, &b, 20000).await;
-    let done = poll_until("B paid", STATE_TIMEOUT, || async {
-        stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.ok().flatten().filter(|c| c.is_payment_done)
-    })
-    .await;
+    let done = stack
+        .poll_until("B paid", STATE_TIMEOUT, || async {
+            stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.ok().flatten().filter(|c| c.is_payment_done)
+        })
+        .await;
     assert_eq!(done.orders[0].status, S::Success);
     assert_eq!(stack.captures(&b).await.len(), 1);
     assert_books_consistent(&stack).await;

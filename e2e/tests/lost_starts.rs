@@ -10,7 +10,7 @@ use common::{assert_books_consistent, outage, paid_order, quick_limits, wait_ref
 use payments_domain::checkout::draft_from_json;
 use payments_domain::{CheckoutId, Money, NewCheckout, PaymentOrderId, PaymentOrderStatus as S};
 use payments_store::RefundStatus;
-use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
 use rstest::rstest;
 use serde_json::json;
 use std::time::Duration;
@@ -97,11 +97,12 @@ async fn parked_refunds_do_not_starve_a_lost_start(#[values(Db::Sqlite, Db::Post
         ids.push(refund.refund_id);
     }
     let last = ids.last().unwrap().clone();
-    poll_until("every refund's workflow to start", SWEEP_TIMEOUT, || async {
-        let refunds = stack.store.refunds(&order).await.ok()?;
-        refunds.iter().all(|r| r.workflow_started).then_some(())
-    })
-    .await;
+    stack
+        .poll_until("every refund's workflow to start", SWEEP_TIMEOUT, || async {
+            let refunds = stack.store.refunds(&order).await.ok()?;
+            refunds.iter().all(|r| r.workflow_started).then_some(())
+        })
+        .await;
     assert!(stack.workflow_exists(&format!("refund-{last}")).await, "the newest was reached");
     let record = stack.store.refund(&last).await.unwrap().unwrap();
     assert_eq!(record.status, RefundStatus::Requested, "parked, never refunded");

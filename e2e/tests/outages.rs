@@ -10,7 +10,7 @@ mod common;
 use common::{assert_books_consistent, paid_order, quick_limits, wait_order_status, wait_refund_final};
 use payments_domain::PaymentOrderStatus as S;
 use payments_store::RefundStatus;
-use payments_testkit::{Db, Stack, StackOptions, poll_until};
+use payments_testkit::{Db, Stack, StackOptions};
 use payments_workflows::messages::WaitLimits;
 use rstest::rstest;
 use std::time::Duration;
@@ -50,10 +50,11 @@ async fn a_database_outage_past_every_retry_budget_ends_booked(#[values(Db::Sqli
     let (checkout, po) = stack.post_one_order("pm_card_sim_slow", "12.34", "USD").await;
     wait_order_status(&stack, &po, S::Executing).await;
     let outage = stack.database_outage().await;
-    poll_until("the capture at the PSP", CAPTURE_TIMEOUT, || async {
-        (stack.captures(&po).await.len() == 1).then_some(())
-    })
-    .await;
+    stack
+        .poll_until("the capture at the PSP", CAPTURE_TIMEOUT, || async {
+            (stack.captures(&po).await.len() == 1).then_some(())
+        })
+        .await;
     tokio::time::sleep(OUTAGE).await;
     let workflow = format!("checkout-{checkout}");
     assert_eq!(workflow_status(&stack, &workflow).await, WorkflowExecutionStatus::Running, "never failed");
@@ -63,10 +64,11 @@ async fn a_database_outage_past_every_retry_budget_ends_booked(#[values(Db::Sqli
     assert_eq!(done.orders[0].status, S::Success);
     assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
     assert_eq!(stack.captures(&po).await.len(), 1);
-    poll_until("the workflow to complete", CAPTURE_TIMEOUT, || async {
-        (workflow_status(&stack, &workflow).await == WorkflowExecutionStatus::Completed).then_some(())
-    })
-    .await;
+    stack
+        .poll_until("the workflow to complete", CAPTURE_TIMEOUT, || async {
+            (workflow_status(&stack, &workflow).await == WorkflowExecutionStatus::Completed).then_some(())
+        })
+        .await;
     assert_books_consistent(&stack).await;
     stack.shutdown().await;
 }
@@ -87,10 +89,11 @@ async fn a_database_outage_during_a_refund_ends_booked(#[values(Db::Sqlite, Db::
     let refund = common::refund_accepted(&stack, &po, Some("5.00"), "damaged item").await;
     let outage = stack.database_outage().await;
     common::outage(&stack, false, false, false).await;
-    poll_until("the refund at the PSP", CAPTURE_TIMEOUT, || async {
-        (stack.sim_refunds(&po).await.len() == 1).then_some(())
-    })
-    .await;
+    stack
+        .poll_until("the refund at the PSP", CAPTURE_TIMEOUT, || async {
+            (stack.sim_refunds(&po).await.len() == 1).then_some(())
+        })
+        .await;
     tokio::time::sleep(OUTAGE).await;
     outage.end(&stack).await;
     assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);

@@ -120,7 +120,6 @@ async fn each_seller_is_paid_its_net_once_per_period(#[values(Db::Sqlite, Db::Po
     let stack = stack(url).await;
     paymentsctl(&stack, &["fees", "set", "--currency", "USD", "--bps", "290", "--fixed", "0.30"]).await.unwrap();
     paymentsctl(&stack, &["fees", "set", "--currency", "KRW", "--bps", "300"]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
     // Workflow ids are shared by every test on the Temporal server: unique sellers and checkouts.
     let (sa, sb) = (unique("seller-pa"), unique("seller-pb"));
     let (sa, sb) = (sa.as_str(), sb.as_str());

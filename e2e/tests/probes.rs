@@ -43,6 +43,9 @@ async fn readiness_follows_the_database_and_temporal(#[values(Db::Sqlite, Db::Po
         })
         .await;
 
+    // The database half needs a connection that can be lost: PostgreSQL's, cut at the proxy.
+    // An SQLite database is a local file, and the only outage the testkit can make of it (a
+    // held write lock) leaves `SELECT 1` answering in WAL mode, which is right: reads work.
     if postgres {
         let outage = stack.database_outage().await;
         let body = stack

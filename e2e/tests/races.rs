@@ -107,6 +107,7 @@ async fn a_success_page_loaded_twice_at_once_confirms_once(#[values(Db::Sqlite, 
     .await;
     for (status, page) in &pages {
         assert_eq!(*status, 200, "{page}");
+        assert!(page.contains(r#"<p id="status">SUCCESS</p>"#), "each load shows the paid checkout: {page}");
     }
     let done = stack.wait_done(&id).await;
     assert!(done.orders.iter().all(|o| o.status == S::Success), "{done:?}");

@@ -8,7 +8,7 @@
 use clap::Parser as _;
 use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S};
 use payments_proto::payments_v1::DecideReviewRequest;
-use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
 use payments_workflows::CheckoutWorkflow;
 use payments_workflows::messages::WaitLimits;
 use paymentsctl::admin::AdminClient;
@@ -55,9 +55,11 @@ async fn count(temporal: &Client, query: &str) -> Option<usize> {
 
 /// Waits until Temporal's visibility finds the checkout in `phase` (`PaymentStatus`) by its
 /// `CheckoutId`.
-async fn wait_phase(temporal: &Client, checkout_id: &str, phase: &str) {
+async fn wait_phase(stack: &Stack, temporal: &Client, checkout_id: &str, phase: &str) {
     let query = format!("CheckoutId = '{checkout_id}' AND PaymentStatus = '{phase}'");
-    poll_until(&query, Duration::from_secs(30), || async { (count(temporal, &query).await? == 1).then_some(()) }).await
+    stack
+        .poll_until(&query, Duration::from_secs(30), || async { (count(temporal, &query).await? == 1).then_some(()) })
+        .await
 }
 
 /// How many messages (signals, or accepted updates) named `name` the checkout's workflow
@@ -101,8 +103,8 @@ async fn untouched_at_psp(stack: &Stack, po: &str) {
 /// Waits until the checkout is held: visible as `AWAITING_REVIEW` by its `CheckoutId`, its
 /// order still NOT_STARTED and untouched at the PSP.
 async fn held(stack: &Stack, temporal: &Client, id: &str, po: &str) {
-    wait_phase(temporal, id, "AWAITING_REVIEW").await;
-    assert_eq!(count(temporal, &format!("CheckoutId = '{id}'")).await, Some(1));
+    wait_phase(stack, temporal, id, "AWAITING_REVIEW").await;
+    assert_eq!(stack.workflow_runs(&format!("checkout-{id}")).await, 1, "one workflow run for {id}");
     assert_eq!(order(stack, po).await.status, S::NotStarted);
     untouched_at_psp(stack, po).await;
 }
@@ -139,7 +141,7 @@ async fn approved_review_is_charged(#[values(Db::Sqlite, Db::Postgres)] db: Db) 
     assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);
     assert_eq!(stack.captures(&po).await.len(), 1);
     assert_eq!(signals(&temporal, &id, "review_decision").await, 1);
-    wait_phase(&temporal, &id, "DONE").await;
+    wait_phase(&stack, &temporal, &id, "DONE").await;
     let report = stack.store.verify().await.unwrap();
     assert!(report.is_consistent() && report.transactions == 2, "{report:?}");
     stack.shutdown().await;
@@ -226,7 +228,7 @@ async fn decisions_for_checkouts_not_awaiting_review_are_refused(#[values(Db::Sq
 
     // Running, but waiting for the buyer's 3-D Secure challenge, not for an operator.
     let (pending, pending_po) = post(&stack, "pm_card_threeDSecure2Required", "5000").await;
-    wait_phase(&temporal, &pending, "AWAITING_PSP").await;
+    wait_phase(&stack, &temporal, &pending, "AWAITING_PSP").await;
     let refused = admin.decide_review(decision(&pending, true, "ok", "alice")).await.expect_err("refused");
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     assert!(refused.message().contains("not awaiting review"), "{refused:?}");

@@ -13,7 +13,7 @@ use common::{
     wait_janitor, wait_refund_final,
 };
 use payments_store::{Backend, DeadLetterStatus, RefundStatus, Store};
-use payments_testkit::{Db, Stack, StackOptions, poll_until, unique};
+use payments_testkit::{Db, Stack, StackOptions, unique};
 use prost::Message;
 use rstest::rstest;
 use serde_json::json;
@@ -192,12 +192,15 @@ async fn no_secret_is_stored_logged_or_answered(
         checkouts.push(hosted);
     } else {
         // The simulator's Stripe events carry the PaymentMethod id; wait for them.
-        poll_until("webhooks stored", STATE_TIMEOUT, || async {
-            let n: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM webhook_event").fetch_one(stack.store.pool()).await.ok()?;
-            (n > 0).then_some(())
-        })
-        .await;
+        stack
+            .poll_until("webhooks stored", STATE_TIMEOUT, || async {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_event")
+                    .fetch_one(stack.store.pool())
+                    .await
+                    .ok()?;
+                (n > 0).then_some(())
+            })
+            .await;
     }
 
     for text in every_stored_text(&stack.store).await {

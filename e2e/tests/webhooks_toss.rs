@@ -12,14 +12,13 @@
 mod common;
 
 use common::{
-    PENDING_SECS, delivered, long_pending, order, post_webhook, psp_signals, resolve_review, rows_with_payload,
+    delivered, fired_timers, long_pending, order, post_webhook, psp_signals, resolve_review, rows_with_payload,
     settled, temporal,
 };
 use payments_domain::PaymentOrderStatus as S;
 use payments_testkit::{Db, Stack, StackOptions, unique};
 use rstest::rstest;
 use serde_json::json;
-use std::time::{Duration, Instant};
 
 /// A Toss `PAYMENT_STATUS_CHANGED` event (unsigned, as Toss sends them) for `key` / `po`.
 fn toss_status_event(key: &str, po: &str, status: &str, created_at: &str) -> String {
@@ -45,7 +44,7 @@ async fn toss_status_event_wakes_pending_payment(#[values(Db::Sqlite, Db::Postgr
     let temporal = temporal(&stack).await;
     let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
     let key = stack.psp_payment_id("toss", &po).await;
-    assert!(settled(&temporal, &id).await);
+    assert!(settled(&stack, &temporal, &id).await);
     assert_eq!(order(&stack, &po).await.status, S::Executing);
     assert_eq!(psp_signals(&temporal, &id).await, 0);
 
@@ -53,23 +52,23 @@ async fn toss_status_event_wakes_pending_payment(#[values(Db::Sqlite, Db::Postgr
     let (status, answer) = post_webhook(&stack, "toss", &forged, &[]).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"received": true, "outcome": "signaled"}));
-    assert!(settled(&temporal, &id).await, "a forged DONE finished the checkout");
+    assert!(settled(&stack, &temporal, &id).await, "a forged DONE finished the checkout");
     assert_eq!(psp_signals(&temporal, &id).await, 1);
     assert_eq!(order(&stack, &po).await.status, S::Executing);
     assert!(stack.captures(&po).await.is_empty());
 
     resolve_review(&stack, &key, "approve").await;
     // Nothing tells the workflow yet: it still waits.
-    assert!(settled(&temporal, &id).await);
+    assert!(settled(&stack, &temporal, &id).await);
     assert_eq!(order(&stack, &po).await.status, S::Executing);
 
-    let woke_at = Instant::now();
     let real = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:05.000");
     let (status, answer) = post_webhook(&stack, "toss", &real, &[]).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "signaled");
     let done = stack.wait_done(&id).await;
-    assert!(woke_at.elapsed() < Duration::from_secs(PENDING_SECS));
+    // Woken by the signal, not by the deadline's timer.
+    assert_eq!(fired_timers(&temporal, &id).await, 0, "a timer ended the wait");
     assert_eq!(done.orders[0].status, S::Success);
     assert_eq!(done.orders[0].psp_reference.as_deref(), Some(key.as_str()));
     assert_eq!(stack.captures(&po).await.len(), 1);
@@ -115,19 +114,19 @@ async fn unsigned_hints_are_deduplicated_and_rate_limited(#[values(Db::Sqlite, D
     let temporal = temporal(&stack).await;
     let (id, po) = stack.post_one_order("billing_sim_review", "20000", "KRW").await;
     let key = stack.psp_payment_id("toss", &po).await;
-    assert!(settled(&temporal, &id).await);
+    assert!(settled(&stack, &temporal, &id).await);
 
     let first = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:00.000");
     assert_eq!(
         post_webhook(&stack, "toss", &first, &[]).await,
         (200, json!({"received": true, "outcome": "signaled"}))
     );
-    assert!(settled(&temporal, &id).await);
+    assert!(settled(&stack, &temporal, &id).await);
     let again = post_webhook(&stack, "toss", &first, &[]).await;
     assert_eq!(again, (200, json!({"received": true, "duplicate": true})), "a recorded hint is not signalled again");
     let second = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:01.000");
     assert_eq!(post_webhook(&stack, "toss", &second, &[]).await.0, 200);
-    assert!(settled(&temporal, &id).await);
+    assert!(settled(&stack, &temporal, &id).await);
 
     let third = toss_status_event(&key, &po, "DONE", "2024-01-01T00:00:02.000");
     let response = stack
@@ -141,7 +140,7 @@ async fn unsigned_hints_are_deduplicated_and_rate_limited(#[values(Db::Sqlite, D
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert!(settled(&temporal, &id).await);
+    assert!(settled(&stack, &temporal, &id).await);
     assert_eq!(psp_signals(&temporal, &id).await, 2, "only the two hints within the rate were signalled");
     assert_eq!(rows_with_payload(&stack, "toss", &third).await, 0, "the refused hint was not recorded");
     assert_eq!(order(&stack, &po).await.status, S::Executing, "hints never move money");

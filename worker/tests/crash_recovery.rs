@@ -14,6 +14,7 @@ use rstest::rstest;
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::future::Future;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -46,15 +47,19 @@ fn spawn_worker(stack: &Stack, provider: &str, chaos: Option<&str>) -> Child {
     cmd.spawn().expect("spawn payments-worker")
 }
 
-/// Waits until the chaos worker aborted (not exited cleanly).
+/// Waits until the chaos worker aborted at its crash point: killed by SIGABRT, as
+/// `std::process::abort` does; any other exit (a panic, an error, a clean stop) is a failure.
 async fn wait_aborted(worker: &mut Child, point: &str) {
     let exit = poll_until(&format!("the worker to abort after {point}"), TIMEOUT, || {
         let status = worker.try_wait().expect("try_wait");
         async move { status }
     })
     .await;
-    assert!(!exit.success(), "the worker was expected to abort after {point}: {exit}");
+    assert_eq!(exit.signal(), Some(SIGABRT), "the worker was expected to abort after {point}: {exit}");
 }
+
+/// SIGABRT's number on Linux.
+const SIGABRT: i32 = 6;
 
 /// Runs `trigger` while the only worker is one that aborts after `point`, waits until it did,
 /// and answers what `trigger` answered.
@@ -66,9 +71,8 @@ async fn crash_at<T>(stack: &Stack, provider: &str, point: &str, trigger: impl F
 }
 
 /// Stops the recovering worker for good, then the stack (which checks the money).
-async fn finish(stack: Stack, mut worker: Child) {
-    worker.kill().ok();
-    worker.wait().ok();
+async fn finish(stack: Stack, worker: Child) {
+    finish_worker(worker);
     stack.shutdown().await;
 }
 
@@ -269,6 +273,8 @@ async fn worker_killed_during_a_hosted_confirm_books_once(#[values(Db::Sqlite, D
     // The buyer reloads the success page: it shows the payment, and confirms nothing new.
     let reload = stack.http.get(success).send().await.unwrap();
     assert!(reload.status().is_success(), "reload: {}", reload.status());
+    let shown = reload.text().await.unwrap();
+    assert!(shown.contains(r#"<p id="status">SUCCESS</p>"#), "the reload shows the paid checkout: {shown}");
     assert_eq!(stack.captures(&id).await.len(), 1);
     page.abort();
     finish(stack, worker).await;
@@ -336,8 +342,12 @@ async fn worker_killed_after_a_payout_was_sent_pays_once(#[values(Db::Sqlite, Db
     finish(stack, worker).await;
 }
 
-/// Stops a worker process for good.
+/// Stops a worker process for good; it must still be running (a worker that crashed or exited
+/// during the test fails it, even when the work got done).
 fn finish_worker(mut worker: Child) {
-    worker.kill().ok();
-    worker.wait().ok();
+    if let Some(exit) = worker.try_wait().expect("try_wait") {
+        panic!("the worker process ended during the test: {exit}");
+    }
+    worker.kill().expect("kill the worker");
+    worker.wait().expect("reap the worker");
 }

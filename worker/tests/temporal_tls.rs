@@ -54,7 +54,9 @@ async fn the_worker_runs_checkouts_over_mutual_tls(#[values(Db::Sqlite, Db::Post
     let done = stack.wait_done(&id).await;
     assert_eq!(done.orders[0].status.as_str(), "SUCCESS", "{done:?}");
     assert_eq!(stack.captures(&po).await.len(), 1);
-    let _ = worker.kill();
-    let _ = worker.wait();
+    // The worker did the work over TLS and is still running: it neither crashed nor exited.
+    assert!(worker.try_wait().expect("try_wait").is_none(), "the worker process ended during the test");
+    worker.kill().expect("kill the worker");
+    worker.wait().expect("reap the worker");
     stack.shutdown().await;
 }

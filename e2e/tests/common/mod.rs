@@ -9,7 +9,7 @@
 
 use payments_domain::{PaymentOrderId, PaymentOrderStatus};
 use payments_store::{DeadLetterRecord, DeadLetterStatus, RefundId, RefundRecord, RefundStatus};
-use payments_testkit::{Stack, poll_until};
+use payments_testkit::Stack;
 use payments_workflows::messages::WaitLimits;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -91,27 +91,30 @@ pub async fn refund_accepted(stack: &Stack, po: &str, amount: Option<&str>, reas
 
 /// Waits until the refund leaves REQUESTED; answers it.
 pub async fn wait_refund_final(stack: &Stack, id: &RefundId) -> RefundRecord {
-    poll_until(&format!("refund {id} to finish"), STATE_TIMEOUT, || async {
-        stack.store.refund(id).await.ok().flatten().filter(|r| r.status != RefundStatus::Requested)
-    })
-    .await
+    stack
+        .poll_until(&format!("refund {id} to finish"), STATE_TIMEOUT, || async {
+            stack.store.refund(id).await.ok().flatten().filter(|r| r.status != RefundStatus::Requested)
+        })
+        .await
 }
 
 /// Waits until the order reaches `status`.
 pub async fn wait_order_status(stack: &Stack, po: &str, status: PaymentOrderStatus) {
     let id = PaymentOrderId::parse(po).expect("order id");
-    poll_until(&format!("order {po} to be {status}"), STATE_TIMEOUT, || async {
-        stack.store.order(&id).await.ok().flatten().filter(|o| o.status == status).map(|_| ())
-    })
-    .await
+    stack
+        .poll_until(&format!("order {po} to be {status}"), STATE_TIMEOUT, || async {
+            stack.store.order(&id).await.ok().flatten().filter(|o| o.status == status).map(|_| ())
+        })
+        .await
 }
 
 /// Waits until the dead letter exists with `status` and at least `attempts` attempts.
 pub async fn wait_dead_letter(stack: &Stack, id: &str, status: DeadLetterStatus, attempts: i64) -> DeadLetterRecord {
-    poll_until(&format!("dead letter {id} to be {}", status.as_str()), STATE_TIMEOUT, || async {
-        stack.store.dead_letter(id).await.ok().flatten().filter(|d| d.status == status && d.attempts >= attempts)
-    })
-    .await
+    stack
+        .poll_until(&format!("dead letter {id} to be {}", status.as_str()), STATE_TIMEOUT, || async {
+            stack.store.dead_letter(id).await.ok().flatten().filter(|d| d.status == status && d.attempts >= attempts)
+        })
+        .await
 }
 
 /// Switches the simulator's outage (`charges`, `lookups`, `refunds`).
@@ -137,10 +140,11 @@ pub async fn visible(stack: &Stack, query: &str) -> usize {
 pub async fn wait_janitor(stack: &Stack, checkout: &str, po: &str) {
     wait_order_status(stack, po, PaymentOrderStatus::Unknown).await;
     let query = format!("WorkflowId = 'checkout-{checkout}' AND PaymentStatus = 'UNKNOWN'");
-    poll_until("the janitor to take over", STATE_TIMEOUT, || async {
-        (visible(stack, &query).await == 1).then_some(())
-    })
-    .await;
+    stack
+        .poll_until("the janitor to take over", STATE_TIMEOUT, || async {
+            (visible(stack, &query).await == 1).then_some(())
+        })
+        .await;
 }
 
 // Helpers of the webhook tests (Stripe and Toss).
@@ -191,16 +195,17 @@ pub async fn deliveries(stack: &Stack) -> Vec<Value> {
 /// Waits until the simulator has delivered (2xx) at least `n` events of type `kind`; answers
 /// their event ids in delivery order.
 pub async fn delivered(stack: &Stack, kind: &str, n: usize) -> Vec<String> {
-    poll_until(&format!("{n} {kind} webhook(s) to be delivered"), DELIVERY_TIMEOUT, || async {
-        let ids: Vec<String> = deliveries(stack)
-            .await
-            .iter()
-            .filter(|d| d["type"] == kind && d["status_code"].as_u64().is_some_and(|s| (200..300).contains(&s)))
-            .filter_map(|d| d["event_id"].as_str().map(str::to_owned))
-            .collect();
-        (ids.len() >= n).then_some(ids)
-    })
-    .await
+    stack
+        .poll_until(&format!("{n} {kind} webhook(s) to be delivered"), DELIVERY_TIMEOUT, || async {
+            let ids: Vec<String> = deliveries(stack)
+                .await
+                .iter()
+                .filter(|d| d["type"] == kind && d["status_code"].as_u64().is_some_and(|s| (200..300).contains(&s)))
+                .filter_map(|d| d["event_id"].as_str().map(str::to_owned))
+                .collect();
+            (ids.len() >= n).then_some(ids)
+        })
+        .await
 }
 
 /// Rows of `webhook_event` for `psp` whose payload is exactly `payload`.
@@ -220,13 +225,22 @@ pub async fn temporal(stack: &Stack) -> Client {
 
 /// Waits until the checkout's workflow has no workflow task pending; answers whether it is
 /// still running.
-pub async fn settled(temporal: &Client, checkout_id: &str) -> bool {
+pub async fn settled(stack: &Stack, temporal: &Client, checkout_id: &str) -> bool {
     let handle = temporal.get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
-    poll_until(&format!("checkout {checkout_id}'s workflow to settle"), SETTLE_TIMEOUT, || async {
-        let d = handle.describe(WorkflowDescribeOptions::default()).await.ok()?;
-        d.raw().pending_workflow_task.is_none().then(|| d.status() == WorkflowExecutionStatus::Running)
-    })
-    .await
+    stack
+        .poll_until(&format!("checkout {checkout_id}'s workflow to settle"), SETTLE_TIMEOUT, || async {
+            let d = handle.describe(WorkflowDescribeOptions::default()).await.ok()?;
+            d.raw().pending_workflow_task.is_none().then(|| d.status() == WorkflowExecutionStatus::Running)
+        })
+        .await
+}
+
+/// How many timers fired in the checkout's workflow (a wait that ended at its deadline fires
+/// one; a wait ended by a signal fires none).
+pub async fn fired_timers(temporal: &Client, checkout_id: &str) -> usize {
+    let handle = temporal.get_workflow_handle::<CheckoutWorkflow>(format!("checkout-{checkout_id}"));
+    let events = handle.fetch_history(WorkflowFetchHistoryOptions::default()).into_events().await.expect("history");
+    events.iter().filter(|e| matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(_)))).count()
 }
 
 /// How many `psp_event` signals the checkout's workflow received.
