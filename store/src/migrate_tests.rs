@@ -50,23 +50,25 @@ fn po(s: &str) -> PaymentOrderId {
     PaymentOrderId::parse(s).unwrap()
 }
 
-/// Names of the indexes and triggers on the tables the rebuild touches, to compare before and
-/// after.
-async fn schema_objects(store: &Store) -> Vec<String> {
+/// The tables schema 0004 already had whose indexes and triggers later migrations must keep:
+/// the ones 0005 rebuilds or points at, and the append-only money records.
+const KEPT_TABLES: &str = "'payment_order', 'payment_order_history', 'refund', 'payment_event', \
+                           'ledger_transaction', 'ledger_entry', 'wallet_movement'";
+
+/// Names of the indexes and triggers on `tables` (a quoted SQL list), sorted.
+async fn schema_objects(store: &Store, tables: &str) -> Vec<String> {
     let sql = match store.backend() {
-        Backend::Sqlite => {
+        Backend::Sqlite => format!(
             "SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('index', 'trigger') \
-             AND tbl_name IN ('payment_order', 'payment_order_history', 'refund', 'payment_event') ORDER BY 1"
-        }
-        Backend::Postgres => {
-            "SELECT 'index ' || CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename IN \
-             ('payment_order', 'payment_order_history', 'refund', 'payment_event') \
+             AND tbl_name IN ({tables}) ORDER BY 1"
+        ),
+        Backend::Postgres => format!(
+            "SELECT 'index ' || CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename IN ({tables}) \
              UNION ALL SELECT 'trigger ' || CAST(t.tgname AS TEXT) FROM pg_trigger t \
-             JOIN pg_class c ON t.tgrelid = c.oid WHERE NOT t.tgisinternal AND c.relname IN \
-             ('payment_order', 'payment_order_history', 'refund', 'payment_event') ORDER BY 1"
-        }
+             JOIN pg_class c ON t.tgrelid = c.oid WHERE NOT t.tgisinternal AND c.relname IN ({tables}) ORDER BY 1"
+        ),
     };
-    sqlx::query(sql).fetch_all(store.pool()).await.unwrap().iter().map(|r| r.get::<String, _>(0)).collect()
+    sqlx::query(&sql).fetch_all(store.pool()).await.unwrap().iter().map(|r| r.get::<String, _>(0)).collect()
 }
 
 /// A status change as the code of an older schema wrote it: the order's status and its history
@@ -153,11 +155,13 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
         .unwrap();
         let before = order_rows(&store).await;
         let history_before = history_rows(&store).await;
-        let objects_before = schema_objects(&store).await;
-        assert!(
-            objects_before.iter().any(|o| o.starts_with("trigger payment_order_history")),
-            "the history's triggers are compared: {objects_before:?}"
-        );
+        let objects_before = schema_objects(&store, KEPT_TABLES).await;
+        for guarded in ["payment_order_history", "ledger_transaction", "ledger_entry"] {
+            assert!(
+                objects_before.iter().any(|o| o.starts_with(&format!("trigger {guarded}_"))),
+                "{guarded}'s triggers are compared: {objects_before:?}"
+            );
+        }
 
         migrate::run(&store).await.unwrap();
         let version: i64 =
@@ -166,24 +170,42 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
         assert_eq!(order_rows(&store).await, before, "orders unchanged");
         assert_eq!(history_rows(&store).await, history_before);
         assert_eq!(store.order(&po("po-mig-1")).await.unwrap().unwrap().fee, None, "captured before fees");
-        let mut objects_after = schema_objects(&store).await;
-        // New in 0005 and 0007: the one-reversal-per-order index, the client keys and the start
-        // sweep's indexes (0006's sweep index is dropped again by 0007).
-        let added = [
-            "refund_one_reversal",
-            "client_key",
-            "_unstarted",
-            "payment_order_history_no_truncate",
-            "api_key_lineage",
-            "wallet_balance_not_negative_insert",
-            "wallet_balance_not_negative_update",
-            "fee_rate_no_update",
-            "fee_rate_no_delete",
-            "fee_rate_append_only",
-            "fee_rate_no_truncate",
-        ];
-        objects_after.retain(|o| !added.iter().any(|a| o.ends_with(a)));
-        assert_eq!(objects_after, objects_before, "indexes and triggers");
+        // Exactly what 0004 had plus what later migrations add to those tables: nothing lost,
+        // every guard added present (0005: one reversal per order; 0007: client keys and the
+        // start sweeps; 0008: the history's TRUNCATE guard on PostgreSQL and the wallet
+        // movements' guards).
+        let added: &[&str] = match store.backend() {
+            Backend::Sqlite => &["trigger wallet_movement_no_delete", "trigger wallet_movement_no_update"],
+            Backend::Postgres => &[
+                "trigger payment_order_history_no_truncate",
+                "trigger wallet_movement_append_only",
+                "trigger wallet_movement_no_truncate",
+            ],
+        };
+        let mut expected = objects_before.clone();
+        expected.extend(
+            [
+                "index payment_event_client_key",
+                "index payment_event_unstarted",
+                "index refund_client_key",
+                "index refund_one_reversal",
+                "index refund_unstarted",
+            ]
+            .iter()
+            .chain(added)
+            .map(|o| (*o).to_owned()),
+        );
+        expected.sort();
+        assert_eq!(schema_objects(&store, KEPT_TABLES).await, expected, "indexes and triggers");
+        // The fee rates (0011) are append-only too.
+        let fee_rate_guards: &[&str] = match store.backend() {
+            Backend::Sqlite => &["trigger fee_rate_no_delete", "trigger fee_rate_no_update"],
+            Backend::Postgres => &["trigger fee_rate_append_only", "trigger fee_rate_no_truncate"],
+        };
+        let fee_rate = schema_objects(&store, "'fee_rate'").await;
+        for guard in fee_rate_guards {
+            assert!(fee_rate.iter().any(|o| o == guard), "{guard} on fee_rate: {fee_rate:?}");
+        }
         let refunds = store.refunds(&po("po-mig-1")).await.unwrap();
         assert_eq!(refunds.len(), 1);
         assert_eq!((refunds[0].kind, refunds[0].status), (RefundKind::Refund, RefundStatus::Failed));

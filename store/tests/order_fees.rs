@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{BOTH, Book, assert_consistent, balance, captured, checkout_order, rid, seller, stores, usd};
+use common::{
+    BOTH, Book, assert_consistent, balance, captured, checkout_order, next_millisecond, rid, seller, stores, usd,
+};
 use payments_domain::fees::FeeRate;
 use payments_domain::{Currency, PaymentOrderStatus as S};
 use payments_store::{
@@ -41,7 +43,7 @@ fn entry(account: &str, direction: Direction, minor: i64) -> EntryDraft {
 async fn capture_books_net_and_fee_in_three_legs() {
     for store in stores().await {
         store.set_fee_rate(usd_code(), None, FeeRate::new(290, 30).unwrap(), None, "ops").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
         let id = captured(&store, "po-fee", "seller-f", "10.00", BOTH).await;
         let entries = store.ledger_entries(&order_ledger_key(&id)).await.unwrap();
         assert_eq!(
@@ -77,11 +79,11 @@ async fn the_rate_in_force_at_capture_applies_to_every_booking() {
         let early = checkout_order(&store, "po-early", "seller-e", "10.00").await;
         store.transition(&early, &Transition::to(S::Executing, "charging")).await.unwrap();
         store.transition(&early, &Transition::to(S::Success, "psp captured")).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
         store.set_fee_rate(usd_code(), None, FeeRate::new(1000, 0).unwrap(), None, "ops").await.unwrap();
         store.credit_wallet_for_order(&early).await.unwrap();
         // A higher rate from now on, then the ledger step of the early order.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
         store
             .set_fee_rate(usd_code(), Some(&seller("seller-o")), FeeRate::new(500, 0).unwrap(), None, "ops")
             .await
@@ -89,7 +91,7 @@ async fn the_rate_in_force_at_capture_applies_to_every_booking() {
         store.post_order_ledger(&early).await.unwrap();
         assert_eq!(store.ledger_entries(&order_ledger_key(&early)).await.unwrap().len(), 2, "no fee, two legs");
         assert_eq!(balance(&store, "seller-e").await, 1000);
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
 
         let plain = captured(&store, "po-plain", "seller-p", "10.00", Book { wallet: true, ledger: false }).await;
         let over = captured(&store, "po-over", "seller-o", "10.00", Book { wallet: false, ledger: true }).await;
@@ -113,7 +115,7 @@ async fn rounding_is_half_even_and_capped_at_the_gross() {
             .set_fee_rate(usd_code(), Some(&seller("seller-tiny")), FeeRate::new(0, 50).unwrap(), None, "ops")
             .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
         captured(&store, "po-half-a", "seller-h", "0.50", BOTH).await;
         assert_eq!(revenue(&store).await, 0, "0.5 rounds to the even 0");
         captured(&store, "po-half-b", "seller-h", "1.50", BOTH).await;
@@ -134,7 +136,7 @@ async fn rounding_is_half_even_and_capped_at_the_gross() {
 async fn refunds_give_the_fee_back_proportionally() {
     for store in stores().await {
         store.set_fee_rate(usd_code(), None, FeeRate::new(290, 30).unwrap(), None, "ops").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
         let id = captured(&store, "po-rf", "seller-r", "10.00", BOTH).await;
         let first = store.request_refund(&rid("po-rf:refund:1"), &id, Some(usd(333)), "part").await.unwrap();
         store.complete_refund(&first.refund_id, "re_1").await.unwrap();
@@ -161,7 +163,7 @@ async fn refunds_give_the_fee_back_proportionally() {
 async fn a_reversal_gives_back_net_and_fee() {
     for store in stores().await {
         store.set_fee_rate(usd_code(), None, FeeRate::new(290, 30).unwrap(), None, "ops").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
         for (id, book) in [("po-rv-w", Book { wallet: true, ledger: false }), ("po-rv-b", BOTH)] {
             let id = captured(&store, id, "seller-v", "10.00", book).await;
             let reversal = store.request_reversal(&id, "saga compensation").await.unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{BOTH, assert_consistent, balance, captured, rid, seller, stores, usd};
+use common::{BOTH, assert_consistent, balance, captured, next_millisecond, rid, seller, stores, usd};
 use payments_domain::Currency;
 use payments_domain::fees::FeeRate;
 use payments_store::{
@@ -55,7 +55,7 @@ fn progress(p: &PayoutRecord, status: PayoutStatus, code: Option<&str>) -> Payou
 async fn a_period_is_paid_once_after_the_delay() {
     for store in stores().await {
         store.set_fee_rate(usd_code(), None, FeeRate::new(1000, 0).unwrap(), None, "ops").await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
         register(&store, "seller-a", "APPROVED").await;
         captured(&store, "po-a1", "seller-a", "10.00", BOTH).await;
         let b = store.seller_balance(&seller("seller-a"), usd_code(), DAY_MS).await.unwrap();

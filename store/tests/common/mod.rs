@@ -91,3 +91,15 @@ pub async fn ledger_transactions(store: &Store, kind: &str) -> i64 {
         .map(|r| sqlx::Row::get::<i64, _>(&r, "n"))
         .unwrap()
 }
+
+/// Waits until the wall clock has left the current millisecond. The store stamps fee rates and
+/// captures with it, and a test that needs one strictly after the other (a rate set after a
+/// capture, two rates in a row, which share a key when they share a millisecond) waits for the
+/// next one instead of guessing a sleep.
+pub async fn next_millisecond() {
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let start = now();
+    while now() <= start {
+        tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+    }
+}
