@@ -68,7 +68,9 @@ async fn rate_limited_then_success_after_retry_after() {
     assert_eq!(log[0]["method"], "POST");
     assert_eq!(log[0]["path"], "/v1/payment_intents");
     let gap = log[1]["received_at_ms"].as_u64().unwrap() - log[0]["received_at_ms"].as_u64().unwrap();
-    assert!(gap >= 1_000, "retry came after {gap} ms");
+    // The simulator lets any retry through (it does not police Retry-After); what this checks
+    // is its request log's clock, which the end-to-end tests read to prove a client waited.
+    assert!(gap >= 1_000, "the log puts the retry {gap} ms after the first request");
 }
 
 /// Hold-back of the ordering tests' slow fault: far longer than the rest of
