@@ -87,7 +87,10 @@ async fn wait_payout(stack: &Stack, payout_id: &str, status: PayoutStatus) -> Pa
 
 async fn balance(store: &Store, seller: &str, currency: &str) -> payments_store::SellerBalance {
     let seller = SellerAccount::parse(seller).unwrap();
-    store.seller_balance(&seller, Currency::parse(currency).unwrap(), 0).await.unwrap()
+    store
+        .seller_balance(&seller, Currency::parse(currency).unwrap(), &payments_store::PayoutHolds::delay(0))
+        .await
+        .unwrap()
 }
 
 async fn revenue(store: &Store, currency: &str) -> i64 {
@@ -108,6 +111,46 @@ async fn paid_once(stack: &Stack, reference: &str, amount_minor: i64) -> Value {
     assert_eq!(at_provider.len(), 1, "one payout at the provider for {reference}: {at_provider:?}");
     assert_eq!(at_provider[0]["amount"].as_i64(), Some(amount_minor), "{at_provider:?}");
     at_provider[0].clone()
+}
+
+/// A rolling reserve of 10 % held for 30 days (`PAYOUT_RESERVE_BPS`, `PAYOUT_RESERVE_DAYS`, on
+/// the worker and the gateway): the balance shows 10 % of a fresh 100.05 capture reserved
+/// (10.005, rounded up to 10.01), the payout cycle pays only the 90.04 available, and the
+/// reserve stays in the seller's balance.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_reserve_holds_its_share_back_from_the_payout(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let options = StackOptions {
+        database_url: Some(url),
+        payouts: Some(|c| {
+            c.payout_reserve_bps = 1000;
+            c.payout_reserve_days = 30;
+        }),
+        ..StackOptions::new()
+    };
+    let stack = Stack::start(options).await;
+    let seller = unique("seller-rr");
+    register(&stack, &seller, "stripe_connect", "US").await;
+    paid(&stack, &format!("{seller}-chk-1"), &seller, "100.05", "USD").await;
+    let (code, body) = stack.get(&format!("/v1/sellers/{seller}/balance")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body["balances"][0],
+        json!({"currency": "USD", "total": "100.05", "pending": "0.00", "reserved": "10.01", "available": "90.04", "in_transit": "0.00"})
+    );
+    run_payouts(&stack, Some(&seller), "2026-11").await;
+    let p = wait_payout(&stack, &format!("payout-{seller}-USD-2026-11"), PayoutStatus::Settled).await;
+    assert_eq!(p.amount.amount_minor(), 9_004);
+    paid_once(&stack, &p.payout_id, 9_004).await;
+    let (_, body) = stack.get(&format!("/v1/sellers/{seller}/balance")).await;
+    assert_eq!(
+        (body["balances"][0]["total"].as_str(), body["balances"][0]["reserved"].as_str()),
+        (Some("10.01"), Some("10.01")),
+        "{body}"
+    );
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
 }
 
 /// Two sellers, two currencies, two providers, fees, a partial refund before and one after the

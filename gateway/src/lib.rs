@@ -55,6 +55,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     payments_worker::production::refuse_test_defaults(config.shared.env, config.production_problems())?;
+    config.shared.payouts.reserve()?;
     let store = config.shared.store().await?;
     let temporal = config.shared.temporal().await?;
     let desk = payouts::PayoutDesk::new(

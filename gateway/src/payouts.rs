@@ -76,7 +76,8 @@ impl PayoutDesk {
     /// A seller's balances, one per currency.
     pub async fn balances(&self, seller_account: &str) -> Result<pb::SellerBalances, ApiError> {
         let seller = seller(seller_account)?;
-        let balances = self.store.seller_balances(&seller, self.config.delay_ms()).await?;
+        let holds = self.config.holds().map_err(ApiError::Internal)?;
+        let balances = self.store.seller_balances(&seller, &holds).await?;
         Ok(pb::SellerBalances {
             seller_account: seller.to_string(),
             balances: balances.iter().map(balance_pb).collect(),
@@ -158,7 +159,7 @@ impl PayoutDesk {
     /// Starts a payout cycle now.
     pub async fn run(&self, r: pb::RunPayoutsRequest) -> Result<pb::RunPayoutsResponse, ApiError> {
         let interval = self.config.interval().map_err(ApiError::Internal)?.unwrap_or(PayoutInterval::Monthly);
-        let mut input = self.config.cycle_input(interval);
+        let mut input = self.config.cycle_input(interval).map_err(ApiError::Internal)?;
         input.seller = match r.seller_account.as_str() {
             "" => None,
             s => Some(seller(s)?),

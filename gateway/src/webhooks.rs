@@ -465,6 +465,24 @@ fn toss_event(secret: &str, headers: &HeaderMap, body: &str) -> Result<Parsed, R
     })
 }
 
+/// Deletes webhook events older than `retention_days` at start and hourly until `stop`.
+pub async fn purge_loop(
+    store: payments_store::Store,
+    retention_days: u32,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let retention_ms = i64::from(retention_days) * 24 * 3600 * 1000;
+    let interval = std::time::Duration::from_secs(crate::idempotency::IDEMPOTENCY_PURGE_INTERVAL_SECS);
+    crate::idempotency::every(interval, stop, || async {
+        match store.purge_webhook_events(crate::idempotency::now_ms() - retention_ms).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, retention_days, "old webhook events purged"),
+            Err(e) => tracing::warn!(error = %e, "purging webhook events failed; the next round retries"),
+        }
+    })
+    .await;
+}
+
 #[cfg(test)]
 mod tests {
     /// Credentials and card numbers are blanked; a payload without any is kept byte for byte.
@@ -511,22 +529,4 @@ mod tests {
         assert!(verify_toss_signature("k", &header, body, "2024-01-01T00:00:01").is_err());
         assert!(verify_toss_signature("other", &header, body, "2024-01-01T00:00:00").is_err());
     }
-}
-
-/// Deletes webhook events older than `retention_days` at start and hourly until `stop`.
-pub async fn purge_loop(
-    store: payments_store::Store,
-    retention_days: u32,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let retention_ms = i64::from(retention_days) * 24 * 3600 * 1000;
-    let interval = std::time::Duration::from_secs(crate::idempotency::IDEMPOTENCY_PURGE_INTERVAL_SECS);
-    crate::idempotency::every(interval, stop, || async {
-        match store.purge_webhook_events(crate::idempotency::now_ms() - retention_ms).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, retention_days, "old webhook events purged"),
-            Err(e) => tracing::warn!(error = %e, "purging webhook events failed; the next round retries"),
-        }
-    })
-    .await;
 }

@@ -70,8 +70,8 @@ pub use order_fees::PLATFORM_REVENUE_ACCOUNT;
 pub use orders::Transition;
 pub use payout_sellers::{PAYOUT_SELLER_FIELD_LEN_MAX, PROVIDER_SELLER_STATUSES, PayoutSeller, PayoutSellerDraft};
 pub use payouts::{
-    PAYOUT_CANDIDATES_PAGE_MAX, PayoutProgress, PayoutRecord, PayoutSkip, PayoutStatus, ReserveOutcome, SellerBalance,
-    payout_id, payouts_in_transit_account,
+    PAYOUT_CANDIDATES_PAGE_MAX, PayoutHolds, PayoutProgress, PayoutRecord, PayoutSkip, PayoutStatus, ReserveOutcome,
+    SellerBalance, payout_id, payouts_in_transit_account,
 };
 pub use records::{CheckoutRecord, HistoryRecord, OrderFee, OrderRecord, PaymentFlow};
 pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};

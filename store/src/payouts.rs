@@ -46,12 +46,51 @@ pub struct SellerBalance {
     pub total_minor: i64,
     /// Captured less than the payout delay ago (net of their refunds).
     pub pending_minor: i64,
-    /// Held back (the seller's wallet is blocked).
+    /// Held back: a rolling reserve's share of recent captures, or everything past the delay
+    /// while the seller's wallet is blocked.
     pub reserved_minor: i64,
     /// What a payout may take now.
     pub available_minor: i64,
     /// Paid out, not settled yet.
     pub in_transit_minor: i64,
+}
+
+/// What keeps a seller's captured money from a payout: the payout delay, and an optional
+/// rolling reserve.
+///
+/// A capture is *pending* for `delay_ms` after it was captured. Once past the delay, while it
+/// is younger than `reserve_window_ms`, `reserve_bps` of it (basis points of its net, less its
+/// refunds) is *reserved*; after the window all of it is available. The reserved amount is
+/// computed on the sum of the captures in the window and rounded **up** to the minor unit, so
+/// the hold is never less than the percentage; the rounding is released with the rest when
+/// the window passes. A blocked wallet reserves everything past the delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PayoutHolds {
+    /// Captures younger than this are pending.
+    pub delay_ms: i64,
+    /// Share of a capture held back after the delay, in basis points (0: no reserve).
+    pub reserve_bps: u32,
+    /// Captures younger than this (and past the delay) are held at `reserve_bps`.
+    pub reserve_window_ms: i64,
+}
+
+impl PayoutHolds {
+    /// Only the delay; no rolling reserve.
+    pub fn delay(delay_ms: i64) -> Self {
+        PayoutHolds { delay_ms, reserve_bps: 0, reserve_window_ms: 0 }
+    }
+
+    /// The rolling reserve of a window's net captures: `reserve_bps` of it, rounded up; none
+    /// for a net that is not positive.
+    pub fn reserve_of(&self, window_net_minor: i64) -> i64 {
+        if window_net_minor <= 0 || self.reserve_bps == 0 {
+            return 0;
+        }
+        // Both factors are positive: adding the divisor less one rounds the quotient up.
+        let held = (i128::from(window_net_minor) * i128::from(self.reserve_bps.min(10_000)) + 9_999) / 10_000;
+        // At most the whole window: fits in an i64.
+        i64::try_from(held).unwrap_or(window_net_minor)
+    }
 }
 
 /// A payout's status (see the migration `0013_payouts.sql`).
@@ -240,26 +279,31 @@ async fn balance_in_tx(
     seller: &SellerAccount,
     currency: Currency,
     now_ms: i64,
-    payout_delay_ms: i64,
+    holds: &PayoutHolds,
 ) -> Result<SellerBalance, StoreError> {
     let total_minor = account_balance(tx, &seller_payable_account(seller), currency).await?;
     let in_transit_minor = account_balance(tx, &payouts_in_transit_account(seller), currency).await?;
-    // The wallet movements of orders captured within the delay: their net less their refunds.
-    let recent: i64 = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(m.amount_minor), 0) AS BIGINT) FROM wallet_movement m \
-         JOIN payment_order o ON o.payment_order_id = m.payment_order_id \
-         WHERE o.seller_account = $1 AND o.currency = $2 AND o.captured_at_ms > $3",
+    // The wallet movements of orders captured within the delay, and of those past the delay but
+    // within the reserve window: their net less their refunds.
+    let delay_start = now_ms.saturating_sub(holds.delay_ms);
+    let window_start = now_ms.saturating_sub(holds.reserve_window_ms.max(holds.delay_ms));
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN o.captured_at_ms > $3 THEN m.amount_minor ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN o.captured_at_ms <= $3 THEN m.amount_minor ELSE 0 END), 0) AS BIGINT) \
+         FROM wallet_movement m JOIN payment_order o ON o.payment_order_id = m.payment_order_id \
+         WHERE o.seller_account = $1 AND o.currency = $2 AND o.captured_at_ms > $4",
     )
     .bind(seller.as_str())
     .bind(currency.code())
-    .bind(now_ms.saturating_sub(payout_delay_ms))
+    .bind(delay_start)
+    .bind(window_start)
     .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
+    .await?;
+    let (recent, in_window): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     let pending_minor = recent.clamp(0, total_minor.max(0));
     let blocked = load_block(tx, seller).await?.is_some();
     let rest = (total_minor - pending_minor).max(0);
-    let reserved_minor = if blocked { rest } else { 0 };
+    let reserved_minor = if blocked { rest } else { holds.reserve_of(in_window).min(rest) };
     Ok(SellerBalance {
         seller_account: seller.clone(),
         currency,
@@ -340,16 +384,16 @@ fn transfer(id: String, kind: &str, from: String, to: String, amount: Money) -> 
 }
 
 impl Store {
-    /// The seller's balance in `currency` now, with captures younger than `payout_delay_ms`
+    /// The seller's balance in `currency` now, with captures held as `holds` says
     /// counted as pending.
     pub async fn seller_balance(
         &self,
         seller: &SellerAccount,
         currency: Currency,
-        payout_delay_ms: i64,
+        holds: &PayoutHolds,
     ) -> Result<SellerBalance, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let balance = balance_in_tx(&mut tx, seller, currency, now_ms(), payout_delay_ms).await?;
+        let balance = balance_in_tx(&mut tx, seller, currency, now_ms(), holds).await?;
         tx.commit().await?;
         Ok(balance)
     }
@@ -358,7 +402,7 @@ impl Store {
     pub async fn seller_balances(
         &self,
         seller: &SellerAccount,
-        payout_delay_ms: i64,
+        holds: &PayoutHolds,
     ) -> Result<Vec<SellerBalance>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let rows =
@@ -372,7 +416,7 @@ impl Store {
         for r in rows {
             let code: String = r.try_get(0)?;
             let currency = Currency::parse(&code).map_err(|e| StoreError::Corrupt(format!("ledger currency: {e}")))?;
-            balances.push(balance_in_tx(&mut tx, seller, currency, now, payout_delay_ms).await?);
+            balances.push(balance_in_tx(&mut tx, seller, currency, now, holds).await?);
         }
         tx.commit().await?;
         Ok(balances)
@@ -389,7 +433,7 @@ impl Store {
         seller: &SellerAccount,
         currency: Currency,
         period: &str,
-        payout_delay_ms: i64,
+        holds: &PayoutHolds,
     ) -> Result<ReserveOutcome, StoreError> {
         if period.is_empty() || period.len() > 32 || !period.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(StoreError::Precondition(format!("payout period {period:?}: 1 to 32 of [A-Za-z0-9-]")));
@@ -416,7 +460,7 @@ impl Store {
         if let Some(block) = load_block(&mut tx, seller).await? {
             return Ok(ReserveOutcome::Skipped(PayoutSkip::Blocked(block.reason)));
         }
-        let balance = balance_in_tx(&mut tx, seller, currency, now_ms(), payout_delay_ms).await?;
+        let balance = balance_in_tx(&mut tx, seller, currency, now_ms(), holds).await?;
         let minimum_minor = registered.minimums.iter().find(|(c, _)| *c == currency).map_or(0, |(_, m)| *m);
         if balance.available_minor <= 0 || balance.available_minor < minimum_minor {
             return Ok(ReserveOutcome::Skipped(PayoutSkip::BelowMinimum {

@@ -9,7 +9,7 @@ use common::{BOTH, assert_consistent, balance, captured, next_millisecond, rid, 
 use payments_domain::Currency;
 use payments_domain::fees::FeeRate;
 use payments_store::{
-    PayoutProgress, PayoutRecord, PayoutSellerDraft, PayoutSkip, PayoutStatus, ReserveOutcome, Store,
+    PayoutHolds, PayoutProgress, PayoutRecord, PayoutSellerDraft, PayoutSkip, PayoutStatus, ReserveOutcome, Store,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -30,7 +30,7 @@ async fn register(store: &Store, s: &str, status: &str) {
 }
 
 async fn reserve(store: &Store, s: &str, period: &str, delay_ms: i64) -> ReserveOutcome {
-    store.reserve_payout(&seller(s), usd_code(), period, delay_ms).await.unwrap()
+    store.reserve_payout(&seller(s), usd_code(), period, &PayoutHolds::delay(delay_ms)).await.unwrap()
 }
 
 fn payout(outcome: ReserveOutcome) -> PayoutRecord {
@@ -58,7 +58,7 @@ async fn a_period_is_paid_once_after_the_delay() {
         next_millisecond().await;
         register(&store, "seller-a", "APPROVED").await;
         captured(&store, "po-a1", "seller-a", "10.00", BOTH).await;
-        let b = store.seller_balance(&seller("seller-a"), usd_code(), DAY_MS).await.unwrap();
+        let b = store.seller_balance(&seller("seller-a"), usd_code(), &PayoutHolds::delay(DAY_MS)).await.unwrap();
         assert_eq!((b.total_minor, b.pending_minor, b.available_minor), (900, 900, 0), "captured today: pending");
         assert_eq!(
             reserve(&store, "seller-a", "2026-12", DAY_MS).await,
@@ -70,7 +70,7 @@ async fn a_period_is_paid_once_after_the_delay() {
             (usd(900), PayoutStatus::Reserved, "payout-seller-a-USD-2026-12")
         );
         assert_eq!(p.destination, "acct_seller-a");
-        let b = store.seller_balance(&seller("seller-a"), usd_code(), 0).await.unwrap();
+        let b = store.seller_balance(&seller("seller-a"), usd_code(), &PayoutHolds::delay(0)).await.unwrap();
         assert_eq!((b.total_minor, b.available_minor, b.in_transit_minor), (0, 0, 900));
         assert_eq!(balance(&store, "seller-a").await, 0, "the wallet mirrors the payable account");
         // The same period again, after more captures: the same payout, nothing more booked.
@@ -89,7 +89,7 @@ async fn a_period_is_paid_once_after_the_delay() {
         let settled = store.settle_payout(&p.payout_id).await.unwrap();
         assert_eq!(settled.status, PayoutStatus::Settled);
         assert_eq!(store.settle_payout(&p.payout_id).await.unwrap(), settled, "settling twice changes nothing");
-        let b = store.seller_balance(&seller("seller-a"), usd_code(), 0).await.unwrap();
+        let b = store.seller_balance(&seller("seller-a"), usd_code(), &PayoutHolds::delay(0)).await.unwrap();
         assert_eq!((b.total_minor, b.available_minor, b.in_transit_minor), (450, 450, 0));
         assert!(
             store.record_payout_progress(&progress(&p, PayoutStatus::Failed, Some("account_closed"))).await.is_err()
@@ -110,7 +110,7 @@ async fn a_returned_payout_books_back_and_pauses_the_seller() {
         let failed =
             store.record_payout_progress(&progress(&p, PayoutStatus::Failed, Some("account_closed"))).await.unwrap();
         assert_eq!((failed.status, failed.failure_code.as_deref()), (PayoutStatus::Failed, Some("account_closed")));
-        let b = store.seller_balance(&seller("seller-r"), usd_code(), 0).await.unwrap();
+        let b = store.seller_balance(&seller("seller-r"), usd_code(), &PayoutHolds::delay(0)).await.unwrap();
         assert_eq!((b.available_minor, b.in_transit_minor), (2000, 0));
         assert_eq!(balance(&store, "seller-r").await, 2000);
         // A repeated failure event books nothing more.
@@ -136,7 +136,7 @@ async fn a_negative_balance_is_netted_against_the_next_payout() {
         assert_eq!(p.amount, usd(1000));
         let r = store.request_refund(&rid("po-n1:refund:1"), &first, Some(usd(400)), "late").await.unwrap();
         store.complete_refund(&r.refund_id, "re_1").await.unwrap();
-        let b = store.seller_balance(&seller("seller-n"), usd_code(), 0).await.unwrap();
+        let b = store.seller_balance(&seller("seller-n"), usd_code(), &PayoutHolds::delay(0)).await.unwrap();
         assert_eq!((b.total_minor, b.available_minor), (-400, 0), "carried");
         captured(&store, "po-n2", "seller-n", "3.00", BOTH).await;
         assert!(matches!(
@@ -170,7 +170,7 @@ async fn sellers_that_cannot_be_paid_are_skipped() {
             ReserveOutcome::Skipped(PayoutSkip::BelowMinimum { available_minor: 1000, minimum_minor: 1500 })
         ));
         store.block_wallet(&seller("seller-k"), "fraud review").await.unwrap();
-        let b = store.seller_balance(&seller("seller-k"), usd_code(), 0).await.unwrap();
+        let b = store.seller_balance(&seller("seller-k"), usd_code(), &PayoutHolds::delay(0)).await.unwrap();
         assert_eq!((b.reserved_minor, b.available_minor), (1000, 0), "a block holds the balance");
         store.set_payout_minimum(&seller("seller-k"), usd_code(), 0).await.unwrap();
         assert_eq!(
@@ -178,7 +178,9 @@ async fn sellers_that_cannot_be_paid_are_skipped() {
             ReserveOutcome::Skipped(PayoutSkip::Blocked("fraud review".into()))
         );
         assert!(store.payouts(None, 10).await.unwrap().is_empty());
-        assert!(store.reserve_payout(&seller("seller-k"), usd_code(), "bad period!", 0).await.is_err());
+        assert!(
+            store.reserve_payout(&seller("seller-k"), usd_code(), "bad period!", &PayoutHolds::delay(0)).await.is_err()
+        );
         assert_consistent(&store).await;
     }
 }
@@ -214,10 +216,67 @@ async fn a_canceled_payout_books_back_without_pausing() {
         let canceled =
             store.record_payout_progress(&progress(&p, PayoutStatus::Canceled, Some("refused"))).await.unwrap();
         assert_eq!(canceled.status, PayoutStatus::Canceled);
-        let b = store.seller_balance(&seller("seller-cx"), usd_code(), 0).await.unwrap();
+        let b = store.seller_balance(&seller("seller-cx"), usd_code(), &PayoutHolds::delay(0)).await.unwrap();
         assert_eq!((b.available_minor, b.in_transit_minor), (700, 0));
         assert!(store.payout_seller(&seller("seller-cx")).await.unwrap().unwrap().paused_reason.is_none());
         assert_eq!(payout(reserve(&store, "seller-cx", "2026-12", 0).await).amount, usd(700));
+        assert_consistent(&store).await;
+    }
+}
+
+/// Moves an order's capture `ms` into the past (the rolling reserve reads the capture moment).
+async fn captured_ago(store: &Store, order: &payments_domain::PaymentOrderId, ms: i64) {
+    sqlx::query("UPDATE payment_order SET captured_at_ms = captured_at_ms - $1 WHERE payment_order_id = $2")
+        .bind(ms)
+        .bind(order.as_str())
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+/// A rolling reserve of 10 % for 30 days after a 7-day delay: a capture of 40 days ago is all
+/// available, one of 10 days ago is held at 10 % (of 50.05: 5.005, rounded up to 5.01), one of
+/// today is pending. A payout takes only the available part; a refund of the held capture
+/// lowers its hold; once the window passed the hold is released and the next period pays it.
+/// Without a reserve the same books make it all available.
+#[tokio::test]
+async fn a_rolling_reserve_holds_its_share_until_its_window_passes() {
+    let holds = PayoutHolds { delay_ms: 7 * DAY_MS, reserve_bps: 1000, reserve_window_ms: 30 * DAY_MS };
+    let figures =
+        |b: &payments_store::SellerBalance| (b.total_minor, b.pending_minor, b.reserved_minor, b.available_minor);
+    for store in stores().await {
+        register(&store, "seller-rr", "APPROVED").await;
+        let old = captured(&store, "po-rr-old", "seller-rr", "100.00", BOTH).await;
+        let held = captured(&store, "po-rr-held", "seller-rr", "50.05", BOTH).await;
+        let new = captured(&store, "po-rr-new", "seller-rr", "20.00", BOTH).await;
+        captured_ago(&store, &old, 40 * DAY_MS).await;
+        captured_ago(&store, &held, 10 * DAY_MS).await;
+        let s = seller("seller-rr");
+        let b = store.seller_balance(&s, usd_code(), &holds).await.unwrap();
+        assert_eq!(figures(&b), (17005, 2000, 501, 14504), "{b:?}");
+        let unreserved = store.seller_balance(&s, usd_code(), &PayoutHolds::delay(7 * DAY_MS)).await.unwrap();
+        assert_eq!(figures(&unreserved), (17005, 2000, 0, 15005), "{unreserved:?}");
+
+        // The payout takes the available part only.
+        let p = payout(store.reserve_payout(&s, usd_code(), "2026-11", &holds).await.unwrap());
+        assert_eq!(p.amount, usd(14504));
+        let b = store.seller_balance(&s, usd_code(), &holds).await.unwrap();
+        assert_eq!((figures(&b), b.in_transit_minor), ((2501, 2000, 501, 0), 14504), "{b:?}");
+
+        // A refund of 10.05 of the held capture: the hold is 10 % of the 40.00 left.
+        let (refund, _) = store.request_next_refund(&held, Some(usd(1005)), "returned", None).await.unwrap();
+        store.complete_refund(&refund.refund_id, "re_rr").await.unwrap();
+        let b = store.seller_balance(&s, usd_code(), &holds).await.unwrap();
+        assert_eq!(figures(&b), (1496, 1496, 0, 0), "pending and holds never exceed the balance: {b:?}");
+
+        // The held capture leaves its window (31 days old) and today's passes its delay (8 days
+        // old): the first is released, the second is held at 10 %, the next period pays the rest.
+        captured_ago(&store, &held, 21 * DAY_MS).await;
+        captured_ago(&store, &new, 8 * DAY_MS).await;
+        let b = store.seller_balance(&s, usd_code(), &holds).await.unwrap();
+        assert_eq!(figures(&b), (1496, 0, 200, 1296), "{b:?}");
+        let next = payout(store.reserve_payout(&s, usd_code(), "2026-12", &holds).await.unwrap());
+        assert_eq!(next.amount, usd(1296));
         assert_consistent(&store).await;
     }
 }

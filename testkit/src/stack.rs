@@ -63,6 +63,9 @@ pub struct StackOptions {
     pub risk_order_limits: Option<String>,
     /// Changes to the gateway's configuration (rate limits, timeouts), applied last.
     pub gateway: Option<fn(&mut GatewayConfig)>,
+    /// Changes to the pay-out settings of the worker and the gateway (a rolling reserve), applied
+    /// after the test settings.
+    pub payouts: Option<fn(&mut payments_worker::payouts::PayoutConfig)>,
 }
 
 impl StackOptions {
@@ -86,6 +89,7 @@ impl StackOptions {
             psp_search_lag_secs: None,
             risk_order_limits: None,
             gateway: None,
+            payouts: None,
         }
     }
 }
@@ -140,6 +144,7 @@ pub struct Stack {
     grpc_addr: SocketAddr,
     /// Keys of PSP payments and refunds a test made itself ([`Stack::expect_foreign_money`]).
     foreign: Mutex<BTreeSet<String>>,
+    payouts_change: Option<fn(&mut payments_worker::payouts::PayoutConfig)>,
     shut_down: bool,
 }
 
@@ -224,6 +229,7 @@ impl Stack {
             rest_addr,
             grpc_addr,
             foreign: Mutex::new(BTreeSet::new()),
+            payouts_change: options.payouts,
             shut_down: false,
         };
         if options.worker {
@@ -242,7 +248,7 @@ impl Stack {
         c.shared.database_url = self.services_database_url.clone();
         c.psp_base_url = self.sim_url.clone();
         c.graceful_shutdown_secs = 1;
-        payout_settings(&mut c.shared.payouts);
+        payout_settings(&mut c.shared.payouts, self.payouts_change);
         c.payout_providers = self.payout_providers();
         // Many workers share the test process: no SDK core console logger each.
         c.core_log_filter = String::new();
@@ -298,7 +304,7 @@ impl Stack {
         };
         config.shared.task_queue = self.task_queue.clone();
         config.shared.database_url = self.services_database_url.clone();
-        payout_settings(&mut config.shared.payouts);
+        payout_settings(&mut config.shared.payouts, self.payouts_change);
         config.payout_providers = self.payout_providers();
         if let Some(change) = options.gateway {
             change(&mut config);
@@ -456,9 +462,15 @@ impl Drop for Stack {
 /// Pay-out settings of a test stack: no schedule (tests run cycles on demand; the schedule has
 /// a test of its own), captures payable at once, and short waits: a provider is asked after
 /// 2 s without news, and a paid payout settles 3 s after the provider said so.
-fn payout_settings(c: &mut payments_worker::payouts::PayoutConfig) {
+fn payout_settings(
+    c: &mut payments_worker::payouts::PayoutConfig,
+    change: Option<fn(&mut payments_worker::payouts::PayoutConfig)>,
+) {
     c.payout_schedule = "off".to_owned();
     c.payout_delay_days = 0;
     c.payout_status_check_secs = 2;
     c.payout_return_window_secs = 3;
+    if let Some(change) = change {
+        change(c);
+    }
 }

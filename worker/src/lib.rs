@@ -35,6 +35,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     let rules = RiskRules::parse(&config.risk_config())?;
     let psp = psp_client(&config)?;
     let payout_providers = config.payout_providers.providers()?;
+    config.shared.payouts.reserve()?;
     let client = config.shared.temporal().await?;
     payouts::ensure_schedule(&client, &config.shared.payouts, &config.shared.task_queue).await?;
     // The SDK core logs nothing unless asked: its warnings (failed workflow tasks,

@@ -8,6 +8,8 @@ use clap::Args;
 use payments_activities::payout::stripe::StripeConnectClient;
 use payments_activities::payout::toss::TossPayoutClient;
 use payments_activities::payout::{PayoutProviderKind, PayoutProviders};
+use payments_store::PayoutHolds;
+use payments_workflows::payout_contract::RollingReserve;
 use payments_workflows::payout_cycle::{PAYOUT_CYCLE_PAGE_MAX, PayoutCycleWorkflow, PayoutInterval};
 use payments_workflows::{PayoutCycleInput, PayoutTimings};
 use std::sync::Arc;
@@ -54,6 +56,14 @@ pub struct PayoutConfig {
     /// it; the payout settles after.
     #[arg(long, env = "PAYOUT_RETURN_WINDOW_SECS", default_value_t = PayoutTimings::DEFAULT.return_window_secs)]
     pub payout_return_window_secs: u64,
+    /// Rolling reserve: basis points of every capture held back after the delay (0: none;
+    /// 1000 = 10 %), released `PAYOUT_RESERVE_DAYS` after the capture.
+    #[arg(long, env = "PAYOUT_RESERVE_BPS", default_value_t = 0)]
+    pub payout_reserve_bps: u32,
+    /// Days after its capture until a capture's rolling reserve is released (more than
+    /// `PAYOUT_DELAY_DAYS` when a reserve is set).
+    #[arg(long, env = "PAYOUT_RESERVE_DAYS", default_value_t = 90)]
+    pub payout_reserve_days: u32,
     /// Payouts one cycle run starts before it continues as new.
     #[arg(long, env = "PAYOUT_PAGE_SIZE", default_value_t = 200)]
     pub payout_page_size: u32,
@@ -63,6 +73,27 @@ impl PayoutConfig {
     /// The payout delay in milliseconds.
     pub fn delay_ms(&self) -> i64 {
         i64::from(self.payout_delay_days) * DAY_MS
+    }
+
+    /// The rolling reserve; an error when it is out of range or ends within the delay.
+    pub fn reserve(&self) -> anyhow::Result<RollingReserve> {
+        if self.payout_reserve_bps == 0 {
+            return Ok(RollingReserve::default());
+        }
+        anyhow::ensure!(self.payout_reserve_bps <= 10_000, "PAYOUT_RESERVE_BPS must be 0 to 10000");
+        anyhow::ensure!(
+            self.payout_reserve_days > self.payout_delay_days,
+            "PAYOUT_RESERVE_DAYS ({}) must exceed PAYOUT_DELAY_DAYS ({}): the reserve is held after the delay",
+            self.payout_reserve_days,
+            self.payout_delay_days
+        );
+        Ok(RollingReserve { bps: self.payout_reserve_bps, window_ms: i64::from(self.payout_reserve_days) * DAY_MS })
+    }
+
+    /// What holds a seller's money back from a payout: the delay and the rolling reserve.
+    pub fn holds(&self) -> anyhow::Result<PayoutHolds> {
+        let reserve = self.reserve()?;
+        Ok(PayoutHolds { delay_ms: self.delay_ms(), reserve_bps: reserve.bps, reserve_window_ms: reserve.window_ms })
     }
 
     /// The payout workflows' waits and attempts.
@@ -86,19 +117,20 @@ impl PayoutConfig {
 
     /// A cycle's input for `interval` (`period`, `seller`, `currency`: an on-demand run's
     /// filters).
-    pub fn cycle_input(&self, interval: PayoutInterval) -> PayoutCycleInput {
-        PayoutCycleInput {
+    pub fn cycle_input(&self, interval: PayoutInterval) -> anyhow::Result<PayoutCycleInput> {
+        Ok(PayoutCycleInput {
             interval,
             period: None,
             seller: None,
             currency: None,
             page_size: self.payout_page_size.clamp(1, PAYOUT_CYCLE_PAGE_MAX),
             payout_delay_ms: self.delay_ms(),
+            reserve: self.reserve()?,
             timings: self.timings(),
             after: None,
             started_before: 0,
             existing_before: 0,
-        }
+        })
     }
 
     /// The calendar the schedule runs on.
@@ -253,9 +285,8 @@ pub async fn ensure_schedule(client: &Client, config: &PayoutConfig, task_queue:
         return Ok(());
     };
     let spec = ScheduleSpec::from_calendar(config.calendar(interval)?);
-    let action = || {
-        ScheduleAction::start_workflow(PayoutCycleWorkflow::run, config.cycle_input(interval), task_queue, id.clone())
-    };
+    let input = config.cycle_input(interval)?;
+    let action = || ScheduleAction::start_workflow(PayoutCycleWorkflow::run, input.clone(), task_queue, id.clone());
     let created = client
         .create_schedule(
             id.clone(),
@@ -290,4 +321,28 @@ pub async fn ensure_schedule(client: &Client, config: &PayoutConfig, task_queue:
         Err(e) => return Err(e).context("creating the payout schedule"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::WorkerConfig;
+
+    /// No reserve by default; a set reserve is carried in milliseconds; one out of range or
+    /// ending within the payout delay is refused at start-up, naming the setting.
+    #[test]
+    fn the_rolling_reserve_is_checked() {
+        let mut c = WorkerConfig::defaults().shared.payouts;
+        assert_eq!(c.reserve().unwrap().bps, 0);
+        assert_eq!(c.holds().unwrap().reserve_bps, 0);
+        c.payout_reserve_bps = 500;
+        c.payout_reserve_days = 30;
+        let reserve = c.reserve().unwrap();
+        assert_eq!((reserve.bps, reserve.window_ms), (500, 30 * super::DAY_MS));
+        assert_eq!(c.holds().unwrap().delay_ms, i64::from(c.payout_delay_days) * super::DAY_MS);
+        c.payout_reserve_days = c.payout_delay_days;
+        assert!(c.reserve().unwrap_err().to_string().contains("PAYOUT_RESERVE_DAYS"));
+        c.payout_reserve_days = 30;
+        c.payout_reserve_bps = 10_001;
+        assert!(c.reserve().unwrap_err().to_string().contains("PAYOUT_RESERVE_BPS"));
+    }
 }

@@ -19,7 +19,7 @@ use crate::failures::StepError;
 use crate::messages::DeadLetterAction;
 use crate::payout_contract::{
     CancelPayout, CheckPayout, PAYOUT_STATUS_ATTRIBUTE, PayoutReport, PayoutState, RecordPayoutEvent, ReservePayout,
-    ReservePayoutInput, Reserved, SELLER_ID_ATTRIBUTE, SendPayout, SettlePayout,
+    ReservePayoutInput, Reserved, RollingReserve, SELLER_ID_ATTRIBUTE, SendPayout, SettlePayout,
 };
 use crate::persist::persist;
 use crate::policies;
@@ -69,6 +69,9 @@ pub struct PayoutInput {
     pub period: String,
     /// Captures younger than this are not payable yet.
     pub payout_delay_ms: i64,
+    /// The rolling reserve (none in inputs written before it existed).
+    #[serde(default)]
+    pub reserve: RollingReserve,
     /// Waits and attempts.
     pub timings: PayoutTimings,
 }
@@ -160,6 +163,7 @@ impl PayoutWorkflow {
             currency: input.currency,
             period: input.period.clone(),
             payout_delay_ms: input.payout_delay_ms,
+            reserve: input.reserve,
         };
         let reserved = guarded(ctx, &step("payout.reserve", t.store_attempts_max), || {
             persist(ctx, ReservePayout, reserve.clone())

@@ -56,6 +56,19 @@ pub struct ReservePayoutInput {
     pub period: String,
     /// Captures younger than this are pending, not payable.
     pub payout_delay_ms: i64,
+    /// The rolling reserve held after the delay (none in inputs written before it existed).
+    #[serde(default)]
+    pub reserve: RollingReserve,
+}
+
+/// A rolling reserve: `bps` basis points of every capture held from the end of the payout
+/// delay until `window_ms` after its capture. Zero `bps`: none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RollingReserve {
+    /// Share held, in basis points.
+    pub bps: u32,
+    /// How long after its capture a capture's share is held.
+    pub window_ms: i64,
 }
 
 /// Output of [`ReservePayout`].

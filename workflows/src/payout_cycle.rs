@@ -9,7 +9,7 @@
 //! its history stays small whatever the number of sellers.
 
 use crate::payout::{PayoutInput, PayoutTimings, PayoutWorkflow, payout_workflow_id};
-use crate::payout_contract::{CandidatesInput, PayoutCandidates};
+use crate::payout_contract::{CandidatesInput, PayoutCandidates, RollingReserve};
 use crate::policies;
 use payments_domain::{Currency, SellerAccount};
 use serde::{Deserialize, Serialize};
@@ -106,6 +106,9 @@ pub struct PayoutCycleInput {
     pub page_size: u32,
     /// Captures younger than this are not payable yet.
     pub payout_delay_ms: i64,
+    /// The rolling reserve (none in inputs written before it existed).
+    #[serde(default)]
+    pub reserve: RollingReserve,
     /// The payouts' waits and attempts.
     pub timings: PayoutTimings,
     /// Where the previous run stopped.
@@ -176,6 +179,7 @@ impl PayoutCycleWorkflow {
                 currency: *currency,
                 period: period.clone(),
                 payout_delay_ms: input.payout_delay_ms,
+                reserve: input.reserve,
                 timings: input.timings,
             };
             ctx.start_child_workflow(PayoutWorkflow::run, child, options)

@@ -12,7 +12,7 @@ use crate::chaos;
 use crate::failure::{from_store, non_retryable, retryable};
 use crate::psp::PspError;
 use payments_domain::{Currency, SellerAccount};
-use payments_store::{PayoutProgress, PayoutRecord, PayoutStatus, ReserveOutcome, Store};
+use payments_store::{PayoutHolds, PayoutProgress, PayoutRecord, PayoutStatus, ReserveOutcome, Store};
 use payments_workflows::payout_contract::{
     CancelPayout, CandidatesInput, CheckPayout, PayoutCandidates, PayoutReport, PayoutState, RecordPayoutEvent,
     ReservePayout, ReservePayoutInput, Reserved, SendPayout, SettlePayout,
@@ -96,6 +96,15 @@ impl PayoutActivities {
     }
 }
 
+/// The store's holds for a reservation: the delay and the rolling reserve the cycle carried.
+fn holds_of(input: &ReservePayoutInput) -> PayoutHolds {
+    PayoutHolds {
+        delay_ms: input.payout_delay_ms,
+        reserve_bps: input.reserve.bps,
+        reserve_window_ms: input.reserve.window_ms,
+    }
+}
+
 fn order_of(state: &PayoutState) -> PayoutOrder {
     PayoutOrder {
         reference: state.payout_id.clone(),
@@ -141,7 +150,7 @@ impl PayoutActivities {
     ) -> Result<Reserved, ActivityError> {
         let outcome = self
             .store
-            .reserve_payout(&input.seller, input.currency, &input.period, input.payout_delay_ms)
+            .reserve_payout(&input.seller, input.currency, &input.period, &holds_of(&input))
             .await
             .map_err(from_store)?;
         tracing::info!(seller = %input.seller, currency = %input.currency, period = input.period, ?outcome, "payout reserve");
