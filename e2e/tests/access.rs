@@ -77,7 +77,7 @@ async fn every_rest_route_enforces_its_decision(#[values(Db::Sqlite, Db::Postgre
     let unknown = format!("sk_test_{}", "x".repeat(40));
 
     for entry in table.entries() {
-        let path = entry.path.replace("{psp}", "stripe").replace('{', "").replace('}', "").replace('_', "-");
+        let path = entry.path.replace("{psp}", "stripe").replace(['{', '}'], "").replace('_', "-");
         let what = format!("{} {}", entry.method, entry.path);
         let (status, body) = call(&stack, &entry.method, &path, None).await;
         match entry.access {
