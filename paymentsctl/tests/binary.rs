@@ -39,17 +39,6 @@ async fn printed(stack: &Stack, args: &[&str]) -> String {
     stdout.into_owned()
 }
 
-async fn outage(stack: &Stack, refunds: bool) {
-    let resp = stack
-        .http
-        .post(format!("{}/_sim/outage", stack.sim_url))
-        .json(&json!({ "charges": false, "lookups": false, "refunds": refunds }))
-        .send()
-        .await
-        .expect("POST /_sim/outage");
-    assert!(resp.status().is_success(), "outage switch: {}", resp.status());
-}
-
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dlq_commands_print_and_act(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
@@ -58,7 +47,7 @@ async fn dlq_commands_print_and_act(#[values(Db::Sqlite, Db::Postgres)] db: Db) 
     let stack = Stack::start(StackOptions { database_url: Some(url), waits, ..StackOptions::new() }).await;
     let (checkout, po) = stack.post_one_order("pm_card_visa", "20.00", "USD").await;
     assert_eq!(stack.wait_done(&checkout).await.orders[0].status, PaymentOrderStatus::Success);
-    outage(&stack, true).await;
+    stack.psp_outage(false, false, true).await;
     let resp = stack
         .http
         .post(format!("{}/v1/payments/{po}/refunds", stack.rest_url))

@@ -43,6 +43,15 @@ impl Stack {
         list(request, "payouts").await
     }
 
+    /// Takes the simulator's PSP down or brings it back (`/_sim/outage`): charges, lookups and
+    /// refunds each answer the PSP's retryable server error while down.
+    pub async fn psp_outage(&self, charges: bool, lookups: bool, refunds: bool) {
+        let body = serde_json::json!({ "charges": charges, "lookups": lookups, "refunds": refunds });
+        let resp = self.http.post(format!("{}/_sim/outage", self.sim_url)).json(&body).send().await;
+        let resp = resp.expect("POST /_sim/outage");
+        assert!(resp.status().is_success(), "outage switch: {}", resp.status());
+    }
+
     /// Replaces a seller's scenario at the payout providers (`{"seller": s, "paid_then_failed":
     /// true}`, `{"seller": s}` for a well-behaved one).
     pub async fn payout_scenario(&self, scenario: Value) {

@@ -119,14 +119,7 @@ pub async fn wait_dead_letter(stack: &Stack, id: &str, status: DeadLetterStatus,
 
 /// Switches the simulator's outage (`charges`, `lookups`, `refunds`).
 pub async fn outage(stack: &Stack, charges: bool, lookups: bool, refunds: bool) {
-    let resp = stack
-        .http
-        .post(format!("{}/_sim/outage", stack.sim_url))
-        .json(&json!({ "charges": charges, "lookups": lookups, "refunds": refunds }))
-        .send()
-        .await
-        .expect("POST /_sim/outage");
-    assert!(resp.status().is_success(), "outage switch: {}", resp.status());
+    stack.psp_outage(charges, lookups, refunds).await;
 }
 
 /// How many workflows Temporal's visibility lists for `query` (e.g. a search attribute).
