@@ -113,6 +113,42 @@ async fn paid_once(stack: &Stack, reference: &str, amount_minor: i64) -> Value {
     at_provider[0].clone()
 }
 
+/// An operator cancels a payout the provider has accepted but not paid yet (the simulator's
+/// payouts take a minute per step here) with `paymentsctl payout cancel`: it is canceled at the
+/// provider, ends CANCELED, its amount is booked back to the seller's available balance, the
+/// seller is not paused, and the next period pays the same amount once.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_cancels_a_payout_before_it_is_paid(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    let Some(url) = db.url().await else { return };
+    let mut sim = psp_simulator::SimConfig::new();
+    sim.payout_step_ms = 60_000;
+    let stack = Stack::start(StackOptions { database_url: Some(url), sim, ..StackOptions::new() }).await;
+    let seller = unique("seller-pc");
+    register(&stack, &seller, "stripe_connect", "US").await;
+    paid(&stack, &format!("{seller}-chk-1"), &seller, "30.00", "USD").await;
+    run_payouts(&stack, Some(&seller), "2026-11").await;
+    let id = format!("payout-{seller}-USD-2026-11");
+    wait_payout(&stack, &id, PayoutStatus::Requested).await;
+    assert_eq!(balance(&stack.store, &seller, "USD").await.in_transit_minor, 3_000);
+
+    paymentsctl(&stack, &["payout", "cancel", &id, "--reason", "seller asked to hold funds"]).await.unwrap();
+    let canceled = wait_payout(&stack, &id, PayoutStatus::Canceled).await;
+    assert_eq!(canceled.amount.amount_minor(), 3_000);
+    let at_provider = paid_once(&stack, &id, 3_000).await;
+    assert_eq!(at_provider["status"], "canceled", "canceled at the provider: {at_provider}");
+    let b = balance(&stack.store, &seller, "USD").await;
+    assert_eq!((b.total_minor, b.available_minor, b.in_transit_minor), (3_000, 3_000, 0), "booked back: {b:?}");
+    let registered = stack.store.payout_seller(&SellerAccount::parse(seller.clone()).unwrap()).await.unwrap().unwrap();
+    assert!(registered.paused_reason.is_none(), "a cancel does not pause the seller: {registered:?}");
+
+    run_payouts(&stack, Some(&seller), "2026-12").await;
+    let next = wait_payout(&stack, &format!("payout-{seller}-USD-2026-12"), PayoutStatus::Requested).await;
+    assert_eq!(next.amount.amount_minor(), 3_000);
+    assert_books_consistent(&stack).await;
+    stack.shutdown().await;
+}
+
 /// A rolling reserve of 10 % held for 30 days (`PAYOUT_RESERVE_BPS`, `PAYOUT_RESERVE_DAYS`, on
 /// the worker and the gateway): the balance shows 10 % of a fresh 100.05 capture reserved
 /// (10.005, rounded up to 10.01), the payout cycle pays only the 90.04 available, and the
