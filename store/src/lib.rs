@@ -23,6 +23,7 @@
 //! `{payment_order_id}:refund:{n}` and `{payment_order_id}:reversal` for refunds themselves.
 
 mod api_keys;
+mod balances;
 mod checkouts;
 mod dead_letters;
 mod fee_rates;
@@ -53,6 +54,7 @@ pub use api_keys::{
     API_KEY_NAME_LEN_MAX, API_KEY_SECRET_CHARS, ApiKeyDraft, ApiKeyMode, ApiKeyRecord, ApiScope, IssuedApiKey,
     api_key_hash,
 };
+pub use balances::{PayoutHolds, SellerBalance};
 pub use checkouts::CreateOutcome;
 pub use dead_letters::{
     DEAD_LETTER_ID_LEN_MAX, DEAD_LETTER_OPERATOR_LEN_MAX, DEAD_LETTER_TEXT_BYTES_MAX, DEAD_LETTER_WORKFLOW_OPERATOR,
@@ -70,8 +72,8 @@ pub use order_fees::PLATFORM_REVENUE_ACCOUNT;
 pub use orders::Transition;
 pub use payout_sellers::{PAYOUT_SELLER_FIELD_LEN_MAX, PROVIDER_SELLER_STATUSES, PayoutSeller, PayoutSellerDraft};
 pub use payouts::{
-    PAYOUT_CANDIDATES_PAGE_MAX, PayoutHolds, PayoutProgress, PayoutRecord, PayoutSkip, PayoutStatus, ReserveOutcome,
-    SellerBalance, payout_id, payouts_in_transit_account,
+    PAYOUT_CANDIDATES_PAGE_MAX, PayoutProgress, PayoutRecord, PayoutSkip, PayoutStatus, ReserveOutcome, payout_id,
+    payouts_in_transit_account,
 };
 pub use records::{CheckoutRecord, HistoryRecord, OrderFee, OrderRecord, PaymentFlow};
 pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};

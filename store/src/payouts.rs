@@ -10,12 +10,9 @@
 //! - `{payout_id}:return` (kind `payout_return`): in transit -> seller payable, with the wallet
 //!   credit `{payout_id}:return`, when the payout failed, came back or was canceled.
 //!
-//! A balance is derived from the ledger: `total` (the payable account), `pending` (net of
-//! captures younger than the payout delay, after their refunds), `reserved` (held: the whole
-//! remainder while the seller's wallet is blocked), `available` (the rest, never below zero)
-//! and `in_transit`. A negative total (a refund after a payout) is carried: nothing is
-//! available until later captures cover it.
+//! What a payout may take is the seller's available balance (`balances.rs`).
 
+use crate::balances::{PayoutHolds, balance_in_tx};
 use crate::ledger::{
     Direction, EntryDraft, PSP_CLEARING_ACCOUNT, TransactionDraft, post_in_tx, seller_payable_account,
 };
@@ -34,64 +31,6 @@ pub fn payouts_in_transit_account(seller: &SellerAccount) -> String {
 
 /// Most candidates one [`Store::payout_candidates`] page answers.
 pub const PAYOUT_CANDIDATES_PAGE_MAX: usize = 1000;
-
-/// A seller's balance in one currency, minor units of `currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SellerBalance {
-    /// The seller.
-    pub seller_account: SellerAccount,
-    /// The currency.
-    pub currency: Currency,
-    /// The seller's payable account: pending + reserved + available, or a negative carry.
-    pub total_minor: i64,
-    /// Captured less than the payout delay ago (net of their refunds).
-    pub pending_minor: i64,
-    /// Held back: a rolling reserve's share of recent captures, or everything past the delay
-    /// while the seller's wallet is blocked.
-    pub reserved_minor: i64,
-    /// What a payout may take now.
-    pub available_minor: i64,
-    /// Paid out, not settled yet.
-    pub in_transit_minor: i64,
-}
-
-/// What keeps a seller's captured money from a payout: the payout delay, and an optional
-/// rolling reserve.
-///
-/// A capture is *pending* for `delay_ms` after it was captured. Once past the delay, while it
-/// is younger than `reserve_window_ms`, `reserve_bps` of it (basis points of its net, less its
-/// refunds) is *reserved*; after the window all of it is available. The reserved amount is
-/// computed on the sum of the captures in the window and rounded **up** to the minor unit, so
-/// the hold is never less than the percentage; the rounding is released with the rest when
-/// the window passes. A blocked wallet reserves everything past the delay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PayoutHolds {
-    /// Captures younger than this are pending.
-    pub delay_ms: i64,
-    /// Share of a capture held back after the delay, in basis points (0: no reserve).
-    pub reserve_bps: u32,
-    /// Captures younger than this (and past the delay) are held at `reserve_bps`.
-    pub reserve_window_ms: i64,
-}
-
-impl PayoutHolds {
-    /// Only the delay; no rolling reserve.
-    pub fn delay(delay_ms: i64) -> Self {
-        PayoutHolds { delay_ms, reserve_bps: 0, reserve_window_ms: 0 }
-    }
-
-    /// The rolling reserve of a window's net captures: `reserve_bps` of it, rounded up; none
-    /// for a net that is not positive.
-    pub fn reserve_of(&self, window_net_minor: i64) -> i64 {
-        if window_net_minor <= 0 || self.reserve_bps == 0 {
-            return 0;
-        }
-        // Both factors are positive: adding the divisor less one rounds the quotient up.
-        let held = (i128::from(window_net_minor) * i128::from(self.reserve_bps.min(10_000)) + 9_999) / 10_000;
-        // At most the whole window: fits in an i64.
-        i64::try_from(held).unwrap_or(window_net_minor)
-    }
-}
 
 /// A payout's status (see the migration `0013_payouts.sql`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,65 +195,6 @@ pub struct PayoutProgress {
     pub failure_message: Option<String>,
 }
 
-const SIGNED_CREDIT: &str = "CASE direction WHEN 'CREDIT' THEN amount_minor ELSE -amount_minor END";
-
-async fn account_balance(
-    tx: &mut Transaction<'static, Any>,
-    account: &str,
-    currency: Currency,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query(&format!(
-        "SELECT CAST(COALESCE(SUM({SIGNED_CREDIT}), 0) AS BIGINT) FROM ledger_entry WHERE account = $1 AND currency = $2"
-    ))
-    .bind(account)
-    .bind(currency.code())
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?)
-}
-
-/// The balance, read in the caller's transaction.
-async fn balance_in_tx(
-    tx: &mut Transaction<'static, Any>,
-    seller: &SellerAccount,
-    currency: Currency,
-    now_ms: i64,
-    holds: &PayoutHolds,
-) -> Result<SellerBalance, StoreError> {
-    let total_minor = account_balance(tx, &seller_payable_account(seller), currency).await?;
-    let in_transit_minor = account_balance(tx, &payouts_in_transit_account(seller), currency).await?;
-    // The wallet movements of orders captured within the delay, and of those past the delay but
-    // within the reserve window: their net less their refunds.
-    let delay_start = now_ms.saturating_sub(holds.delay_ms);
-    let window_start = now_ms.saturating_sub(holds.reserve_window_ms.max(holds.delay_ms));
-    let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN o.captured_at_ms > $3 THEN m.amount_minor ELSE 0 END), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN o.captured_at_ms <= $3 THEN m.amount_minor ELSE 0 END), 0) AS BIGINT) \
-         FROM wallet_movement m JOIN payment_order o ON o.payment_order_id = m.payment_order_id \
-         WHERE o.seller_account = $1 AND o.currency = $2 AND o.captured_at_ms > $4",
-    )
-    .bind(seller.as_str())
-    .bind(currency.code())
-    .bind(delay_start)
-    .bind(window_start)
-    .fetch_one(&mut **tx)
-    .await?;
-    let (recent, in_window): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-    let pending_minor = recent.clamp(0, total_minor.max(0));
-    let blocked = load_block(tx, seller).await?.is_some();
-    let rest = (total_minor - pending_minor).max(0);
-    let reserved_minor = if blocked { rest } else { holds.reserve_of(in_window).min(rest) };
-    Ok(SellerBalance {
-        seller_account: seller.clone(),
-        currency,
-        total_minor,
-        pending_minor,
-        reserved_minor,
-        available_minor: rest - reserved_minor,
-        in_transit_minor,
-    })
-}
-
 async fn load_payout(tx: &mut Transaction<'static, Any>, payout_id: &str) -> Result<Option<PayoutRecord>, StoreError> {
     sqlx::query("SELECT * FROM payout WHERE payout_id = $1")
         .bind(payout_id)
@@ -384,44 +264,6 @@ fn transfer(id: String, kind: &str, from: String, to: String, amount: Money) -> 
 }
 
 impl Store {
-    /// The seller's balance in `currency` now, with captures held as `holds` says
-    /// counted as pending.
-    pub async fn seller_balance(
-        &self,
-        seller: &SellerAccount,
-        currency: Currency,
-        holds: &PayoutHolds,
-    ) -> Result<SellerBalance, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let balance = balance_in_tx(&mut tx, seller, currency, now_ms(), holds).await?;
-        tx.commit().await?;
-        Ok(balance)
-    }
-
-    /// The seller's balances in every currency they hold or have in transit.
-    pub async fn seller_balances(
-        &self,
-        seller: &SellerAccount,
-        holds: &PayoutHolds,
-    ) -> Result<Vec<SellerBalance>, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let rows =
-            sqlx::query("SELECT DISTINCT currency FROM ledger_entry WHERE account IN ($1, $2) ORDER BY currency")
-                .bind(seller_payable_account(seller))
-                .bind(payouts_in_transit_account(seller))
-                .fetch_all(&mut *tx)
-                .await?;
-        let now = now_ms();
-        let mut balances = Vec::with_capacity(rows.len());
-        for r in rows {
-            let code: String = r.try_get(0)?;
-            let currency = Currency::parse(&code).map_err(|e| StoreError::Corrupt(format!("ledger currency: {e}")))?;
-            balances.push(balance_in_tx(&mut tx, seller, currency, now, holds).await?);
-        }
-        tx.commit().await?;
-        Ok(balances)
-    }
-
     /// The payout of `seller` in `currency` for `period`, made at most once: an existing one is
     /// answered as it is; otherwise, when the seller is registered, payable, not paused, not
     /// blocked and its available balance reaches its minimum (and is positive), the whole
