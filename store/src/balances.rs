@@ -106,7 +106,7 @@ pub(crate) async fn balance_in_tx(
         "SELECT CAST(COALESCE(SUM(CASE WHEN o.captured_at_ms > $3 THEN m.amount_minor ELSE 0 END), 0) AS BIGINT), \
          CAST(COALESCE(SUM(CASE WHEN o.captured_at_ms <= $3 THEN m.amount_minor ELSE 0 END), 0) AS BIGINT) \
          FROM wallet_movement m JOIN payment_order o ON o.payment_order_id = m.payment_order_id \
-         WHERE o.seller_account = $1 AND o.currency = $2 AND o.captured_at_ms > $4",
+         WHERE m.seller_account = $1 AND m.currency = $2 AND o.captured_at_ms > $4",
     )
     .bind(seller.as_str())
     .bind(currency.code())

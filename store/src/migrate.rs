@@ -20,6 +20,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (11, "fee_rates", include_str!("../migrations/sqlite/0011_fee_rates.sql")),
     (12, "order_fees", include_str!("../migrations/sqlite/0012_order_fees.sql")),
     (13, "payouts", include_str!("../migrations/sqlite/0013_payouts.sql")),
+    (14, "balance_index", include_str!("../migrations/sqlite/0014_balance_index.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -35,6 +36,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (11, "fee_rates", include_str!("../migrations/postgres/0011_fee_rates.sql")),
     (12, "order_fees", include_str!("../migrations/postgres/0012_order_fees.sql")),
     (13, "payouts", include_str!("../migrations/postgres/0013_payouts.sql")),
+    (14, "balance_index", include_str!("../migrations/postgres/0014_balance_index.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.
