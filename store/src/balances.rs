@@ -169,3 +169,25 @@ impl Store {
         Ok(balances)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PayoutHolds;
+
+    /// The hold is the percentage rounded up to the minor unit, never more than the window's
+    /// net, and nothing for no reserve or a window that is not positive.
+    #[test]
+    fn the_reserve_rounds_up_within_the_window() {
+        let holds = |bps| PayoutHolds { delay_ms: 0, reserve_bps: bps, reserve_window_ms: 1 };
+        assert_eq!(holds(1000).reserve_of(5005), 501, "10 % of 50.05 is 5.005: held 5.01");
+        assert_eq!(holds(1000).reserve_of(5000), 500, "exact: no rounding");
+        assert_eq!(holds(1).reserve_of(1), 1, "a share of one minor unit holds that unit");
+        assert_eq!(holds(10_000).reserve_of(777), 777, "all of it, never more");
+        assert_eq!(holds(20_000).reserve_of(777), 777, "a share above 100 % is capped");
+        assert_eq!(holds(1000).reserve_of(i64::MAX), i64::MAX / 10 + 1, "no overflow");
+        assert_eq!(holds(0).reserve_of(5005), 0);
+        assert_eq!(holds(1000).reserve_of(0), 0);
+        assert_eq!(holds(1000).reserve_of(-400), 0, "refunds beyond the window's captures hold nothing");
+        assert_eq!(PayoutHolds::delay(7).reserve_of(5005), 0);
+    }
+}
