@@ -55,7 +55,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     payments_worker::production::refuse_test_defaults(config.shared.env, config.production_problems())?;
-    config.shared.payouts.reserve()?;
+    let holds = config.shared.payouts.holds()?;
     let store = config.shared.store().await?;
     let temporal = config.shared.temporal().await?;
     let desk = payouts::PayoutDesk::new(
@@ -63,6 +63,7 @@ pub async fn run(
         temporal.clone(),
         config.shared.task_queue.clone(),
         config.shared.payouts.clone(),
+        holds,
         config.payout_providers.providers()?,
     );
     let service = PaymentsService::new(store.clone(), temporal, config.shared.task_queue.clone(), config.waits())

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use payments_activities::payout::{BankAccount, PayoutProviders, SellerRegistration};
 use payments_domain::{Currency, Money, SellerAccount};
 use payments_proto::payments_v1 as pb;
-use payments_store::{PayoutRecord, PayoutSeller, PayoutSellerDraft, SellerBalance, Store};
+use payments_store::{PayoutHolds, PayoutRecord, PayoutSeller, PayoutSellerDraft, SellerBalance, Store};
 use payments_worker::payouts::PayoutConfig;
 use payments_workflows::PayoutWorkflow;
 use payments_workflows::payout_contract::PayoutReport;
@@ -28,6 +28,8 @@ pub struct PayoutDesk {
     temporal: Client,
     task_queue: String,
     config: PayoutConfig,
+    /// The delay and rolling reserve balances are read with (checked once, at start-up).
+    holds: PayoutHolds,
     providers: Arc<PayoutProviders>,
 }
 
@@ -68,16 +70,16 @@ impl PayoutDesk {
         temporal: Client,
         task_queue: String,
         config: PayoutConfig,
+        holds: PayoutHolds,
         providers: PayoutProviders,
     ) -> Self {
-        PayoutDesk { store, temporal, task_queue, config, providers: Arc::new(providers) }
+        PayoutDesk { store, temporal, task_queue, config, holds, providers: Arc::new(providers) }
     }
 
     /// A seller's balances, one per currency.
     pub async fn balances(&self, seller_account: &str) -> Result<pb::SellerBalances, ApiError> {
         let seller = seller(seller_account)?;
-        let holds = self.config.holds().map_err(ApiError::Internal)?;
-        let balances = self.store.seller_balances(&seller, &holds).await?;
+        let balances = self.store.seller_balances(&seller, &self.holds).await?;
         Ok(pb::SellerBalances {
             seller_account: seller.to_string(),
             balances: balances.iter().map(balance_pb).collect(),
