@@ -22,6 +22,7 @@
 
 use payments_store::{PSP_CLEARING_ACCOUNT, Store};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -65,7 +66,7 @@ pub(crate) async fn disagreements(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let (captures, refunds) =
-        match (movements(http, sim_url, "captures").await, movements(http, sim_url, "refunds").await) {
+        match (sim_list(http, sim_url, "captures").await, sim_list(http, sim_url, "refunds").await) {
             (Ok(c), Ok(r)) => (c, r),
             (Err(e), _) | (_, Err(e)) => return vec![format!("the simulator's records could not be read: {e}")],
         };
@@ -81,7 +82,7 @@ pub(crate) async fn disagreements(
     check_captures(&orders, &captures, &mut problems);
     check_refunds(&orders, &stored_refunds, &refunds, &mut problems);
     check_clearing(&orders, &stored_refunds, &clearing, &mut problems);
-    match (sim_payouts(http, sim_url).await, payout_rows(store).await) {
+    match (sim_list(http, sim_url, "payouts").await, payout_rows(store).await) {
         (Ok(at_provider), Ok(stored)) => check_payouts(&stored, &at_provider, &mut problems),
         (Err(e), _) => problems.push(format!("the simulator's payouts could not be read: {e}")),
         (_, Err(e)) => problems.push(format!("the platform's payouts could not be read: {e}")),
@@ -94,11 +95,15 @@ pub(crate) async fn disagreements(
     problems
 }
 
-async fn movements(http: &reqwest::Client, sim_url: &str, kind: &str) -> Result<Vec<Movement>, reqwest::Error> {
-    let mut body: HashMap<String, Vec<Movement>> =
-        http.get(format!("{sim_url}/_sim/{kind}")).send().await?.error_for_status()?.json().await?;
-    // A missing array is a broken answer, not "nothing moved".
-    Ok(body.remove(kind).unwrap_or_else(|| panic!("/_sim/{kind} answered without `{kind}`")))
+/// The `kind` array of the simulator's `/_sim/{kind}` (captures, refunds, payouts). A failed
+/// request, an error status or an answer without the array is an error, never "nothing moved".
+async fn sim_list<T: DeserializeOwned>(http: &reqwest::Client, sim_url: &str, kind: &str) -> Result<Vec<T>, String> {
+    let read = async {
+        let response = http.get(format!("{sim_url}/_sim/{kind}")).send().await?.error_for_status()?;
+        response.json::<HashMap<String, Vec<T>>>().await
+    };
+    let mut body = read.await.map_err(|e| format!("/_sim/{kind}: {e}"))?;
+    body.remove(kind).ok_or_else(|| format!("/_sim/{kind} answered without `{kind}`"))
 }
 
 /// One payout a payout provider made (`/_sim/payouts`).
@@ -109,16 +114,6 @@ struct SimPayout {
     reference: Option<String>,
     amount: i64,
     currency: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct SimPayouts {
-    payouts: Vec<SimPayout>,
-}
-
-async fn sim_payouts(http: &reqwest::Client, sim_url: &str) -> Result<Vec<SimPayout>, reqwest::Error> {
-    let body: SimPayouts = http.get(format!("{sim_url}/_sim/payouts")).send().await?.error_for_status()?.json().await?;
-    Ok(body.payouts)
 }
 
 /// One stored payout.
