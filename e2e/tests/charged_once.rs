@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_books_consistent, outage, quick_limits, wait_janitor};
+use common::{assert_books_consistent, quick_limits, wait_janitor};
 use payments_domain::{CheckoutId, PaymentOrderStatus as S};
 use payments_testkit::{Db, Stack, StackOptions, unique};
 use rstest::rstest;
@@ -102,7 +102,7 @@ async fn an_unknown_order_resumes_from_its_stored_state(#[values(Db::Sqlite, Db:
         // Each stack a database of its own: the end-of-test money check reads all of it.
         let Some(url) = db.url().await else { return };
         let stack = Stack::start(options(url, provider)).await;
-        outage(&stack, false, true, false).await;
+        stack.psp_outage(false, true, false).await;
         let checkout = unique("chk");
         let po = format!("{checkout}-1");
         let request = body(&checkout, token, amount, currency);
@@ -114,7 +114,7 @@ async fn an_unknown_order_resumes_from_its_stored_state(#[values(Db::Sqlite, Db:
             _ => stack.terminate_workflow(&workflow).await,
         }
         stack.expire_psp_keys().await;
-        outage(&stack, false, false, false).await;
+        stack.psp_outage(false, false, false).await;
 
         let (status, answer) = stack.post_payment(&request).await;
         assert_eq!(status, 200, "{answer}");

@@ -75,13 +75,13 @@ async fn cancel_compensates_a_charge_whose_outcome_was_unknown(#[values(Db::Sqli
     let stack =
         Stack::start(StackOptions { database_url: Some(url), waits: common::quick_limits(), ..StackOptions::new() })
             .await;
-    common::outage(&stack, false, true, false).await;
+    stack.psp_outage(false, true, false).await;
     let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "7.77", "USD").await;
     common::wait_janitor(&stack, &checkout, &po).await;
     common::paymentsctl(&stack, &["checkout", "cancel", &checkout, "--reason", "buyer called", "--operator", "fay"])
         .await
         .expect("checkout cancel");
-    common::outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     let done = stack.wait_done(&checkout).await;
     assert_eq!(done.orders[0].status, S::Reversed, "{done:?}");
     assert_eq!(stack.captures(&po).await.len(), 1);

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{
-    assert_books_consistent, outage, paid_order, paymentsctl, quick_limits, refund_accepted, visible, wait_dead_letter,
+    assert_books_consistent, paid_order, paymentsctl, quick_limits, refund_accepted, visible, wait_dead_letter,
     wait_refund_final,
 };
 use payments_store::{DeadLetterStatus, RefundStatus};
@@ -28,7 +28,7 @@ async fn dead_letter_is_retried_once_the_psp_is_back(#[values(Db::Sqlite, Db::Po
     let Some(url) = db.url().await else { return };
     let stack = stack(url).await;
     let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
-    outage(&stack, false, false, true).await;
+    stack.psp_outage(false, false, true).await;
     let refund = refund_accepted(&stack, &po, Some("5.00"), "damaged item").await;
     let dl_id = format!("{refund}:psp.refund");
     let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 2).await;
@@ -51,7 +51,7 @@ async fn dead_letter_is_retried_once_the_psp_is_back(#[values(Db::Sqlite, Db::Po
     let letter = wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 4).await;
     assert_eq!(letter.attempts, 4, "{letter:?}");
 
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     paymentsctl(&stack, &["dlq", "retry", &dl_id, "--reason", "PSP back", "--operator", "dana"])
         .await
         .expect("dlq retry");
@@ -79,7 +79,7 @@ async fn dead_letter_is_resolved_by_an_operator(#[values(Db::Sqlite, Db::Postgre
     let Some(url) = db.url().await else { return };
     let stack = stack(url).await;
     let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
-    outage(&stack, false, false, true).await;
+    stack.psp_outage(false, false, true).await;
     let refund = refund_accepted(&stack, &po, None, "order cancelled").await;
     let dl_id = format!("{refund}:psp.refund");
     wait_dead_letter(&stack, &dl_id, DeadLetterStatus::Open, 2).await;
@@ -97,7 +97,7 @@ async fn dead_letter_is_resolved_by_an_operator(#[values(Db::Sqlite, Db::Postgre
     assert_eq!(stack.store.dead_letter(&dl_id).await.unwrap().unwrap(), letter, "unchanged");
     assert!(stack.sim_refunds(&po).await.is_empty(), "nothing refunded at the PSP");
 
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     let again = refund_accepted(&stack, &po, None, "order cancelled").await;
     assert_eq!(wait_refund_final(&stack, &again).await.status, RefundStatus::Succeeded, "amount freed");
     assert_books_consistent(&stack).await;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_books_consistent, outage, quick_limits, wait_janitor};
+use common::{assert_books_consistent, quick_limits, wait_janitor};
 use payments_domain::{PaymentOrderId, PaymentOrderStatus as S};
 use payments_testkit::{Db, Stack, StackOptions};
 use rstest::rstest;
@@ -45,10 +45,10 @@ async fn janitor_finds_no_payment(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     let Some(url) = db.url().await else { return };
     let options = StackOptions { psp_provider: "toss".into(), ..options(url) };
     let stack = Stack::start(options).await;
-    outage(&stack, true, true, false).await;
+    stack.psp_outage(true, true, false).await;
     let (checkout, po) = stack.post_one_order("billing_success", "9900", "KRW").await;
     wait_janitor(&stack, &checkout, &po).await;
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     let done = stack.wait_done(&checkout).await;
     assert_eq!(done.orders[0].status, S::Failed);
     assert_eq!(done.orders[0].failure_code.as_deref(), Some("psp_no_payment"));
@@ -69,10 +69,10 @@ async fn janitor_finds_no_payment(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
 async fn janitor_resends_while_the_key_lives(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
     let Some(url) = db.url().await else { return };
     let stack = stack(url).await;
-    outage(&stack, true, true, false).await;
+    stack.psp_outage(true, true, false).await;
     let (checkout, po) = stack.post_one_order("pm_card_visa", "9.99", "USD").await;
     wait_janitor(&stack, &checkout, &po).await;
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     let done = stack.wait_done(&checkout).await;
     assert_eq!(done.orders[0].status, S::Success);
     assert_eq!(stack.captures(&po).await.len(), 1);
@@ -122,12 +122,12 @@ async fn after_the_key_lifetime_a_miss_counts_only_after_the_lag(#[values(Db::Sq
 /// (still running) and the order id.
 async fn lost_capture_found_by_the_janitor(options: StackOptions) -> (Stack, String) {
     let stack = Stack::start(options).await;
-    outage(&stack, false, true, false).await;
+    stack.psp_outage(false, true, false).await;
     let (checkout, po) = stack.post_one_order("pm_card_sim_lost_response", "9.99", "USD").await;
     wait_janitor(&stack, &checkout, &po).await;
     let record = stack.store.checkout(&payments_domain::CheckoutId::parse(&checkout).unwrap()).await.unwrap();
     assert!(!record.unwrap().is_payment_done, "UNKNOWN is not done");
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     let done = stack.wait_done(&checkout).await;
     assert_eq!(done.orders[0].status, S::Success, "{done:?}");
     assert!(done.orders[0].wallet_updated && done.orders[0].ledger_updated);

@@ -239,13 +239,13 @@ async fn an_operator_never_refunds_twice(#[values(Db::Sqlite, Db::Postgres)] db:
         let Some(url) = db.url().await else { return };
         let stack = stack(url, provider).await;
         let po = paid_order(&stack, token, amount, if provider == "toss" { "KRW" } else { "USD" }).await;
-        common::sim_outage(&stack, json!({"refund_answers_lost": true})).await;
+        stack.sim_outage(json!({"refund_answers_lost": true})).await;
         let id = common::refund_accepted(&stack, &po, Some(refund), "damaged item").await;
         let letter = format!("{id}:psp.refund");
         wait_dead_letter(&stack, &letter, DeadLetterStatus::Open, 1).await;
         assert_eq!(stack.sim_refunds(&po).await.len(), 1, "{provider}: the PSP made the refund");
         stack.expire_psp_keys().await;
-        common::sim_outage(&stack, json!({})).await;
+        stack.sim_outage(json!({})).await;
         paymentsctl(&stack, &["dlq", verb, &letter, "--operator", "dana", "--reason", "PSP looked fine"])
             .await
             .unwrap();

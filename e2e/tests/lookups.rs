@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{STATE_TIMEOUT, assert_books_consistent, outage, pay_hosted, paymentsctl, quick_limits, wait_dead_letter};
+use common::{STATE_TIMEOUT, assert_books_consistent, pay_hosted, paymentsctl, quick_limits, wait_dead_letter};
 use payments_domain::{CheckoutId, PaymentOrderStatus as S};
 use payments_store::DeadLetterStatus;
 use payments_testkit::{Db, Stack, StackOptions, unique};
@@ -66,7 +66,7 @@ async fn a_lookup_never_counts_another_orders_payment(#[values(Db::Sqlite, Db::P
     assert_eq!(stack.wait_done(&a).await.orders[0].status, S::Success);
 
     let b = hosted_checkout(&stack).await;
-    outage(&stack, true, false, false).await;
+    stack.psp_outage(true, false, false).await;
     redirect(&stack, &b, &a_key);
     let letter = format!("{b}-1:psp.lookup");
     let parked = wait_dead_letter(&stack, &letter, DeadLetterStatus::Open, 1).await;
@@ -75,7 +75,7 @@ async fn a_lookup_never_counts_another_orders_payment(#[values(Db::Sqlite, Db::P
     assert_ne!(record.orders[0].status, S::Success);
     assert!(!record.orders[0].wallet_updated && !record.orders[0].ledger_updated);
 
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     paymentsctl(&stack, &["dlq", "resolve", &letter, "--operator", "ops", "--reason", "A's payment, not B's"])
         .await
         .unwrap();
@@ -101,7 +101,7 @@ async fn a_payment_key_is_never_a_path(#[values(Db::Sqlite, Db::Postgres)] db: D
     stack.wait_done(&a).await;
 
     let b = hosted_checkout(&stack).await;
-    outage(&stack, true, false, false).await;
+    stack.psp_outage(true, false, false).await;
     for key in [format!("orders%2F{a}"), format!("orders/{a}"), "..".to_owned()] {
         let url = format!("{}/checkout/{b}/success?paymentKey={key}&orderId={b}&amount=20000", stack.rest_url);
         let resp = stack.http.get(url).send().await.unwrap();
@@ -111,7 +111,7 @@ async fn a_payment_key_is_never_a_path(#[values(Db::Sqlite, Db::Postgres)] db: D
     let record = stack.store.checkout(&CheckoutId::parse(&b).unwrap()).await.unwrap().unwrap();
     assert!(record.orders.iter().all(|o| o.status == S::NotStarted), "nothing confirmed");
 
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     pay_hosted(&stack, &b, 20000).await;
     let done = stack
         .poll_until("B paid", STATE_TIMEOUT, || async {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_books_consistent, outage, paid_order, quick_limits, wait_refund_final};
+use common::{assert_books_consistent, paid_order, quick_limits, wait_refund_final};
 use payments_domain::checkout::draft_from_json;
 use payments_domain::{CheckoutId, Money, NewCheckout, PaymentOrderId, PaymentOrderStatus as S};
 use payments_store::RefundStatus;
@@ -89,7 +89,7 @@ async fn parked_refunds_do_not_starve_a_lost_start(#[values(Db::Sqlite, Db::Post
     let stack = stack(url).await;
     let po = paid_order(&stack, "pm_card_visa", "5.00", "USD").await;
     let order = PaymentOrderId::parse(&po).unwrap();
-    outage(&stack, false, false, true).await;
+    stack.psp_outage(false, false, true).await;
     let cent = Money::parse("0.01", payments_domain::Currency::parse("USD").unwrap()).unwrap();
     let mut ids = Vec::new();
     for _ in 0..=PARKED_REFUNDS {

@@ -85,10 +85,10 @@ async fn a_database_outage_during_a_refund_ends_booked(#[values(Db::Sqlite, Db::
     options.waits.psp_attempts_max = 10;
     let stack = Stack::start(options).await;
     let po = paid_order(&stack, "pm_card_visa", "20.00", "USD").await;
-    common::outage(&stack, false, false, true).await;
+    stack.psp_outage(false, false, true).await;
     let refund = common::refund_accepted(&stack, &po, Some("5.00"), "damaged item").await;
     let outage = stack.database_outage().await;
-    common::outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     stack
         .poll_until("the refund at the PSP", CAPTURE_TIMEOUT, || async {
             (stack.sim_refunds(&po).await.len() == 1).then_some(())

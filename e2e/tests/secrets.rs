@@ -9,8 +9,8 @@
 mod common;
 
 use common::{
-    STATE_TIMEOUT, outage, paid_order, paymentsctl, quick_limits, refund_accepted, sim_outage, wait_dead_letter,
-    wait_janitor, wait_refund_final,
+    STATE_TIMEOUT, paid_order, paymentsctl, quick_limits, refund_accepted, wait_dead_letter, wait_janitor,
+    wait_refund_final,
 };
 use payments_store::{Backend, DeadLetterStatus, RefundStatus, Store};
 use payments_testkit::{Db, Stack, StackOptions, unique};
@@ -160,10 +160,10 @@ async fn no_secret_is_stored_logged_or_answered(
         "toss" => ("billing_sim_lost_response", "billing_decline", "billing_unknown_to_toss", "KRW", "9900"),
         _ => ("pm_card_sim_lost_response", "pm_card_chargeDeclined", "pm_card_unknown", "USD", "9.90"),
     };
-    outage(&stack, false, true, false).await;
+    stack.psp_outage(false, true, false).await;
     let (lost_checkout, lost_po) = stack.post_one_order(lost, amount, currency).await;
     wait_janitor(&stack, &lost_checkout, &lost_po).await;
-    outage(&stack, false, false, false).await;
+    stack.psp_outage(false, false, false).await;
     stack.wait_done(&lost_checkout).await;
     let mut checkouts = vec![lost_checkout];
     for token in [declined, unknown] {
@@ -174,11 +174,11 @@ async fn no_secret_is_stored_logged_or_answered(
     let success = if provider == "toss" { "billing_success" } else { "pm_card_visa" };
     let po = paid_order(&stack, success, amount, currency).await;
     checkouts.push(po.trim_end_matches("-1").to_owned());
-    sim_outage(&stack, json!({"refund_answers_lost": true})).await;
+    stack.sim_outage(json!({"refund_answers_lost": true})).await;
     let refund = refund_accepted(&stack, &po, None, "damaged item").await;
     let letter = format!("{refund}:psp.refund");
     wait_dead_letter(&stack, &letter, DeadLetterStatus::Open, 1).await;
-    sim_outage(&stack, json!({})).await;
+    stack.sim_outage(json!({})).await;
     paymentsctl(&stack, &["dlq", "retry", &letter, "--operator", "dana", "--reason", "PSP back"]).await.unwrap();
     assert_eq!(wait_refund_final(&stack, &refund).await.status, RefundStatus::Succeeded);
     if provider == "toss" {

@@ -46,8 +46,13 @@ impl Stack {
     /// Takes the simulator's PSP down or brings it back (`/_sim/outage`): charges, lookups and
     /// refunds each answer the PSP's retryable server error while down.
     pub async fn psp_outage(&self, charges: bool, lookups: bool, refunds: bool) {
-        let body = serde_json::json!({ "charges": charges, "lookups": lookups, "refunds": refunds });
-        let resp = self.http.post(format!("{}/_sim/outage", self.sim_url)).json(&body).send().await;
+        self.sim_outage(serde_json::json!({ "charges": charges, "lookups": lookups, "refunds": refunds })).await;
+    }
+
+    /// Sets the simulator's whole outage switch from `setting` (`charges`, `lookups`,
+    /// `refunds`, `refund_answers_lost`; missing ones off).
+    pub async fn sim_outage(&self, setting: Value) {
+        let resp = self.http.post(format!("{}/_sim/outage", self.sim_url)).json(&setting).send().await;
         let resp = resp.expect("POST /_sim/outage");
         assert!(resp.status().is_success(), "outage switch: {}", resp.status());
     }

@@ -117,11 +117,6 @@ pub async fn wait_dead_letter(stack: &Stack, id: &str, status: DeadLetterStatus,
         .await
 }
 
-/// Switches the simulator's outage (`charges`, `lookups`, `refunds`).
-pub async fn outage(stack: &Stack, charges: bool, lookups: bool, refunds: bool) {
-    stack.psp_outage(charges, lookups, refunds).await;
-}
-
 /// How many workflows Temporal's visibility lists for `query` (e.g. a search attribute).
 pub async fn visible(stack: &Stack, query: &str) -> usize {
     let client = payments_worker::temporal::connect(&stack.temporal_address, "default").await.expect("temporal");
@@ -295,17 +290,4 @@ pub async fn pay_hosted(stack: &Stack, checkout: &str, amount: i64) -> String {
     let resp = stack.http.get(success).send().await.expect("GET success page");
     assert!(resp.status().is_success(), "success page: {}", resp.status());
     key
-}
-
-/// Sets the simulator's whole outage switch from `setting` (`charges`, `lookups`, `refunds`,
-/// `refund_answers_lost`; missing ones off).
-pub async fn sim_outage(stack: &Stack, setting: Value) {
-    let resp = stack
-        .http
-        .post(format!("{}/_sim/outage", stack.sim_url))
-        .json(&setting)
-        .send()
-        .await
-        .expect("POST /_sim/outage");
-    assert!(resp.status().is_success(), "outage switch: {}", resp.status());
 }
