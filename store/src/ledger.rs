@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 /// Asset account: money the PSP has captured for us and owes us until settlement.
 pub const PSP_CLEARING_ACCOUNT: &str = "psp_clearing";
 
+/// Ledger kind of a captured order's pay-in transaction (`{payment_order_id}:ledger`).
+pub(crate) const PAYIN_LEDGER_KIND: &str = "payin";
+
 /// Liability account holding what the platform owes one seller. Its balance (credits minus
 /// debits) per currency is what the seller's wallet must show.
 pub fn seller_payable_account(seller: &SellerAccount) -> String {
@@ -174,7 +177,7 @@ fn payin_draft(order: &OrderRecord, fee: Money) -> TransactionDraft {
     }
     TransactionDraft {
         id: order_ledger_key(&order.payment_order_id),
-        kind: "payin".into(),
+        kind: PAYIN_LEDGER_KIND.into(),
         payment_order_id: Some(order.payment_order_id.clone()),
         entries,
     }

@@ -15,7 +15,8 @@
 //! whose workflow start may have been lost, for the gateway's start sweep), `api_keys.rs` (who
 //! may call the gateway: keys stored hashed, with scopes, revocation and rolls), `roles.rs`
 //! (PostgreSQL: the services' role, granted rows only), `fee_rates.rs` (the platform's fee
-//! rates, an append-only history; the rate in force at a moment).
+//! rates, an append-only history; the rate in force at a moment), `recon/` (reconciliation:
+//! settlement reports and lines, a day's matching, breaks, the settlement's booking).
 //!
 //! Every money-moving write carries a business idempotency key backed by a primary key:
 //! `{payment_order_id}:wallet` for wallet credits, `{payment_order_id}:ledger` for ledger posts,
@@ -36,6 +37,7 @@ mod order_fees;
 mod orders;
 mod payout_sellers;
 mod payouts;
+mod recon;
 mod records;
 mod refund_bookings;
 mod refund_requests;
@@ -74,6 +76,11 @@ pub use payout_sellers::{PAYOUT_SELLER_FIELD_LEN_MAX, PROVIDER_SELLER_STATUSES, 
 pub use payouts::{
     PAYOUT_CANDIDATES_PAGE_MAX, PayoutProgress, PayoutRecord, PayoutSkip, PayoutStatus, ReserveOutcome, payout_id,
     payouts_in_transit_account,
+};
+pub use recon::{
+    BREAK_NOTE_LEN_MAX, BREAKS_LIMIT_MAX, BreakAction, BreakFilter, BreakRecord, BreakStatus, DayReport, ImportOutcome,
+    KeepOutcome, KindCount, PLATFORM_BANK_ACCOUNT, PSP_FEE_ADJUSTMENTS_ACCOUNT, PSP_FEES_ACCOUNT, RECON_PAGE_KEYS,
+    REPORT_NAME_LEN_MAX, ReportDraft, ReportSource, SETTLEMENT_LEDGER_KIND, SettlementPart,
 };
 pub use records::{CheckoutRecord, HistoryRecord, OrderFee, OrderRecord, PaymentFlow};
 pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};

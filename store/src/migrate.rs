@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (12, "order_fees", include_str!("../migrations/sqlite/0012_order_fees.sql")),
     (13, "payouts", include_str!("../migrations/sqlite/0013_payouts.sql")),
     (14, "balance_index", include_str!("../migrations/sqlite/0014_balance_index.sql")),
+    (15, "reconciliation", include_str!("../migrations/sqlite/0015_reconciliation.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -37,6 +38,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (12, "order_fees", include_str!("../migrations/postgres/0012_order_fees.sql")),
     (13, "payouts", include_str!("../migrations/postgres/0013_payouts.sql")),
     (14, "balance_index", include_str!("../migrations/postgres/0014_balance_index.sql")),
+    (15, "reconciliation", include_str!("../migrations/postgres/0015_reconciliation.sql")),
 ];
 
 /// Arbitrary, fixed key for the PostgreSQL advisory lock that serializes migrators.

@@ -8,7 +8,7 @@ use payments_domain::{CheckoutId, PaymentOrderId, PaymentOrderStatus as S};
 use sqlx::Row;
 
 /// The newest migration.
-const LATEST_VERSION: i64 = 14;
+const LATEST_VERSION: i64 = 15;
 
 /// A direct USD checkout with NOT_STARTED orders of `(id, amount_minor)`, written with the
 /// columns every schema since 0002 has (as older gateways wrote it: the token in plain text).
@@ -173,7 +173,8 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
         // Exactly what 0004 had plus what later migrations add to those tables: nothing lost,
         // every guard added present (0005: one reversal per order; 0007: client keys and the
         // start sweeps; 0008: the history's TRUNCATE guard on PostgreSQL and the wallet
-        // movements' guards; 0014: the wallet movements by seller).
+        // movements' guards; 0014: the wallet movements by seller; 0015: captures by time and orders
+        // by PSP reference, for reconciliation).
         let added: &[&str] = match store.backend() {
             Backend::Sqlite => &["trigger wallet_movement_no_delete", "trigger wallet_movement_no_update"],
             Backend::Postgres => &[
@@ -191,6 +192,8 @@ async fn migration_0005_keeps_data_and_foreign_keys() {
                 "index refund_one_reversal",
                 "index refund_unstarted",
                 "index wallet_movement_seller",
+                "index ledger_transaction_kind_time",
+                "index payment_order_psp_reference",
             ]
             .iter()
             .chain(added)

@@ -1,0 +1,206 @@
+//! Reconciliation's storage (issue 13): settlement reports and their lines (stored once,
+//! immutable), the day's matching in bounded pages, breaks with their queue states, and the
+//! settlement's booking. What counts as a break and its class is decided by the
+//! `payments-recon` crate; this module reads our books for it and keeps its findings.
+//!
+//! Layout: `mod.rs` (importing a report), `day.rs` (matching one PSP's day, page by page),
+//! `breaks.rs` (keeping findings as breaks; the operator's actions), `settle.rs` (booking a
+//! settled day: PSP clearing -> platform bank + PSP fees).
+
+mod breaks;
+mod day;
+mod settle;
+
+pub use breaks::{
+    BREAK_NOTE_LEN_MAX, BREAKS_LIMIT_MAX, BreakAction, BreakFilter, BreakRecord, BreakStatus, KeepOutcome,
+};
+pub use day::{DayReport, KindCount, RECON_PAGE_KEYS};
+pub use settle::{
+    PLATFORM_BANK_ACCOUNT, PSP_FEE_ADJUSTMENTS_ACCOUNT, PSP_FEES_ACCOUNT, SETTLEMENT_LEDGER_KIND, SettlementPart,
+};
+
+use crate::{Store, StoreError, is_unique_violation, now_ms};
+use payments_recon::{Day, Psp, SettlementLine};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Row, Transaction};
+
+/// Longest report name (a file name or an API query) kept.
+pub const REPORT_NAME_LEN_MAX: usize = 200;
+
+/// Where a report came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportSource {
+    /// A settlement file (the simulator's daily CSV, `paymentsctl recon import`).
+    Csv,
+    /// Toss Payments `GET /v1/settlements`.
+    TossApi,
+    /// Stripe `GET /v1/balance_transactions`.
+    StripeApi,
+}
+
+impl ReportSource {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportSource::Csv => "csv",
+            ReportSource::TossApi => "toss_api",
+            ReportSource::StripeApi => "stripe_api",
+        }
+    }
+}
+
+/// A report to store: its parsed lines and the bytes its hash is taken of.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportDraft<'a> {
+    /// Whose report.
+    pub psp: Psp,
+    /// Where from.
+    pub source: ReportSource,
+    /// A file name or the API query, for people.
+    pub name: &'a str,
+    /// The settlement day it was fetched for, if it was.
+    pub day: Option<Day>,
+    /// The report exactly as received (an API pull: its pages' raw items, joined).
+    pub content: &'a [u8],
+    /// Its lines, parsed.
+    pub lines: &'a [SettlementLine],
+}
+
+/// What importing a report did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportOutcome {
+    /// The stored report's id (the earlier one when it was already imported).
+    pub file_id: i64,
+    /// Lines stored now (0 when already imported).
+    pub lines_stored: u64,
+    /// Of those, copies of a movement stored before (a duplicated line, or a movement an
+    /// earlier report of the day had).
+    pub repeated: u64,
+    /// The same content was imported before: nothing was written.
+    pub already_imported: bool,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+}
+
+impl Store {
+    /// Stores a settlement report and its lines once: the same content again (same PSP and
+    /// SHA-256) writes nothing and answers the earlier report. All lines or none are stored.
+    pub async fn import_settlement_report(&self, draft: ReportDraft<'_>) -> Result<ImportOutcome, StoreError> {
+        if draft.name.is_empty() || draft.name.len() > REPORT_NAME_LEN_MAX {
+            return Err(StoreError::Precondition(format!("report name: 1 to {REPORT_NAME_LEN_MAX} bytes")));
+        }
+        let sha256: String = Sha256::digest(draft.content).iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(file_id) = self.report_by_hash(draft.psp, &sha256).await? {
+            return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
+        }
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO recon_file (psp, source, name, day, sha256, line_count, imported_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING file_id",
+        )
+        .bind(draft.psp.as_str())
+        .bind(draft.source.as_str())
+        .bind(draft.name)
+        .bind(draft.day.map(|d| d.to_string()))
+        .bind(sha256.as_str())
+        .bind(i64::try_from(draft.lines.len()).unwrap_or(i64::MAX))
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await;
+        let file_id: i64 = match inserted {
+            Ok(row) => row.try_get(0)?,
+            // Imported concurrently by another caller: the same content, so the same outcome.
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let file_id = self.report_by_hash(draft.psp, &sha256).await?.ok_or_else(|| e)?;
+                return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut repeated = 0;
+        for line in draft.lines {
+            if insert_line(&mut tx, draft.psp, file_id, line).await? {
+                repeated += 1;
+            }
+        }
+        tx.commit().await?;
+        let lines_stored = u64::try_from(draft.lines.len()).unwrap_or(u64::MAX);
+        tracing::info!(psp = %draft.psp, file_id, lines_stored, repeated, "settlement report imported");
+        Ok(ImportOutcome { file_id, lines_stored, repeated, already_imported: false, sha256 })
+    }
+
+    async fn report_by_hash(&self, psp: Psp, sha256: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT file_id FROM recon_file WHERE psp = $1 AND sha256 = $2")
+            .bind(psp.as_str())
+            .bind(sha256)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// How many first copies of lines a PSP's day has (what a run matches).
+    pub async fn settlement_line_count(&self, psp: Psp, day: Day) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM recon_line WHERE psp = $1 AND sold_date = $2 AND duplicate_of IS NULL")
+                .bind(psp.as_str())
+                .bind(day.to_string())
+                .fetch_one(self.pool())
+                .await?;
+        Ok(row.try_get(0)?)
+    }
+}
+
+/// Stores one line; a movement stored before (same PSP and transaction id) is stored as a copy
+/// pointing at its first line. Answers whether it was a copy.
+async fn insert_line(
+    tx: &mut Transaction<'static, Any>,
+    psp: Psp,
+    file_id: i64,
+    line: &SettlementLine,
+) -> Result<bool, StoreError> {
+    let first: Option<i64> =
+        sqlx::query("SELECT line_id FROM recon_line WHERE psp = $1 AND transaction_id = $2 AND duplicate_of IS NULL")
+            .bind(psp.as_str())
+            .bind(line.transaction_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+    if line.net_minor != line.amount_minor.saturating_sub(line.fee_minor) {
+        return Err(StoreError::Precondition(format!(
+            "line {}: net {} is not amount {} minus fee {}",
+            line.line_no, line.net_minor, line.amount_minor, line.fee_minor
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO recon_line (file_id, line_no, psp, kind, transaction_id, payment_reference, order_id, \
+         refund_reference, amount_minor, fee_minor, net_minor, currency, sold_date, paid_out_date, raw, duplicate_of) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(file_id)
+    .bind(i64::from(line.line_no))
+    .bind(psp.as_str())
+    .bind(line.kind.as_str())
+    .bind(line.transaction_id.as_str())
+    .bind(line.payment_reference.as_deref())
+    .bind(line.order_id.as_deref())
+    .bind(line.refund_reference.as_deref())
+    .bind(line.amount_minor)
+    .bind(line.fee_minor)
+    .bind(line.net_minor)
+    .bind(line.currency.as_str())
+    .bind(line.sold_date.to_string())
+    .bind(line.paid_out_date.map(|d| d.to_string()))
+    .bind(line.raw.as_str())
+    .bind(first)
+    .execute(&mut **tx)
+    .await?;
+    Ok(first.is_some())
+}
+
+/// `$first, $first+1, ...` for an IN list of `count` values.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
