@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stripe::intent::{Charge, PaymentIntent};
 use crate::stripe::refunds::Refund;
@@ -15,7 +15,7 @@ use crate::toss::store::TossStore;
 pub const PAYMENT_ORDER_ID_METADATA_KEY: &str = "payment_order_id";
 
 /// Which PSP dialect a record belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Psp {
     Stripe,

@@ -42,6 +42,23 @@
 //! off, or lets refunds execute while their answers are lost
 //! (`refund_answers_lost`).
 //!
+//! For reconciliation tests the settlement reports can be made wrong on
+//! purpose and refunds can appear that the platform never asked for:
+//!
+//! * `POST /_sim/settlements/breaks` (`{"psp", "breaks": [...]}`), `GET`
+//!   and `DELETE` on the same path: seeded, reproducible settlement breaks
+//!   — a line dropped, its amount, fee or currency changed, duplicated,
+//!   reported a day late, or a foreign line for a payment that never
+//!   existed — applied identically to the CSV download, Toss settlements
+//!   and Stripe balance transactions (`settlement/breaks.rs`).
+//! * `POST /_sim/dashboard/refunds` (`{"psp", "payment_reference",
+//!   "amount_minor", "reason"?}`): a refund made "in the PSP's dashboard",
+//!   through the dialect's own refund path, webhook included
+//!   (`dashboard.rs`).
+//!
+//! Stripe's balance transactions also take `type` and
+//! `expand[]=data.source` as real Stripe does.
+//!
 //! # Layout
 //!
 //! * `lib.rs` — [`router`] and [`run`]: wiring only.
@@ -72,8 +89,12 @@
 //! * `hosted/` — the Toss payment window (JS SDK stand-in, pay page, 3-D
 //!   Secure challenge, redirects) and the element ids browser tests use.
 //! * `settlement/` — fees, sold/paid-out dates and the per-day CSV;
-//!   served as Stripe balance transactions (`stripe/balance.rs`) and Toss
-//!   settlements (`toss/settlements.rs`).
+//!   served as Stripe balance transactions (`stripe/balance.rs`, expanded
+//!   sources in `stripe/balance_source.rs`) and Toss settlements
+//!   (`toss/settlements.rs`); settlement breaks (`settlement/breaks.rs`)
+//!   and how they apply (`settlement/inject.rs`).
+//! * `dashboard.rs` — refunds made in a PSP's dashboard
+//!   (`/_sim/dashboard/refunds`).
 //! * `payouts/` — pay-outs to sellers: Toss payouts v2 (JWE bodies) and Stripe
 //!   Connect accounts, transfers and payouts, with per-seller scenarios
 //!   (`/_sim/payouts/scenario`) and the payout audit (`/_sim/payouts`).
@@ -83,6 +104,7 @@
 mod admin;
 mod clock;
 mod config;
+mod dashboard;
 mod drop_conn;
 mod execution;
 mod faults;
@@ -140,6 +162,7 @@ pub fn router(config: SimConfig) -> Router {
         .merge(toss::router(Arc::clone(&sim)))
         .merge(hosted::router(Arc::clone(&sim)))
         .merge(settlement::router(Arc::clone(&sim)))
+        .merge(dashboard::router(Arc::clone(&sim)))
         .merge(payouts::router(Arc::clone(&sim), &config))
         .merge(admin::router(sim))
         .fallback(stripe::unrecognized_url)

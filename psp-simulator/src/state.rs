@@ -1,5 +1,6 @@
 //! Shared state of one simulator instance: the ledger, the idempotency
-//! store, fault injection, the outage switch, logs and counters.
+//! store, fault injection, the outage switch, settlement breaks, logs and
+//! counters.
 //!
 //! The ledger lives behind one `std::sync::Mutex` that is only ever held for
 //! short, non-`await`ing critical sections. Holding it across a whole
@@ -20,6 +21,7 @@ use crate::idempotency::{IdempotencyStore, KeyTtls};
 use crate::ledger::Ledger;
 use crate::outage::Outage;
 use crate::request_log::RequestLog;
+use crate::settlement::breaks::BreakStore;
 use crate::webhooks::Webhooks;
 
 /// Shared state of one simulator instance.
@@ -35,6 +37,8 @@ pub struct SimState {
     pub requests: RequestLog,
     /// Which PSP operations are down (`/_sim/outage`).
     pub outage: Outage,
+    /// What the settlement reports get wrong (`/_sim/settlements/breaks`).
+    pub settlement_breaks: BreakStore,
     /// Outgoing webhook deliveries.
     pub webhooks: Webhooks,
     /// Base URL for links handed to clients (no trailing slash).
@@ -65,6 +69,7 @@ impl SimState {
             faults: FaultInjector::new(config),
             requests: RequestLog::default(),
             outage: Outage::default(),
+            settlement_breaks: BreakStore::default(),
             webhooks: Webhooks::new(config),
             public_base_url: base.trim_end_matches('/').to_owned(),
             review_auto_resolve: config.review_auto_resolve_ms.map(Duration::from_millis),

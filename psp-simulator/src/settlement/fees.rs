@@ -37,9 +37,15 @@ pub fn stripe_fee(amount_minor: u64, currency: &str) -> u64 {
 /// Toss's fee for capturing `amount_won`, as `(fee, supply, vat)`.
 pub fn toss_fee(amount_won: u64) -> (u64, u64, u64) {
     let fee = per_mille_half_up(amount_won, TOSS_FEE_PER_MILLE);
+    let (supply, vat) = toss_fee_split(fee);
+    (fee, supply, vat)
+}
+
+/// A VAT-inclusive Toss fee as `(supply, vat)`.
+pub fn toss_fee_split(fee: u64) -> (u64, u64) {
     // round(fee * 10 / 11), half up.
     let supply = (fee * 20 + 11) / 22;
-    (fee, supply, fee - supply)
+    (supply, fee - supply)
 }
 
 #[cfg(test)]

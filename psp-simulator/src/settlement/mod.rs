@@ -5,8 +5,22 @@
 //! Sold date = capture (or refund) date: UTC for Stripe, Asia/Seoul for
 //! Toss. Paid-out date = sold date + [`PAYOUT_DELAY_DAYS`]. Refunds are
 //! negative amounts with zero fee (no fee is given back).
+//!
+//! [`entries`] is what the ledger says; [`reported_entries`] is what the
+//! PSP reports: the same lines after the configured settlement breaks
+//! (`breaks.rs`, applied by `inject.rs`). All three views read the latter,
+//! so one break shows identically in each.
+//!
+//! # Admin
+//!
+//! * `GET /_sim/settlements/{stripe|toss}/{YYYY-MM-DD}.csv`: the day's
+//!   reported lines (header [`CSV_HEADER`]).
+//! * `GET|POST|DELETE /_sim/settlements/breaks`: the settlement breaks (see
+//!   `breaks.rs`).
 
+pub mod breaks;
 pub mod fees;
+mod inject;
 
 use std::sync::Arc;
 
@@ -15,6 +29,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::{Deserialize, Serialize};
 
 use crate::admin::admin_error;
 use crate::clock::{Date, KST_OFFSET_SECS};
@@ -27,8 +42,10 @@ pub const PAYOUT_DELAY_DAYS: i64 = 2;
 pub const CSV_HEADER: &str = "psp,transaction_id,payment_reference,order_id,type,amount_minor,\
                               fee_minor,net_minor,currency,sold_date,paid_out_date";
 
-/// Whether an entry moved money in or out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether an entry moved money in or out (`charge` / `refund` on the
+/// wire of the admin endpoints).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     Charge,
     Refund,
@@ -76,6 +93,13 @@ pub fn entries(ledger: &Ledger, psp: Psp) -> Vec<Entry> {
     all.extend(ledger.refunds(None).into_iter().filter(|refund| refund.psp == psp).map(refund_entry));
     all.sort_by_key(|entry| entry.created);
     all
+}
+
+/// Every entry of `psp` as the PSP reports it: [`entries`] after the
+/// configured settlement breaks, ordered by `created`.
+pub fn reported_entries(sim: &SimState, psp: Psp) -> Vec<Entry> {
+    let base = sim.with_ledger(|ledger| entries(ledger, psp));
+    inject::apply(psp, base, &sim.settlement_breaks.of(psp))
 }
 
 fn capture_entry(capture: Capture) -> Entry {
@@ -137,13 +161,19 @@ fn signed(minor: u64) -> i64 {
     i64::try_from(minor).unwrap_or(i64::MAX)
 }
 
-/// The CSV download route.
+/// The CSV download and settlement-break routes.
 pub fn router(sim: Arc<SimState>) -> Router {
-    Router::new().route("/_sim/settlements/{psp}/{file}", get(csv)).with_state(sim)
+    Router::new()
+        .route(
+            "/_sim/settlements/breaks",
+            get(breaks::get_breaks).post(breaks::set_breaks).delete(breaks::clear_breaks),
+        )
+        .route("/_sim/settlements/{psp}/{file}", get(csv))
+        .with_state(sim)
 }
 
 /// `GET /_sim/settlements/{stripe|toss}/{YYYY-MM-DD}.csv`: one row per
-/// capture or refund sold that day.
+/// reported line (see [`reported_entries`]) sold that day.
 async fn csv(State(sim): State<Arc<SimState>>, Path((psp, file)): Path<(String, String)>) -> Response {
     let psp = match psp.as_str() {
         "stripe" => Psp::Stripe,
@@ -153,7 +183,7 @@ async fn csv(State(sim): State<Arc<SimState>>, Path((psp, file)): Path<(String, 
     let Some(date) = file.strip_suffix(".csv").and_then(Date::parse) else {
         return admin_error(StatusCode::NOT_FOUND, "expected /{psp}/YYYY-MM-DD.csv");
     };
-    let rows = sim.with_ledger(|ledger| entries(ledger, psp));
+    let rows = reported_entries(&sim, psp);
     let mut out = format!("{CSV_HEADER}\n");
     for entry in rows.iter().filter(|entry| entry.sold_date == date) {
         let fields = [

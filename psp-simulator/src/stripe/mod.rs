@@ -13,10 +13,12 @@
 //! outcomes), `threeds.rs` (challenge page), `cancel.rs` (cancelling an
 //! intent that never completed), `refunds.rs` (creating refunds),
 //! `refund_reads.rs` (listing and retrieving them), `balance.rs` (balance
-//! transactions), `search.rs` (search and its lag), `error.rs` (Stripe's
+//! transactions) with `balance_source.rs` (their expanded sources),
+//! `search.rs` (search and its lag), `error.rs` (Stripe's
 //! error shapes).
 
 mod balance;
+mod balance_source;
 mod cancel;
 pub mod cards;
 pub mod confirm;

@@ -25,7 +25,7 @@ use crate::webhooks::StripeEvent;
 pub const EVENT_CHARGE_REFUNDED: &str = "charge.refunded";
 
 /// Refund reasons Stripe accepts.
-const REFUND_REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
+pub const REFUND_REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
 
 /// Validated parameters of `POST /v1/refunds`.
 #[derive(Clone, Debug, PartialEq, Eq)]

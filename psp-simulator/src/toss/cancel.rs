@@ -11,6 +11,10 @@
 //!
 //! While the outage switch's `refund_answers_lost` is on, a cancellation
 //! executes but its answer is lost (`crate::outage`).
+//!
+//! [`dashboard_cancel`] is the same cancellation made by an operator in
+//! Toss's merchant dashboard (`/_sim/dashboard/refunds`): no API request,
+//! no idempotency key, approved payments only.
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -53,6 +57,23 @@ pub async fn cancel_payment(Path(payment_key): Path<String>, input: PostParts<To
         Executed::now(reply(result))
     })
     .await
+}
+
+/// Cancels `amount` of an approved payment as an operator would in Toss's
+/// dashboard: recorded, counted and announced exactly as an API
+/// cancellation, without an idempotency key. A payment that was never
+/// approved has nothing to refund and is refused with
+/// `NOT_CANCELABLE_PAYMENT`.
+pub fn dashboard_cancel(sim: &SimState, payment_key: &str, amount: u64, reason: String) -> Result<Payment, TossError> {
+    sim.with_ledger(|ledger| {
+        session::expire_if_overdue(sim, ledger, payment_key);
+        match ledger.toss.get(payment_key).map(|payment| payment.status) {
+            None => return Err(TossError::not_found_payment()),
+            Some(PaymentStatus::Ready | PaymentStatus::InProgress) => return Err(TossError::not_cancelable_payment()),
+            Some(_) => {}
+        }
+        cancel_in_ledger(sim, ledger, payment_key, CancelRequest { reason, amount: Some(amount) }, None)
+    })
 }
 
 /// Cancels as one ledger transition.

@@ -15,7 +15,7 @@
 
 mod billing;
 pub mod body;
-mod cancel;
+pub mod cancel;
 pub mod charge;
 mod confirm;
 pub mod error;

@@ -7,6 +7,12 @@
 //! per capture, split into `supplyAmount` and `vat`; `payOutAmount` is the
 //! amount minus the fee. Cancellations are negative with zero fee and carry
 //! a `cancel` object.
+//!
+//! Items are the reported lines (`settlement::reported_entries`), so the
+//! configured settlement breaks show here as in the CSV; `supplyAmount`,
+//! `vat` and `payOutAmount` follow a changed fee or amount. A line for a
+//! payment the ledger does not know (a foreign break) is `approvedAt` its
+//! own time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +26,7 @@ use super::error::TossError;
 use super::payment::MID;
 use crate::clock::{Date, iso_kst};
 use crate::ledger::Psp;
-use crate::settlement::{Entry, EntryKind, entries, fees};
+use crate::settlement::{Entry, EntryKind, fees, reported_entries};
 use crate::state::SimState;
 use crate::stripe::error::{json_bytes, json_response};
 
@@ -82,18 +88,23 @@ pub async fn list_settlements(
         Ok(query) => query,
         Err(error) => return error.into_response(),
     };
+    let page: Vec<Entry> = reported_entries(&sim, Psp::Toss)
+        .into_iter()
+        .filter(|entry| {
+            let date = if query.by_paid_out_date { entry.paid_out_date } else { entry.sold_date };
+            (query.start..=query.end).contains(&date)
+        })
+        .skip((query.page - 1).saturating_mul(query.size))
+        .take(query.size)
+        .collect();
     let items: Vec<Value> = sim.with_ledger(|ledger| {
-        entries(ledger, Psp::Toss)
-            .into_iter()
-            .filter(|entry| {
-                let date = if query.by_paid_out_date { entry.paid_out_date } else { entry.sold_date };
-                (query.start..=query.end).contains(&date)
-            })
-            .skip((query.page - 1).saturating_mul(query.size))
-            .take(query.size)
+        page.into_iter()
             .map(|entry| {
-                let approved_at =
-                    ledger.toss.get(&entry.payment_reference).and_then(|payment| payment.approved_at.clone());
+                let approved_at = ledger
+                    .toss
+                    .get(&entry.payment_reference)
+                    .and_then(|payment| payment.approved_at.clone())
+                    .unwrap_or_else(|| iso_kst(entry.created));
                 item(entry, approved_at)
             })
             .collect()
@@ -102,14 +113,8 @@ pub async fn list_settlements(
 }
 
 /// One settlement item.
-fn item(entry: Entry, approved_at: Option<String>) -> Value {
-    let (supply, vat) = match entry.kind {
-        EntryKind::Charge => {
-            let (_, supply, vat) = fees::toss_fee(entry.amount_minor.unsigned_abs());
-            (supply, vat)
-        }
-        EntryKind::Refund => (0, 0),
-    };
+fn item(entry: Entry, approved_at: String) -> Value {
+    let (supply, vat) = fee_split(entry.fee_minor);
     let cancel = (entry.kind == EntryKind::Refund).then(|| {
         json!({
             "cancelAmount": entry.amount_minor.unsigned_abs(),
@@ -142,4 +147,12 @@ fn item(entry: Entry, approved_at: Option<String>) -> Value {
         "virtualAccount": null,
         "cancel": cancel,
     })
+}
+
+/// `(supplyAmount, vat)` of a signed fee (negative only when a break made
+/// it so; then both are negative).
+fn fee_split(fee_minor: i64) -> (i64, i64) {
+    let (supply, vat) = fees::toss_fee_split(fee_minor.unsigned_abs());
+    let signed = |minor: u64| i64::try_from(minor).unwrap_or(i64::MAX);
+    if fee_minor < 0 { (-signed(supply), -signed(vat)) } else { (signed(supply), signed(vat)) }
 }

@@ -254,3 +254,51 @@ impl Sink {
         .await
     }
 }
+
+/// Seconds in a day.
+pub const DAY_SECS: u64 = 86_400;
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's
+/// days_from_civil).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + (153 * mp + 2) / 5 + day - 1;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` of `days` since 1970-01-01 (civil_from_days).
+fn civil(days: i64) -> String {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The UTC calendar date of `unix_secs`, `YYYY-MM-DD`.
+pub fn utc_date(unix_secs: u64) -> String {
+    civil(i64::try_from(unix_secs / DAY_SECS).expect("a sane time"))
+}
+
+/// `date` (`YYYY-MM-DD`) plus `days`.
+pub fn date_plus(date: &str, days: i64) -> String {
+    let part = |range: std::ops::Range<usize>| date[range].parse::<i64>().expect("YYYY-MM-DD");
+    civil(days_from_civil(part(0..4), part(5..7), part(8..10)) + days)
+}
+
+/// Rows of the settlement CSV of `psp` for `day`, header excluded, each
+/// split into its fields (the simulator's values hold no commas).
+pub async fn csv_rows(sim: &Sim, psp: &str, day: &str) -> Vec<Vec<String>> {
+    let response = sim.get(&format!("/_sim/settlements/{psp}/{day}.csv")).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "{psp} {day}");
+    let text = response.text().await.expect("CSV text");
+    text.lines().skip(1).map(|line| line.split(',').map(str::to_owned).collect()).collect()
+}
