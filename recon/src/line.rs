@@ -64,6 +64,12 @@ impl Psp {
     }
 }
 
+/// Unix milliseconds of an RFC 3339 timestamp (`2026-12-01T01:00:00Z`, the suffix Temporal
+/// gives a scheduled workflow's id), if it is one.
+pub fn rfc3339_ms(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
+}
+
 impl fmt::Display for Psp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -237,6 +243,8 @@ mod tests {
             assert_eq!(psp.day_of_ms(start + 86_400_000 - 1), day);
         }
         assert_eq!(day.plus_days(31).to_string(), "2027-01-01");
+        assert_eq!(rfc3339_ms("2026-12-01T00:00:00Z"), Some(1_796_083_200_000));
+        assert_eq!(rfc3339_ms("2026-12-01"), None);
     }
 
     /// Only strict dates and three-letter currencies are read.

@@ -153,6 +153,9 @@ pub struct WorkerConfig {
     /// Payout providers (Stripe Connect, Toss payouts v2).
     #[command(flatten)]
     pub payout_providers: crate::payouts::PayoutProviderConfig,
+    /// Reconciliation (PSPs, contracts, tolerances, schedule).
+    #[command(flatten)]
+    pub recon: crate::recon::ReconConfig,
     /// Seconds in-flight tasks get to finish on shutdown.
     #[arg(long, env = "WORKER_GRACEFUL_SHUTDOWN_SECS", default_value_t = 10)]
     pub graceful_shutdown_secs: u64,

@@ -3,12 +3,14 @@
 //!
 //! Layout: `config.rs` (typed configuration from flags and environment), `temporal.rs`
 //! (connecting a Temporal client, plain or with TLS and an API key; shared with the gateway and
-//! CLI), `payouts.rs` (pay-out settings, providers and the payout schedule), `production.rs` (what `PAYMENTS_ENV=production` refuses), `telemetry.rs` (logging), `signal.rs` (shutdown signals),
+//! CLI), `payouts.rs` (pay-out settings, providers and the payout schedule), `recon.rs`
+//! (reconciliation settings and the nightly schedules), `production.rs` (what `PAYMENTS_ENV=production` refuses), `telemetry.rs` (logging), `signal.rs` (shutdown signals),
 //! this file ([`run`]: build the activities, register, run until shutdown), `main.rs` (thin).
 
 pub mod config;
 pub mod payouts;
 pub mod production;
+pub mod recon;
 pub mod signal;
 pub mod telemetry;
 pub mod temporal;
@@ -20,7 +22,10 @@ use payments_activities::psp::PspClient;
 use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::toss::TossClient;
 use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskRules};
-use payments_workflows::{CheckoutWorkflow, PayoutCycleWorkflow, PayoutWorkflow, RefundWorkflow};
+use payments_activities::recon::ReconActivities;
+use payments_workflows::{
+    CheckoutWorkflow, PayoutCycleWorkflow, PayoutWorkflow, ReconNightlyWorkflow, ReconWorkflow, RefundWorkflow,
+};
 use std::future::Future;
 use std::sync::Arc;
 use temporalio_common::telemetry::{Logger, TelemetryOptions};
@@ -38,6 +43,8 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
     config.shared.payouts.reserve()?;
     let client = config.shared.temporal().await?;
     payouts::ensure_schedule(&client, &config.shared.payouts, &config.shared.task_queue).await?;
+    let recon_sources = config.recon.sources(&config)?;
+    recon::ensure_schedules(&client, &config).await?;
     // The SDK core logs nothing unless asked: its warnings (failed workflow tasks,
     // nondeterminism, poll errors) are what an operator needs to see. An empty filter keeps it
     // off (tests running many workers in one process).
@@ -53,11 +60,14 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         .register_workflow::<RefundWorkflow>()?
         .register_workflow::<PayoutWorkflow>()?
         .register_workflow::<PayoutCycleWorkflow>()?
+        .register_workflow::<ReconWorkflow>()?
+        .register_workflow::<ReconNightlyWorkflow>()?
         .register_activities(RiskActivities::new(rules))
         .register_activities(PspActivities::new(psp, store.clone(), config.psp_key_rules()))
         .register_activities(OrderActivities::new(store.clone()))
         .register_activities(RefundActivities::new(store.clone()))
         .register_activities(PayoutActivities::new(store.clone(), payout_providers))
+        .register_activities(ReconActivities::new(store.clone(), recon_sources))
         .graceful_shutdown_period(config.graceful_shutdown())
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;

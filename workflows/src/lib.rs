@@ -18,7 +18,9 @@
 //! seller, currency and period, the cycle that pages through sellers and starts them, and their
 //! activity contracts), `failures.rs` (reading activity failures), `cancel.rs` (cancelling a checkout: the
 //! saga unwinds through the compensations registered before each charge), `booking.rs` (booking
-//! a settled order: ledger, wallet, and the compensation of a rejected booking).
+//! a settled order: ledger, wallet, and the compensation of a rejected booking), `recon.rs` /
+//! `recon_contract.rs` (reconciliation: one PSP's settlement day, the nightly run the Schedule
+//! starts, and their activity contracts).
 //!
 //! Nothing here does I/O or reads a clock: the crate cannot even name sqlx, reqwest or tonic.
 
@@ -36,6 +38,8 @@ pub mod payout_contract;
 pub mod payout_cycle;
 mod persist;
 pub mod policies;
+pub mod recon;
+pub mod recon_contract;
 pub mod refund;
 mod resume;
 mod versions;
@@ -44,4 +48,5 @@ mod waits;
 pub use checkout::{CheckoutInput, CheckoutPayment, CheckoutResult, CheckoutWorkflow, OrderResult};
 pub use payout::{PayoutInput, PayoutResult, PayoutTimings, PayoutWorkflow};
 pub use payout_cycle::{PayoutCycleInput, PayoutCycleResult, PayoutCycleWorkflow, PayoutInterval};
+pub use recon::{ReconInput, ReconNightlyInput, ReconNightlyWorkflow, ReconWorkflow};
 pub use refund::{RefundInput, RefundResult, RefundWorkflow};

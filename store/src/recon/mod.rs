@@ -5,16 +5,19 @@
 //!
 //! Layout: `mod.rs` (importing a report), `day.rs` (matching one PSP's day, page by page),
 //! `breaks.rs` (keeping findings as breaks; the operator's actions), `settle.rs` (booking a
-//! settled day: PSP clearing -> platform bank + PSP fees).
+//! settled day: PSP clearing -> platform bank + PSP fees), `runs.rs` (each PSP day's run and
+//! its report).
 
 mod breaks;
 mod day;
+mod runs;
 mod settle;
 
 pub use breaks::{
     BREAK_NOTE_LEN_MAX, BREAKS_LIMIT_MAX, BreakAction, BreakFilter, BreakRecord, BreakStatus, KeepOutcome,
 };
 pub use day::{DayReport, KindCount, RECON_PAGE_KEYS};
+pub use runs::ReconRunRecord;
 pub use settle::{
     PLATFORM_BANK_ACCOUNT, PSP_FEE_ADJUSTMENTS_ACCOUNT, PSP_FEES_ACCOUNT, SETTLEMENT_LEDGER_KIND, SettlementPart,
 };

@@ -1,0 +1,257 @@
+//! The reconciliation activity contracts (issue 13), implemented in
+//! `payments_activities::recon::ReconActivities`, and the data the reconciliation workflows,
+//! the gateway and the activities exchange. Names are explicit, as in [`crate::contract`].
+
+use crate::contract::activity_contract;
+use payments_domain::{CheckoutId, PaymentOrderId};
+use payments_recon::{BreakKind, Day, FeeContract, MatchPolicy, Psp};
+use serde::{Deserialize, Serialize};
+use temporalio_common::search_attributes::SearchAttributeKey;
+
+/// Search attribute with a reconciliation run's settlement day (`YYYY-MM-DD`).
+pub const RECON_DATE_ATTRIBUTE: SearchAttributeKey<String> = SearchAttributeKey::keyword("ReconDate");
+/// Search attribute with a run's status: `RUNNING`, then `CLEAN` (nothing open), `BREAKS`
+/// (breaks waiting for a queue or the program) or `FAILED`.
+pub const RECON_STATUS_ATTRIBUTE: SearchAttributeKey<String> = SearchAttributeKey::keyword("ReconStatus");
+
+activity_contract!(
+    /// The worker's reconciliation settings for a PSP (recorded in the history, so a run keeps
+    /// the settings it started with).
+    ReconSettingsFor, "recon.settings", Psp => ReconSettings
+);
+activity_contract!(
+    /// Fetch the PSP's settlement report of a day (its API, paged, or the daily CSV) and store
+    /// it; the same content again stores nothing.
+    ImportSettlement, "recon.import", ImportInput => ImportSummary
+);
+activity_contract!(
+    /// Match the day against our books, keep the findings as breaks (healing those no longer
+    /// found), mark duplicated lines healed, and answer the class-1 fixes to send.
+    MatchSettlement, "recon.match", MatchInput => MatchSummary
+);
+activity_contract!(
+    /// Book the day's settlement (clearing to bank and fees) and heal the fee breaks it booked.
+    BookSettlement, "recon.settle", SettleInput => SettleSummary
+);
+activity_contract!(
+    /// Record that a fix was sent through the workflows (the break is HEALING until a run no
+    /// longer finds it).
+    MarkHealing, "recon.healing", HealingMark => ()
+);
+activity_contract!(
+    /// Record the run's state and report (`recon_run`).
+    RecordRun, "recon.record", RunRecord => ()
+);
+
+/// Where a day's report comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOrigin {
+    /// The PSP's API: Toss `GET /v1/settlements`, Stripe `GET /v1/balance_transactions`.
+    Api,
+    /// The daily CSV file at the PSP's settlement download (`/_sim/settlements/{psp}/{day}.csv`
+    /// on the simulator).
+    Csv,
+    /// Nothing fetched: only reports imported by hand (`paymentsctl recon import`) are matched.
+    Imported,
+}
+
+/// How a PSP is reconciled: its contract, the matching's tolerances, where reports come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconSettings {
+    /// The PSP's fee contract.
+    pub contract: FeeContract,
+    /// Settlement window and fee tolerance.
+    pub policy: MatchPolicy,
+    /// Where the day's report comes from.
+    pub origin: ReportOrigin,
+    /// Attempts of each step before the run fails (and is retried by the next run).
+    pub attempts_max: u32,
+}
+
+/// Input of [`ImportSettlement`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportInput {
+    /// Whose report.
+    pub psp: Psp,
+    /// Which day.
+    pub day: Day,
+    /// From where.
+    pub origin: ReportOrigin,
+}
+
+/// What an import stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    /// Lines in the report fetched.
+    pub lines_fetched: u64,
+    /// Lines stored now (0: the same report was imported before).
+    pub lines_stored: u64,
+    /// Of those, copies of movements already stored.
+    pub repeated: u64,
+    /// The report's stored id, if one was fetched.
+    pub file_id: Option<i64>,
+}
+
+/// Input of [`MatchSettlement`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchInput {
+    /// Whose day.
+    pub psp: Psp,
+    /// Which day.
+    pub day: Day,
+    /// The contract.
+    pub contract: FeeContract,
+    /// The tolerances.
+    pub policy: MatchPolicy,
+}
+
+/// Break count of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindTotal {
+    /// The kind.
+    pub kind: BreakKind,
+    /// Its class.
+    pub class: i64,
+    /// How many.
+    pub count: u64,
+    /// Sum of their amounts, per currency (`USD` -> minor units).
+    pub amounts_minor: Vec<(String, i64)>,
+}
+
+/// A class-1 fix the workflow sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Heal {
+    /// The PSP captured a payment whose order we hold as UNKNOWN: the checkout's janitor is
+    /// signalled (`psp_event`) and asks the PSP at once.
+    AskJanitor {
+        /// The break.
+        break_id: i64,
+        /// The checkout whose workflow runs the janitor.
+        checkout_id: CheckoutId,
+        /// The order.
+        payment_order_id: PaymentOrderId,
+        /// The PSP's payment reference from the line.
+        psp_reference: Option<String>,
+    },
+}
+
+/// What matching found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchSummary {
+    /// First copies of lines of the day.
+    pub lines: u64,
+    /// Lines that matched exactly.
+    pub matched: u64,
+    /// Our items inside the settlement window without a line yet (timing, not breaks).
+    pub in_window: u64,
+    /// The breaks found, per kind.
+    pub breaks: Vec<KindTotal>,
+    /// Breaks found for the first time.
+    pub new: u64,
+    /// Closed breaks found again.
+    pub reopened: u64,
+    /// Active breaks of the day no longer found (healed).
+    pub healed: u64,
+    /// Class-1 breaks healed in the step itself (duplicated lines ignored).
+    pub healed_now: u64,
+    /// Class-1 fixes to send through the workflows.
+    pub heals: Vec<Heal>,
+    /// Open breaks of the day after the step, per class (1, 2, 3).
+    pub open_by_class: [u64; 3],
+}
+
+/// Input of [`BookSettlement`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleInput {
+    /// Whose day.
+    pub psp: Psp,
+    /// Which day.
+    pub day: Day,
+    /// The contract.
+    pub contract: FeeContract,
+}
+
+/// One booked settlement part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledPart {
+    /// Its ledger transaction.
+    pub ledger_transaction_id: String,
+    /// ISO code.
+    pub currency: String,
+    /// Captures less refunds.
+    pub gross_minor: i64,
+    /// The PSP's fees.
+    pub fee_minor: i64,
+    /// The fees its contract sets.
+    pub contract_fee_minor: i64,
+    /// Paid into the bank.
+    pub net_minor: i64,
+}
+
+/// What the settlement booked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleSummary {
+    /// Parts booked now.
+    pub parts: Vec<SettledPart>,
+    /// Fee breaks (within tolerance) healed by the booking.
+    pub fee_breaks_healed: u64,
+}
+
+/// Input of [`MarkHealing`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealingMark {
+    /// The break.
+    pub break_id: i64,
+    /// What was sent.
+    pub action: String,
+}
+
+/// A run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Started.
+    Running,
+    /// Finished (with or without breaks).
+    Completed,
+    /// A step failed past its attempts.
+    Failed,
+}
+
+/// Input of [`RecordRun`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// `recon-{psp}-{day}`.
+    pub run_id: String,
+    /// Whose day.
+    pub psp: Psp,
+    /// Which day.
+    pub day: Day,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// The report, when completed.
+    pub report: Option<ReconReport>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A run's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconReport {
+    /// The import.
+    pub import: ImportSummary,
+    /// The matching (its fixes are listed as sent).
+    pub matching: MatchSummary,
+    /// Class-1 fixes sent through the workflows.
+    pub heals_sent: u64,
+    /// Fixes that could not be sent (the workflow had finished): left open for a person.
+    pub heals_failed: u64,
+    /// The settlement booked.
+    pub settlement: SettleSummary,
+}
+
+/// The workflow id of the run of `psp`'s `day`.
+pub fn recon_workflow_id(psp: Psp, day: Day) -> String {
+    format!("recon-{psp}-{day}")
+}
