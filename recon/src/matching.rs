@@ -98,6 +98,9 @@ pub struct OurRefund {
     pub psp_reference: Option<String>,
     /// The PSP's settlement day of when it succeeded.
     pub day: Day,
+    /// A refund an approved fix made of a capture we never booked (or the PSP's second
+    /// capture): it gives back what the PSP took beyond our books.
+    pub of_unbooked_capture: bool,
 }
 
 /// One break found in a payment.
@@ -186,7 +189,15 @@ fn match_charges(
         return;
     }
     if captured.is_empty() {
-        out.findings.push(unbooked_capture(payment, &today));
+        // A capture the buyer was told failed, given back in full at the PSP, is settled.
+        let charged: i64 = charges.iter().map(|l| l.amount_minor).sum();
+        let refunded: i64 = payment.lines.iter().filter(|l| l.kind == LineKind::Refund).map(|l| -l.amount_minor).sum();
+        let unconfirmed = payment.orders.iter().any(|o| o.state == OrderState::Unconfirmed);
+        if !unconfirmed && refunded == charged {
+            out.matched.extend(today.iter().map(|l| l.transaction_id.clone()));
+        } else {
+            out.findings.push(unbooked_capture(payment, &today));
+        }
         return;
     }
     let currency = &captured[0].currency;
@@ -237,6 +248,12 @@ fn compare_amounts(
     let currency = captured[0].currency.clone();
     let first_order = Some(captured[0].order_id.clone());
     if total == expected {
+        out.matched.extend(charges.iter().filter(|l| l.sold_date == day).map(|l| l.transaction_id.clone()));
+        return;
+    }
+    // What approved fixes gave back of captures beyond our books.
+    let fixed: i64 = payment.refunds.iter().filter(|r| r.of_unbooked_capture).map(|r| r.amount_minor).sum();
+    if fixed > 0 && total - fixed == expected {
         out.matched.extend(charges.iter().filter(|l| l.sold_date == day).map(|l| l.transaction_id.clone()));
         return;
     }

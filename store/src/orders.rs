@@ -38,6 +38,18 @@ impl Store {
         row.as_ref().map(OrderRecord::from_row).transpose()
     }
 
+    /// The orders the PSP knows under one payment reference (one, or a hosted checkout's
+    /// several), by id.
+    pub async fn orders_by_psp_reference(&self, reference: &str) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM payment_order WHERE psp_reference = $1 ORDER BY payment_order_id"
+        ))
+        .bind(reference)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(OrderRecord::from_row).collect()
+    }
+
     /// Moves an order to `t.to` and appends the history row, in one transaction. Repeating a
     /// transition that already happened returns the order unchanged (activities are retried);
     /// a move the lifecycle forbids is [`StoreError::InvalidTransition`]. SUCCESS -> REVERSED is

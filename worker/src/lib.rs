@@ -23,8 +23,10 @@ use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::toss::TossClient;
 use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskRules};
 use payments_activities::recon::ReconActivities;
+use payments_activities::recon::fix::ReconFixActivities;
 use payments_workflows::{
-    CheckoutWorkflow, PayoutCycleWorkflow, PayoutWorkflow, ReconNightlyWorkflow, ReconWorkflow, RefundWorkflow,
+    CheckoutWorkflow, PayoutCycleWorkflow, PayoutWorkflow, ReconFixWorkflow, ReconNightlyWorkflow, ReconWorkflow,
+    RefundWorkflow,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -62,12 +64,14 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         .register_workflow::<PayoutCycleWorkflow>()?
         .register_workflow::<ReconWorkflow>()?
         .register_workflow::<ReconNightlyWorkflow>()?
+        .register_workflow::<ReconFixWorkflow>()?
         .register_activities(RiskActivities::new(rules))
         .register_activities(PspActivities::new(psp, store.clone(), config.psp_key_rules()))
         .register_activities(OrderActivities::new(store.clone()))
         .register_activities(RefundActivities::new(store.clone()))
         .register_activities(PayoutActivities::new(store.clone(), payout_providers))
         .register_activities(ReconActivities::new(store.clone(), recon_sources))
+        .register_activities(ReconFixActivities::new(store.clone()))
         .graceful_shutdown_period(config.graceful_shutdown())
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;

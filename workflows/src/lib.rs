@@ -20,7 +20,8 @@
 //! saga unwinds through the compensations registered before each charge), `booking.rs` (booking
 //! a settled order: ledger, wallet, and the compensation of a rejected booking), `recon.rs` /
 //! `recon_contract.rs` (reconciliation: one PSP's settlement day, the nightly run the Schedule
-//! starts, and their activity contracts).
+//! starts, and their activity contracts), `recon_fix.rs` (an approved fix of a break, run
+//! through the refund and PSP activities).
 //!
 //! Nothing here does I/O or reads a clock: the crate cannot even name sqlx, reqwest or tonic.
 
@@ -40,6 +41,7 @@ mod persist;
 pub mod policies;
 pub mod recon;
 pub mod recon_contract;
+pub mod recon_fix;
 pub mod refund;
 mod resume;
 mod versions;
@@ -49,4 +51,5 @@ pub use checkout::{CheckoutInput, CheckoutPayment, CheckoutResult, CheckoutWorkf
 pub use payout::{PayoutInput, PayoutResult, PayoutTimings, PayoutWorkflow};
 pub use payout_cycle::{PayoutCycleInput, PayoutCycleResult, PayoutCycleWorkflow, PayoutInterval};
 pub use recon::{ReconInput, ReconNightlyInput, ReconNightlyWorkflow, ReconWorkflow};
+pub use recon_fix::ReconFixWorkflow;
 pub use refund::{RefundInput, RefundResult, RefundWorkflow};

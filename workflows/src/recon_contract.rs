@@ -2,8 +2,8 @@
 //! `payments_activities::recon::ReconActivities`, and the data the reconciliation workflows,
 //! the gateway and the activities exchange. Names are explicit, as in [`crate::contract`].
 
-use crate::contract::activity_contract;
-use payments_domain::{CheckoutId, PaymentOrderId};
+use crate::contract::{CompleteRefundInput, LookupInput, RefundRequest, activity_contract};
+use payments_domain::{CheckoutId, Money, PaymentOrderId};
 use payments_recon::{BreakKind, Day, FeeContract, MatchPolicy, Psp};
 use serde::{Deserialize, Serialize};
 use temporalio_common::search_attributes::SearchAttributeKey;
@@ -254,4 +254,79 @@ pub struct ReconReport {
 /// The workflow id of the run of `psp`'s `day`.
 pub fn recon_workflow_id(psp: Psp, day: Day) -> String {
     format!("recon-{psp}-{day}")
+}
+
+activity_contract!(
+    /// What approving a break's suggested fix does, read from the break and the PSP's lines
+    /// (refused unless the break is open, or accepted, and has a suggested fix).
+    PlanFix, "recon.fix_plan", FixRequest => FixPlan
+);
+activity_contract!(
+    /// Record a refund the PSP made without us (its dashboard) against the payment's order: a
+    /// refund row (idempotent per break) whose completion books it like any refund.
+    RecordPspRefund, "recon.record_psp_refund", PspRefundRecord => CompleteRefundInput
+);
+activity_contract!(
+    /// Remember a refund an approved fix made at the PSP of a capture we never booked, so
+    /// later runs pair the PSP's refund line with it.
+    RecordFixRefund, "recon.record_fix_refund", FixRefund => ()
+);
+
+/// An operator's approval of a break's suggested fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixRequest {
+    /// The break.
+    pub break_id: i64,
+    /// Who approved it (the API key's name).
+    pub operator: String,
+}
+
+/// What an approved fix does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FixPlan {
+    /// Book the PSP's refund against one of the payment's orders.
+    RecordPspRefund(PspRefundRecord),
+    /// Refund a capture we never booked (or booked once while the PSP captured twice), at the
+    /// PSP, with the break as the idempotency key.
+    RefundCapture {
+        /// The refund at the PSP (`refund_id` = `recon-break-{id}`).
+        request: RefundRequest,
+        /// The PSP that captured.
+        psp: Psp,
+    },
+    /// Ask the PSP about an order it has not reported.
+    LookUp(LookupInput),
+}
+
+/// Input of [`RecordPspRefund`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PspRefundRecord {
+    /// The break.
+    pub break_id: i64,
+    /// The PSP's payment reference.
+    pub payment_reference: String,
+    /// What the PSP refunded.
+    pub amount: Money,
+    /// The PSP's id of the refund (its refund id, or the line's transaction id).
+    pub psp_refund_reference: String,
+}
+
+/// Input of [`RecordFixRefund`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixRefund {
+    /// The break.
+    pub break_id: i64,
+    /// The PSP.
+    pub psp: Psp,
+    /// The payment refunded.
+    pub payment_reference: String,
+    /// How much.
+    pub amount: Money,
+    /// The PSP's refund id.
+    pub psp_refund_reference: String,
+}
+
+/// The workflow id of the fix of a break.
+pub fn recon_fix_workflow_id(break_id: i64) -> String {
+    format!("recon-fix-{break_id}")
 }

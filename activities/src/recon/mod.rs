@@ -3,6 +3,7 @@
 //! work, so a lost worker is noticed within the heartbeat timeout, not the step's.
 
 pub mod fetch;
+pub mod fix;
 
 use crate::failure::{from_store, non_retryable, retryable};
 use fetch::{FetchError, ReportSource};

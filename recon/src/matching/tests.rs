@@ -51,6 +51,7 @@ fn refund(id: &str, amount: i64, psp_reference: Option<&str>) -> OurRefund {
         currency: "USD".into(),
         psp_reference: psp_reference.map(Into::into),
         day: day(),
+        of_unbooked_capture: false,
     }
 }
 
@@ -160,4 +161,20 @@ fn other_lines_are_unexplained() {
     dispute.kind = LineKind::Other("dispute".into());
     let verdict = run(&[charge("txn_1", 10_000), dispute], &[order("po-1", OrderState::Captured, 10_000)], &[]);
     assert_eq!(kinds(&verdict), [BreakKind::UnexplainedLine]);
+}
+
+/// A capture the buyer was told failed, refunded in full, is settled; a duplicate capture
+/// whose extra an approved fix refunded is settled too.
+#[test]
+fn fixed_captures_are_settled() {
+    let failed = [order("po-1", OrderState::Failed, 10_000)];
+    let refunded = run(&[charge("txn_1", 10_000), refund_line("txn_2", 10_000, None)], &failed, &[]);
+    assert_eq!((kinds(&refunded), refunded.matched.len()), (vec![BreakKind::RefundMissingInBooks], 1));
+    let fix = OurRefund { of_unbooked_capture: true, ..refund("recon-break-1", 10_000, Some("re_fix")) };
+    let healed = run(&[charge("txn_1", 10_000), refund_line("txn_2", 10_000, Some("re_fix"))], &failed, &[fix.clone()]);
+    assert_eq!((kinds(&healed), healed.matched), (vec![], vec!["txn_1".to_owned(), "txn_2".to_owned()]));
+    let booked = [order("po-1", OrderState::Captured, 10_000)];
+    let twice = [charge("txn_1", 10_000), charge("txn_9", 10_000), refund_line("txn_r", 10_000, Some("re_fix"))];
+    let healed = run(&twice, &booked, &[fix]);
+    assert_eq!(kinds(&healed), []);
 }

@@ -108,6 +108,21 @@ CREATE TABLE recon_settlement (
     UNIQUE (psp, day, currency, through_line_id)
 );
 
+-- Refunds an approved fix made at the PSP of a capture our books never had (the buyer was told
+-- the payment failed, or the PSP captured twice): no order's refund, but ours all the same, so
+-- runs pair the PSP's refund line with it. refund_id = recon-break-{break_id}: one per break.
+CREATE TABLE recon_fix_refund (
+    refund_id            TEXT PRIMARY KEY,
+    break_id             BIGINT NOT NULL REFERENCES recon_break (break_id),
+    psp                  TEXT NOT NULL,
+    payment_reference    TEXT NOT NULL,
+    amount_minor         BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency             TEXT NOT NULL CHECK (length(currency) = 3),
+    psp_refund_reference TEXT NOT NULL,
+    created_at_ms        BIGINT NOT NULL
+);
+CREATE INDEX recon_fix_refund_payment ON recon_fix_refund (psp, payment_reference);
+
 -- Expectations: the captures of a day (pay-in ledger transactions by time) and the orders of a
 -- PSP payment (by reference).
 CREATE INDEX ledger_transaction_kind_time ON ledger_transaction (kind, created_at_ms);

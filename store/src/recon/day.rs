@@ -152,6 +152,11 @@ impl Store {
                 group.refunds.push(refund);
             }
         }
+        for (reference, refund) in self.fix_refunds(psp, keys).await? {
+            if let Some(group) = groups.get_mut(&reference) {
+                group.refunds.push(refund);
+            }
+        }
         Ok(groups)
     }
 
@@ -206,7 +211,37 @@ impl Store {
                     currency: row.try_get("currency")?,
                     psp_reference: row.try_get("psp_refund_reference")?,
                     day: psp.day_of_ms(row.try_get("updated_at_ms")?),
+                    of_unbooked_capture: false,
                 });
+            }
+        }
+        Ok(refunds)
+    }
+
+    /// Refunds approved fixes made on the payments `references`, with their payment.
+    pub(super) async fn fix_refunds(&self, psp: Psp, references: &[String]) -> Result<Vec<(String, OurRefund)>, StoreError> {
+        let mut refunds = Vec::new();
+        for chunk in references.chunks(RECON_PAGE_KEYS) {
+            let sql = format!(
+                "SELECT refund_id, payment_reference, amount_minor, currency, psp_refund_reference, created_at_ms \
+                 FROM recon_fix_refund WHERE psp = $1 AND payment_reference IN ({}) ORDER BY refund_id",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(psp.as_str());
+            for reference in chunk {
+                query = query.bind(reference.as_str());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                let refund = OurRefund {
+                    refund_id: row.try_get("refund_id")?,
+                    order_id: String::new(),
+                    amount_minor: row.try_get("amount_minor")?,
+                    currency: row.try_get("currency")?,
+                    psp_reference: row.try_get("psp_refund_reference")?,
+                    day: psp.day_of_ms(row.try_get("created_at_ms")?),
+                    of_unbooked_capture: true,
+                };
+                refunds.push((row.try_get("payment_reference")?, refund));
             }
         }
         Ok(refunds)

@@ -203,7 +203,8 @@ impl Store {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
-        let ours: Vec<OurRefund> = self.succeeded_refunds(psp, &orders).await?;
+        let mut ours: Vec<OurRefund> = self.succeeded_refunds(psp, &orders).await?;
+        ours.extend(self.fix_refunds(psp, &[reference.to_owned()]).await?.into_iter().map(|(_, r)| r));
         let (_, unpaired) = pair_refunds(&lines, &ours);
         Ok(!unpaired.contains(&item.refund_id.as_deref().unwrap_or_default()))
     }
