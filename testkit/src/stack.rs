@@ -66,6 +66,9 @@ pub struct StackOptions {
     /// Changes to the pay-out settings of the worker and the gateway (a rolling reserve), applied
     /// after the test settings.
     pub payouts: Option<fn(&mut payments_worker::payouts::PayoutConfig)>,
+    /// Changes to the worker's reconciliation settings (window, tolerance, origin), applied
+    /// after the test settings.
+    pub recon: Option<fn(&mut payments_worker::recon::ReconConfig)>,
 }
 
 impl StackOptions {
@@ -90,6 +93,7 @@ impl StackOptions {
             risk_order_limits: None,
             gateway: None,
             payouts: None,
+            recon: None,
         }
     }
 }
@@ -249,6 +253,10 @@ impl Stack {
         c.psp_base_url = self.sim_url.clone();
         c.graceful_shutdown_secs = 1;
         payout_settings(&mut c.shared.payouts, self.payouts_change);
+        // Reconciliation on demand only (the nightly schedule has a test of its own); the daily
+        // CSV files from this stack's simulator.
+        c.recon.recon_schedule = "off".to_owned();
+        c.recon.recon_csv_base_url = format!("{}/_sim/settlements", self.sim_url);
         c.payout_providers = self.payout_providers();
         // Many workers share the test process: no SDK core console logger each.
         c.core_log_filter = String::new();
@@ -283,6 +291,9 @@ impl Stack {
         config.psp_idempotency_key_ttl_secs = options.psp_key_ttl_secs;
         if let Some(lag) = options.psp_search_lag_secs {
             config.psp_search_lag_secs = lag;
+        }
+        if let Some(change) = options.recon {
+            change(&mut config.recon);
         }
         // The SDK's worker future is not `Send` (workflow code is single-threaded): it runs on
         // its service thread, as in the worker binary.

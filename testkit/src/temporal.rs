@@ -60,6 +60,7 @@ fn start_dev_server() -> String {
         "temporal server start-dev --headless --ip 127.0.0.1 --port {port} --log-level warn \
          --search-attribute CheckoutId=Keyword --search-attribute PaymentStatus=Keyword \
          --search-attribute SellerId=Keyword --search-attribute PayoutStatus=Keyword \
+         --search-attribute ReconDate=Keyword --search-attribute ReconStatus=Keyword \
          >{} 2>&1 & pid=$!; \
          read _; kill $pid; wait $pid",
         log.display()

@@ -145,7 +145,8 @@ pub async fn ensure_schedules(client: &Client, worker: &WorkerConfig) -> anyhow:
         let handle = client.get_schedule_handle(id.clone());
         if !on {
             match handle.update(|u| { u.set_paused(true).set_note("RECON_SCHEDULE=off"); }, Default::default()).await {
-                Ok(()) | Err(ScheduleError::Rpc(_)) => {}
+                Ok(()) => tracing::info!(schedule = id, "reconciliation schedule paused (RECON_SCHEDULE=off)"),
+                Err(ScheduleError::Rpc(status)) if status.code() == tonic::Code::NotFound => {}
                 Err(e) => return Err(e).context("pausing a reconciliation schedule"),
             }
             continue;
