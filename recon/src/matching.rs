@@ -68,6 +68,9 @@ pub enum OrderState {
     Unconfirmed,
     /// FAILED: we told the buyer it failed.
     Failed,
+    /// Captured and booked under another PSP payment: this payment (found by the order id it
+    /// carries) is a second capture of the same order.
+    CapturedElsewhere,
 }
 
 /// One of our orders of the payment.
@@ -185,6 +188,22 @@ fn match_charges(
         for line in &today {
             let detail = format!("the PSP captured {} {} for a payment we never saw", line.amount_minor, line.currency);
             out.findings.push(line_finding(BreakKind::UnknownPayment, line, detail));
+        }
+        return;
+    }
+    let elsewhere: Vec<&OurOrder> = payment.orders.iter().filter(|o| o.state == OrderState::CapturedElsewhere).collect();
+    if captured.is_empty() && !elsewhere.is_empty() {
+        let fixed: i64 = payment.refunds.iter().filter(|r| r.of_unbooked_capture).map(|r| r.amount_minor).sum();
+        let charged: i64 = charges.iter().map(|l| l.amount_minor).sum();
+        if fixed > 0 && fixed == charged {
+            out.matched.extend(today.iter().map(|l| l.transaction_id.clone()));
+            return;
+        }
+        for line in &today {
+            let detail = format!("a second capture of order {} under another PSP payment", elsewhere[0].order_id);
+            let mut finding = line_finding(BreakKind::DuplicateCapture, line, detail);
+            finding.order_id = Some(elsewhere[0].order_id.clone());
+            out.findings.push(finding);
         }
         return;
     }

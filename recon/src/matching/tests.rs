@@ -178,3 +178,15 @@ fn fixed_captures_are_settled() {
     let healed = run(&twice, &booked, &[fix]);
     assert_eq!(kinds(&healed), []);
 }
+
+/// A payment carrying the id of an order we booked under another payment is a second capture.
+#[test]
+fn a_second_payment_for_a_booked_order_is_a_duplicate_capture() {
+    let elsewhere = [order("po-1", OrderState::CapturedElsewhere, 10_000)];
+    let verdict = run(&[charge("txn_2", 10_000)], &elsewhere, &[]);
+    assert_eq!(kinds(&verdict), [BreakKind::DuplicateCapture]);
+    assert_eq!((verdict.findings[0].subject.as_str(), verdict.findings[0].order_id.as_deref()), ("txn_2", Some("po-1")));
+    let fix = OurRefund { of_unbooked_capture: true, ..refund("recon-break-1", 10_000, None) };
+    let refunded = [charge("txn_2", 10_000), refund_line("txn_3", 10_000, None)];
+    assert_eq!(kinds(&run(&refunded, &elsewhere, &[fix])), []);
+}

@@ -138,11 +138,30 @@ impl Store {
         let orders = self.orders_for(keys, &order_ids.into_iter().collect::<Vec<_>>()).await?;
         let mut by_order: BTreeMap<String, String> = BTreeMap::new();
         for (order, reference, checkout) in orders {
+            // A captured order booked under another PSP payment, named by this payment's lines:
+            // this payment is a second capture of it.
+            let named_by: Vec<String> = groups
+                .iter()
+                .filter(|(key, group)| {
+                    reference.as_deref() != Some(key.as_str())
+                        && group.lines.iter().any(|l| {
+                            l.order_id.as_deref() == Some(order.order_id.as_str()) || l.order_id.as_deref() == Some(checkout.as_str())
+                        })
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            let booked_elsewhere = order.state == OrderState::Captured && reference.is_some();
             let key = reference
                 .filter(|r| groups.contains_key(r))
                 .or_else(|| key_of_order_id.get(&order.order_id).cloned())
                 .or_else(|| key_of_order_id.get(&checkout).cloned());
-            if let Some(key) = key {
+            if booked_elsewhere {
+                for other in named_by {
+                    let copy = OurOrder { state: OrderState::CapturedElsewhere, ..order.clone() };
+                    groups.entry(other).or_default().orders.push(copy);
+                }
+            }
+            if let Some(key) = key.filter(|k| !booked_elsewhere || groups[k].orders.iter().all(|o| o.order_id != order.order_id)) {
                 by_order.insert(order.order_id.clone(), key.clone());
                 groups.entry(key).or_default().orders.push(order);
             }
