@@ -226,11 +226,12 @@ fn match_charges(
         out.findings.push(line_finding(BreakKind::CurrencyMismatch, line, detail));
         amounts_checked = false;
     }
-    if amounts_checked {
-        compare_amounts(payment, &charges, &captured, day, out);
-    }
-    for line in today.iter().filter(|l| &l.currency == currency) {
-        check_fee(line, contract, policy, out);
+    // A payment whose amounts disagree is a person's case already; its fees are judged once
+    // the amounts are right.
+    if amounts_checked && compare_amounts(payment, &charges, &captured, day, out) {
+        for line in today.iter().filter(|l| &l.currency == currency) {
+            check_fee(line, contract, policy, out);
+        }
     }
 }
 
@@ -254,27 +255,28 @@ fn unbooked_capture(payment: Payment<'_>, today: &[&SettlementLine]) -> Finding 
 }
 
 /// Captures as sums per payment: equal is matched; one line equal to what we booked plus more
-/// lines is a duplicate capture; anything else is over or under.
+/// lines is a duplicate capture; anything else is over or under. Answers whether the amounts
+/// agree (a duplicate's kept line counts as agreeing).
 fn compare_amounts(
     payment: Payment<'_>,
     charges: &[&SettlementLine],
     captured: &[&OurOrder],
     day: Day,
     out: &mut PaymentVerdict,
-) {
+) -> bool {
     let expected: i64 = captured.iter().map(|o| o.amount_minor).sum();
     let total: i64 = charges.iter().map(|l| l.amount_minor).sum();
     let currency = captured[0].currency.clone();
     let first_order = Some(captured[0].order_id.clone());
     if total == expected {
         out.matched.extend(charges.iter().filter(|l| l.sold_date == day).map(|l| l.transaction_id.clone()));
-        return;
+        return true;
     }
     // What approved fixes gave back of captures beyond our books.
     let fixed: i64 = payment.refunds.iter().filter(|r| r.of_unbooked_capture).map(|r| r.amount_minor).sum();
     if fixed > 0 && total - fixed == expected {
         out.matched.extend(charges.iter().filter(|l| l.sold_date == day).map(|l| l.transaction_id.clone()));
-        return;
+        return true;
     }
     if let Some(kept) = charges.iter().position(|l| l.amount_minor == expected).filter(|_| charges.len() > 1) {
         for (index, line) in charges.iter().enumerate() {
@@ -290,7 +292,7 @@ fn compare_amounts(
                 out.findings.push(finding);
             }
         }
-        return;
+        return true;
     }
     let (kind, difference) = if total > expected {
         (BreakKind::AmountOver, total - expected)
@@ -306,6 +308,7 @@ fn compare_amounts(
         currency,
         detail: format!("the PSP captured {total}, we booked {expected}"),
     });
+    false
 }
 
 fn check_fee(line: &SettlementLine, contract: &FeeContract, policy: &MatchPolicy, out: &mut PaymentVerdict) {

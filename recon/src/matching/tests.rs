@@ -111,8 +111,10 @@ fn captures_we_did_not_book() {
 #[test]
 fn amounts_and_currencies() {
     let booked = [order("po-1", OrderState::Captured, 10_000)];
-    let over = run(&[charge("txn_1", 10_100)], &booked, &[]);
-    assert_eq!(kinds(&over), [BreakKind::AmountOver]);
+    let mut over_line = charge("txn_1", 10_100);
+    over_line.fee_minor += 400;
+    let over = run(&[over_line], &booked, &[]);
+    assert_eq!(kinds(&over), [BreakKind::AmountOver], "its fee is judged once the amount is right");
     assert_eq!((over.findings[0].amount_minor, over.findings[0].subject.as_str()), (100, "pi_1"));
     let under = run(&[charge("txn_1", 9_000)], &booked, &[]);
     assert_eq!((kinds(&under), under.findings[0].amount_minor), (vec![BreakKind::AmountUnder], 1_000));
