@@ -68,7 +68,7 @@ fn terms(psp: Psp) -> Terms {
 /// Starts the run of `psp`'s `day` (again, if it ran before) and answers its report.
 async fn reconcile(stack: &Stack, psp: Psp, day: Day) -> ReconReport {
     let client = common::temporal(stack).await;
-    let id = recon_workflow_id(psp, day);
+    let id = recon_workflow_id(psp, day, &stack.task_queue);
     let options = WorkflowStartOptions::new(stack.task_queue.clone(), id.clone())
         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
         .build();
@@ -81,7 +81,7 @@ async fn reconcile(stack: &Stack, psp: Psp, day: Day) -> ReconReport {
 /// Approves a break's suggested fix as an operator would, and waits for it.
 async fn approve(stack: &Stack, break_id: i64) -> String {
     let client = common::temporal(stack).await;
-    let options = WorkflowStartOptions::new(stack.task_queue.clone(), recon_fix_workflow_id(break_id))
+    let options = WorkflowStartOptions::new(stack.task_queue.clone(), recon_fix_workflow_id(break_id, &stack.task_queue))
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .build();
     let request = FixRequest { break_id, operator: "finance-ops".into() };
@@ -171,7 +171,10 @@ async fn a_clean_day_is_matched_settled_and_idempotent(
     assert_eq!(clearing(&stack, t.currency).await, 0, "a settled day nets the clearing account to zero");
     let run = stack.store.recon_run(psp, day).await.expect("run").expect("stored");
     assert_eq!((run.status.as_str(), run.attempts), ("COMPLETED", 1));
-    let clean = format!("WorkflowId = '{}' AND ReconDate = '{day}' AND ReconStatus = 'CLEAN'", recon_workflow_id(psp, day));
+    let clean = format!(
+        "WorkflowId = '{}' AND ReconDate = '{day}' AND ReconStatus = 'CLEAN'",
+        recon_workflow_id(psp, day, &stack.task_queue)
+    );
     stack.poll_until("the run to be listed CLEAN", RUN_TIMEOUT, || async { (common::visible(&stack, &clean).await == 1).then_some(()) }).await;
 
     let again = reconcile(&stack, psp, day).await;
@@ -253,12 +256,11 @@ async fn every_kind_of_break_in_one_day(
         (BreakKind::RefundMissingAtPsp, 2, BreakStatus::Open),
         (BreakKind::CaptureUnconfirmed, 1, BreakStatus::Healing),
     ];
-    let summary: Vec<(BreakKind, i64, BreakStatus)> =
-        found.values().flatten().map(|b| (b.kind, b.class, b.status)).collect();
-    let mut want = expected.to_vec();
-    want.sort();
-    let mut got = summary.clone();
+    let mut got: Vec<(BreakKind, i64, &str)> =
+        found.values().flatten().map(|b| (b.kind, b.class, b.status.as_str())).collect();
+    let mut want: Vec<(BreakKind, i64, &str)> = expected.iter().map(|(k, c, s)| (*k, *c, s.as_str())).collect();
     got.sort();
+    want.sort();
     assert_eq!(got, want, "{report:?}");
     assert_eq!(found[&BreakKind::MissingAtPsp][0].order_id.as_deref(), Some(po["drop"].as_str()));
     assert_eq!(found[&BreakKind::DuplicateCapture][0].order_id.as_deref(), Some(po["twice"].as_str()));

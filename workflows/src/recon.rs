@@ -1,6 +1,7 @@
 //! Reconciliation workflows (issue 13).
 //!
-//! `recon` (id `recon-{psp}-{day}`): one PSP's settlement day. It imports the day's report,
+//! `recon` (id `recon-{psp}-{day}`, with `@{task queue}` outside the default deployment): one
+//! PSP's settlement day. It imports the day's report,
 //! matches it against our books (breaks kept per fingerprint, so running a day again adds
 //! nothing and heals what was fixed), sends the class-1 fixes through the same workflows as
 //! pay-in (a capture we hold as UNKNOWN: the checkout's janitor is signalled), books the
@@ -99,7 +100,8 @@ impl ReconWorkflow {
             RECON_DATE_ATTRIBUTE.value_set(day.to_string()),
             RECON_STATUS_ATTRIBUTE.value_set("RUNNING".to_owned()),
         ]);
-        let record = |status, report, error| RunRecord { run_id: recon_workflow_id(psp, day), psp, day, status, report, error };
+        let run_id = ctx.workflow_id().to_owned();
+        let record = |status, report, error| RunRecord { run_id: run_id.clone(), psp, day, status, report, error };
         let short = step(settings.attempts_max, SHORT_STEP);
         ctx.execute_activity(RecordRun, record(RunStatus::Running, None, None), short.clone()).await?;
         match steps(ctx, psp, day, settings).await {
@@ -187,7 +189,7 @@ impl ReconNightlyWorkflow {
             now.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         });
         let day = input.psp.day_of_ms(nominal_ms).plus_days(-1);
-        let child_id = recon_workflow_id(input.psp, day);
+        let child_id = recon_workflow_id(input.psp, day, ctx.task_queue());
         let mut options = ChildWorkflowOptions::workflow_id(child_id.clone());
         options.parent_close_policy = ParentClosePolicy::Abandon;
         // Running a day again is safe (imports are stored once, breaks kept per fingerprint).

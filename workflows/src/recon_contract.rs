@@ -222,7 +222,7 @@ pub enum RunStatus {
 /// Input of [`RecordRun`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// `recon-{psp}-{day}`.
+    /// The run's workflow id (`recon-{psp}-{day}`).
     pub run_id: String,
     /// Whose day.
     pub psp: Psp,
@@ -251,9 +251,19 @@ pub struct ReconReport {
     pub settlement: SettleSummary,
 }
 
-/// The workflow id of the run of `psp`'s `day`.
-pub fn recon_workflow_id(psp: Psp, day: Day) -> String {
-    format!("recon-{psp}-{day}")
+/// The task queue a default deployment runs on (`PAYMENTS_TASK_QUEUE`).
+pub const DEFAULT_TASK_QUEUE: &str = "checkout";
+
+/// Workflow ids of reconciliation name the deployment when it is not the default one, so
+/// deployments (or test stacks) sharing a Temporal namespace on their own task queues never
+/// share a run: `base` on the default task queue, `{base}@{task_queue}` on another.
+fn scoped(base: String, task_queue: &str) -> String {
+    if task_queue == DEFAULT_TASK_QUEUE { base } else { format!("{base}@{task_queue}") }
+}
+
+/// The workflow id of the run of `psp`'s `day`: `recon-{psp}-{day}` (see [`scoped`]).
+pub fn recon_workflow_id(psp: Psp, day: Day, task_queue: &str) -> String {
+    scoped(format!("recon-{psp}-{day}"), task_queue)
 }
 
 activity_contract!(
@@ -326,7 +336,7 @@ pub struct FixRefund {
     pub psp_refund_reference: String,
 }
 
-/// The workflow id of the fix of a break.
-pub fn recon_fix_workflow_id(break_id: i64) -> String {
-    format!("recon-fix-{break_id}")
+/// The workflow id of the fix of a break: `recon-fix-{break_id}` (see [`scoped`]).
+pub fn recon_fix_workflow_id(break_id: i64, task_queue: &str) -> String {
+    scoped(format!("recon-fix-{break_id}"), task_queue)
 }
