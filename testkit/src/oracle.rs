@@ -29,6 +29,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// One money movement at the simulator (`/_sim/captures`, `/_sim/refunds`).
 #[derive(Debug, Clone, Deserialize)]
 struct Movement {
+    /// The PSP's id of a refund (captures have none here).
+    #[serde(default)]
+    id: String,
     payment_intent_id: String,
     payment_order_id: Option<String>,
     amount: i64,
@@ -55,6 +58,7 @@ struct Refund {
     amount_minor: i64,
     currency: String,
     status: String,
+    psp_refund_reference: Option<String>,
 }
 
 /// Every disagreement between the simulator and the platform's rows (empty: none).
@@ -224,7 +228,9 @@ async fn rows(store: &Store) -> Result<Rows, sqlx::Error> {
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let refunds = sqlx::query("SELECT refund_id, payment_order_id, amount_minor, currency, status FROM refund")
+    let refunds = sqlx::query(
+        "SELECT refund_id, payment_order_id, amount_minor, currency, status, psp_refund_reference FROM refund",
+    )
         .fetch_all(pool)
         .await?
         .iter()
@@ -235,9 +241,24 @@ async fn rows(store: &Store) -> Result<Rows, sqlx::Error> {
                 amount_minor: r.try_get("amount_minor")?,
                 currency: r.try_get("currency")?,
                 status: r.try_get("status")?,
+                psp_refund_reference: r.try_get("psp_refund_reference")?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // Refunds approved reconciliation fixes made at the PSP of captures the books never had:
+    // the platform's too, under their own key.
+    let fixes = sqlx::query("SELECT refund_id, amount_minor, currency FROM recon_fix_refund").fetch_all(pool).await?;
+    let mut refunds = refunds;
+    for r in fixes {
+        refunds.push(Refund {
+            id: r.try_get("refund_id")?,
+            order_id: String::new(),
+            amount_minor: r.try_get("amount_minor")?,
+            currency: r.try_get("currency")?,
+            status: "SUCCEEDED".into(),
+            psp_refund_reference: None,
+        });
+    }
     // Debits minus credits of the clearing account, per order.
     let mut clearing = HashMap::new();
     let entries = sqlx::query(
@@ -316,17 +337,29 @@ fn check_captures(orders: &[Order], captures: &[Movement], problems: &mut Vec<St
     }
 }
 
+/// Per stored refund: a SUCCEEDED one was made exactly once at the PSP under its id (or, one
+/// reconciliation recorded from the PSP's dashboard, is the keyless PSP refund its PSP
+/// reference names), a FAILED one never, a REQUESTED one at most once; each for the stored
+/// amount and order. No PSP refund the platform does not know.
 fn check_refunds(orders: &[Order], stored: &[Refund], refunds: &[Movement], problems: &mut Vec<String>) {
     let orders: HashMap<&str, &Order> = orders.iter().map(|o| (o.id.as_str(), o)).collect();
     let mut by_key: BTreeMap<&str, Vec<&Movement>> = BTreeMap::new();
+    let mut keyless: BTreeMap<&str, &Movement> = BTreeMap::new();
     for r in refunds {
         match r.idempotency_key.as_deref() {
             Some(key) => by_key.entry(key).or_default().push(r),
-            None => problems.push(format!("a refund at the PSP of {:?} carries no refund id", r.payment_order_id)),
+            None => {
+                keyless.insert(r.id.as_str(), r);
+            }
         }
     }
     for refund in stored {
-        let found = by_key.remove(refund.id.as_str()).unwrap_or_default();
+        let mut found = by_key.remove(refund.id.as_str()).unwrap_or_default();
+        if found.is_empty()
+            && let Some(dashboard) = refund.psp_refund_reference.as_deref().and_then(|id| keyless.remove(id))
+        {
+            found.push(dashboard);
+        }
         let expected = match refund.status.as_str() {
             "SUCCEEDED" => 1..=1,
             "FAILED" => 0..=0,
@@ -348,7 +381,7 @@ fn check_refunds(orders: &[Order], stored: &[Refund], refunds: &[Movement], prob
                     refund.id, r.amount, r.currency, refund.amount_minor, refund.currency
                 ));
             }
-            if r.payment_order_id.as_deref() != order_key {
+            if order_key.is_some() && r.payment_order_id.as_deref() != order_key {
                 problems.push(format!(
                     "refund {} of {} was made on {:?} at the PSP",
                     refund.id, refund.order_id, r.payment_order_id
@@ -359,6 +392,12 @@ fn check_refunds(orders: &[Order], stored: &[Refund], refunds: &[Movement], prob
     for (key, found) in by_key {
         problems
             .push(format!("{} refund(s) at the PSP under key {key}, which the platform does not know", found.len()));
+    }
+    for r in keyless.values() {
+        problems.push(format!(
+            "a refund at the PSP of {:?} ({}) carries no refund id and the platform has not recorded it",
+            r.payment_order_id, r.id
+        ));
     }
 }
 
