@@ -67,17 +67,21 @@ impl Store {
             ..DayReport::default()
         };
         let mut findings = self.duplicate_copies(psp, day).await?;
-        let mut after = String::new();
-        loop {
-            let keys = self.day_payment_keys(psp, day, &after).await?;
-            let Some(last) = keys.last() else { break };
-            after.clone_from(last);
-            let groups = self.load_groups(psp, &keys).await?;
-            for (key, group) in &groups {
-                let payment = Payment { key, lines: &group.lines, orders: &group.orders, refunds: &group.refunds };
-                let verdict = match_payment(payment, day, contract, policy);
-                report.matched += u64::try_from(verdict.matched.len()).unwrap_or(0);
-                findings.extend(verdict.findings);
+        // First the payments the PSP names (an index range per page), then lines without a
+        // payment reference, keyed by their order id (or transaction id).
+        for named in [true, false] {
+            let mut after = String::new();
+            loop {
+                let keys = self.day_payment_keys(psp, day, named, &after).await?;
+                let Some(last) = keys.last() else { break };
+                after.clone_from(last);
+                let groups = self.load_groups(psp, named, &keys).await?;
+                for (key, group) in &groups {
+                    let payment = Payment { key, lines: &group.lines, orders: &group.orders, refunds: &group.refunds };
+                    let verdict = match_payment(payment, day, contract, policy);
+                    report.matched += u64::try_from(verdict.matched.len()).unwrap_or(0);
+                    findings.extend(verdict.findings);
+                }
             }
         }
         let window_closes = day.plus_days(-policy.window_days.max(0));
@@ -92,31 +96,38 @@ impl Store {
         Ok((report, findings))
     }
 
-    /// The next page of the day's payment keys (payment reference, else order id, else
-    /// transaction id), in order, after `after`.
-    async fn day_payment_keys(&self, psp: Psp, day: Day, after: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT COALESCE(payment_reference, order_id, transaction_id) AS payment_key FROM recon_line \
-             WHERE psp = $1 AND sold_date = $2 AND duplicate_of IS NULL \
-             AND COALESCE(payment_reference, order_id, transaction_id) > $3 ORDER BY payment_key LIMIT $4",
-        )
-        .bind(psp.as_str())
-        .bind(day.to_string())
-        .bind(after)
-        .bind(i64::try_from(RECON_PAGE_KEYS).unwrap_or(i64::MAX))
-        .fetch_all(self.pool())
-        .await?;
+    /// The next page of the day's payment keys after `after`, in order: payment references
+    /// (`named`), or for lines without one their order id, else transaction id.
+    async fn day_payment_keys(&self, psp: Psp, day: Day, named: bool, after: &str) -> Result<Vec<String>, StoreError> {
+        let sql = if named {
+            "SELECT DISTINCT payment_reference FROM recon_line WHERE psp = $1 AND sold_date = $2 \
+             AND duplicate_of IS NULL AND payment_reference > $3 ORDER BY payment_reference LIMIT $4"
+        } else {
+            "SELECT DISTINCT COALESCE(order_id, transaction_id) AS payment_key FROM recon_line \
+             WHERE psp = $1 AND sold_date = $2 AND duplicate_of IS NULL AND payment_reference IS NULL \
+             AND COALESCE(order_id, transaction_id) > $3 ORDER BY payment_key LIMIT $4"
+        };
+        let rows = sqlx::query(sql)
+            .bind(psp.as_str())
+            .bind(day.to_string())
+            .bind(after)
+            .bind(i64::try_from(RECON_PAGE_KEYS).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
     }
 
     /// Every line (all days, first copies) and our orders and succeeded refunds of `keys`.
-    async fn load_groups(&self, psp: Psp, keys: &[String]) -> Result<BTreeMap<String, Group>, StoreError> {
+    async fn load_groups(&self, psp: Psp, named: bool, keys: &[String]) -> Result<BTreeMap<String, Group>, StoreError> {
         let list = placeholders(2, keys.len());
-        let sql = format!(
-            "SELECT {LINE_COLUMNS} FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL AND \
-             (payment_reference IN ({list}) OR (payment_reference IS NULL AND \
-             COALESCE(order_id, transaction_id) IN ({list})))"
-        );
+        let sql = if named {
+            format!("SELECT {LINE_COLUMNS} FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL AND payment_reference IN ({list})")
+        } else {
+            format!(
+                "SELECT {LINE_COLUMNS} FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL AND \
+                 payment_reference IS NULL AND COALESCE(order_id, transaction_id) IN ({list})"
+            )
+        };
         let mut query = sqlx::query(&sql).bind(psp.as_str());
         for key in keys {
             query = query.bind(key.as_str());
