@@ -92,6 +92,11 @@ if [ "$PSP_PROVIDER" != toss ]; then
     "$bin/paymentsctl" balance show seller-alice || status=$?
 fi
 "$bin/paymentsctl" verify || status=$?
+# Reconciliation of today's settlement report so far (the nightly schedule runs each PSP's
+# previous day; a day run early is run again then, and its breaks heal or stay).
+if [ "$PSP_PROVIDER" = toss ]; then recon_day=$(TZ=Asia/Seoul date +%F); else recon_day=$(date -u +%F); fi
+log "reconciliation of $PSP_PROVIDER's $recon_day"
+"$bin/paymentsctl" recon run --psp "$PSP_PROVIDER" --date "$recon_day" || status=$?
 
 cat >&2 <<MSG
 
@@ -100,6 +105,7 @@ cat >&2 <<MSG
   gRPC gateway     127.0.0.1:50051   (payments.v1.PaymentService; reflection on)
   PSP simulator    http://127.0.0.1:8090   (GET /_sim/captures, GET /_sim/payouts)
   payouts          paymentsctl payout list | balance show <seller> | payout run
+  reconciliation   paymentsctl recon run --psp $PSP_PROVIDER --date $recon_day | recon breaks | recon report
   logs             $RUN_DIR/logs/
 
   API keys (also in $RUN_DIR/api_keys.env; \`source\` it for paymentsctl):
