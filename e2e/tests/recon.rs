@@ -328,3 +328,63 @@ async fn a_line_moved_to_the_next_day_is_timing(#[values(Db::Sqlite, Db::Postgre
     assert_books_consistent(&stack).await;
     stack.shutdown().await;
 }
+
+/// The nightly Schedule: created at start-up and brought up to date by the next start (never a
+/// second one), with a week of catch-up; a triggered night reconciles the PSP's previous day;
+/// nights replayed after downtime (a backfill: what catch-up runs) each reconcile the day
+/// before the night they were meant for, not the day they ran; `RECON_SCHEDULE=off` pauses it.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nightly_schedule_reconciles_the_night_it_was_meant_for(#[values(Db::Sqlite, Db::Postgres)] db: Db) {
+    use payments_worker::recon::{RECON_CATCHUP_WINDOW, ensure_schedules, schedule_id};
+    use temporalio_client::schedules::ScheduleBackfill;
+    let Some(url) = db.url().await else { return };
+    let stack = Stack::start(StackOptions { database_url: Some(url), ..StackOptions::new() }).await;
+    let client = common::temporal(&stack).await;
+    let mut config = stack.worker_config();
+    config.recon.recon_schedule = "daily".into();
+    config.recon.recon_hour = 1;
+    ensure_schedules(&client, &config).await.expect("schedule created");
+    config.recon.recon_hour = 2;
+    ensure_schedules(&client, &config).await.expect("schedule updated, not duplicated");
+    let handle = client.get_schedule_handle(schedule_id(Psp::Stripe, &stack.task_queue));
+    let described = handle.describe(Default::default()).await.expect("described");
+    let schedule = described.raw().schedule.as_ref().expect("schedule");
+    let calendars = &schedule.spec.as_ref().expect("spec").structured_calendar;
+    let hours: Vec<i32> = calendars.iter().flat_map(|c| c.hour.iter().map(|r| r.start)).collect();
+    assert_eq!(hours, [2], "the hour moved");
+    let catchup = schedule.policies.as_ref().and_then(|p| p.catchup_window.as_ref()).map(|d| d.seconds);
+    assert_eq!(catchup, Some(i64::try_from(RECON_CATCHUP_WINDOW.as_secs()).expect("secs")));
+    assert!(!described.paused());
+
+    let day = today(Psp::Stripe);
+    handle.trigger(Default::default(), Default::default()).await.expect("triggered");
+    let yesterday = day.plus_days(-1);
+    let run = stack
+        .poll_until("the triggered night's run", RUN_TIMEOUT, || async {
+            stack.store.recon_run(Psp::Stripe, yesterday).await.ok().flatten().filter(|r| r.status == "COMPLETED")
+        })
+        .await;
+    assert_eq!(run.run_id, recon_workflow_id(Psp::Stripe, yesterday, &stack.task_queue));
+
+    // Two nights missed (3 and 2 days ago at 02:00 UTC), run now.
+    let midnight = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(Psp::Stripe.day_start_ms(day)).expect("ms"));
+    let from = midnight - Duration::from_secs(3 * 86_400);
+    let until = midnight - Duration::from_secs(86_400 + 3_600);
+    handle.backfill([ScheduleBackfill::builder(from, until).build()], Default::default()).await.expect("backfilled");
+    for back in [4, 3] {
+        let missed = day.plus_days(-back);
+        stack
+            .poll_until(&format!("the run of {missed}"), RUN_TIMEOUT, || async {
+                stack.store.recon_run(Psp::Stripe, missed).await.ok().flatten().filter(|r| r.status == "COMPLETED")
+            })
+            .await;
+    }
+    assert!(stack.store.recon_run(Psp::Stripe, day.plus_days(-2)).await.expect("read").is_none(), "no night meant for it");
+
+    config.recon.recon_schedule = "off".into();
+    ensure_schedules(&client, &config).await.expect("schedule paused");
+    assert!(handle.describe(Default::default()).await.expect("described").paused());
+    handle.delete(Default::default()).await.expect("deleted");
+    stack.shutdown().await;
+}
