@@ -371,7 +371,7 @@ async fn the_nightly_schedule_reconciles_the_night_it_was_meant_for(#[values(Db:
     let midnight = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(Psp::Stripe.day_start_ms(day)).expect("ms"));
     let from = midnight - Duration::from_secs(3 * 86_400);
     let until = midnight - Duration::from_secs(86_400 + 3_600);
-    handle.backfill([ScheduleBackfill::builder(from, until).build()], Default::default()).await.expect("backfilled");
+    handle.backfill([ScheduleBackfill::new(from, until).build()], Default::default()).await.expect("backfilled");
     for back in [4, 3] {
         let missed = day.plus_days(-back);
         stack
