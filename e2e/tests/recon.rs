@@ -81,9 +81,10 @@ async fn reconcile(stack: &Stack, psp: Psp, day: Day) -> ReconReport {
 /// Approves a break's suggested fix as an operator would, and waits for it.
 async fn approve(stack: &Stack, break_id: i64) -> String {
     let client = common::temporal(stack).await;
-    let options = WorkflowStartOptions::new(stack.task_queue.clone(), recon_fix_workflow_id(break_id, &stack.task_queue))
-        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-        .build();
+    let options =
+        WorkflowStartOptions::new(stack.task_queue.clone(), recon_fix_workflow_id(break_id, &stack.task_queue))
+            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .build();
     let request = FixRequest { break_id, operator: "finance-ops".into() };
     let handle = client.start_workflow(ReconFixWorkflow::run, request, options).await.expect("fix started");
     let result = tokio::time::timeout(RUN_TIMEOUT, handle.get_result(Default::default()));
@@ -140,7 +141,12 @@ async fn a_clean_day_is_matched_settled_and_idempotent(
     let Some(url) = db.url().await else { return };
     let psp = psp_of(psp);
     let t = terms(psp);
-    let stack = Stack::start(StackOptions { database_url: Some(url), psp_provider: psp.as_str().into(), ..StackOptions::new() }).await;
+    let stack = Stack::start(StackOptions {
+        database_url: Some(url),
+        psp_provider: psp.as_str().into(),
+        ..StackOptions::new()
+    })
+    .await;
     let po1 = common::paid_order(&stack, t.token, &(t.amount)(100), t.currency).await;
     common::paid_order(&stack, t.token, &(t.amount)(40), t.currency).await;
     if psp == Psp::Toss {
@@ -155,7 +161,11 @@ async fn a_clean_day_is_matched_settled_and_idempotent(
     let day = today(psp);
     let report = reconcile(&stack, psp, day).await;
     let lines = if psp == Psp::Toss { 4 } else { 3 };
-    assert_eq!((report.import.lines_stored, report.matching.lines, report.matching.matched), (lines, lines, lines), "{report:?}");
+    assert_eq!(
+        (report.import.lines_stored, report.matching.lines, report.matching.matched),
+        (lines, lines, lines),
+        "{report:?}"
+    );
     assert!(report.matching.breaks.is_empty(), "{report:?}");
     assert_eq!(report.matching.open_by_class, [0, 0, 0]);
     let [part] = &report.settlement.parts[..] else { panic!("one settlement part: {report:?}") };
@@ -175,7 +185,11 @@ async fn a_clean_day_is_matched_settled_and_idempotent(
         "WorkflowId = '{}' AND ReconDate = '{day}' AND ReconStatus = 'CLEAN'",
         recon_workflow_id(psp, day, &stack.task_queue)
     );
-    stack.poll_until("the run to be listed CLEAN", RUN_TIMEOUT, || async { (common::visible(&stack, &clean).await == 1).then_some(()) }).await;
+    stack
+        .poll_until("the run to be listed CLEAN", RUN_TIMEOUT, || async {
+            (common::visible(&stack, &clean).await == 1).then_some(())
+        })
+        .await;
 
     let again = reconcile(&stack, psp, day).await;
     assert_eq!((again.import.lines_stored, again.matching.matched, again.matching.new), (0, lines, 0), "{again:?}");
@@ -213,7 +227,18 @@ async fn every_kind_of_break_in_one_day(
     };
     let stack = Stack::start(options).await;
     let mut po = BTreeMap::new();
-    for (name, major) in [("drop", 11), ("over", 12), ("fee", 100), ("feebig", 101), ("currency", 13), ("dup", 14), ("twice", 15), ("dash", 16), ("ours", 17), ("clean", 18)] {
+    for (name, major) in [
+        ("drop", 11),
+        ("over", 12),
+        ("fee", 100),
+        ("feebig", 101),
+        ("currency", 13),
+        ("dup", 14),
+        ("twice", 15),
+        ("dash", 16),
+        ("ours", 17),
+        ("clean", 18),
+    ] {
         po.insert(name, common::paid_order(&stack, t.token, &(t.amount)(major), t.currency).await);
     }
     let ours = refund_accepted(&stack, &po["ours"], Some(&(t.amount)(5)), "buyer asked").await;
@@ -225,7 +250,13 @@ async fn every_kind_of_break_in_one_day(
     wait_order_status(&stack, &lost, S::Unknown).await;
     stack.psp_outage(false, false, false).await;
     let dashboard = json!({"psp": psp.as_str(), "payment_reference": reference(&stack, &po["dash"]).await, "amount_minor": minor(&t, 4), "reason": "requested_by_customer"});
-    let resp = stack.http.post(format!("{}/_sim/dashboard/refunds", stack.sim_url)).json(&dashboard).send().await.expect("dashboard refund");
+    let resp = stack
+        .http
+        .post(format!("{}/_sim/dashboard/refunds", stack.sim_url))
+        .json(&dashboard)
+        .send()
+        .await
+        .expect("dashboard refund");
     assert!(resp.status().is_success(), "dashboard refund: {}", resp.status());
     let target = |name: &str| json!({"order_id": po[name]});
     inject(&stack, psp, json!([
@@ -278,7 +309,10 @@ async fn every_kind_of_break_in_one_day(
     let done = approve(&stack, dash.break_id).await;
     assert!(done.starts_with("recorded the PSP's refund"), "{done}");
     let refunds = stack.store.refunds(&PaymentOrderId::parse(&po["dash"]).expect("id")).await.expect("refunds");
-    assert_eq!(refunds.iter().map(|r| (r.status, r.amount.amount_minor())).collect::<Vec<_>>(), [(RefundStatus::Succeeded, minor(&t, 4))]);
+    assert_eq!(
+        refunds.iter().map(|r| (r.status, r.amount.amount_minor())).collect::<Vec<_>>(),
+        [(RefundStatus::Succeeded, minor(&t, 4))]
+    );
     assert_books_consistent(&stack).await;
 
     let rerun = reconcile(&stack, psp, day).await;
@@ -368,7 +402,8 @@ async fn the_nightly_schedule_reconciles_the_night_it_was_meant_for(#[values(Db:
     assert_eq!(run.run_id, recon_workflow_id(Psp::Stripe, yesterday, &stack.task_queue));
 
     // Two nights missed (3 and 2 days ago at 02:00 UTC), run now.
-    let midnight = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(Psp::Stripe.day_start_ms(day)).expect("ms"));
+    let midnight =
+        std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(Psp::Stripe.day_start_ms(day)).expect("ms"));
     let from = midnight - Duration::from_secs(3 * 86_400);
     let until = midnight - Duration::from_secs(86_400 + 3_600);
     handle.backfill([ScheduleBackfill::new(from, until).build()], Default::default()).await.expect("backfilled");
@@ -380,7 +415,10 @@ async fn the_nightly_schedule_reconciles_the_night_it_was_meant_for(#[values(Db:
             })
             .await;
     }
-    assert!(stack.store.recon_run(Psp::Stripe, day.plus_days(-2)).await.expect("read").is_none(), "no night meant for it");
+    assert!(
+        stack.store.recon_run(Psp::Stripe, day.plus_days(-2)).await.expect("read").is_none(),
+        "no night meant for it"
+    );
 
     config.recon.recon_schedule = "off".into();
     ensure_schedules(&client, &config).await.expect("schedule paused");

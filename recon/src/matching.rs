@@ -191,7 +191,8 @@ fn match_charges(
         }
         return;
     }
-    let elsewhere: Vec<&OurOrder> = payment.orders.iter().filter(|o| o.state == OrderState::CapturedElsewhere).collect();
+    let elsewhere: Vec<&OurOrder> =
+        payment.orders.iter().filter(|o| o.state == OrderState::CapturedElsewhere).collect();
     if captured.is_empty() && !elsewhere.is_empty() {
         let fixed: i64 = payment.refunds.iter().filter(|r| r.of_unbooked_capture).map(|r| r.amount_minor).sum();
         let charged: i64 = charges.iter().map(|l| l.amount_minor).sum();

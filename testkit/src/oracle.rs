@@ -231,20 +231,20 @@ async fn rows(store: &Store) -> Result<Rows, sqlx::Error> {
     let refunds = sqlx::query(
         "SELECT refund_id, payment_order_id, amount_minor, currency, status, psp_refund_reference FROM refund",
     )
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Refund {
-                id: r.try_get("refund_id")?,
-                order_id: r.try_get("payment_order_id")?,
-                amount_minor: r.try_get("amount_minor")?,
-                currency: r.try_get("currency")?,
-                status: r.try_get("status")?,
-                psp_refund_reference: r.try_get("psp_refund_reference")?,
-            })
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(Refund {
+            id: r.try_get("refund_id")?,
+            order_id: r.try_get("payment_order_id")?,
+            amount_minor: r.try_get("amount_minor")?,
+            currency: r.try_get("currency")?,
+            status: r.try_get("status")?,
+            psp_refund_reference: r.try_get("psp_refund_reference")?,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
     // Refunds approved reconciliation fixes made at the PSP of captures the books never had:
     // the platform's too, under their own key.
     let fixes = sqlx::query("SELECT refund_id, amount_minor, currency FROM recon_fix_refund").fetch_all(pool).await?;

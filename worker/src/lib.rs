@@ -21,9 +21,9 @@ use payments_activities::payout::PayoutActivities;
 use payments_activities::psp::PspClient;
 use payments_activities::psp::stripe::StripeClient;
 use payments_activities::psp::toss::TossClient;
-use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskRules};
 use payments_activities::recon::ReconActivities;
 use payments_activities::recon::fix::ReconFixActivities;
+use payments_activities::{OrderActivities, PspActivities, RefundActivities, RiskActivities, RiskRules};
 use payments_workflows::{
     CheckoutWorkflow, PayoutCycleWorkflow, PayoutWorkflow, ReconFixWorkflow, ReconNightlyWorkflow, ReconWorkflow,
     RefundWorkflow,

@@ -75,7 +75,8 @@ impl ReconConfig {
             Psp::Stripe => ("RECON_STRIPE_FEE", &self.recon_stripe_fee, false),
             Psp::Toss => ("RECON_TOSS_FEE", &self.recon_toss_fee, true),
         };
-        let (bps, fixed) = text.split_once(':').with_context(|| format!("{name} {text:?}: expected BPS:FIXED_MINOR"))?;
+        let (bps, fixed) =
+            text.split_once(':').with_context(|| format!("{name} {text:?}: expected BPS:FIXED_MINOR"))?;
         let bps: u32 = bps.trim().parse().with_context(|| format!("{name}: basis points"))?;
         let fixed_minor: i64 = fixed.trim().parse().with_context(|| format!("{name}: fixed minor units"))?;
         if bps > 10_000 || fixed_minor < 0 {
@@ -144,18 +145,29 @@ pub async fn ensure_schedules(client: &Client, worker: &WorkerConfig) -> anyhow:
         let id = schedule_id(psp, task_queue);
         let handle = client.get_schedule_handle(id.clone());
         if !on {
-            match handle.update(|u| { u.set_paused(true).set_note("RECON_SCHEDULE=off"); }, Default::default()).await {
+            match handle
+                .update(
+                    |u| {
+                        u.set_paused(true).set_note("RECON_SCHEDULE=off");
+                    },
+                    Default::default(),
+                )
+                .await
+            {
                 Ok(()) => tracing::info!(schedule = id, "reconciliation schedule paused (RECON_SCHEDULE=off)"),
                 Err(ScheduleError::Rpc(status)) if status.code() == tonic::Code::NotFound => {}
                 Err(e) => return Err(e).context("pausing a reconciliation schedule"),
             }
             continue;
         }
-        let spec = ScheduleSpec::from_calendar(ScheduleCalendarSpec::builder().hour(config.recon_hour.to_string()).build());
+        let spec =
+            ScheduleSpec::from_calendar(ScheduleCalendarSpec::builder().hour(config.recon_hour.to_string()).build());
         let input = ReconNightlyInput { psp };
         // Temporal appends each run's nominal time to this id; the run reads its day from it.
         let workflow_id = format!("recon-nightly-{psp}");
-        let action = || ScheduleAction::start_workflow(ReconNightlyWorkflow::run, input.clone(), task_queue, workflow_id.clone());
+        let action = || {
+            ScheduleAction::start_workflow(ReconNightlyWorkflow::run, input.clone(), task_queue, workflow_id.clone())
+        };
         let created = client
             .create_schedule(
                 id.clone(),

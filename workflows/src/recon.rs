@@ -17,9 +17,9 @@
 use crate::checkout::CheckoutWorkflow;
 use crate::messages::PspEventHint;
 use crate::recon_contract::{
-    BookSettlement, HealingMark, Heal, ImportInput, ImportSettlement, MarkHealing, MatchInput, MatchSettlement,
-    RECON_DATE_ATTRIBUTE, RECON_STATUS_ATTRIBUTE, ReconReport, ReconSettings, ReconSettingsFor, RecordRun, RunRecord, RunStatus,
-    SettleInput, recon_workflow_id,
+    BookSettlement, Heal, HealingMark, ImportInput, ImportSettlement, MarkHealing, MatchInput, MatchSettlement,
+    RECON_DATE_ATTRIBUTE, RECON_STATUS_ATTRIBUTE, ReconReport, ReconSettings, ReconSettingsFor, RecordRun, RunRecord,
+    RunStatus, SettleInput, recon_workflow_id,
 };
 use payments_recon::line::rfc3339_ms;
 use payments_recon::{Day, Psp};
@@ -109,7 +109,8 @@ impl ReconWorkflow {
                 let open = report.matching.open_by_class.iter().sum::<u64>();
                 let status = if open == 0 { "CLEAN" } else { "BREAKS" };
                 ctx.upsert_search_attributes([RECON_STATUS_ATTRIBUTE.value_set(status.to_owned())]);
-                ctx.execute_activity(RecordRun, record(RunStatus::Completed, Some(report.clone()), None), short).await?;
+                ctx.execute_activity(RecordRun, record(RunStatus::Completed, Some(report.clone()), None), short)
+                    .await?;
                 Ok(report)
             }
             Err(error) => {
@@ -130,7 +131,8 @@ async fn steps(
     settings: ReconSettings,
 ) -> WorkflowResult<ReconReport> {
     let (long, short) = (step(settings.attempts_max, LONG_STEP), step(settings.attempts_max, SHORT_STEP));
-    let import = ctx.execute_activity(ImportSettlement, ImportInput { psp, day, origin: settings.origin }, long.clone()).await?;
+    let import =
+        ctx.execute_activity(ImportSettlement, ImportInput { psp, day, origin: settings.origin }, long.clone()).await?;
     let match_input = MatchInput { psp, day, contract: settings.contract, policy: settings.policy };
     let matching = ctx.execute_activity(MatchSettlement, match_input, long.clone()).await?;
     let (mut heals_sent, mut heals_failed) = (0, 0);

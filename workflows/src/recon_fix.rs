@@ -14,7 +14,9 @@
 
 use crate::contract::{CompleteRefund, LookupPayment, RefundOutcome, RefundPayment};
 use crate::policies;
-use crate::recon_contract::{FixPlan, FixRequest, HealingMark, MarkHealing, PlanFix, RecordFixRefund, RecordPspRefund, FixRefund};
+use crate::recon_contract::{
+    FixPlan, FixRefund, FixRequest, HealingMark, MarkHealing, PlanFix, RecordFixRefund, RecordPspRefund,
+};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 
@@ -62,7 +64,10 @@ impl ReconFixWorkflow {
                             psp_refund_reference: psp_refund_reference.clone(),
                         };
                         ctx.execute_local_activity(RecordFixRefund, fix, store.clone()).await?;
-                        format!("refunded {} at the PSP as {psp_refund_reference} (approved by {})", refund.amount, request.operator)
+                        format!(
+                            "refunded {} at the PSP as {psp_refund_reference} (approved by {})",
+                            refund.amount, request.operator
+                        )
                     }
                     other => format!("the PSP did not refund: {other:?}; the break stays for a person"),
                 }

@@ -78,7 +78,8 @@ impl ReportSource {
     /// The daily CSV file of `day`.
     pub async fn csv(&self, day: Day) -> Result<Fetched, FetchError> {
         let file = format!("{day}.csv");
-        let url = http::url(&self.csv_base_url, &[self.psp.as_str(), &file]).map_err(|e| FetchError::Invalid(e.to_string()))?;
+        let url = http::url(&self.csv_base_url, &[self.psp.as_str(), &file])
+            .map_err(|e| FetchError::Invalid(e.to_string()))?;
         let body = self.get(self.http.get(url.clone())).await?;
         let lines = parse_csv(self.psp, &body)?;
         Ok(Fetched { name: format!("{}/{file}", self.psp), content: body.into_bytes(), lines })
@@ -94,7 +95,8 @@ impl ReportSource {
 
     async fn stripe(&self, day: Day, on_page: &mut impl FnMut(usize)) -> Result<Fetched, FetchError> {
         let (from, until) = (Psp::Stripe.day_start_ms(day) / 1_000, Psp::Stripe.day_start_ms(day.plus_days(1)) / 1_000);
-        let url = http::url(&self.base_url, &["v1", "balance_transactions"]).map_err(|e| FetchError::Invalid(e.to_string()))?;
+        let url = http::url(&self.base_url, &["v1", "balance_transactions"])
+            .map_err(|e| FetchError::Invalid(e.to_string()))?;
         let (mut lines, mut content, mut after) = (Vec::new(), Vec::new(), None::<String>);
         for page in 0..REPORT_PAGES_MAX {
             let mut query = vec![

@@ -87,10 +87,13 @@ impl ReconFixActivities {
                 }))
             }
             BreakKind::CapturedButFailed | BreakKind::DuplicateCapture => {
-                let transaction_id = if record.kind == BreakKind::DuplicateCapture { Some(record.subject.clone()) } else { first_line };
+                let transaction_id =
+                    if record.kind == BreakKind::DuplicateCapture { Some(record.subject.clone()) } else { first_line };
                 let line = self.line(&record, transaction_id.as_deref().unwrap_or_default()).await?;
-                let psp_reference =
-                    line.payment_reference.clone().ok_or_else(|| refused("the capture line names no payment".into()))?;
+                let psp_reference = line
+                    .payment_reference
+                    .clone()
+                    .ok_or_else(|| refused("the capture line names no payment".into()))?;
                 let request = RefundRequest {
                     refund_id: format!("recon-break-{}", record.break_id),
                     payment_order_id: order_id(&record)?,
@@ -102,8 +105,12 @@ impl ReconFixActivities {
             }
             BreakKind::MissingAtPsp => {
                 let id = order_id(&record)?;
-                let order =
-                    self.store.order(&id).await.map_err(from_store)?.ok_or_else(|| refused(format!("no order {id}")))?;
+                let order = self
+                    .store
+                    .order(&id)
+                    .await
+                    .map_err(from_store)?
+                    .ok_or_else(|| refused(format!("no order {id}")))?;
                 let checkout = self.store.checkout(&order.checkout_id).await.map_err(from_store)?;
                 let hosted = checkout.is_some_and(|c| c.flow == PaymentFlow::Hosted);
                 let psp_order_id = if hosted { order.checkout_id.to_string() } else { id.to_string() };
@@ -133,7 +140,8 @@ impl ReconFixActivities {
                 continue;
             }
             let reason = "refunded in the PSP's dashboard (reconciliation)";
-            match self.store.request_next_refund(&order.payment_order_id, Some(input.amount), reason, Some(&key)).await {
+            match self.store.request_next_refund(&order.payment_order_id, Some(input.amount), reason, Some(&key)).await
+            {
                 Ok((refund, _)) => {
                     return Ok(CompleteRefundInput {
                         refund_id: refund.refund_id.to_string(),
@@ -149,9 +157,19 @@ impl ReconFixActivities {
 
     /// Remembers a refund a fix made of a capture our books never had.
     #[activity(definition = RecordFixRefund)]
-    pub async fn record_fix_refund(self: Arc<Self>, _ctx: ActivityContext, input: FixRefund) -> Result<(), ActivityError> {
+    pub async fn record_fix_refund(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: FixRefund,
+    ) -> Result<(), ActivityError> {
         self.store
-            .record_fix_refund(input.break_id, input.psp, &input.payment_reference, input.amount, &input.psp_refund_reference)
+            .record_fix_refund(
+                input.break_id,
+                input.psp,
+                &input.payment_reference,
+                input.amount,
+                &input.psp_refund_reference,
+            )
             .await
             .map_err(from_store)
     }

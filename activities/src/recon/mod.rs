@@ -11,9 +11,9 @@ use payments_domain::PaymentOrderId;
 use payments_recon::{BreakKind, Psp};
 use payments_store::{BreakAction, BreakFilter, BreakStatus, ReportDraft, ReportSource as Source, Store};
 use payments_workflows::recon_contract::{
-    BookSettlement, Heal, HealingMark, ImportInput, ImportSettlement, ImportSummary, KindTotal, MarkHealing, MatchInput,
-    MatchSettlement, MatchSummary, ReconSettings, ReconSettingsFor, RecordRun, ReportOrigin, RunRecord, RunStatus, SettleInput, SettleSummary,
-    SettledPart,
+    BookSettlement, Heal, HealingMark, ImportInput, ImportSettlement, ImportSummary, KindTotal, MarkHealing,
+    MatchInput, MatchSettlement, MatchSummary, ReconSettings, ReconSettingsFor, RecordRun, ReportOrigin, RunRecord,
+    RunStatus, SettleInput, SettleSummary, SettledPart,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -82,7 +82,11 @@ impl ReconActivities {
 
     /// Fetches the day's report and stores it once.
     #[activity(definition = ImportSettlement)]
-    pub async fn import(self: Arc<Self>, ctx: ActivityContext, input: ImportInput) -> Result<ImportSummary, ActivityError> {
+    pub async fn import(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ImportInput,
+    ) -> Result<ImportSummary, ActivityError> {
         let source = self.source(input.psp)?;
         let (fetched, kind) = match input.origin {
             ReportOrigin::Imported => return Ok(ImportSummary::default()),
@@ -112,7 +116,11 @@ impl ReconActivities {
 
     /// Matches the day, keeps the breaks, ignores duplicated lines and lists the class-1 fixes.
     #[activity(definition = MatchSettlement)]
-    pub async fn match_day(self: Arc<Self>, ctx: ActivityContext, input: MatchInput) -> Result<MatchSummary, ActivityError> {
+    pub async fn match_day(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: MatchInput,
+    ) -> Result<MatchSummary, ActivityError> {
         let store = &self.store;
         let (report, findings) =
             with_heartbeats(&ctx, store.match_settlement_day(input.psp, input.day, &input.contract, &input.policy))
@@ -152,7 +160,8 @@ impl ReconActivities {
                     summary.healed_now += 1;
                 }
                 BreakKind::CaptureUnconfirmed => {
-                    let Some(order_id) = record.order_id.as_deref().and_then(|id| PaymentOrderId::parse(id).ok()) else {
+                    let Some(order_id) = record.order_id.as_deref().and_then(|id| PaymentOrderId::parse(id).ok())
+                    else {
                         continue;
                     };
                     let Some(order) = store.order(&order_id).await.map_err(from_store)? else { continue };
@@ -173,10 +182,15 @@ impl ReconActivities {
 
     /// Books the day's settlement and heals the fee breaks it booked.
     #[activity(definition = BookSettlement)]
-    pub async fn settle(self: Arc<Self>, ctx: ActivityContext, input: SettleInput) -> Result<SettleSummary, ActivityError> {
+    pub async fn settle(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SettleInput,
+    ) -> Result<SettleSummary, ActivityError> {
         let store = &self.store;
-        let parts =
-            with_heartbeats(&ctx, store.book_settlement(input.psp, input.day, &input.contract)).await.map_err(from_store)?;
+        let parts = with_heartbeats(&ctx, store.book_settlement(input.psp, input.day, &input.contract))
+            .await
+            .map_err(from_store)?;
         let booked: Vec<String> = store.settlement_parts(input.psp, input.day).await.map_err(from_store)?;
         let mut healed = 0;
         if !booked.is_empty() {
@@ -189,8 +203,12 @@ impl ReconActivities {
             };
             for record in store.recon_breaks(&filter).await.map_err(from_store)? {
                 if record.kind == BreakKind::FeeWithinTolerance {
-                    let action = format!("the fee difference was booked to psp_fee_adjustments ({})", booked.join(", "));
-                    store.act_on_break(record.break_id, &BreakAction::Healed { action }, "program").await.map_err(from_store)?;
+                    let action =
+                        format!("the fee difference was booked to psp_fee_adjustments ({})", booked.join(", "));
+                    store
+                        .act_on_break(record.break_id, &BreakAction::Healed { action }, "program")
+                        .await
+                        .map_err(from_store)?;
                     healed += 1;
                 }
             }
@@ -230,7 +248,11 @@ impl ReconActivities {
             RunStatus::Completed => "COMPLETED",
             RunStatus::Failed => "FAILED",
         };
-        let report = input.report.map(|r| serde_json::to_value(r)).transpose().map_err(|e| non_retryable("ReconReport", e.to_string()))?;
+        let report = input
+            .report
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| non_retryable("ReconReport", e.to_string()))?;
         self.store
             .record_recon_run(&input.run_id, input.psp, input.day, status, report.as_ref(), input.error.as_deref())
             .await

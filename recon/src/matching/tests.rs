@@ -173,7 +173,11 @@ fn fixed_captures_are_settled() {
     let refunded = run(&[charge("txn_1", 10_000), refund_line("txn_2", 10_000, None)], &failed, &[]);
     assert_eq!((kinds(&refunded), refunded.matched.len()), (vec![BreakKind::RefundMissingInBooks], 1));
     let fix = OurRefund { of_unbooked_capture: true, ..refund("recon-break-1", 10_000, Some("re_fix")) };
-    let healed = run(&[charge("txn_1", 10_000), refund_line("txn_2", 10_000, Some("re_fix"))], &failed, &[fix.clone()]);
+    let healed = run(
+        &[charge("txn_1", 10_000), refund_line("txn_2", 10_000, Some("re_fix"))],
+        &failed,
+        std::slice::from_ref(&fix),
+    );
     assert_eq!((kinds(&healed), healed.matched), (vec![], vec!["txn_1".to_owned(), "txn_2".to_owned()]));
     let booked = [order("po-1", OrderState::Captured, 10_000)];
     let twice = [charge("txn_1", 10_000), charge("txn_9", 10_000), refund_line("txn_r", 10_000, Some("re_fix"))];
@@ -187,7 +191,10 @@ fn a_second_payment_for_a_booked_order_is_a_duplicate_capture() {
     let elsewhere = [order("po-1", OrderState::CapturedElsewhere, 10_000)];
     let verdict = run(&[charge("txn_2", 10_000)], &elsewhere, &[]);
     assert_eq!(kinds(&verdict), [BreakKind::DuplicateCapture]);
-    assert_eq!((verdict.findings[0].subject.as_str(), verdict.findings[0].order_id.as_deref()), ("txn_2", Some("po-1")));
+    assert_eq!(
+        (verdict.findings[0].subject.as_str(), verdict.findings[0].order_id.as_deref()),
+        ("txn_2", Some("po-1"))
+    );
     let fix = OurRefund { of_unbooked_capture: true, ..refund("recon-break-1", 10_000, None) };
     let refunded = [charge("txn_2", 10_000), refund_line("txn_3", 10_000, None)];
     assert_eq!(kinds(&run(&refunded, &elsewhere, &[fix])), []);

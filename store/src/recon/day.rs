@@ -121,7 +121,9 @@ impl Store {
     async fn load_groups(&self, psp: Psp, named: bool, keys: &[String]) -> Result<BTreeMap<String, Group>, StoreError> {
         let list = placeholders(2, keys.len());
         let sql = if named {
-            format!("SELECT {LINE_COLUMNS} FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL AND payment_reference IN ({list})")
+            format!(
+                "SELECT {LINE_COLUMNS} FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL AND payment_reference IN ({list})"
+            )
         } else {
             format!(
                 "SELECT {LINE_COLUMNS} FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL AND \
@@ -156,7 +158,8 @@ impl Store {
                 .filter(|(key, group)| {
                     reference.as_deref() != Some(key.as_str())
                         && group.lines.iter().any(|l| {
-                            l.order_id.as_deref() == Some(order.order_id.as_str()) || l.order_id.as_deref() == Some(checkout.as_str())
+                            l.order_id.as_deref() == Some(order.order_id.as_str())
+                                || l.order_id.as_deref() == Some(checkout.as_str())
                         })
                 })
                 .map(|(key, _)| key.clone())
@@ -172,7 +175,9 @@ impl Store {
                     groups.entry(other).or_default().orders.push(copy);
                 }
             }
-            if let Some(key) = key.filter(|k| !booked_elsewhere || groups[k].orders.iter().all(|o| o.order_id != order.order_id)) {
+            if let Some(key) =
+                key.filter(|k| !booked_elsewhere || groups[k].orders.iter().all(|o| o.order_id != order.order_id))
+            {
                 by_order.insert(order.order_id.clone(), key.clone());
                 groups.entry(key).or_default().orders.push(order);
             }
@@ -249,7 +254,11 @@ impl Store {
     }
 
     /// Refunds approved fixes made on the payments `references`, with their payment.
-    pub(super) async fn fix_refunds(&self, psp: Psp, references: &[String]) -> Result<Vec<(String, OurRefund)>, StoreError> {
+    pub(super) async fn fix_refunds(
+        &self,
+        psp: Psp,
+        references: &[String],
+    ) -> Result<Vec<(String, OurRefund)>, StoreError> {
         let mut refunds = Vec::new();
         for chunk in references.chunks(RECON_PAGE_KEYS) {
             let sql = format!(

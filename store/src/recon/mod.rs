@@ -117,7 +117,7 @@ impl Store {
             // Imported concurrently by another caller: the same content, so the same outcome.
             Err(e) if is_unique_violation(&e) => {
                 drop(tx);
-                let file_id = self.report_by_hash(draft.psp, &sha256).await?.ok_or_else(|| e)?;
+                let file_id = self.report_by_hash(draft.psp, &sha256).await?.ok_or(e)?;
                 return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
             }
             Err(e) => return Err(e.into()),

@@ -52,7 +52,8 @@ impl Store {
         let error: Option<String> = error.map(|e| e.chars().take(RUN_ERROR_LEN_MAX).collect());
         let report = report.map(|r| r.to_string());
         let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT 1 FROM recon_run WHERE run_id = $1").bind(run_id).fetch_optional(&mut *tx).await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM recon_run WHERE run_id = $1").bind(run_id).fetch_optional(&mut *tx).await?;
         if status == "RUNNING" {
             if exists.is_some() {
                 sqlx::query(
@@ -160,8 +161,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let refund_id = format!("recon-break-{break_id}");
         let mut tx = self.begin_write().await?;
-        let exists =
-            sqlx::query("SELECT 1 FROM recon_fix_refund WHERE refund_id = $1").bind(&refund_id).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT 1 FROM recon_fix_refund WHERE refund_id = $1")
+            .bind(&refund_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_none() {
             sqlx::query(
                 "INSERT INTO recon_fix_refund (refund_id, break_id, psp, payment_reference, amount_minor, currency, \
