@@ -18,6 +18,7 @@ use payments_workflows::recon_contract::{
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -46,17 +47,18 @@ impl ReconActivities {
     }
 }
 
-/// Runs `work`, heartbeating every [`HEARTBEAT_EVERY`] until it ends.
-async fn with_heartbeats<T>(ctx: &ActivityContext, work: impl Future<Output = T>) -> T {
+/// Runs `work`, heartbeating every [`HEARTBEAT_EVERY`] until it ends; each heartbeat carries
+/// `progress` (pages fetched so far, for an import), which the Temporal UI shows on the pending
+/// activity: a long import reports how far it got.
+async fn with_heartbeats<T>(ctx: &ActivityContext, progress: &AtomicU64, work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
-    let mut beats: u64 = 0;
     loop {
         tokio::select! {
             done = &mut work => return done,
             () = tokio::time::sleep(HEARTBEAT_EVERY) => {
-                beats += 1;
+                let details = serde_json::json!({ "pages": progress.load(Ordering::Relaxed) });
                 // A heartbeat that cannot be serialised is not worth failing the step for.
-                let _ = ctx.record_heartbeat(beats).await;
+                let _ = ctx.record_heartbeat(details).await;
             }
         }
     }
@@ -88,12 +90,14 @@ impl ReconActivities {
         input: ImportInput,
     ) -> Result<ImportSummary, ActivityError> {
         let source = self.source(input.psp)?;
+        let pages = AtomicU64::new(0);
         let (fetched, kind) = match input.origin {
             ReportOrigin::Imported => return Ok(ImportSummary::default()),
-            ReportOrigin::Csv => (with_heartbeats(&ctx, source.csv(input.day)).await, Source::Csv),
+            ReportOrigin::Csv => (with_heartbeats(&ctx, &pages, source.csv(input.day)).await, Source::Csv),
             ReportOrigin::Api => {
                 let kind = if input.psp == Psp::Stripe { Source::StripeApi } else { Source::TossApi };
-                (with_heartbeats(&ctx, source.api(input.day, |_| {})).await, kind)
+                let count = |page: usize| pages.store(u64::try_from(page).unwrap_or(u64::MAX), Ordering::Relaxed);
+                (with_heartbeats(&ctx, &pages, source.api(input.day, count)).await, kind)
             }
         };
         let fetched = fetched.map_err(from_fetch)?;
@@ -105,7 +109,8 @@ impl ReconActivities {
             content: &fetched.content,
             lines: &fetched.lines,
         };
-        let stored = with_heartbeats(&ctx, self.store.import_settlement_report(draft)).await.map_err(from_store)?;
+        let stored =
+            with_heartbeats(&ctx, &pages, self.store.import_settlement_report(draft)).await.map_err(from_store)?;
         Ok(ImportSummary {
             lines_fetched: u64::try_from(fetched.lines.len()).unwrap_or(u64::MAX),
             lines_stored: stored.lines_stored,
@@ -122,12 +127,17 @@ impl ReconActivities {
         input: MatchInput,
     ) -> Result<MatchSummary, ActivityError> {
         let store = &self.store;
-        let (report, findings) =
-            with_heartbeats(&ctx, store.match_settlement_day(input.psp, input.day, &input.contract, &input.policy))
+        let (report, findings) = with_heartbeats(
+            &ctx,
+            &AtomicU64::new(0),
+            store.match_settlement_day(input.psp, input.day, &input.contract, &input.policy),
+        )
+        .await
+        .map_err(from_store)?;
+        let (kept, breaks) =
+            with_heartbeats(&ctx, &AtomicU64::new(0), store.keep_findings(input.psp, input.day, &findings))
                 .await
                 .map_err(from_store)?;
-        let (kept, breaks) =
-            with_heartbeats(&ctx, store.keep_findings(input.psp, input.day, &findings)).await.map_err(from_store)?;
         let mut totals: BTreeMap<BreakKind, BTreeMap<String, i64>> = BTreeMap::new();
         for finding in &findings {
             let amounts = totals.entry(finding.kind).or_default();
@@ -188,9 +198,10 @@ impl ReconActivities {
         input: SettleInput,
     ) -> Result<SettleSummary, ActivityError> {
         let store = &self.store;
-        let parts = with_heartbeats(&ctx, store.book_settlement(input.psp, input.day, &input.contract))
-            .await
-            .map_err(from_store)?;
+        let parts =
+            with_heartbeats(&ctx, &AtomicU64::new(0), store.book_settlement(input.psp, input.day, &input.contract))
+                .await
+                .map_err(from_store)?;
         let booked: Vec<String> = store.settlement_parts(input.psp, input.day).await.map_err(from_store)?;
         let mut healed = 0;
         if !booked.is_empty() {
