@@ -252,3 +252,38 @@ async fn debit_balance(store: &Store, account: &str) -> i64 {
     .unwrap();
     sqlx::Row::get(&row, 0)
 }
+
+/// A capture missing at the PSP on its day, reported by the PSP in the next day's report (past
+/// the window): the next day's run matches the line, and the earlier day's break is healed
+/// without running that day again. A fix that did not work opens its break again.
+#[tokio::test]
+async fn a_late_line_heals_the_earlier_days_break() {
+    for store in stores().await {
+        order(&store, "po-late", "12.00", S::Success).await;
+        import(&store, "empty.csv", &[row("txn_other", "pi_other", "po-other", 100, 0, "USD")]).await;
+        let (_, findings) = store.match_settlement_day(Psp::Stripe, today(), &STRIPE, &SAME_DAY).await.unwrap();
+        let (_, kept) = store.keep_findings(Psp::Stripe, today(), &findings).await.unwrap();
+        let missing = kept.iter().find(|b| b.kind == BreakKind::MissingAtPsp).expect("missing").clone();
+        store
+            .act_on_break(missing.break_id, &BreakAction::Healing { action: "asked the PSP".into() }, "program")
+            .await
+            .unwrap();
+        assert_eq!(store.heal_late_lines(Psp::Stripe).await.unwrap(), 0, "nothing reported yet");
+        // Running the day again: the fix did not work, the break is open again.
+        let (_, findings) = store.match_settlement_day(Psp::Stripe, today(), &STRIPE, &SAME_DAY).await.unwrap();
+        store.keep_findings(Psp::Stripe, today(), &findings).await.unwrap();
+        let again = store.recon_break(missing.break_id).await.unwrap().unwrap();
+        assert_eq!(
+            (again.status, again.reopened, again.resolution.as_deref()),
+            (BreakStatus::Open, 0, Some("asked the PSP"))
+        );
+        let tomorrow = today().plus_days(1).to_string();
+        let late = row("txn_late", "pi_po-late", "po-late", 1_200, 0, "USD").replace(&today().to_string(), &tomorrow);
+        import(&store, "tomorrow.csv", &[late]).await;
+        assert_eq!(store.heal_late_lines(Psp::Stripe).await.unwrap(), 1);
+        let healed = store.recon_break(missing.break_id).await.unwrap().unwrap();
+        assert_eq!(healed.status, BreakStatus::Healed);
+        assert_eq!(healed.resolution.as_deref(), Some("the PSP reported it in a later report"));
+        store.close().await;
+    }
+}

@@ -186,6 +186,7 @@ impl ReconActivities {
                 _ => {}
             }
         }
+        summary.healed += store.heal_late_lines(input.psp).await.map_err(from_store)?;
         summary.open_by_class = store.active_breaks_by_class(input.psp, input.day).await.map_err(from_store)?;
         Ok(summary)
     }

@@ -63,7 +63,8 @@ CREATE TABLE recon_run (
 
 -- A break: one per fingerprint ({psp}:{kind}:{subject}), whatever number of runs sees it.
 -- OPEN: waiting (class 1: for the program, class 2: finance's work queue, class 3: the priority
--- queue); HEALING: a class-1 fix or an approved fix was sent through the workflows; HEALED: a
+-- queue); HEALING: a class-1 fix or an approved fix was sent through the workflows (a later run
+-- still finding it opens it again); HEALED: a
 -- later run no longer found it, or the program fixed it; RESOLVED: an operator closed it with
 -- a note; ACCEPTED: an operator accepted it until accepted_until_ms (then it opens again if a
 -- run still finds it). A run that finds a HEALED or RESOLVED break again reopens it (reopened

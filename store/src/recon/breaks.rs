@@ -254,10 +254,16 @@ impl Store {
                     BreakStatus::Accepted => expired,
                     BreakStatus::Open | BreakStatus::Healing => false,
                 };
+                // A fix sent by an earlier run that this run still finds did not work: open again
+                // (class 1 is sent again), keeping what was tried; not a reopening of a closed one.
+                let retry = record.status == BreakStatus::Healing;
                 let sql = if reopen {
                     "UPDATE recon_break SET last_seen_day = $1, amount_minor = $2, evidence = $3, updated_at_ms = $4, \
                      status = 'OPEN', resolution = NULL, resolved_by = NULL, accepted_until_ms = NULL, \
                      reopened = reopened + 1 WHERE fingerprint = $5"
+                } else if retry {
+                    "UPDATE recon_break SET last_seen_day = $1, amount_minor = $2, evidence = $3, updated_at_ms = $4, \
+                     status = 'OPEN' WHERE fingerprint = $5"
                 } else {
                     "UPDATE recon_break SET last_seen_day = $1, amount_minor = $2, evidence = $3, updated_at_ms = $4 \
                      WHERE fingerprint = $5"

@@ -224,3 +224,46 @@ fn missing_at_psp(item: &Booked, closes: Day) -> Finding {
         ),
     }
 }
+
+impl Store {
+    /// Heals the open `missing_at_psp` and `refund_missing_at_psp` breaks of `psp` whose line
+    /// the PSP reported since (a report of a later day, past the window): the run of that
+    /// later day matches the line, and the break of the earlier day must not wait for that day
+    /// to be run again. Answers how many were healed.
+    pub async fn heal_late_lines(&self, psp: Psp) -> Result<u64, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.break_id, b.kind, b.subject, o.payment_order_id, o.checkout_id, o.psp_reference, o.amount_minor, \
+             o.currency FROM recon_break b JOIN payment_order o ON o.payment_order_id = b.order_id \
+             WHERE b.psp = $1 AND b.status IN ('OPEN', 'HEALING') AND b.kind IN ('missing_at_psp', 'refund_missing_at_psp')",
+        )
+        .bind(psp.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        let mut healed = 0;
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            let subject: String = row.try_get("subject")?;
+            let mut item = Booked {
+                order_id: row.try_get("payment_order_id")?,
+                checkout_id: row.try_get("checkout_id")?,
+                psp_reference: row.try_get("psp_reference")?,
+                amount_minor: row.try_get("amount_minor")?,
+                currency: row.try_get("currency")?,
+                refund_id: None,
+            };
+            let reported = if kind == BreakKind::MissingAtPsp.as_str() {
+                let seen = self.reported_charges(psp, std::slice::from_ref(&item)).await?;
+                seen(&item)
+            } else {
+                item.refund_id = Some(subject);
+                self.refund_reported(psp, &item).await?
+            };
+            if reported {
+                let action = crate::BreakAction::Healed { action: "the PSP reported it in a later report".into() };
+                self.act_on_break(row.try_get("break_id")?, &action, "program").await?;
+                healed += 1;
+            }
+        }
+        Ok(healed)
+    }
+}
