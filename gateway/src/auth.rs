@@ -51,6 +51,9 @@ pub struct Caller {
     pub key_id: String,
     /// The key's roll chain: Idempotency-Keys are scoped to it.
     pub lineage: String,
+    /// The key's holder (its name): operators' actions on reconciliation breaks are recorded
+    /// as theirs.
+    pub name: String,
 }
 
 impl Caller {
@@ -121,7 +124,7 @@ impl Authenticator {
             )));
         }
         tracing::debug!(key_id = %record.key_id, scope = scope.as_str(), "caller authenticated");
-        Ok(Caller { key_id: record.key_id, lineage: record.lineage })
+        Ok(Caller { key_id: record.key_id, lineage: record.lineage, name: record.name })
     }
 }
 
@@ -256,10 +259,33 @@ pub fn grpc_access(path: &str) -> Option<Access> {
         ) => Access::Scope(ApiScope::Payments),
         (
             "payments.v1.AdminService",
-            "DecideReview" | "CancelCheckout" | "ListDeadLetters" | "GetDeadLetter" | "RetryDeadLetter"
-            | "ResolveDeadLetter" | "CreateApiKey" | "ListApiKeys" | "RevokeApiKey" | "RollApiKey" | "SetFeeRate"
-            | "ListFeeRates" | "RegisterSeller" | "GetSeller" | "MarkBankFixed" | "RunPayouts" | "ListPayouts"
-            | "GetPayout" | "CancelPayout",
+            "DecideReview"
+            | "CancelCheckout"
+            | "ListDeadLetters"
+            | "GetDeadLetter"
+            | "RetryDeadLetter"
+            | "ResolveDeadLetter"
+            | "CreateApiKey"
+            | "ListApiKeys"
+            | "RevokeApiKey"
+            | "RollApiKey"
+            | "SetFeeRate"
+            | "ListFeeRates"
+            | "RegisterSeller"
+            | "GetSeller"
+            | "MarkBankFixed"
+            | "RunPayouts"
+            | "ListPayouts"
+            | "GetPayout"
+            | "CancelPayout"
+            | "RunReconciliation"
+            | "GetReconciliationRun"
+            | "ListReconBreaks"
+            | "GetReconBreak"
+            | "ResolveReconBreak"
+            | "AcceptReconBreak"
+            | "ApproveReconBreak"
+            | "ImportSettlementReport",
         ) => Access::Scope(ApiScope::Admin),
         _ => return None,
     };
@@ -375,6 +401,10 @@ mod tests {
         assert_eq!(grpc_access("/grpc.health.v1.Health/Check"), Some(Access::Public));
         assert_eq!(grpc_access("/payments.v1.PaymentService/CreatePayment"), Some(Access::Scope(ApiScope::Payments)));
         assert_eq!(grpc_access("/payments.v1.AdminService/DecideReview"), Some(Access::Scope(ApiScope::Admin)));
+        assert_eq!(
+            grpc_access("/payments.v1.AdminService/ImportSettlementReport"),
+            Some(Access::Scope(ApiScope::Admin))
+        );
         assert_eq!(grpc_access("/payments.v1.AdminService/Nope"), None);
         assert_eq!(grpc_access("garbage"), None);
     }
@@ -382,9 +412,9 @@ mod tests {
     /// Client keys of two callers never meet; a rolled key shares its lineage's scope.
     #[test]
     fn idempotency_keys_are_scoped_to_the_lineage() {
-        let a = Caller { key_id: "key_a".into(), lineage: "key_a".into() };
-        let rolled = Caller { key_id: "key_a2".into(), lineage: "key_a".into() };
-        let b = Caller { key_id: "key_b".into(), lineage: "key_b".into() };
+        let caller =
+            |key_id: &str, lineage: &str| Caller { key_id: key_id.into(), lineage: lineage.into(), name: "ops".into() };
+        let (a, rolled, b) = (caller("key_a", "key_a"), caller("key_a2", "key_a"), caller("key_b", "key_b"));
         assert_eq!(a.scoped_key("k"), rolled.scoped_key("k"));
         assert_ne!(a.scoped_key("k"), b.scoped_key("k"));
     }

@@ -13,7 +13,10 @@ pub const IDEMPOTENCY_KEY_PARAM: &str = "Idempotency-Key";
 
 /// Codes of [`ApiError::InvalidRequest`] that refuse a well-formed request because of the
 /// resource's state: gRPC answers them FAILED_PRECONDITION (REST keeps 400, as Stripe does).
-const PRECONDITION_CODES: [&str; 1] = ["not_cancellable"];
+/// `not_cancellable`: a checkout done; the others: a reconciliation break whose state forbids
+/// the action, without a fix to approve, approved already, or whose approved fix failed.
+const PRECONDITION_CODES: [&str; 5] =
+    ["not_cancellable", "break_not_actionable", "no_suggested_fix", "already_approved", "fix_failed"];
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +237,8 @@ mod tests {
     fn grpc_codes_of_refusals() {
         let status = tonic::Status::from(ApiError::invalid("not_cancellable", "checkout_id", "it is done"));
         assert_eq!((status.code(), status.message()), (tonic::Code::FailedPrecondition, "checkout_id: it is done"));
+        let status = tonic::Status::from(ApiError::invalid("break_not_actionable", "break_id", "it is RESOLVED"));
+        assert_eq!((status.code(), status.message()), (tonic::Code::FailedPrecondition, "break_id: it is RESOLVED"));
         let status = tonic::Status::from(ApiError::invalid("not_awaiting_review", "checkout_id", "it is done"));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         let status = tonic::Status::from(ApiError::invalid("parameter_invalid", "reason", "is required"));

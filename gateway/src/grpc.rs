@@ -1,5 +1,6 @@
 //! gRPC `payments.v1.PaymentService`: the same operations as REST, validated by the same code;
-//! and `payments.v1.AdminService`: operators' review decisions, cancellations and dead letters.
+//! and `payments.v1.AdminService`: operators' review decisions, cancellations, dead letters,
+//! keys, fee rates, pay-out and reconciliation (`recon.rs`).
 
 use crate::api_keys;
 use crate::auth::Caller;
@@ -7,6 +8,8 @@ use crate::dead_letters::{check_id, parse_limit, parse_status};
 use crate::error::{ApiError, refuse_card_number};
 use crate::fee_rates;
 use crate::grpc_idempotency::idempotent;
+use crate::idempotency::now_ms;
+use crate::recon;
 use crate::refunds::{RefundDraft, parse_order_id};
 use crate::service::PaymentsService;
 use crate::views::{checkout_pb, dead_letter_pb, order_pb, refund_pb};
@@ -193,6 +196,87 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         Ok(Response::new(self.service.payouts()?.cancel(request.into_inner()).await?))
     }
 
+    async fn run_reconciliation(
+        &self,
+        request: Request<pb::RunReconciliationRequest>,
+    ) -> Result<Response<pb::ReconciliationRun>, Status> {
+        let by = caller_id(&request);
+        let r = request.into_inner();
+        let (psp, day) = (recon::parse_psp(&r.psp)?, recon::parse_day(&r.day, now_ms())?);
+        let run = self.service.run_reconciliation(psp, day, r.wait).await?;
+        tracing::info!(run_id = %run.run_id, status = %run.status, by, "reconciliation run asked for");
+        Ok(Response::new(run))
+    }
+
+    async fn get_reconciliation_run(
+        &self,
+        request: Request<pb::GetReconciliationRunRequest>,
+    ) -> Result<Response<pb::ReconciliationRun>, Status> {
+        let r = request.into_inner();
+        let (psp, day) = (recon::parse_psp(&r.psp)?, recon::parse_day(&r.day, now_ms())?);
+        Ok(Response::new(self.service.reconciliation_run(psp, day).await?))
+    }
+
+    async fn list_recon_breaks(
+        &self,
+        request: Request<pb::ListReconBreaksRequest>,
+    ) -> Result<Response<pb::ListReconBreaksResponse>, Status> {
+        let r = request.into_inner();
+        let filter = recon::breaks_filter(&r.status, i64::from(r.class), &r.psp, &r.day, r.after_id, r.limit)?;
+        let (breaks, next_after_id) = self.service.recon_breaks(&filter).await?;
+        Ok(Response::new(pb::ListReconBreaksResponse {
+            breaks: breaks.iter().map(recon::break_pb).collect(),
+            next_after_id,
+        }))
+    }
+
+    async fn get_recon_break(
+        &self,
+        request: Request<pb::GetReconBreakRequest>,
+    ) -> Result<Response<pb::ReconBreak>, Status> {
+        Ok(Response::new(recon::break_pb(&self.service.recon_break(request.into_inner().break_id).await?)))
+    }
+
+    async fn resolve_recon_break(
+        &self,
+        request: Request<pb::ResolveReconBreakRequest>,
+    ) -> Result<Response<pb::ReconBreak>, Status> {
+        let by = caller_name(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(recon::break_pb(&self.service.resolve_recon_break(r.break_id, &r.note, &by).await?)))
+    }
+
+    async fn accept_recon_break(
+        &self,
+        request: Request<pb::AcceptReconBreakRequest>,
+    ) -> Result<Response<pb::ReconBreak>, Status> {
+        let by = caller_name(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(recon::break_pb(&self.service.accept_recon_break(r.break_id, &r.note, r.days, &by).await?)))
+    }
+
+    async fn approve_recon_break(
+        &self,
+        request: Request<pb::ApproveReconBreakRequest>,
+    ) -> Result<Response<pb::ReconBreak>, Status> {
+        let by = caller_name(&request)?;
+        let break_id = request.into_inner().break_id;
+        Ok(Response::new(recon::break_pb(&self.service.approve_recon_break(break_id, &by).await?)))
+    }
+
+    async fn import_settlement_report(
+        &self,
+        mut request: Request<tonic::Streaming<pb::ImportSettlementReportRequest>>,
+    ) -> Result<Response<pb::SettlementImport>, Status> {
+        let by = caller_id(&request);
+        // The slot first: nothing of the file is received while the gateway is at its limit.
+        let _slot = self.service.recon_import_slot()?;
+        let (psp, name, content) = recon::receive_import(request.get_mut()).await?;
+        let outcome = self.service.import_settlement_csv(psp, &name, content).await?;
+        tracing::info!(%psp, file_id = outcome.file_id, by, "settlement file imported over gRPC");
+        Ok(Response::new(recon::import_pb(&outcome)))
+    }
+
     async fn list_fee_rates(
         &self,
         _request: Request<pb::ListFeeRatesRequest>,
@@ -213,6 +297,14 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         tracing::info!(old = r.key_id, new = %issued.record.key_id, by, "API key rolled");
         Ok(Response::new(api_keys::issued_pb(issued)))
     }
+}
+
+/// The name of the request's authenticated caller's key: who an operator's action is
+/// recorded as. Every AdminService call is guarded, so a call without one is our bug.
+fn caller_name<T>(request: &Request<T>) -> Result<String, Status> {
+    request.extensions().get::<Caller>().map(|c| c.name.clone()).ok_or_else(|| {
+        Status::from(ApiError::Internal(anyhow::anyhow!("an AdminService call without an authenticated caller")))
+    })
 }
 
 /// The key id of the request's authenticated caller, for audit log lines.

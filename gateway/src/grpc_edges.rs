@@ -7,7 +7,8 @@ use std::time::Duration;
 
 /// Largest request message accepted (the REST body limit): a 100-order checkout is well under.
 pub const GRPC_MESSAGE_BYTES_MAX: usize = crate::rest::REQUEST_BODY_BYTES_MAX;
-/// Longest a call may run: above the AdminService's own waits for a workflow (10 s).
+/// Longest a call may run: above the AdminService's own waits for a workflow (10 s; 15 s for a
+/// reconciliation run or an approved fix, `recon.rs`).
 pub const GRPC_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// tonic-prost's message for a request it could not decode, as percent-encoded in

@@ -248,7 +248,7 @@ mod tests {
     /// The stored key is the client's, prefixed by the caller's lineage.
     #[test]
     fn keys_are_scoped_to_the_caller() {
-        let caller = Caller { key_id: "key_b".into(), lineage: "key_a".into() };
+        let caller = Caller { key_id: "key_b".into(), lineage: "key_a".into(), name: "ops".into() };
         assert_eq!(key_of(with_key(b"k-1").headers(), &caller).unwrap().as_deref(), Some("key_a/k-1"));
         assert_eq!(key_of(Request::new(Body::empty()).headers(), &caller).unwrap(), None);
     }

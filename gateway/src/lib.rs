@@ -4,7 +4,7 @@
 //!
 //! Layout: `config.rs` (flags and environment), `auth.rs` (API keys and scopes on every route
 //! and method), `limits.rs` (rate limits), `http_server.rs` (the REST server: header-read and
-//! request timeouts, the concurrency limit), `api_keys.rs` (operators' key management), `fee_rates.rs` (operators' fee rates), `payouts.rs` (seller balances, sellers and payouts for operators, the payout webhook signals), `service.rs` (create/read shared by both APIs,
+//! request timeouts, the concurrency limit), `api_keys.rs` (operators' key management), `fee_rates.rs` (operators' fee rates), `payouts.rs` (seller balances, sellers and payouts for operators, the payout webhook signals), `recon.rs` (reconciliation for operators: runs, breaks, settlement imports) and `recon_rest.rs` (its REST twins), `service.rs` (create/read shared by both APIs,
 //! and messages to running checkouts: confirmations, review decisions, cancellations),
 //! `rest.rs` (axum routes), `refunds.rs` (refund requests: validation, storing, starting their
 //! workflow, REST routes), `start_sweep.rs` (the sweep that starts checkouts and refunds whose
@@ -30,6 +30,8 @@ pub mod limits;
 pub mod pages;
 pub mod payouts;
 pub mod probes;
+pub mod recon;
+pub mod recon_rest;
 pub mod refunds;
 pub mod rest;
 pub mod service;

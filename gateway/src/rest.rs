@@ -1,6 +1,7 @@
 //! REST JSON API of the seeds: `POST /v1/payments`, `GET /v1/payments/{payment_order_id}`,
 //! `GET /v1/checkouts/{checkout_id}`, `GET /v1/sellers/{seller_account}/balance`, plus the probes `GET /healthz` and `GET /livez`
-//! (`probes.rs`) and the refund routes (`refunds.rs`).
+//! (`probes.rs`), the refund routes (`refunds.rs`) and the operators' reconciliation routes
+//! under `/v1/admin/recon` (`recon_rest.rs`).
 //! Every POST honours `Idempotency-Key`.
 
 use crate::auth::{Access, Caller, RouteTable};
@@ -27,8 +28,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 /// Largest request body accepted. A 100-order checkout is well under 32 KiB.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 
-/// The REST routes (and, through `refunds::routes`, the refund routes), each with its access
-/// decision and the JSON body limit.
+/// The REST routes (and, through `refunds::routes` and `recon_rest::routes`, the refund and
+/// reconciliation routes), each with its access decision and the JSON body limit.
 pub fn routes(table: RouteTable, service: PaymentsService, public_url: String) -> RouteTable {
     let store = service.store();
     let state = Rest { service: service.clone(), public_url };
@@ -50,7 +51,8 @@ pub fn routes(table: RouteTable, service: PaymentsService, public_url: String) -
         )
         .add(Method::GET, "/healthz", Access::Public, get(probes::readiness).with_state(service.clone()))
         .add(Method::GET, "/livez", Access::Public, get(probes::liveness));
-    refunds::routes(table, service)
+    let table = refunds::routes(table, service.clone());
+    crate::recon_rest::routes(table, service)
 }
 
 /// A mutating JSON route: Stripe's Idempotency-Key rules (`idempotency.rs`), the body limit
@@ -102,6 +104,8 @@ async fn get_balance(
 
 /// Integrations' scope: create, read and refund payments.
 pub(crate) const PAYMENTS: Access = Access::Scope(ApiScope::Payments);
+/// Operators' scope: the AdminService and its REST twins (`recon_rest.rs`).
+pub(crate) const ADMIN: Access = Access::Scope(ApiScope::Admin);
 
 #[derive(Clone)]
 struct Rest {

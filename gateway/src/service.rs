@@ -38,6 +38,8 @@ pub struct PaymentsService {
     task_queue: String,
     waits: WaitLimits,
     payouts: Option<crate::payouts::PayoutDesk>,
+    /// Settlement imports running at once (`recon.rs`).
+    recon_imports: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Whether a create call stored something new.
@@ -63,7 +65,14 @@ pub enum ConfirmOutcome {
 impl PaymentsService {
     /// A service over this store and Temporal client.
     pub fn new(store: Store, temporal: Client, task_queue: String, waits: WaitLimits) -> Self {
-        PaymentsService { store, temporal, task_queue, waits, payouts: None }
+        PaymentsService {
+            store,
+            temporal,
+            task_queue,
+            waits,
+            payouts: None,
+            recon_imports: crate::recon::import_slots(),
+        }
     }
 
     /// The same service with the pay-out calls.
@@ -75,6 +84,11 @@ impl PaymentsService {
     /// The pay-out calls.
     pub fn payouts(&self) -> Result<&crate::payouts::PayoutDesk, ApiError> {
         self.payouts.as_ref().ok_or_else(|| ApiError::Unavailable("pay-out is not configured on this gateway".into()))
+    }
+
+    /// The slots of settlement imports running at once.
+    pub(crate) fn recon_imports(&self) -> &std::sync::Arc<tokio::sync::Semaphore> {
+        &self.recon_imports
     }
 
     /// The store (for the webhook bridge).

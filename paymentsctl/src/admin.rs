@@ -56,17 +56,27 @@ pub type AdminClient = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 /// Time allowed to open the gRPC connection to the gateway.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed for one call. A dead letter resolve waits up to 5 s for its workflow and a
-/// delivery up to 10 s for a worker, so this leaves room for both.
+/// delivery up to 10 s for a worker, a reconciliation run or an approved fix up to 15 s, so
+/// this leaves room for each.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Time allowed for a settlement file's upload (`recon import`): the gateway's own limit on a
+/// call (30 s), which 64 MiB fits on any usable link.
+pub const IMPORT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connects to the AdminService of `target`.
 pub async fn connect(target: &AdminTarget) -> anyhow::Result<AdminClient> {
+    connect_with_timeout(target, REQUEST_TIMEOUT).await
+}
+
+/// Connects to the AdminService of `target`, each call allowed `timeout`.
+pub async fn connect_with_timeout(target: &AdminTarget, timeout: Duration) -> anyhow::Result<AdminClient> {
     let grpc_url = target.url.as_str();
     let bearer = Bearer::new(&target.key)?;
     let endpoint = Endpoint::from_shared(grpc_url.to_owned())
         .with_context(|| format!("gateway gRPC address {grpc_url:?} is not a URL"))?
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT);
+        .timeout(timeout);
     let channel = endpoint.connect().await.with_context(|| format!("gateway gRPC is not reachable at {grpc_url}"))?;
     Ok(AdminServiceClient::with_interceptor(channel, bearer))
 }

@@ -1,7 +1,9 @@
 //! The command line: global flags (each with an environment override) and the command tree.
 
 use crate::admin::AdminTarget;
-use crate::commands::{bench, checkout, db, demo, dlq, fees, keys, payment, payouts, refund, review, verify, wallet};
+use crate::commands::{
+    bench, checkout, db, demo, dlq, fees, keys, payment, payouts, recon, refund, review, verify, wallet,
+};
 use crate::gateway::Gateway;
 use clap::{Args, Parser, Subcommand};
 use payments_worker::config::SecretKey;
@@ -24,8 +26,8 @@ pub struct Globals {
     /// Base URL of the gateway's REST API.
     #[arg(long, global = true, env = "PAYMENTS_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub gateway: String,
-    /// Address of the gateway's gRPC API (`payments.v1.AdminService`), for `review`, `dlq` and
-    /// `checkout cancel`.
+    /// Address of the gateway's gRPC API (`payments.v1.AdminService`), for `review`, `dlq`,
+    /// `checkout cancel`, `keys`, `fees`, `seller`, `payout` and `recon`.
     #[arg(long, global = true, env = "PAYMENTS_GATEWAY_GRPC", default_value = "http://127.0.0.1:50051")]
     pub gateway_grpc: String,
     /// Database of the platform (`sqlite://...` or `postgres://...`), for `verify`.
@@ -112,6 +114,9 @@ pub enum Command {
     /// A payout cycle over many sellers: payouts/s and balance queries/s (needs the whole
     /// system; `scripts/bench-payouts.sh`).
     BenchPayouts(crate::commands::bench_payouts::BenchPayoutsArgs),
+    /// Reconciliation of one large settlement day against the database (import, matching,
+    /// breaks, settlement): lines/s and peak memory per phase (`--database-url` only).
+    BenchRecon(crate::commands::bench_recon::BenchReconArgs),
     /// Approve or reject a checkout held for review (gRPC AdminService).
     #[command(subcommand)]
     Review(review::ReviewCommand),
@@ -145,6 +150,10 @@ pub enum Command {
     /// Payouts (gRPC AdminService, admin key): run, list, show, cancel, retry.
     #[command(subcommand)]
     Payout(payouts::PayoutCommand),
+    /// Reconciliation (gRPC AdminService, admin key): import a settlement file, run a PSP's day
+    /// and print its report, list and show breaks, resolve, accept or approve one.
+    #[command(subcommand)]
+    Recon(recon::ReconCommand),
 }
 
 #[cfg(test)]

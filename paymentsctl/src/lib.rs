@@ -3,14 +3,15 @@
 //! that the ledger balances and every wallet equals its ledger account, benchmarks checkout
 //! throughput and latency through the gateway and Temporal, delivers operators' review
 //! decisions, checkout cancellations and dead-letter retries and resolutions to the gateway's
-//! gRPC AdminService, refunds captured orders, and blocks or unblocks sellers' wallets.
+//! gRPC AdminService, refunds captured orders, blocks or unblocks sellers' wallets, pays
+//! sellers out, and reconciles the PSPs' settlement reports (`recon`).
 //!
 //! Layout: `cli.rs` (the clap definitions: global flags with their environment overrides and
 //! the command tree), `gateway.rs` (a small REST client of the gateway: URLs, timeouts, error
 //! bodies), `admin.rs` (the gRPC AdminService connection and its errors), `stats.rs`
 //! (nearest-rank percentiles, pure), and one file per command under `commands/` (`demo`,
-//! `checkout`, `payment`, `verify`, `bench`, `review`, `dlq`, `refund`, `wallet`), mini-redis
-//! style.
+//! `checkout`, `payment`, `verify`, `bench`, `review`, `dlq`, `refund`, `wallet`, `keys`,
+//! `fees`, `payouts`, `recon` with its printing in `recon_view`), mini-redis style.
 //! `main.rs` only parses the flags and calls [`run`].
 //!
 //! Money is never a float here: amounts travel as the gateway's decimal strings, or as the
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify::run(&globals, args).await,
         Command::Bench(args) => commands::bench::run(&globals, args).await,
         Command::BenchPayouts(args) => commands::bench_payouts::run(&globals, args).await,
+        Command::BenchRecon(args) => commands::bench_recon::run(&globals, args).await,
         Command::Review(cmd) => commands::review::run(&globals, cmd).await,
         Command::Dlq(cmd) => commands::dlq::run(&globals, cmd).await,
         Command::Refund(cmd) => commands::refund::run(&globals, cmd).await,
@@ -45,5 +47,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Balance(cmd) => commands::payouts::balance(&globals, cmd).await,
         Command::Seller(cmd) => commands::payouts::seller(&globals, cmd).await,
         Command::Payout(cmd) => commands::payouts::payout(&globals, cmd).await,
+        Command::Recon(cmd) => commands::recon::command(&globals, cmd).await,
     }
 }

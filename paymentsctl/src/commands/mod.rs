@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_payouts;
+pub mod bench_recon;
 pub mod checkout;
 pub mod db;
 pub mod demo;
@@ -10,6 +11,8 @@ pub mod fees;
 pub mod keys;
 pub mod payment;
 pub mod payouts;
+pub mod recon;
+pub mod recon_view;
 pub mod refund;
 pub mod review;
 pub mod verify;

@@ -1,0 +1,178 @@
+//! `paymentsctl bench-recon`: reconciliation of one large settlement day, in process against
+//! the database (`--database-url`), without Temporal: the engine the `recon` workflow's
+//! activities run. It books `--lines` captured orders (checkouts of 50 orders, each driven to
+//! SUCCESS with a PSP reference and its pay-in ledger transaction), writes the PSP's settlement
+//! CSV of the day for them (every 1,000th line with its amount off by one minor unit, so the
+//! day has breaks to keep), then measures, each phase on its own:
+//! - import: parse and store the report (lines/s);
+//! - matching: the day matched in pages of payments, both directions (lines/s);
+//! - keeping the findings as breaks, and booking the settlement;
+//!
+//! and the process's peak resident memory during each phase (Linux `VmHWM`, reset before it
+//! through `/proc/self/clear_refs`): matching reads pages, so its peak does not grow with the
+//! day. Seeding is timed too but is not what is measured.
+
+use crate::cli::Globals;
+use crate::commands::{random_alnum, unix_secs};
+use anyhow::{Context, bail};
+use clap::Args;
+use futures::stream::{self, StreamExt};
+use payments_domain::checkout::draft_from_json;
+use payments_domain::{NewCheckout, PaymentOrderId, PaymentOrderStatus};
+use payments_recon::parse::parse_csv;
+use payments_recon::{FeeContract, MatchPolicy, Psp};
+use payments_store::{ReportDraft, ReportSource, Store, Transition};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// Orders per seeding checkout.
+const ORDERS_PER_CHECKOUT: usize = 50;
+/// Every this many lines, one carries an amount off by one minor unit (a break to keep).
+const BREAK_EVERY: usize = 1_000;
+/// Stripe's contract, as the simulator charges it.
+const CONTRACT: FeeContract = FeeContract { bps: 290, fixed_minor: 30, fixed_on_zero_decimal: false };
+
+/// Arguments of `bench-recon`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchReconArgs {
+    /// Settlement lines (and captured orders) of the day.
+    #[arg(long, default_value_t = 100_000)]
+    pub lines: usize,
+    /// Seeding checkouts written at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+}
+
+/// Peak resident memory since the last reset, in MiB (`None` off Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Resets the peak to the current resident size (Linux: `5` to `clear_refs`).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn report(phase: &str, lines: usize, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    let peak = peak_rss_mib().map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB"));
+    println!("{phase:<28} {secs:>8.2} s  {:>10.0} lines/s  peak RSS {peak}", lines as f64 / secs.max(1e-9));
+}
+
+/// Runs `bench-recon`.
+pub async fn run(globals: &Globals, args: BenchReconArgs) -> anyhow::Result<()> {
+    let store = Store::connect(&globals.database_url).await.context("the benchmark works on the database")?;
+    let run_id = format!("{}{}", unix_secs(), random_alnum(4)).to_ascii_lowercase();
+    let n = args.lines;
+    let started = Instant::now();
+    let checkouts = n.div_ceil(ORDERS_PER_CHECKOUT);
+    let seeded: Vec<anyhow::Result<()>> = stream::iter(0..checkouts)
+        .map(|c| seed_checkout(&store, &run_id, c, n))
+        .buffer_unordered(args.concurrency as usize)
+        .collect()
+        .await;
+    seeded.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    println!(
+        "seeded {n} captured orders with their pay-in ledger transactions in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let psp = Psp::Stripe;
+    let day = psp.day_of_ms(i64::try_from(unix_secs()).unwrap_or(i64::MAX).saturating_mul(1_000));
+    let csv = settlement_csv(&run_id, n, &day.to_string());
+    reset_peak();
+    let phase = Instant::now();
+    let lines = parse_csv(psp, &csv)?;
+    let name = format!("bench-{run_id}.csv");
+    let draft = ReportDraft {
+        psp,
+        source: ReportSource::Csv,
+        name: &name,
+        day: Some(day),
+        content: csv.as_bytes(),
+        lines: &lines,
+    };
+    let imported = store.import_settlement_report(draft).await?;
+    drop(lines);
+    report("import (parse + store)", n, phase);
+    if imported.lines_stored != n as u64 {
+        bail!("stored {} lines of {n} (was this day imported before?)", imported.lines_stored);
+    }
+
+    let policy = MatchPolicy { window_days: 0, fee_tolerance_bps: 10, fee_tolerance_minor: 2 };
+    reset_peak();
+    let phase = Instant::now();
+    let (day_report, findings) = store.match_settlement_day(psp, day, &CONTRACT, &policy).await?;
+    report("matching (both directions)", n, phase);
+    reset_peak();
+    let phase = Instant::now();
+    let (kept, _) = store.keep_findings(psp, day, &findings).await?;
+    report("keeping breaks", findings.len().max(1), phase);
+    reset_peak();
+    let phase = Instant::now();
+    let parts = store.book_settlement(psp, day, &CONTRACT).await?;
+    report("booking the settlement", n, phase);
+    println!(
+        "day {day}: {} lines, {} matched, {} breaks ({} new), {} settlement part(s)",
+        day_report.lines,
+        day_report.matched,
+        findings.len(),
+        kept.new,
+        parts.len()
+    );
+    let over = findings.iter().filter(|f| f.kind == payments_recon::BreakKind::AmountOver).count();
+    if over != n / BREAK_EVERY {
+        bail!("{over} amount breaks found where {} were written", n / BREAK_EVERY);
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn order_id(run_id: &str, i: usize) -> String {
+    format!("br-{run_id}-{i:06}")
+}
+
+async fn seed_checkout(store: &Store, run_id: &str, c: usize, n: usize) -> anyhow::Result<()> {
+    let ids: Vec<String> =
+        (c * ORDERS_PER_CHECKOUT..((c + 1) * ORDERS_PER_CHECKOUT).min(n)).map(|i| order_id(run_id, i)).collect();
+    let orders: Vec<_> = ids
+        .iter()
+        .map(|id| json!({"seller_account": "bench-seller", "amount": "10.00", "currency": "USD", "payment_order_id": id}))
+        .collect();
+    let body = json!({
+        "checkout_id": format!("brc-{run_id}-{c}"),
+        "buyer_info": {"buyer_id": "bench"},
+        "credit_card_info": {"token": "pm_card_visa"},
+        "payment_orders": orders,
+    });
+    let checkout = NewCheckout::parse(draft_from_json(&body).map_err(|e| anyhow::anyhow!("{e:?}"))?)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    store.create_checkout(&checkout, None).await?;
+    for id in ids {
+        let order = PaymentOrderId::parse(&id)?;
+        store.transition(&order, &Transition::to(PaymentOrderStatus::Executing, "bench")).await?;
+        let mut captured = Transition::to(PaymentOrderStatus::Success, "bench capture");
+        captured.psp_reference = Some(format!("pi_{id}"));
+        store.transition(&order, &captured).await?;
+        store.post_order_ledger(&order).await?;
+    }
+    Ok(())
+}
+
+/// The PSP's CSV of the day: one charge per order, every [`BREAK_EVERY`]th one a minor unit off.
+fn settlement_csv(run_id: &str, n: usize, day: &str) -> String {
+    let mut csv = String::with_capacity(n * 120);
+    csv.push_str(payments_recon::parse::CSV_COLUMNS.join(",").as_str());
+    csv.push('\n');
+    for i in 0..n {
+        let id = order_id(run_id, i);
+        let amount: i64 = if i % BREAK_EVERY == BREAK_EVERY - 1 { 1_001 } else { 1_000 };
+        let fee = CONTRACT.fee_minor(amount, "USD");
+        let _ = writeln!(csv, "stripe,txn_{id},pi_{id},{id},charge,{amount},{fee},{},usd,{day},", amount - fee);
+    }
+    csv
+}
