@@ -162,7 +162,7 @@ async fn settlement_csv() {
     assert_eq!(
         lines[0],
         "psp,transaction_id,payment_reference,order_id,type,amount_minor,fee_minor,net_minor,\
-         currency,sold_date,paid_out_date"
+         currency,sold_date,paid_out_date,refund_id"
     );
     assert_eq!(lines.len(), 3, "{csv}");
     let charge: Vec<&str> = lines[1].split(',').collect();
@@ -174,6 +174,8 @@ async fn settlement_csv() {
     assert_eq!(charge[9], day);
     let refund: Vec<&str> = lines[2].split(',').collect();
     assert_eq!(&refund[4..8], ["refund", "-1000", "0", "-1000"]);
+    assert!(refund[11].starts_with("re_"), "a refund carries its own id: {refund:?}");
+    assert_eq!(charge[11], "", "a charge has none");
 
     let empty = sim.get("/_sim/settlements/toss/2001-01-01.csv").await;
     assert_eq!(empty.text().await.unwrap().lines().count(), 1);

@@ -26,7 +26,12 @@ pub const CSV_COLUMNS: [&str; 11] = [
     "paid_out_date",
 ];
 
-/// Reads a settlement CSV (RFC 4180, a header row naming [`CSV_COLUMNS`]) of `psp`.
+/// An optional column: a refund's own PSP id (Stripe `re_...`, Toss the cancel's transaction
+/// key), which pairs it with our refund by id rather than by amount.
+pub const CSV_REFUND_ID_COLUMN: &str = "refund_id";
+
+/// Reads a settlement CSV (RFC 4180, a header row naming [`CSV_COLUMNS`], and optionally
+/// [`CSV_REFUND_ID_COLUMN`]) of `psp`.
 pub fn parse_csv(psp: Psp, text: &str) -> Result<Vec<SettlementLine>, LineError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| LineError::Report(format!("CSV header: {e}")))?.clone();
@@ -37,6 +42,7 @@ pub fn parse_csv(psp: Psp, text: &str) -> Result<Vec<SettlementLine>, LineError>
             .ok_or_else(|| LineError::Report(format!("CSV header has no {name:?} column")))
     };
     let columns: Vec<usize> = CSV_COLUMNS.iter().map(|name| column(name)).collect::<Result<_, _>>()?;
+    let refund_id = column(CSV_REFUND_ID_COLUMN).ok();
     let mut records = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| LineError::Report(format!("CSV: {e}")))?;
@@ -52,7 +58,13 @@ pub fn parse_csv(psp: Psp, text: &str) -> Result<Vec<SettlementLine>, LineError>
         let raw = text.get(*start..end).unwrap_or_default().trim_end_matches(['\r', '\n']);
         let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let field = |i: usize| record.get(columns[i]).unwrap_or_default().trim();
-        lines.push(csv_line(psp, line_no, raw, field).map_err(|e| e.at(line_no))?);
+        let mut line = csv_line(psp, line_no, raw, field).map_err(|e| e.at(line_no))?;
+        line.refund_reference = refund_id
+            .and_then(|i| record.get(i))
+            .map(str::trim)
+            .filter(|id| !id.is_empty() && line.kind == LineKind::Refund)
+            .map(str::to_owned);
+        lines.push(line);
     }
     Ok(lines)
 }

@@ -40,7 +40,7 @@ use crate::state::SimState;
 pub const PAYOUT_DELAY_DAYS: i64 = 2;
 /// Header row of the CSV download.
 pub const CSV_HEADER: &str = "psp,transaction_id,payment_reference,order_id,type,amount_minor,\
-                              fee_minor,net_minor,currency,sold_date,paid_out_date";
+                              fee_minor,net_minor,currency,sold_date,paid_out_date,refund_id";
 
 /// Whether an entry moved money in or out (`charge` / `refund` on the
 /// wire of the admin endpoints).
@@ -198,6 +198,8 @@ async fn csv(State(sim): State<Arc<SimState>>, Path((psp, file)): Path<(String, 
             entry.currency.clone(),
             entry.sold_date.to_string(),
             entry.paid_out_date.to_string(),
+            // A refund's own PSP id (Stripe `re_...`, Toss the cancel's transaction key).
+            if entry.kind == EntryKind::Refund { entry.source.clone() } else { String::new() },
         ];
         let quoted: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
         out.push_str(&quoted.join(","));

@@ -104,3 +104,14 @@ fn stripe_balance_transactions() {
     assert_eq!(dispute.payment_reference, None);
     assert!(parse_stripe_balance_transactions(r#"{"data":[{"id":"txn_1"}]}"#, 1).is_err());
 }
+
+/// The optional `refund_id` column gives a refund line its own PSP id.
+#[test]
+fn csv_refund_ids() {
+    let header = format!("{},refund_id", CSV.lines().next().unwrap());
+    let text = format!(
+        "{header}\nstripe,txn_1,pi_1,po-1,charge,1000,59,941,usd,2026-12-01,,\nstripe,txn_2,pi_1,po-1,refund,-500,0,-500,usd,2026-12-01,,re_9\n"
+    );
+    let lines = parse_csv(Psp::Stripe, &text).unwrap();
+    assert_eq!((lines[0].refund_reference.as_deref(), lines[1].refund_reference.as_deref()), (None, Some("re_9")));
+}
