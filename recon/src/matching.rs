@@ -163,7 +163,13 @@ pub fn match_payment(payment: Payment<'_>, day: Day, contract: &FeeContract, pol
     for line in payment.lines.iter().filter(|l| l.kind == LineKind::Refund && l.sold_date == day) {
         if unmatched_lines.contains(&line.transaction_id.as_str()) {
             let detail = format!("the PSP refunded {} that we have no refund for", -line.amount_minor);
-            verdict.findings.push(line_finding(BreakKind::RefundMissingInBooks, line, detail));
+            let mut finding = line_finding(BreakKind::RefundMissingInBooks, line, detail);
+            // A refund line may not name the order (Stripe's refund object has no metadata of
+            // ours): the payment's order is the one refunded.
+            if finding.order_id.is_none() {
+                finding.order_id = payment.orders.first().map(|o| o.order_id.clone());
+            }
+            verdict.findings.push(finding);
         } else {
             verdict.matched.push(line.transaction_id.clone());
         }
