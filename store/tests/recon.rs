@@ -88,7 +88,13 @@ async fn a_report_is_stored_once_and_never_changed() {
             import(&store, "day-2.csv", &[rows[1].clone(), row("txn_c", "pi_c", "po-c", 3_000, 0, "USD")]).await;
         assert_eq!((later.lines_stored, later.repeated), (2, 1));
         assert_eq!(store.settlement_line_count(Psp::Stripe, today()).await.unwrap(), 3, "each movement once");
-        for sql in ["UPDATE recon_line SET amount_minor = 1", "DELETE FROM recon_line", "DELETE FROM recon_file"] {
+        let mut refused =
+            vec!["UPDATE recon_line SET amount_minor = 1", "DELETE FROM recon_line", "DELETE FROM recon_file"];
+        refused.push("UPDATE recon_file SET name = 'x'");
+        if store.backend() == payments_store::Backend::Postgres {
+            refused.extend(["TRUNCATE recon_line", "TRUNCATE recon_file CASCADE"]);
+        }
+        for sql in refused {
             let error = sqlx::query(sql).execute(store.pool()).await.expect_err(sql).to_string();
             assert!(error.contains("is append-only"), "{sql}: {error}");
         }
