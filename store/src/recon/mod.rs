@@ -123,10 +123,8 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let mut repeated = 0;
-        for line in draft.lines {
-            if insert_line(&mut tx, draft.psp, file_id, line).await? {
-                repeated += 1;
-            }
+        for chunk in draft.lines.chunks(IMPORT_CHUNK_LINES) {
+            repeated += insert_chunk(&mut tx, draft.psp, file_id, chunk).await?;
         }
         tx.commit().await?;
         let lines_stored = u64::try_from(draft.lines.len()).unwrap_or(u64::MAX);
@@ -155,52 +153,107 @@ impl Store {
     }
 }
 
-/// Stores one line; a movement stored before (same PSP and transaction id) is stored as a copy
-/// pointing at its first line. Answers whether it was a copy.
-async fn insert_line(
+/// Lines written per multi-row INSERT (16 values each: far below both databases' limits on
+/// bind parameters).
+const IMPORT_CHUNK_LINES: usize = 200;
+
+/// Stores a chunk of lines. A movement stored before (same PSP and transaction id, in an
+/// earlier report or earlier in this one) is stored as a copy pointing at its first line.
+/// Answers how many were copies.
+async fn insert_chunk(
     tx: &mut Transaction<'static, Any>,
     psp: Psp,
     file_id: i64,
-    line: &SettlementLine,
-) -> Result<bool, StoreError> {
-    let first: Option<i64> =
-        sqlx::query("SELECT line_id FROM recon_line WHERE psp = $1 AND transaction_id = $2 AND duplicate_of IS NULL")
-            .bind(psp.as_str())
-            .bind(line.transaction_id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-    if line.net_minor != line.amount_minor.saturating_sub(line.fee_minor) {
-        return Err(StoreError::Precondition(format!(
-            "line {}: net {} is not amount {} minus fee {}",
-            line.line_no, line.net_minor, line.amount_minor, line.fee_minor
-        )));
+    chunk: &[SettlementLine],
+) -> Result<u64, StoreError> {
+    for line in chunk {
+        if line.net_minor != line.amount_minor.saturating_sub(line.fee_minor) {
+            return Err(StoreError::Precondition(format!(
+                "line {}: net {} is not amount {} minus fee {}",
+                line.line_no, line.net_minor, line.amount_minor, line.fee_minor
+            )));
+        }
     }
-    sqlx::query(
-        "INSERT INTO recon_line (file_id, line_no, psp, kind, transaction_id, payment_reference, order_id, \
-         refund_reference, amount_minor, fee_minor, net_minor, currency, sold_date, paid_out_date, raw, duplicate_of) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(file_id)
-    .bind(i64::from(line.line_no))
-    .bind(psp.as_str())
-    .bind(line.kind.as_str())
-    .bind(line.transaction_id.as_str())
-    .bind(line.payment_reference.as_deref())
-    .bind(line.order_id.as_deref())
-    .bind(line.refund_reference.as_deref())
-    .bind(line.amount_minor)
-    .bind(line.fee_minor)
-    .bind(line.net_minor)
-    .bind(line.currency.as_str())
-    .bind(line.sold_date.to_string())
-    .bind(line.paid_out_date.map(|d| d.to_string()))
-    .bind(line.raw.as_str())
-    .bind(first)
-    .execute(&mut **tx)
-    .await?;
-    Ok(first.is_some())
+    let ids: Vec<&str> = chunk.iter().map(|l| l.transaction_id.as_str()).collect();
+    let first = first_copies(tx, psp, &ids).await?;
+    // Lines whose movement is new and first in the chunk go in one statement; the rest (copies)
+    // one by one, once their first line has its id.
+    let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let (fresh, copies): (Vec<&SettlementLine>, Vec<&SettlementLine>) = chunk
+        .iter()
+        .partition(|l| !first.contains_key(l.transaction_id.as_str()) && seen.insert(l.transaction_id.as_str()));
+    if !fresh.is_empty() {
+        let rows: Vec<String> =
+            (0..fresh.len()).map(|row| format!("({})", placeholders(row * LINE_VALUES + 1, LINE_VALUES))).collect();
+        let sql = format!("INSERT INTO recon_line ({LINE_INSERT_COLUMNS}) VALUES {}", rows.join(", "));
+        let mut query = sqlx::query(&sql);
+        for line in &fresh {
+            query = bind_line(query, psp, file_id, line, None);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    if copies.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = copies.iter().map(|l| l.transaction_id.as_str()).collect();
+    let first = first_copies(tx, psp, &ids).await?;
+    for line in &copies {
+        let of = first.get(line.transaction_id.as_str()).copied();
+        let sql = format!("INSERT INTO recon_line ({LINE_INSERT_COLUMNS}) VALUES ({})", placeholders(1, LINE_VALUES));
+        bind_line(sqlx::query(&sql), psp, file_id, line, of).execute(&mut **tx).await?;
+    }
+    Ok(u64::try_from(copies.len()).unwrap_or(u64::MAX))
+}
+
+/// Columns an imported line is written with, in [`bind_line`]'s order.
+const LINE_INSERT_COLUMNS: &str = "file_id, line_no, psp, kind, transaction_id, payment_reference, order_id, \
+    refund_reference, amount_minor, fee_minor, net_minor, currency, sold_date, paid_out_date, raw, duplicate_of";
+/// How many values [`LINE_INSERT_COLUMNS`] names.
+const LINE_VALUES: usize = 16;
+
+fn bind_line<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    psp: Psp,
+    file_id: i64,
+    line: &'q SettlementLine,
+    duplicate_of: Option<i64>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(file_id)
+        .bind(i64::from(line.line_no))
+        .bind(psp.as_str())
+        .bind(line.kind.as_str())
+        .bind(line.transaction_id.as_str())
+        .bind(line.payment_reference.as_deref())
+        .bind(line.order_id.as_deref())
+        .bind(line.refund_reference.as_deref())
+        .bind(line.amount_minor)
+        .bind(line.fee_minor)
+        .bind(line.net_minor)
+        .bind(line.currency.as_str())
+        .bind(line.sold_date.to_string())
+        .bind(line.paid_out_date.map(|d| d.to_string()))
+        .bind(line.raw.as_str())
+        .bind(duplicate_of)
+}
+
+/// The first stored line of each of `ids` that has one.
+async fn first_copies(
+    tx: &mut Transaction<'static, Any>,
+    psp: Psp,
+    ids: &[&str],
+) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+    let sql = format!(
+        "SELECT transaction_id, line_id FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL \
+         AND transaction_id IN ({})",
+        placeholders(2, ids.len())
+    );
+    let mut query = sqlx::query(&sql).bind(psp.as_str());
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?))).collect()
 }
 
 /// `$first, $first+1, ...` for an IN list of `count` values.
