@@ -44,22 +44,28 @@ pub struct BenchReconArgs {
     pub concurrency: u32,
 }
 
-/// Peak resident memory since the last reset, in MiB (`None` off Linux).
-fn peak_rss_mib() -> Option<f64> {
+/// A memory figure of this process from `/proc/self/status` (`VmHWM`, `VmRSS`), in MiB
+/// (`None` off Linux).
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
 
-/// Resets the peak to the current resident size (Linux: `5` to `clear_refs`).
-fn reset_peak() {
+/// Resets the peak to the current resident size (Linux: `5` to `clear_refs`) and answers that
+/// size: what the phase starts from (memory freed earlier is often kept by the allocator).
+fn reset_peak() -> Option<f64> {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status_mib("VmRSS:")
 }
 
-fn report(phase: &str, lines: usize, started: Instant) {
+fn report(phase: &str, lines: usize, started: Instant, before: Option<f64>) {
     let secs = started.elapsed().as_secs_f64();
-    let peak = peak_rss_mib().map_or_else(|| "n/a".to_owned(), |m| format!("{m:.0} MiB"));
+    let peak = match (status_mib("VmHWM:"), before) {
+        (Some(peak), Some(before)) => format!("{peak:.0} MiB (+{:.0} MiB in the phase)", (peak - before).max(0.0)),
+        _ => "n/a".to_owned(),
+    };
     println!("{phase:<28} {secs:>8.2} s  {:>10.0} lines/s  peak RSS {peak}", lines as f64 / secs.max(1e-9));
 }
 
@@ -84,7 +90,7 @@ pub async fn run(globals: &Globals, args: BenchReconArgs) -> anyhow::Result<()> 
     let psp = Psp::Stripe;
     let day = psp.day_of_ms(i64::try_from(unix_secs()).unwrap_or(i64::MAX).saturating_mul(1_000));
     let csv = settlement_csv(&run_id, n, &day.to_string());
-    reset_peak();
+    let before = reset_peak();
     let phase = Instant::now();
     let lines = parse_csv(psp, &csv)?;
     let name = format!("bench-{run_id}.csv");
@@ -98,24 +104,24 @@ pub async fn run(globals: &Globals, args: BenchReconArgs) -> anyhow::Result<()> 
     };
     let imported = store.import_settlement_report(draft).await?;
     drop(lines);
-    report("import (parse + store)", n, phase);
+    report("import (parse + store)", n, phase, before);
     if imported.lines_stored != n as u64 {
         bail!("stored {} lines of {n} (was this day imported before?)", imported.lines_stored);
     }
 
     let policy = MatchPolicy { window_days: 0, fee_tolerance_bps: 10, fee_tolerance_minor: 2 };
-    reset_peak();
+    let before = reset_peak();
     let phase = Instant::now();
     let (day_report, findings) = store.match_settlement_day(psp, day, &CONTRACT, &policy).await?;
-    report("matching (both directions)", n, phase);
-    reset_peak();
+    report("matching (both directions)", n, phase, before);
+    let before = reset_peak();
     let phase = Instant::now();
     let (kept, _) = store.keep_findings(psp, day, &findings).await?;
-    report("keeping breaks", findings.len().max(1), phase);
-    reset_peak();
+    report("keeping breaks (per break)", findings.len().max(1), phase, before);
+    let before = reset_peak();
     let phase = Instant::now();
     let parts = store.book_settlement(psp, day, &CONTRACT).await?;
-    report("booking the settlement", n, phase);
+    report("booking the settlement", n, phase, before);
     println!(
         "day {day}: {} lines, {} matched, {} breaks ({} new), {} settlement part(s)",
         day_report.lines,

@@ -292,7 +292,7 @@ impl Store {
         let mut raw = Vec::with_capacity(finding.transaction_ids.len());
         for id in finding.transaction_ids.iter().take(20) {
             let row = sqlx::query(
-                "SELECT raw FROM recon_line WHERE psp = $1 AND transaction_id = $2 ORDER BY line_id LIMIT 1",
+                "SELECT raw FROM recon_line WHERE psp = $1 AND transaction_id = $2 AND duplicate_of IS NULL",
             )
             .bind(psp.as_str())
             .bind(id.as_str())

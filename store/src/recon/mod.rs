@@ -27,6 +27,7 @@ use payments_recon::{Day, Psp, SettlementLine};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest report name (a file name or an API query) kept.
 pub const REPORT_NAME_LEN_MAX: usize = 200;
@@ -122,9 +123,17 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
+        // Movements stored by earlier reports, looked up before this one writes anything (the
+        // lookups then never read rows this transaction added, whose statistics the planner
+        // does not have yet); movements of this report as its lines are written.
+        let mut first: BTreeMap<String, i64> = BTreeMap::new();
+        for chunk in draft.lines.chunks(IMPORT_CHUNK_LINES) {
+            let ids: Vec<&str> = chunk.iter().map(|l| l.transaction_id.as_str()).collect();
+            first.extend(first_copies(&mut tx, draft.psp, &ids).await?);
+        }
         let mut repeated = 0;
         for chunk in draft.lines.chunks(IMPORT_CHUNK_LINES) {
-            repeated += insert_chunk(&mut tx, draft.psp, file_id, chunk).await?;
+            repeated += insert_chunk(&mut tx, draft.psp, file_id, chunk, &mut first).await?;
         }
         tx.commit().await?;
         let lines_stored = u64::try_from(draft.lines.len()).unwrap_or(u64::MAX);
@@ -157,14 +166,15 @@ impl Store {
 /// bind parameters).
 const IMPORT_CHUNK_LINES: usize = 200;
 
-/// Stores a chunk of lines. A movement stored before (same PSP and transaction id, in an
-/// earlier report or earlier in this one) is stored as a copy pointing at its first line.
-/// Answers how many were copies.
+/// Stores a chunk of lines. A movement stored before (`first`: its first line, in an earlier
+/// report or earlier in this one) is stored as a copy pointing at that line; the lines written
+/// first are added to `first`. Answers how many were copies.
 async fn insert_chunk(
     tx: &mut Transaction<'static, Any>,
     psp: Psp,
     file_id: i64,
     chunk: &[SettlementLine],
+    first: &mut BTreeMap<String, i64>,
 ) -> Result<u64, StoreError> {
     for line in chunk {
         if line.net_minor != line.amount_minor.saturating_sub(line.fee_minor) {
@@ -174,29 +184,27 @@ async fn insert_chunk(
             )));
         }
     }
-    let ids: Vec<&str> = chunk.iter().map(|l| l.transaction_id.as_str()).collect();
-    let first = first_copies(tx, psp, &ids).await?;
-    // Lines whose movement is new and first in the chunk go in one statement; the rest (copies)
-    // one by one, once their first line has its id.
-    let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    // New movements (each once) go in one statement; copies one by one after it, once their
+    // first line has its id.
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
     let (fresh, copies): (Vec<&SettlementLine>, Vec<&SettlementLine>) = chunk
         .iter()
         .partition(|l| !first.contains_key(l.transaction_id.as_str()) && seen.insert(l.transaction_id.as_str()));
     if !fresh.is_empty() {
         let rows: Vec<String> =
             (0..fresh.len()).map(|row| format!("({})", placeholders(row * LINE_VALUES + 1, LINE_VALUES))).collect();
-        let sql = format!("INSERT INTO recon_line ({LINE_INSERT_COLUMNS}) VALUES {}", rows.join(", "));
+        let sql = format!(
+            "INSERT INTO recon_line ({LINE_INSERT_COLUMNS}) VALUES {} RETURNING transaction_id, line_id",
+            rows.join(", ")
+        );
         let mut query = sqlx::query(&sql);
         for line in &fresh {
             query = bind_line(query, psp, file_id, line, None);
         }
-        query.execute(&mut **tx).await?;
+        for row in query.fetch_all(&mut **tx).await? {
+            first.insert(row.try_get(0)?, row.try_get(1)?);
+        }
     }
-    if copies.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<&str> = copies.iter().map(|l| l.transaction_id.as_str()).collect();
-    let first = first_copies(tx, psp, &ids).await?;
     for line in &copies {
         let of = first.get(line.transaction_id.as_str()).copied();
         let sql = format!("INSERT INTO recon_line ({LINE_INSERT_COLUMNS}) VALUES ({})", placeholders(1, LINE_VALUES));
@@ -242,7 +250,7 @@ async fn first_copies(
     tx: &mut Transaction<'static, Any>,
     psp: Psp,
     ids: &[&str],
-) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+) -> Result<BTreeMap<String, i64>, StoreError> {
     let sql = format!(
         "SELECT transaction_id, line_id FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL \
          AND transaction_id IN ({})",
