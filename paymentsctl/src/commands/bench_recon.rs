@@ -86,6 +86,11 @@ pub async fn run(globals: &Globals, args: BenchReconArgs) -> anyhow::Result<()> 
         "seeded {n} captured orders with their pay-in ledger transactions in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    if store.backend() == payments_store::Backend::Postgres {
+        // A deployment's orders and ledger have statistics (autovacuum); fresh seed rows do not.
+        sqlx::query("ANALYZE payment_order").execute(store.pool()).await?;
+        sqlx::query("ANALYZE ledger_transaction").execute(store.pool()).await?;
+    }
 
     let psp = Psp::Stripe;
     let day = psp.day_of_ms(i64::try_from(unix_secs()).unwrap_or(i64::MAX).saturating_mul(1_000));

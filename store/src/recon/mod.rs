@@ -29,6 +29,9 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A report of at least this many lines is followed by `ANALYZE recon_line` on PostgreSQL.
+const ANALYZE_AFTER_LINES: u64 = 1_000;
+
 /// Longest report name (a file name or an API query) kept.
 pub const REPORT_NAME_LEN_MAX: usize = 200;
 
@@ -137,6 +140,15 @@ impl Store {
         }
         tx.commit().await?;
         let lines_stored = u64::try_from(draft.lines.len()).unwrap_or(u64::MAX);
+        if self.backend() == crate::Backend::Postgres && lines_stored >= ANALYZE_AFTER_LINES {
+            // The day is matched right after: give the planner the new lines' statistics now
+            // rather than at autovacuum's next round (a plan made without them scans the table
+            // for every page). Only the table's owner may: a service role is refused, and then
+            // autovacuum's statistics are what the matching gets.
+            if let Err(e) = sqlx::query("ANALYZE recon_line").execute(self.pool()).await {
+                tracing::warn!(error = %e, "ANALYZE recon_line refused; the planner waits for autovacuum's statistics");
+            }
+        }
         tracing::info!(psp = %draft.psp, file_id, lines_stored, repeated, "settlement report imported");
         Ok(ImportOutcome { file_id, lines_stored, repeated, already_imported: false, sha256 })
     }
