@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod expected;
 
+use expected::Expected;
+
 /// Payments (or our captures) read per page: bounds memory and the size of IN lists.
 pub const RECON_PAGE_KEYS: usize = 500;
 
@@ -85,8 +87,9 @@ impl Store {
             }
         }
         let window_closes = day.plus_days(-policy.window_days.max(0));
-        findings.extend(self.unreported_captures(psp, window_closes, day, &mut report).await?);
-        findings.extend(self.unreported_refunds(psp, window_closes, day, &mut report).await?);
+        for expected in [Expected::Captures, Expected::Refunds] {
+            findings.extend(self.unreported(psp, window_closes, day, expected, &mut report).await?);
+        }
         let mut counts: BTreeMap<BreakKind, u64> = BTreeMap::new();
         for finding in &findings {
             *counts.entry(finding.kind).or_default() += 1;

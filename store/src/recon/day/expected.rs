@@ -23,94 +23,72 @@ struct Booked {
     refund_id: Option<String>,
 }
 
+/// What a booking of ours expects the PSP to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expected {
+    /// A capture (a pay-in ledger transaction): a charge line.
+    Captures,
+    /// A refund or reversal (its ledger transaction): a refund line it pairs with.
+    Refunds,
+}
+
 impl Store {
-    /// Our captures booked from `closes` to `day` without a charge line: breaks on `closes`,
-    /// timing after it.
-    pub(super) async fn unreported_captures(
+    /// Our bookings of `expected` from `closes` to `day` (the PSP's days) that the PSP has not
+    /// reported: breaks when booked on `closes`, timing (counted in `report`) after it.
+    pub(super) async fn unreported(
         &self,
         psp: Psp,
         closes: Day,
         day: Day,
+        expected: Expected,
         report: &mut DayReport,
     ) -> Result<Vec<Finding>, StoreError> {
+        let kinds: &[&str] = match expected {
+            Expected::Captures => &[crate::ledger::PAYIN_LEDGER_KIND],
+            Expected::Refunds => &[REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND],
+        };
+        let window = (psp.day_start_ms(closes), psp.day_start_ms(day.plus_days(1)));
         let mut findings = Vec::new();
-        let mut on = closes;
-        while on <= day {
-            let mut after = (i64::MIN, String::new());
-            loop {
-                let page = self.booked_page(psp, on, &[crate::ledger::PAYIN_LEDGER_KIND], &after).await?;
-                let Some((last, _)) = page.last() else { break };
-                after = last.clone();
-                let booked: Vec<Booked> = page.into_iter().map(|(_, b)| b).collect();
-                let reported = self.reported_charges(psp, &booked).await?;
-                for item in booked.iter().filter(|b| !reported(b)) {
-                    if on == closes {
-                        findings.push(missing_at_psp(item, closes));
-                    } else {
-                        report.in_window += 1;
+        let mut after = (i64::MIN, String::new());
+        loop {
+            let page = self.booked_page(window, kinds, &after).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.clone();
+            let mut missing = Vec::new();
+            match expected {
+                Expected::Captures => {
+                    let items: Vec<&Booked> = page.iter().map(|(_, b)| b).collect();
+                    let reported = self.reported_charges(psp, &items).await?;
+                    missing.extend(page.iter().filter(|(_, b)| !reported(b)));
+                }
+                Expected::Refunds => {
+                    for entry in &page {
+                        if !self.refund_reported(psp, &entry.1).await? {
+                            missing.push(entry);
+                        }
                     }
                 }
             }
-            on = on.plus_days(1);
+            for ((booked_at_ms, _), item) in missing {
+                if psp.day_of_ms(*booked_at_ms) == closes {
+                    findings.push(unreported_finding(expected, item, closes));
+                } else {
+                    report.in_window += 1;
+                }
+            }
         }
         Ok(findings)
     }
 
-    /// Our refunds and reversals booked from `closes` to `day` that no refund line pairs with.
-    pub(super) async fn unreported_refunds(
-        &self,
-        psp: Psp,
-        closes: Day,
-        day: Day,
-        report: &mut DayReport,
-    ) -> Result<Vec<Finding>, StoreError> {
-        let mut findings = Vec::new();
-        let mut on = closes;
-        while on <= day {
-            let mut after = (i64::MIN, String::new());
-            loop {
-                let kinds = [REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND];
-                let page = self.booked_page(psp, on, &kinds, &after).await?;
-                let Some((last, _)) = page.last() else { break };
-                after = last.clone();
-                for (_, item) in page {
-                    if self.refund_reported(psp, &item).await? {
-                        continue;
-                    }
-                    if on == closes {
-                        findings.push(Finding {
-                            kind: BreakKind::RefundMissingAtPsp,
-                            subject: item.refund_id.clone().unwrap_or_default(),
-                            order_id: Some(item.order_id.clone()),
-                            transaction_ids: Vec::new(),
-                            amount_minor: item.amount_minor,
-                            currency: item.currency.clone(),
-                            detail: format!(
-                                "we refunded {} {} on {closes}; the PSP reports no such refund",
-                                item.amount_minor, item.currency
-                            ),
-                        });
-                    } else {
-                        report.in_window += 1;
-                    }
-                }
-            }
-            on = on.plus_days(1);
-        }
-        Ok(findings)
-    }
-
-    /// A page of ledger transactions of `kinds` booked on `on` (the PSP's day), after `after`
-    /// (time, id), with their orders (and, for a refund's `{refund_id}:ledger`, its refund:
+    /// A page of ledger transactions of `kinds` booked within `window` (unix ms, end excluded),
+    /// after `after` (time, id), with their orders (and, for a refund's `{refund_id}:ledger`, its refund:
     /// the id less its 7-byte `:ledger` suffix, found through the refund's primary key).
     async fn booked_page(
         &self,
-        psp: Psp,
-        on: Day,
+        (start, end): (i64, i64),
         kinds: &[&str],
         after: &(i64, String),
     ) -> Result<Vec<((i64, String), Booked)>, StoreError> {
-        let (start, end) = (psp.day_start_ms(on), psp.day_start_ms(on.plus_days(1)));
         let sql = format!(
             "SELECT t.id, t.created_at_ms, o.payment_order_id, o.checkout_id, o.psp_reference, o.amount_minor, \
              o.currency, r.refund_id, r.amount_minor AS refund_minor FROM ledger_transaction t \
@@ -152,7 +130,7 @@ impl Store {
     async fn reported_charges(
         &self,
         psp: Psp,
-        booked: &[Booked],
+        booked: &[&Booked],
     ) -> Result<impl Fn(&Booked) -> bool + use<>, StoreError> {
         let references: Vec<String> = booked.iter().filter_map(|b| b.psp_reference.clone()).collect();
         let ids: Vec<String> = booked.iter().flat_map(|b| [b.order_id.clone(), b.checkout_id.clone()]).collect();
@@ -210,18 +188,30 @@ impl Store {
     }
 }
 
-fn missing_at_psp(item: &Booked, closes: Day) -> Finding {
+fn unreported_finding(expected: Expected, item: &Booked, closes: Day) -> Finding {
+    let (kind, subject, detail) = match expected {
+        Expected::Captures => (
+            BreakKind::MissingAtPsp,
+            item.order_id.clone(),
+            format!(
+                "we booked a capture of {} {} on {closes}; the PSP reports none by the end of the settlement window",
+                item.amount_minor, item.currency
+            ),
+        ),
+        Expected::Refunds => (
+            BreakKind::RefundMissingAtPsp,
+            item.refund_id.clone().unwrap_or_default(),
+            format!("we refunded {} {} on {closes}; the PSP reports no such refund", item.amount_minor, item.currency),
+        ),
+    };
     Finding {
-        kind: BreakKind::MissingAtPsp,
-        subject: item.order_id.clone(),
+        kind,
+        subject,
         order_id: Some(item.order_id.clone()),
         transaction_ids: Vec::new(),
         amount_minor: item.amount_minor,
         currency: item.currency.clone(),
-        detail: format!(
-            "we booked a capture of {} {} on {closes}; the PSP reports none by the end of the settlement window",
-            item.amount_minor, item.currency
-        ),
+        detail,
     }
 }
 
@@ -252,7 +242,7 @@ impl Store {
                 refund_id: None,
             };
             let reported = if kind == BreakKind::MissingAtPsp.as_str() {
-                let seen = self.reported_charges(psp, std::slice::from_ref(&item)).await?;
+                let seen = self.reported_charges(psp, &[&item]).await?;
                 seen(&item)
             } else {
                 item.refund_id = Some(subject);
