@@ -11,7 +11,7 @@
 use crate::admin::{self, AdminTarget};
 use crate::cli::Globals;
 use crate::commands::review::resolve_operator;
-use crate::commands::{print_json, unix_millis};
+use crate::commands::{cut, print_json, text_table, unix_millis};
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
 use payments_proto::payments_v1 as pb;
@@ -238,29 +238,7 @@ pub fn table(letters: &[pb::DeadLetter], now_ms: i64) -> String {
             ]
         })
         .collect();
-    let header = ["ID", "STATUS", "ATTEMPTS", "STEP", "REASON", "AGE"].map(str::to_owned);
-    let mut widths = [0usize; 6];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row.iter().zip(widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// `text` cut to `max` characters, marked with "..." when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(3)).collect();
-    format!("{kept}...")
+    text_table(["ID", "STATUS", "ATTEMPTS", "STEP", "REASON", "AGE"], &rows)
 }
 
 /// A duration in the largest whole unit: `45s`, `12m`, `3h`, `2d`.

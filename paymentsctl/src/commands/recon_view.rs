@@ -2,6 +2,7 @@
 //! table or with every field, and their JSON. Amounts are printed in the currency's major units
 //! from the integer minor units of the report, never through a float.
 
+use crate::commands::{cut, text_table};
 use payments_domain::{Currency, Money};
 use payments_proto::payments_v1 as pb;
 use payments_workflows::recon_contract::ReconReport;
@@ -177,19 +178,7 @@ pub fn breaks_table(breaks: &[pb::ReconBreak], next_after_id: i64) -> String {
             ]
         })
         .collect();
-    let header = ["ID", "STATUS", "CLASS", "KIND", "PSP", "DAY", "AMOUNT", "SUBJECT"].map(str::to_owned);
-    let mut widths = [0usize; 8];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row.iter().zip(widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = text_table(["ID", "STATUS", "CLASS", "KIND", "PSP", "DAY", "AMOUNT", "SUBJECT"], &rows);
     if next_after_id != 0 {
         let _ = writeln!(out, "more: --after-id {next_after_id}");
     }
@@ -209,12 +198,4 @@ pub fn import_details(i: &pb::SettlementImport) -> String {
     );
     line(&mut out, "sha256", &i.sha256);
     out
-}
-
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(3)).collect();
-    format!("{kept}...")
 }
