@@ -1,7 +1,8 @@
 //! Matching one PSP's day in pages: the day's lines grouped by PSP payment (at most
 //! [`RECON_PAGE_KEYS`] payments in memory at once), then what we booked that the PSP should
 //! have reported by now (the captures and refunds of the day the settlement window closes).
-//! The matcher itself is `payments_recon::match_payment`; this reads both sides for it.
+//! The matcher itself is `payments_recon::match_payment`; this reads both sides for it. Also
+//! here: reading one stored line, and the refunds approved fixes made (written and read).
 
 use super::placeholders;
 use crate::{Store, StoreError};
@@ -363,4 +364,59 @@ fn order_from_row(row: &AnyRow) -> Result<(OurOrder, Option<String>, String), St
         currency: row.try_get("currency")?,
     };
     Ok((order, row.try_get("psp_reference")?, row.try_get("checkout_id")?))
+}
+
+impl Store {
+    /// Remembers a refund an approved fix made at the PSP (once per break: the same call again
+    /// changes nothing).
+    pub async fn record_fix_refund(
+        &self,
+        break_id: i64,
+        psp: Psp,
+        payment_reference: &str,
+        amount: payments_domain::Money,
+        psp_refund_reference: &str,
+    ) -> Result<(), StoreError> {
+        let refund_id = format!("recon-break-{break_id}");
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT 1 FROM recon_fix_refund WHERE refund_id = $1")
+            .bind(&refund_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            sqlx::query(
+                "INSERT INTO recon_fix_refund (refund_id, break_id, psp, payment_reference, amount_minor, currency, \
+                 psp_refund_reference, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&refund_id)
+            .bind(break_id)
+            .bind(psp.as_str())
+            .bind(payment_reference)
+            .bind(amount.amount_minor())
+            .bind(amount.currency().code())
+            .bind(psp_refund_reference)
+            .bind(crate::now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A settlement line by PSP and transaction id (its first copy).
+    pub async fn settlement_line(
+        &self,
+        psp: Psp,
+        transaction_id: &str,
+    ) -> Result<Option<payments_recon::SettlementLine>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM recon_line WHERE psp = $1 AND transaction_id = $2 AND duplicate_of IS NULL",
+            LINE_COLUMNS
+        ))
+        .bind(psp.as_str())
+        .bind(transaction_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| line_from_row(&r)).transpose()
+    }
 }
