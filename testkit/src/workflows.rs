@@ -16,16 +16,17 @@ impl Stack {
     }
 
     /// Deletes a workflow's execution and history, as namespace retention does after its
-    /// period; waits until Temporal no longer knows it. (The server deletes asynchronously; the
-    /// dev server takes up to about half a minute. The request is repeated until the execution
-    /// is gone.)
+    /// period; waits until Temporal no longer knows it. (The server deletes asynchronously, and
+    /// by default only after visibility has processed the close, which can take minutes under
+    /// load: `scripts/test.sh` starts its dev server without that wait. The request is repeated
+    /// until the execution is gone.)
     pub async fn delete_workflow(&self, workflow_id: &str) {
         use temporalio_client::tonic::IntoRequest;
         use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
         use temporalio_common::protos::temporal::api::workflowservice::v1::DeleteWorkflowExecutionRequest;
         let client = self.temporal().await;
         let handle = client.get_workflow_handle::<payments_workflows::CheckoutWorkflow>(workflow_id.to_owned());
-        self.poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(90), || async {
+        self.poll_until(&format!("{workflow_id} to be deleted"), Duration::from_secs(180), || async {
             let request = DeleteWorkflowExecutionRequest {
                 namespace: "default".to_owned(),
                 workflow_execution: Some(WorkflowExecution {
