@@ -10,7 +10,7 @@
 //! # Admin
 //!
 //! * `POST /_sim/payouts/scenario` with `{"seller": "<our seller id>", "not_payable"?,
-//!   "slow_kyc_ms"?, "paid_then_failed"?, "hold"?, "fault"?}` replaces that seller's scenario
+//!   "slow_kyc_ms"?, "paid_then_failed"?, "silent_return"?, "hold"?, "fault"?}` replaces that seller's scenario
 //!   (the seller is Toss `refSellerId` / Stripe `metadata[seller_account]`, so a scenario can
 //!   be set before registration) and answers it:
 //!   * `not_payable`: the seller is never identified (Toss stays `APPROVAL_REQUIRED`, Stripe
@@ -20,6 +20,8 @@
 //!   * `paid_then_failed`: each payout is paid, then fails one step later (the bank returned
 //!     it): Stripe `failure_code: account_closed`, Toss `error.code: ACCOUNT_CLOSED`, with both
 //!     webhooks;
+//!   * `silent_return` (with `paid_then_failed`): the failure's webhook is lost; only the
+//!     provider's payout list (`GET /v2/payouts`, `GET /v1/payouts`) shows it;
 //!   * `hold`: payouts stay Toss `REQUESTED` / Stripe `pending` (cancellable) until canceled;
 //!   * `fault`: `server_error_twice` | `rate_limited` | `slow` | `lost_response`, scripted on
 //!     the payout POST by attempt number exactly as the `*_sim_*` payment tokens are.
@@ -86,6 +88,9 @@ pub struct Scenario {
     pub slow_kyc_ms: Option<u64>,
     /// Paid, then failed (`account_closed`).
     pub paid_then_failed: bool,
+    /// With `paid_then_failed`: the failure's webhook is never sent (lost), so only the
+    /// provider's payout list tells (reconciliation's case).
+    pub silent_return: bool,
     /// Payouts stay requested / pending.
     pub hold: bool,
     /// Fault scripted on payout POSTs.
@@ -93,7 +98,27 @@ pub struct Scenario {
     pub fault: Option<ScriptedFault>,
 }
 
+/// What happens to a payout once it is paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterPaid {
+    /// Nothing: it stays paid.
+    Stays,
+    /// The bank returns it, and a webhook says so.
+    Returned,
+    /// The bank returns it; the webhook is lost.
+    ReturnedSilently,
+}
+
 impl Scenario {
+    /// What happens to this seller's payouts once they are paid.
+    pub fn after_paid(&self) -> AfterPaid {
+        match (self.paid_then_failed, self.silent_return) {
+            (false, _) => AfterPaid::Stays,
+            (true, false) => AfterPaid::Returned,
+            (true, true) => AfterPaid::ReturnedSilently,
+        }
+    }
+
     /// The fault kind of this seller's payout POSTs.
     pub fn kind(&self) -> TokenKind {
         match self.fault {

@@ -33,7 +33,7 @@ mod wire;
 
 pub use self::wire::ConnectBook;
 use self::wire::*;
-use super::{PAYOUTS_MAX, Payouts, SELLERS_MAX, step};
+use super::{AfterPaid, PAYOUTS_MAX, Payouts, SELLERS_MAX, step};
 use crate::clock::{DAY_SECS, now_ms, unix_now};
 use crate::execution::{Executed, Post, PostParts, Reply, run_post, with_fault};
 use crate::faults::TokenKind;
@@ -292,7 +292,7 @@ fn new_payout(payouts: &Arc<Payouts>, account_id: &str, params: &Params) -> Resu
             "metadata": metadata(&map), "method": "standard", "source_type": "card", "status": "pending", "type": "bank_account",
         });
         book.stripe.payouts.push(Payout { account: account_id.to_owned(), body: object.clone(), seq, created_at_ms: now_ms() });
-        Ok((object, scenario.hold, scenario.paid_then_failed))
+        Ok((object, scenario.hold, scenario.after_paid()))
     })?;
     payouts.connect_hooks.send(account_id, vec![("payout.created", object.clone())]);
     if !hold {
@@ -303,14 +303,14 @@ fn new_payout(payouts: &Arc<Payouts>, account_id: &str, params: &Params) -> Resu
 }
 
 /// `pending` → `in_transit` → `paid` (→ `failed`, money back in the balance), with events.
-async fn live(payouts: Arc<Payouts>, account: String, id: String, paid_then_failed: bool) {
+async fn live(payouts: Arc<Payouts>, account: String, id: String, after_paid: AfterPaid) {
     let moves = [
         ("pending", "in_transit", "payout.updated"),
         ("in_transit", "paid", "payout.paid"),
         ("paid", "failed", "payout.failed"),
     ];
     for (index, (from, to, event)) in moves.into_iter().enumerate() {
-        if index == 2 && !paid_then_failed {
+        if index == 2 && after_paid == AfterPaid::Stays {
             return;
         }
         step(&payouts).await;
@@ -333,6 +333,9 @@ async fn live(payouts: Arc<Payouts>, account: String, id: String, paid_then_fail
             Some(object)
         });
         let Some(object) = moved else { return };
+        if to == "failed" && after_paid == AfterPaid::ReturnedSilently {
+            return;
+        }
         payouts.connect_hooks.send(&account, vec![(event, object)]);
     }
 }

@@ -43,7 +43,7 @@ mod wire;
 
 pub use self::wire::TossBook;
 use self::wire::*;
-use super::{Book, PAYOUTS_MAX, Payouts, SELLERS_MAX, jwe, step};
+use super::{AfterPaid, Book, PAYOUTS_MAX, Payouts, SELLERS_MAX, jwe, step};
 use crate::clock::{KST_OFFSET_SECS, iso_kst, now_ms, today, unix_now};
 use crate::execution::{Post, PostParts, Reply, run_post, with_fault};
 use crate::faults::TokenKind;
@@ -280,8 +280,12 @@ fn make_payouts(payouts: &Arc<Payouts>, body: &Value) -> Result<Reply, TossError
     Ok(ok(payouts, true, "payout", json!({"items": items})))
 }
 
-/// One item as a payout to make, with its seller's `hold` and `paid_then_failed`.
-fn check_item(book: &Book, item: &Value, batch: &[(Payout, bool, bool)]) -> Result<(Payout, bool, bool), TossError> {
+/// One item as a payout to make, with its seller's `hold` and what happens after it is paid.
+fn check_item(
+    book: &Book,
+    item: &Value,
+    batch: &[(Payout, bool, AfterPaid)],
+) -> Result<(Payout, bool, AfterPaid), TossError> {
     let reference = text(item, "refPayoutId", TEXT_LEN_MAX)?;
     let destination = text(item, "destination", TEXT_LEN_MAX)?;
     let description = text(item, "transactionDescription", DESCRIPTION_CHARS_MAX)?;
@@ -337,16 +341,17 @@ fn check_item(book: &Book, item: &Value, batch: &[(Payout, bool, bool)]) -> Resu
         created_at_ms: now_ms(),
         seq: 0,
     };
-    Ok((payout, scenario.hold, scenario.paid_then_failed))
+    Ok((payout, scenario.hold, scenario.after_paid()))
 }
 
 /// The bank returned a "paid then failed" payout (the simulator's code; Toss documents none).
 const ACCOUNT_CLOSED: Failure = ("ACCOUNT_CLOSED", "입금 계좌가 해지되어 지급이 반환되었습니다.");
 
-/// `IN_PROGRESS` → `COMPLETED` (→ `FAILED` when the bank returns it), with webhooks.
-async fn live(payouts: Arc<Payouts>, id: String, paid_then_failed: bool) {
+/// `IN_PROGRESS` → `COMPLETED` (→ `FAILED` when the bank returns it), with webhooks (but the
+/// return's, when it is to be lost).
+async fn live(payouts: Arc<Payouts>, id: String, after_paid: AfterPaid) {
     let mut moves = vec![("IN_PROGRESS", "COMPLETED", None)];
-    if paid_then_failed {
+    if after_paid != AfterPaid::Stays {
         moves.push(("COMPLETED", "FAILED", Some(ACCOUNT_CLOSED)));
     }
     for (from, to, failure) in moves {
@@ -358,6 +363,9 @@ async fn live(payouts: Arc<Payouts>, id: String, paid_then_failed: bool) {
             Some(payout.json())
         });
         let Some(entity) = moved else { return };
+        if to == "FAILED" && after_paid == AfterPaid::ReturnedSilently {
+            return;
+        }
         send_event(&payouts, "payout.changed", "payout", entity);
     }
 }
