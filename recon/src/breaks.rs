@@ -70,15 +70,24 @@ pub enum BreakKind {
     RefundMissingInBooks,
     /// A refund we booked the PSP has not reported by the end of the window. Class 2.
     RefundMissingAtPsp,
-    /// A payout the provider reports as returned (or failed) after we saw it paid. Class 1: the
-    /// payout's workflow is signalled and books the amount back to the seller.
+    /// A payout the provider reports as failed, returned or canceled while our books still
+    /// have it out (the provider's event was lost). Class 1: the payout's workflow is signalled
+    /// with the provider's report and books the amount back to the seller.
     PayoutReturned,
     /// A payout the provider reports that we have no record of. Class 3.
     PayoutMissingInBooks,
     /// A payout whose amount or currency at the provider is not ours. Class 2.
     PayoutAmountMismatch,
-    /// The clearing account's movements for a settled day do not net to zero and no other
-    /// break of the day explains the difference. Class 3.
+    /// A payout whose outcome the provider and our books disagree on where no workflow can
+    /// fix it: returned after we settled it (its return window had closed), or paid while we
+    /// booked it back. Class 2.
+    PayoutStatusMismatch,
+    /// A payout we sent (the provider gave us its id) that the provider's statement does not
+    /// list by the end of the settlement window. Class 3.
+    PayoutMissingAtProvider,
+    /// For payments whose PSP lines and our rows agree, the ledger's `psp_clearing` postings
+    /// (their pay-ins and refunds) do not equal the lines, so the day's clearing would not net
+    /// to zero once settled and no other break explains it. One per day and currency. Class 3.
     ClearingDrift,
     /// A line of a kind no rule covers (a dispute, an adjustment...). Class 3.
     UnexplainedLine,
@@ -86,7 +95,7 @@ pub enum BreakKind {
 
 impl BreakKind {
     /// Every kind, in a fixed order (the report lists them so).
-    pub const ALL: [BreakKind; 18] = [
+    pub const ALL: [BreakKind; 20] = [
         BreakKind::CaptureUnconfirmed,
         BreakKind::CapturedButFailed,
         BreakKind::UnknownPayment,
@@ -103,6 +112,8 @@ impl BreakKind {
         BreakKind::PayoutReturned,
         BreakKind::PayoutMissingInBooks,
         BreakKind::PayoutAmountMismatch,
+        BreakKind::PayoutStatusMismatch,
+        BreakKind::PayoutMissingAtProvider,
         BreakKind::ClearingDrift,
         BreakKind::UnexplainedLine,
     ];
@@ -113,10 +124,11 @@ impl BreakKind {
         match self {
             CaptureUnconfirmed | FeeWithinTolerance | DuplicateLine | PayoutReturned => BreakClass::Auto,
             CapturedButFailed | MissingAtPsp | AmountOver | AmountUnder | FeeMismatch | DuplicateCapture
-            | RefundMissingInBooks | RefundMissingAtPsp | PayoutAmountMismatch => BreakClass::WorkQueue,
-            UnknownPayment | CurrencyMismatch | PayoutMissingInBooks | ClearingDrift | UnexplainedLine => {
-                BreakClass::Priority
+            | RefundMissingInBooks | RefundMissingAtPsp | PayoutAmountMismatch | PayoutStatusMismatch => {
+                BreakClass::WorkQueue
             }
+            UnknownPayment | CurrencyMismatch | PayoutMissingInBooks | PayoutMissingAtProvider | ClearingDrift
+            | UnexplainedLine => BreakClass::Priority,
         }
     }
 
@@ -150,6 +162,8 @@ impl BreakKind {
             PayoutReturned => "payout_returned",
             PayoutMissingInBooks => "payout_missing_in_books",
             PayoutAmountMismatch => "payout_amount_mismatch",
+            PayoutStatusMismatch => "payout_status_mismatch",
+            PayoutMissingAtProvider => "payout_missing_at_provider",
             ClearingDrift => "clearing_drift",
             UnexplainedLine => "unexplained_line",
         }
@@ -214,6 +228,8 @@ mod tests {
             ("payout_returned", 1),
             ("payout_missing_in_books", 3),
             ("payout_amount_mismatch", 2),
+            ("payout_status_mismatch", 2),
+            ("payout_missing_at_provider", 3),
             ("clearing_drift", 3),
             ("unexplained_line", 3),
         ];

@@ -124,18 +124,35 @@ pub enum LineKind {
     Charge,
     /// A refund or (Toss) cancel: money back to the buyer; amount negative.
     Refund,
+    /// A payout to a seller (a payout provider's statement): amount negative.
+    Payout,
+    /// A payout that came back (failed, returned by the bank, or canceled): amount positive.
+    PayoutReturn,
     /// Anything else the PSP reports (a dispute, an adjustment...), by its own name. No rule
     /// explains it yet, so it is always a class-3 break.
     Other(String),
 }
 
 impl LineKind {
-    /// Stored form: `charge`, `refund` or the PSP's own name.
+    /// Stored form: `charge`, `refund`, `payout`, `payout_return` or the PSP's own name.
     pub fn as_str(&self) -> &str {
         match self {
             LineKind::Charge => "charge",
             LineKind::Refund => "refund",
+            LineKind::Payout => "payout",
+            LineKind::PayoutReturn => "payout_return",
             LineKind::Other(name) => name,
+        }
+    }
+
+    /// A settlement report's own kind name (CSV `type`, Stripe `reporting_category`): a
+    /// charge, a refund, or anything else by its name. A `payout` there is the PSP paying the
+    /// platform, not a seller payout: those come only from payout statements.
+    pub fn from_report(text: &str) -> LineKind {
+        match text {
+            "charge" => LineKind::Charge,
+            "refund" => LineKind::Refund,
+            other => LineKind::Other(other.to_owned()),
         }
     }
 
@@ -144,6 +161,8 @@ impl LineKind {
         match text {
             "charge" => LineKind::Charge,
             "refund" => LineKind::Refund,
+            "payout" => LineKind::Payout,
+            "payout_return" => LineKind::PayoutReturn,
             other => LineKind::Other(other.to_owned()),
         }
     }

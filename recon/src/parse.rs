@@ -83,7 +83,7 @@ fn csv_line<'a>(
     let paid_out_date = optional(10).map(|d| Day::parse(&d)).transpose()?;
     Ok(SettlementLine {
         line_no,
-        kind: LineKind::from_stored(&required(optional(4), "type")?),
+        kind: LineKind::from_report(&required(optional(4), "type")?),
         transaction_id,
         payment_reference: optional(2),
         order_id: optional(3),
@@ -188,7 +188,7 @@ pub fn parse_stripe_balance_transactions(body: &str, first_line_no: u32) -> Resu
 
 fn stripe_line(item: &Value, line_no: u32) -> Result<SettlementLine, LineError> {
     let category = json_str(item, "reporting_category").or_else(|| json_str(item, "type")).unwrap_or("other");
-    let kind = LineKind::from_stored(category);
+    let kind = LineKind::from_report(category);
     let source = item.get("source").filter(|s| s.is_object());
     let from_source = |key: &str| source.and_then(|s| json_str(s, key)).map(str::to_owned);
     let order_id =

@@ -69,8 +69,8 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> an
         .register_activities(PspActivities::new(psp, store.clone(), config.psp_key_rules()))
         .register_activities(OrderActivities::new(store.clone()))
         .register_activities(RefundActivities::new(store.clone()))
-        .register_activities(PayoutActivities::new(store.clone(), payout_providers))
-        .register_activities(ReconActivities::new(store.clone(), recon_sources))
+        .register_activities(PayoutActivities::new(store.clone(), payout_providers.clone()))
+        .register_activities(ReconActivities::new(store.clone(), recon_sources, payout_providers))
         .register_activities(ReconFixActivities::new(store.clone()))
         .graceful_shutdown_period(config.graceful_shutdown())
         .build();

@@ -4,7 +4,8 @@
 //! PSP's settlement day. It imports the day's report,
 //! matches it against our books (breaks kept per fingerprint, so running a day again adds
 //! nothing and heals what was fixed), sends the class-1 fixes through the same workflows as
-//! pay-in (a capture we hold as UNKNOWN: the checkout's janitor is signalled), books the
+//! pay-in and pay-out (a capture we hold as UNKNOWN: the checkout's janitor is signalled; a
+//! payout the provider reports back: the payout's workflow is signalled), books the
 //! settlement, and records its report. Each step retries with backoff; a step that fails past
 //! its attempts fails the run (recorded, `ReconStatus` = `FAILED`), and running the day again
 //! continues where the stored state says.
@@ -16,6 +17,7 @@
 
 use crate::checkout::CheckoutWorkflow;
 use crate::messages::PspEventHint;
+use crate::payout::PayoutWorkflow;
 use crate::recon_contract::{
     BookSettlement, Heal, HealingMark, ImportInput, ImportSettlement, MarkHealing, MatchInput, MatchSettlement,
     RECON_DATE_ATTRIBUTE, RECON_STATUS_ATTRIBUTE, ReconReport, ReconSettings, ReconSettingsFor, RecordRun, RunRecord,
@@ -137,25 +139,31 @@ async fn steps(
     let matching = ctx.execute_activity(MatchSettlement, match_input, long.clone()).await?;
     let (mut heals_sent, mut heals_failed) = (0, 0);
     for heal in &matching.heals {
-        let Heal::AskJanitor { break_id, checkout_id, payment_order_id, psp_reference } = heal;
-        let hint = PspEventHint {
-            event_id: format!("recon-{psp}-{day}-break-{break_id}"),
-            payment_order_id: Some(payment_order_id.clone()),
-            psp_reference: psp_reference.clone(),
-        };
-        let checkout = ctx.external_workflow(checkout_id.workflow_id(), None);
-        let sent = checkout.signal(CheckoutWorkflow::psp_event, hint, SignalWorkflowOptions::default()).await;
-        let action = match sent {
-            Ok(()) => {
-                heals_sent += 1;
-                format!("signalled the janitor of checkout {checkout_id} (psp_event)")
+        let (break_id, sent, action) = match heal {
+            Heal::AskJanitor { break_id, checkout_id, payment_order_id, psp_reference } => {
+                let hint = PspEventHint {
+                    event_id: format!("recon-{psp}-{day}-break-{break_id}"),
+                    payment_order_id: Some(payment_order_id.clone()),
+                    psp_reference: psp_reference.clone(),
+                };
+                let checkout = ctx.external_workflow(checkout_id.workflow_id(), None);
+                let sent = checkout.signal(CheckoutWorkflow::psp_event, hint, SignalWorkflowOptions::default()).await;
+                (break_id, sent, format!("signalled the janitor of checkout {checkout_id} (psp_event)"))
             }
-            // The checkout's workflow has ended: nothing to signal; the break stays open.
-            Err(_) => {
-                heals_failed += 1;
-                continue;
+            Heal::PayoutReturned { break_id, report } => {
+                let payout = ctx.external_workflow(report.payout_id.clone(), None);
+                let sent =
+                    payout.signal(PayoutWorkflow::payout_event, report.clone(), SignalWorkflowOptions::default()).await;
+                let action = format!("signalled payout {} with the provider's {} (payout_event)", report.payout_id, report.status);
+                (break_id, sent, action)
             }
         };
+        if sent.is_err() {
+            // The workflow has ended: nothing to signal; the break stays open for a person.
+            heals_failed += 1;
+            continue;
+        }
+        heals_sent += 1;
         ctx.execute_activity(MarkHealing, HealingMark { break_id: *break_id, action }, short.clone()).await?;
     }
     let settlement =

@@ -3,6 +3,7 @@
 //! the gateway and the activities exchange. Names are explicit, as in [`crate::contract`].
 
 use crate::contract::{CompleteRefundInput, LookupInput, RefundRequest, activity_contract};
+use crate::payout_contract::PayoutReport;
 use payments_domain::{CheckoutId, Money, PaymentOrderId};
 use payments_recon::{BreakKind, Day, FeeContract, MatchPolicy, Psp};
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,12 @@ pub struct ImportSummary {
     pub repeated: u64,
     /// The report's stored id, if one was fetched.
     pub file_id: Option<i64>,
+    /// Lines of the payout provider's statement fetched (payouts and their returns).
+    #[serde(default)]
+    pub payout_lines_fetched: u64,
+    /// Of those, stored now.
+    #[serde(default)]
+    pub payout_lines_stored: u64,
 }
 
 /// Input of [`MatchSettlement`].
@@ -134,6 +141,15 @@ pub enum Heal {
         /// The PSP's payment reference from the line.
         psp_reference: Option<String>,
     },
+    /// The payout provider reports a payout back (failed, returned or canceled) that our books
+    /// still have out: the payout's workflow is signalled (`payout_event`) with the provider's
+    /// report, as its webhook would have, and books it back to the seller.
+    PayoutReturned {
+        /// The break.
+        break_id: i64,
+        /// The provider's report, for the payout's workflow (id = the payout id).
+        report: PayoutReport,
+    },
 }
 
 /// What matching found.
@@ -159,6 +175,12 @@ pub struct MatchSummary {
     pub heals: Vec<Heal>,
     /// Open breaks of the day after the step, per class (1, 2, 3).
     pub open_by_class: [u64; 3],
+    /// Payouts the provider's statement lists (over its lookback) that agree with ours.
+    #[serde(default)]
+    pub payouts_matched: u64,
+    /// Payouts we sent still inside the window without a statement line (timing).
+    #[serde(default)]
+    pub payouts_in_window: u64,
 }
 
 /// Input of [`BookSettlement`].

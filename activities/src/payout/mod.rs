@@ -17,6 +17,7 @@ pub mod toss;
 
 use crate::psp::{PspError, PspFuture};
 use payments_domain::{Money, SellerAccount};
+use payments_recon::{Day, StatementPayout, StatementStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -238,4 +239,36 @@ pub trait PayoutProvider: Send + Sync + 'static {
         order: &'a PayoutOrder,
         provider_payout_id: &'a str,
     ) -> PspFuture<'a, ProviderPayout>;
+
+    /// The provider's payout statement for reconciliation: every payout it lists dated on or
+    /// after `from` (Toss `payoutDate`; Stripe `created`, as a UTC day), read newest first
+    /// until an older one. Stripe lists each connected account of `destinations` in turn;
+    /// Toss lists the platform's payouts and needs none.
+    fn statement<'a>(&'a self, destinations: &'a [String], from: Day) -> PspFuture<'a, Vec<StatementPayout>>;
+}
+
+/// Pages of a payout statement read before giving up (per account for Stripe): 10,000
+/// payouts at 100 a page.
+pub const STATEMENT_PAGES_MAX: usize = 100;
+
+/// A listed payout as a statement item: `day` is the provider's day of it, `raw` the item as
+/// listed, `return_id` the provider's id of the money coming back, when it names one.
+pub fn statement_item(payout: ProviderPayout, day: Day, return_id: Option<String>, raw: String) -> StatementPayout {
+    let status = match payout.status {
+        ProviderPayoutStatus::Requested | ProviderPayoutStatus::InTransit | ProviderPayoutStatus::Paid => {
+            StatementStatus::Out
+        }
+        ProviderPayoutStatus::Failed => StatementStatus::Failed,
+        ProviderPayoutStatus::Canceled => StatementStatus::Canceled,
+    };
+    StatementPayout {
+        provider_payout_id: payout.provider_payout_id,
+        reference: payout.reference,
+        amount_minor: payout.amount.amount_minor(),
+        currency: payout.amount.currency().code().to_owned(),
+        status,
+        return_id,
+        day,
+        raw,
+    }
 }

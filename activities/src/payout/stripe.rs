@@ -13,12 +13,13 @@
 
 use super::{
     PayoutOrder, PayoutProvider, PayoutProviderKind, ProviderEvent, ProviderPayout, ProviderPayoutStatus,
-    ProviderSeller, ProviderSellerStatus, SellerRegistration,
+    ProviderSeller, ProviderSellerStatus, STATEMENT_PAGES_MAX, SellerRegistration, statement_item,
 };
 use crate::psp::http::{self, Answer};
 use crate::psp::stripe::ErrorBody;
 use crate::psp::{PspError, PspFuture, SecretKey};
 use payments_domain::{Currency, Money, SellerAccount};
+use payments_recon::{Day, Psp, StatementPayout};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -85,6 +86,12 @@ pub struct Payout {
     /// Our reference under `payout_reference`.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// When it was created (Unix seconds).
+    #[serde(default)]
+    pub created: i64,
+    /// The balance transaction that gave the money back, once it failed or was canceled.
+    #[serde(default)]
+    pub failure_balance_transaction: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +253,52 @@ impl StripeConnectClient {
         })
     }
 
+    /// The payouts of each account in `destinations` created on or after `from` (UTC),
+    /// newest first; a payout without our reference is listed under its own id.
+    async fn list_statement(&self, destinations: &[String], from: Day) -> Result<Vec<StatementPayout>, PspError> {
+        let from_secs = Psp::Stripe.day_start_ms(from) / 1000;
+        let mut items = Vec::new();
+        for account in destinations {
+            let mut after: Option<String> = None;
+            let mut pages = 0;
+            loop {
+                pages += 1;
+                if pages > STATEMENT_PAGES_MAX {
+                    return Err(PspError::Unavailable {
+                        message: format!("more than {} payouts on {account}", STATEMENT_PAGES_MAX * 100),
+                        retry_after: None,
+                    });
+                }
+                let mut query =
+                    vec![("limit", PAYOUT_PAGE_LIMIT.to_string()), ("created[gte]", from_secs.to_string())];
+                if let Some(after) = &after {
+                    query.push(("starting_after", after.clone()));
+                }
+                let request = self.get(&["v1", "payouts"], Some(account))?.query(&query);
+                let list: List<serde_json::Value> = parse_ok(&http::send(request).await?)?;
+                after = list.data.last().and_then(|p| p["id"].as_str().map(str::to_owned));
+                let mut older = false;
+                for raw in list.data {
+                    let unreadable = |e: String| PspError::InvalidRequest(format!("payout statement item: {e}"));
+                    let payout: Payout = serde_json::from_value(raw.clone()).map_err(|e| unreadable(e.to_string()))?;
+                    if payout.created < from_secs {
+                        older = true;
+                        continue;
+                    }
+                    let day = Psp::Stripe.day_of_ms(payout.created.saturating_mul(1000));
+                    let return_id = payout.failure_balance_transaction.clone();
+                    let id = payout.id.clone();
+                    let listed = payout.provider_payout(&id).map_err(unreadable)?;
+                    items.push(statement_item(listed, day, return_id, raw.to_string()));
+                }
+                if older || !list.has_more || after.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(items)
+    }
+
     async fn cancel(&self, order: &PayoutOrder, id: &str) -> Result<ProviderPayout, PspError> {
         let path = ["v1", "payouts", id, "cancel"];
         let answer = http::send(self.post(&path, Some(&order.destination), &format!("{id}:cancel"), &[])?).await?;
@@ -398,6 +451,9 @@ impl PayoutProvider for StripeConnectClient {
         provider_payout_id: &'a str,
     ) -> PspFuture<'a, ProviderPayout> {
         Box::pin(self.cancel(order, provider_payout_id))
+    }
+    fn statement<'a>(&'a self, destinations: &'a [String], from: Day) -> PspFuture<'a, Vec<StatementPayout>> {
+        Box::pin(self.list_statement(destinations, from))
     }
 }
 

@@ -6,10 +6,14 @@ pub mod fetch;
 pub mod fix;
 
 use crate::failure::{from_store, non_retryable, retryable};
+use crate::payout::{PayoutProvider, PayoutProviders};
+use crate::psp::PspError;
 use fetch::{FetchError, ReportSource};
 use payments_domain::PaymentOrderId;
-use payments_recon::{BreakKind, Psp};
+use payments_recon::payouts::{PAYOUT_LOOKBACK_DAYS, returned_status};
+use payments_recon::{BreakKind, Day, Psp, payout_lines};
 use payments_store::{BreakAction, BreakFilter, BreakStatus, ReportDraft, ReportSource as Source, Store};
+use payments_workflows::payout_contract::PayoutReport;
 use payments_workflows::recon_contract::{
     BookSettlement, Heal, HealingMark, ImportInput, ImportSettlement, ImportSummary, KindTotal, MarkHealing,
     MatchInput, MatchSettlement, MatchSummary, ReconSettings, ReconSettingsFor, RecordRun, ReportOrigin, RunRecord,
@@ -26,17 +30,64 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 /// How often a long step heartbeats.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
-/// The reconciliation activities: the store and, per PSP reconciled, its report source and
-/// settings.
+/// The reconciliation activities: the store, per PSP reconciled its report source and
+/// settings, and the payout providers whose statements are reconciled with it (Toss payouts
+/// with `toss`, Stripe Connect with `stripe`).
 pub struct ReconActivities {
     store: Store,
     sources: BTreeMap<Psp, (ReportSource, ReconSettings)>,
+    payouts: PayoutProviders,
 }
 
 impl ReconActivities {
-    /// Activities over `store`, fetching through `sources` (one per PSP reconciled).
-    pub fn new(store: Store, sources: Vec<(ReportSource, ReconSettings)>) -> Self {
-        ReconActivities { store, sources: sources.into_iter().map(|(s, settings)| (s.psp(), (s, settings))).collect() }
+    /// Activities over `store`, fetching through `sources` (one per PSP reconciled) and, for a
+    /// PSP whose payout provider is in `payouts`, that provider's payout statement.
+    pub fn new(store: Store, sources: Vec<(ReportSource, ReconSettings)>, payouts: PayoutProviders) -> Self {
+        ReconActivities {
+            store,
+            sources: sources.into_iter().map(|(s, settings)| (s.psp(), (s, settings))).collect(),
+            payouts,
+        }
+    }
+
+    /// The payout provider whose statement is reconciled with `psp`, if one is configured.
+    fn payout_provider(&self, psp: Psp) -> Option<&std::sync::Arc<dyn PayoutProvider>> {
+        self.payouts.get(payments_store::payout_provider_of(psp)).ok()
+    }
+
+    /// Fetches the payout statement of the lookback ending `day` and stores it once.
+    async fn import_payouts(&self, psp: Psp, day: Day) -> Result<(u64, u64), ActivityError> {
+        let Some(provider) = self.payout_provider(psp) else { return Ok((0, 0)) };
+        let kind = payments_store::payout_provider_of(psp);
+        let destinations = self.store.payout_destinations(kind).await.map_err(from_store)?;
+        let from = day.plus_days(-PAYOUT_LOOKBACK_DAYS);
+        // A read changes nothing at the provider: a lost answer is simply read again.
+        let items = provider.statement(&destinations, from).await.map_err(|e| match e {
+            PspError::Unavailable { retry_after, .. } => {
+                retryable("ReconFetchFailed", format!("payout statement: {e}"), retry_after)
+            }
+            PspError::OutcomeUnknown(_) => retryable("ReconFetchFailed", format!("payout statement: {e}"), None),
+            PspError::Authentication(_) => non_retryable("PspAuthentication", format!("payout statement: {e}")),
+            PspError::InvalidRequest(_) | PspError::IdempotencyMismatch(_) => {
+                non_retryable("ReconReportInvalid", format!("payout statement: {e}"))
+            }
+        })?;
+        let lines = payout_lines(&items);
+        if lines.is_empty() {
+            return Ok((0, 0));
+        }
+        let content = items.iter().map(|i| i.raw.as_str()).collect::<Vec<_>>().join("\n");
+        let name = format!("{kind} payouts {from}..{day}");
+        let draft = ReportDraft {
+            psp,
+            source: if psp == Psp::Stripe { Source::StripeApi } else { Source::TossApi },
+            name: &name,
+            day: Some(day),
+            content: content.as_bytes(),
+            lines: &lines,
+        };
+        let stored = self.store.import_settlement_report(draft).await.map_err(from_store)?;
+        Ok((u64::try_from(lines.len()).unwrap_or(u64::MAX), stored.lines_stored))
     }
 
     fn source(&self, psp: Psp) -> Result<&ReportSource, ActivityError> {
@@ -111,11 +162,15 @@ impl ReconActivities {
         };
         let stored =
             with_heartbeats(&ctx, &pages, self.store.import_settlement_report(draft)).await.map_err(from_store)?;
+        let (payout_lines_fetched, payout_lines_stored) =
+            with_heartbeats(&ctx, &pages, self.import_payouts(input.psp, input.day)).await?;
         Ok(ImportSummary {
             lines_fetched: u64::try_from(fetched.lines.len()).unwrap_or(u64::MAX),
             lines_stored: stored.lines_stored,
             repeated: stored.repeated,
             file_id: Some(stored.file_id),
+            payout_lines_fetched,
+            payout_lines_stored,
         })
     }
 
@@ -127,34 +182,41 @@ impl ReconActivities {
         input: MatchInput,
     ) -> Result<MatchSummary, ActivityError> {
         let store = &self.store;
-        let (report, findings) = with_heartbeats(
+        let (report, mut findings) = with_heartbeats(
             &ctx,
             &AtomicU64::new(0),
             store.match_settlement_day(input.psp, input.day, &input.contract, &input.policy),
         )
         .await
         .map_err(from_store)?;
+        let mut payouts = payments_store::PayoutMatch::default();
+        if self.payout_provider(input.psp).is_some() {
+            payouts = store.match_payouts(input.psp, input.day, input.policy.window_days).await.map_err(from_store)?;
+            findings.append(&mut payouts.findings);
+        }
         let (kept, breaks) =
             with_heartbeats(&ctx, &AtomicU64::new(0), store.keep_findings(input.psp, input.day, &findings))
                 .await
                 .map_err(from_store)?;
-        let mut totals: BTreeMap<BreakKind, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut totals: BTreeMap<BreakKind, (u64, BTreeMap<String, i64>)> = BTreeMap::new();
         for finding in &findings {
-            let amounts = totals.entry(finding.kind).or_default();
+            let (count, amounts) = totals.entry(finding.kind).or_default();
+            *count += 1;
             *amounts.entry(finding.currency.clone()).or_default() += finding.amount_minor;
         }
         let mut summary = MatchSummary {
             lines: report.lines,
             matched: report.matched,
             in_window: report.in_window,
-            breaks: report
-                .breaks
-                .iter()
-                .map(|k| KindTotal {
-                    kind: k.kind,
-                    class: k.class,
-                    count: k.count,
-                    amounts_minor: totals.remove(&k.kind).unwrap_or_default().into_iter().collect(),
+            payouts_matched: payouts.matched,
+            payouts_in_window: payouts.in_window,
+            breaks: totals
+                .into_iter()
+                .map(|(kind, (count, amounts))| KindTotal {
+                    kind,
+                    class: kind.class().number(),
+                    count,
+                    amounts_minor: amounts.into_iter().collect(),
                 })
                 .collect(),
             new: kept.new,
@@ -182,6 +244,22 @@ impl ReconActivities {
                         payment_order_id: order_id,
                         psp_reference: order.psp_reference,
                     });
+                }
+                BreakKind::PayoutReturned => {
+                    let Some(payout_id) = record.order_id.clone() else { continue };
+                    let lines = record.evidence["psp_lines"].as_array().cloned().unwrap_or_default();
+                    let Some(back) = lines.iter().filter_map(|raw| raw.as_str().and_then(returned_status)).next()
+                    else {
+                        continue;
+                    };
+                    let report = PayoutReport {
+                        payout_id,
+                        status: back.status,
+                        provider_payout_id: back.provider_payout_id,
+                        failure_code: back.failure_code,
+                        failure_message: back.failure_message,
+                    };
+                    summary.heals.push(Heal::PayoutReturned { break_id: record.break_id, report });
                 }
                 _ => {}
             }

@@ -109,6 +109,7 @@ impl Store {
         } else {
             "SELECT DISTINCT COALESCE(order_id, transaction_id) AS payment_key FROM recon_line \
              WHERE psp = $1 AND sold_date = $2 AND duplicate_of IS NULL AND payment_reference IS NULL \
+             AND kind NOT IN ('payout', 'payout_return') \
              AND COALESCE(order_id, transaction_id) > $3 ORDER BY payment_key LIMIT $4"
         };
         let rows = sqlx::query(sql)
@@ -131,7 +132,8 @@ impl Store {
         } else {
             format!(
                 "SELECT {LINE_COLUMNS} FROM recon_line WHERE psp = $1 AND duplicate_of IS NULL AND \
-                 payment_reference IS NULL AND COALESCE(order_id, transaction_id) IN ({list})"
+                 payment_reference IS NULL AND kind NOT IN ('payout', 'payout_return') \
+                 AND COALESCE(order_id, transaction_id) IN ({list})"
             )
         };
         let mut query = sqlx::query(&sql).bind(psp.as_str());

@@ -4,12 +4,14 @@
 //! `payments-recon` crate; this module reads our books for it and keeps its findings.
 //!
 //! Layout: `mod.rs` (importing a report), `day.rs` (matching one PSP's day, page by page),
+//! `payouts.rs` (matching the payouts a provider's statement lists against ours),
 //! `breaks.rs` (keeping findings as breaks; the operator's actions), `settle.rs` (booking a
 //! settled day: PSP clearing -> platform bank + PSP fees), `runs.rs` (each PSP day's run and
 //! its report).
 
 mod breaks;
 mod day;
+mod payouts;
 mod runs;
 mod settle;
 
@@ -17,6 +19,7 @@ pub use breaks::{
     BREAK_NOTE_LEN_MAX, BREAKS_LIMIT_MAX, BreakAction, BreakFilter, BreakRecord, BreakStatus, KeepOutcome,
 };
 pub use day::{DayReport, KindCount, RECON_PAGE_KEYS};
+pub use payouts::{PayoutMatch, payout_provider_of};
 pub use runs::ReconRunRecord;
 pub use settle::{
     PLATFORM_BANK_ACCOUNT, PSP_FEE_ADJUSTMENTS_ACCOUNT, PSP_FEES_ACCOUNT, SETTLEMENT_LEDGER_KIND, SettlementPart,
@@ -41,9 +44,10 @@ pub const REPORT_NAME_LEN_MAX: usize = 200;
 pub enum ReportSource {
     /// A settlement file (the simulator's daily CSV, `paymentsctl recon import`).
     Csv,
-    /// Toss Payments `GET /v1/settlements`.
+    /// Toss Payments' API: `GET /v1/settlements`, or the payouts v2 statement `GET /v2/payouts`.
     TossApi,
-    /// Stripe `GET /v1/balance_transactions`.
+    /// Stripe's API: `GET /v1/balance_transactions`, or the Connect payouts of each connected
+    /// account (`GET /v1/payouts`).
     StripeApi,
 }
 
@@ -162,10 +166,14 @@ impl Store {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    /// How many first copies of lines a PSP's day has (what a run matches).
+    /// How many first copies of settlement lines (payout statements' lines aside) a PSP's day
+    /// has: what a run matches as payments.
     pub async fn settlement_line_count(&self, psp: Psp, day: Day) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM recon_line WHERE psp = $1 AND sold_date = $2 AND duplicate_of IS NULL")
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) FROM recon_line WHERE psp = $1 AND sold_date = $2 AND duplicate_of IS NULL \
+             AND kind NOT IN {}",
+            payouts::PAYOUT_KINDS
+        ))
                 .bind(psp.as_str())
                 .bind(day.to_string())
                 .fetch_one(self.pool())

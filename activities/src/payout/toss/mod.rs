@@ -24,10 +24,14 @@ mod wire;
 pub use self::wire::{Amount, Balance, ErrorBody, Payout, Seller, parse_webhook, payout_status, seller_status};
 use self::wire::{BalanceBody, Envelope, HasId, Items, Page};
 use super::jwe::{self, Header, SecurityKey};
-use super::{PayoutOrder, PayoutProvider, PayoutProviderKind, ProviderPayout, ProviderSeller, SellerRegistration};
+use super::{
+    PayoutOrder, PayoutProvider, PayoutProviderKind, ProviderPayout, ProviderSeller, STATEMENT_PAGES_MAX,
+    SellerRegistration, statement_item,
+};
 use crate::psp::http::{self, Answer};
 use crate::psp::{PspError, PspFuture, SecretKey};
 use payments_domain::{Currency, Money};
+use payments_recon::{Day, StatementPayout};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -258,6 +262,50 @@ impl TossPayoutClient {
         })
     }
 
+    /// `GET /v2/payouts`, newest first, until a payout dated before `from`.
+    async fn list_statement(&self, from: Day) -> Result<Vec<StatementPayout>, PspError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..STATEMENT_PAGES_MAX {
+            let mut query = vec![("limit", LIST_PAGE_LIMIT.to_string())];
+            if let Some(after) = &cursor {
+                query.push(("startingAfter", after.clone()));
+            }
+            let (status, envelope) = self.call(self.get(&["v2", "payouts"])?.query(&query)).await?;
+            if let Some(e) = envelope.error {
+                return Err(refusal(status, &e));
+            }
+            let page = body_of::<Page<Value>>(status, envelope.entity_body)?;
+            let next = page
+                .last_cursor
+                .clone()
+                .or_else(|| page.items.last().and_then(|i| i["id"].as_str().map(str::to_owned)));
+            let mut older = false;
+            for raw in page.items {
+                let unreadable = |e: String| PspError::InvalidRequest(format!("payout statement item: {e}"));
+                let payout: Payout = serde_json::from_value(raw.clone()).map_err(|e| unreadable(e.to_string()))?;
+                let day = payout
+                    .payout_date
+                    .as_deref()
+                    .and_then(|d| Day::parse(d).ok())
+                    .ok_or_else(|| unreadable(format!("payout {} has no payoutDate", payout.id)))?;
+                if day < from {
+                    older = true;
+                    continue;
+                }
+                items.push(statement_item(payout.provider_payout().map_err(unreadable)?, day, None, raw.to_string()));
+            }
+            if older || !page.has_next || next.is_none() || next == cursor {
+                return Ok(items);
+            }
+            cursor = next;
+        }
+        Err(PspError::Unavailable {
+            message: format!("more than {} payouts listed", STATEMENT_PAGES_MAX * LIST_PAGE_LIMIT as usize),
+            retry_after: None,
+        })
+    }
+
     async fn cancel(&self, order: &PayoutOrder, id: &str) -> Result<ProviderPayout, PspError> {
         let request = self
             .http
@@ -391,6 +439,9 @@ impl PayoutProvider for TossPayoutClient {
         provider_payout_id: &'a str,
     ) -> PspFuture<'a, ProviderPayout> {
         Box::pin(self.cancel(order, provider_payout_id))
+    }
+    fn statement<'a>(&'a self, _destinations: &'a [String], from: Day) -> PspFuture<'a, Vec<StatementPayout>> {
+        Box::pin(self.list_statement(from))
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Payout {
     pub status: String,
     /// Why it failed.
     pub error: Option<ErrorBody>,
+    /// The day it is paid (`YYYY-MM-DD`, Korean time).
+    #[serde(default)]
+    pub payout_date: Option<String>,
 }
 
 /// Toss's `error{code, message}`.
