@@ -293,3 +293,57 @@ async fn a_late_line_heals_the_earlier_days_break() {
         store.close().await;
     }
 }
+
+/// A payment whose rows agree with the PSP but whose pay-in the ledger booked at another
+/// amount is clearing drift (class 3), one break per day and currency naming its lines; a clean
+/// payment beside it adds nothing, and a pay-in not posted yet is not judged.
+#[tokio::test]
+async fn a_ledger_that_disagrees_with_clean_rows_is_clearing_drift() {
+    use payments_domain::{Currency, Money};
+    use payments_store::{Direction, EntryDraft, TransactionDraft};
+    for store in stores().await {
+        order(&store, "po-clean", "10.00", S::Success).await;
+        // Driven to SUCCESS with its rows, its pay-in booked by hand at 17.50 instead of 17.00.
+        let drifted = checkout_order(&store, "po-drift", "seller-r", "17.00").await;
+        store.transition(&drifted, &Transition::to(S::Executing, "charging")).await.unwrap();
+        let mut t = Transition::to(S::Success, "psp answered");
+        t.psp_reference = Some("pi_po-drift".into());
+        store.transition(&drifted, &t).await.unwrap();
+        let usd_minor = |minor| Money::from_minor(minor, Currency::parse("USD").unwrap());
+        let draft = TransactionDraft {
+            id: "po-drift:ledger".into(),
+            kind: "payment".into(),
+            payment_order_id: Some(drifted.clone()),
+            entries: vec![
+                EntryDraft { account: "psp_clearing".into(), direction: Direction::Debit, amount: usd_minor(1_750) },
+                EntryDraft { account: "suspense".into(), direction: Direction::Credit, amount: usd_minor(1_750) },
+            ],
+        };
+        store.post_ledger(&draft).await.unwrap();
+        // Captured, its pay-in not posted yet: in flight, not judged.
+        let pending = checkout_order(&store, "po-pending", "seller-r", "5.00").await;
+        store.transition(&pending, &Transition::to(S::Executing, "charging")).await.unwrap();
+        let mut t = Transition::to(S::Success, "psp answered");
+        t.psp_reference = Some("pi_po-pending".into());
+        store.transition(&pending, &t).await.unwrap();
+        import(
+            &store,
+            "drift.csv",
+            &[
+                row("txn_clean", "pi_po-clean", "po-clean", 1_000, 0, "USD"),
+                row("txn_drift", "pi_po-drift", "po-drift", 1_700, 0, "USD"),
+                row("txn_pending", "pi_po-pending", "po-pending", 500, 0, "USD"),
+            ],
+        )
+        .await;
+        let (_, findings) = store.match_settlement_day(Psp::Stripe, today(), &STRIPE, &SAME_DAY).await.unwrap();
+        let drift: Vec<_> = findings.iter().filter(|f| f.kind == BreakKind::ClearingDrift).collect();
+        assert_eq!(drift.len(), 1, "{findings:?}");
+        assert_eq!(
+            (drift[0].subject.as_str(), drift[0].amount_minor, drift[0].transaction_ids.clone()),
+            (format!("{}:USD", today()).as_str(), 50, vec!["txn_drift".to_owned()])
+        );
+        assert_eq!(findings.len(), 1, "nothing else: {findings:?}");
+        store.close().await;
+    }
+}

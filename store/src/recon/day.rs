@@ -15,6 +15,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod drift;
 mod expected;
 
 use expected::Expected;
@@ -70,6 +71,7 @@ impl Store {
             ..DayReport::default()
         };
         let mut findings = self.duplicate_copies(psp, day).await?;
+        let mut drift = drift::Drift::default();
         // First the payments the PSP names (an index range per page), then lines without a
         // payment reference, keyed by their order id (or transaction id).
         for named in [true, false] {
@@ -79,14 +81,18 @@ impl Store {
                 let Some(last) = keys.last() else { break };
                 after.clone_from(last);
                 let groups = self.load_groups(psp, named, &keys).await?;
+                let mut judged = Vec::new();
                 for (key, group) in &groups {
                     let payment = Payment { key, lines: &group.lines, orders: &group.orders, refunds: &group.refunds };
                     let verdict = match_payment(payment, day, contract, policy);
                     report.matched += u64::try_from(verdict.matched.len()).unwrap_or(0);
+                    judged.extend(drift::judged(group, verdict.findings.is_empty()));
                     findings.extend(verdict.findings);
                 }
+                self.add_drift(&judged, &mut drift).await?;
             }
         }
+        findings.extend(drift.findings(day));
         let window_closes = day.plus_days(-policy.window_days.max(0));
         for expected in [Expected::Captures, Expected::Refunds] {
             findings.extend(self.unreported(psp, window_closes, day, expected, &mut report).await?);
