@@ -66,12 +66,19 @@ fn report_lines(out: &mut String, r: &ReconReport) {
     line(out, "imported", imported);
     line(out, "matched", m.matched);
     line(out, "in window", format!("{} (inside the settlement window: not breaks yet)", m.in_window));
+    if i.payout_lines_fetched > 0 || m.payouts_matched > 0 || m.payouts_in_window > 0 {
+        let text = format!(
+            "{} statement lines fetched ({} stored now), {} payouts matched, {} in window",
+            i.payout_lines_fetched, i.payout_lines_stored, m.payouts_matched, m.payouts_in_window
+        );
+        line(out, "payouts", text);
+    }
     line(out, "breaks", m.breaks.iter().map(|k| k.count).sum::<u64>());
     let mut kinds: Vec<_> = m.breaks.iter().collect();
     kinds.sort_by_key(|k| (k.class, k.kind));
     for k in kinds {
         let amounts: Vec<String> = k.amounts_minor.iter().map(|(c, minor)| amount(*minor, c)).collect();
-        let _ = writeln!(out, "  class {}  {:<24}{:>5}  {}", k.class, k.kind.as_str(), k.count, amounts.join(", "));
+        let _ = writeln!(out, "  class {}  {:<27}{:>5}  {}", k.class, k.kind.as_str(), k.count, amounts.join(", "));
     }
     line(out, "new", m.new);
     line(out, "reopened", m.reopened);

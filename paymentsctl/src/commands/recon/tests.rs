@@ -137,7 +137,7 @@ fn reports_read_well() {
         "lines          2",
         "matched        1",
         "breaks         1",
-        "  class 2  amount_over                 1  1.00 USD",
+        "  class 2  amount_over                    1  1.00 USD",
         "open           class 1: 0, class 2: 1, class 3: 0",
         "settlement     41.00 USD gross, 1.79 USD fee (contract 1.79 USD), 39.21 USD net to the bank (settle:stripe:2026-12-01:USD:2)",
     ] {
