@@ -25,12 +25,15 @@
 //!   * `hold`: payouts stay Toss `REQUESTED` / Stripe `pending` (cancellable) until canceled;
 //!   * `fault`: `server_error_twice` | `rate_limited` | `slow` | `lost_response`, scripted on
 //!     the payout POST by attempt number exactly as the `*_sim_*` payment tokens are.
+//! * `POST` / `DELETE /_sim/payouts/statement`: breaks the payout lists show (a payout left
+//!   out, another amount or status, a payout nobody asked for), see `statement.rs`.
 //! * `GET /_sim/payouts[?reference=R]`: every payout made, oldest first, `{"payouts":
 //!   [{provider, id, reference, destination, amount, currency, status, failure_code,
 //!   created_at_ms}]}` (`amount` in minor units), to audit "one payout per reference".
 
 mod connect_hooks;
 pub mod jwe;
+pub mod statement;
 mod stripe;
 mod toss;
 
@@ -162,6 +165,8 @@ pub struct Book {
     toss: toss::TossBook,
     stripe: stripe::ConnectBook,
     scenarios: HashMap<String, Scenario>,
+    /// Breaks the payout lists show (`statement.rs`).
+    statement_breaks: Vec<statement::StatementBreak>,
     /// Creation counter ordering payouts across dialects.
     seq: u64,
 }
@@ -230,6 +235,7 @@ pub fn router(sim: Arc<SimState>, config: &SimConfig) -> Router {
         .merge(stripe::routes(&payouts))
         .route("/_sim/payouts", get(list_payouts))
         .route("/_sim/payouts/scenario", post(set_scenario))
+        .route("/_sim/payouts/statement", post(statement::set_breaks).delete(statement::clear_breaks))
         .with_state(payouts)
 }
 

@@ -33,6 +33,7 @@ mod wire;
 
 pub use self::wire::ConnectBook;
 use self::wire::*;
+use super::statement::{self, StatementBreak};
 use super::{AfterPaid, PAYOUTS_MAX, Payouts, SELLERS_MAX, step};
 use crate::clock::{DAY_SECS, now_ms, unix_now};
 use crate::execution::{Executed, Post, PostParts, Reply, run_post, with_fault};
@@ -348,9 +349,39 @@ async fn list_payouts(
 ) -> Response {
     let account = stripe_account(&headers).unwrap_or_default();
     let items = payouts.with_book(|book| {
-        book.stripe.payouts.iter().filter(|p| p.account == account).map(|p| p.body.clone()).collect()
+        let breaks = &book.statement_breaks;
+        let mut items: Vec<Value> = book
+            .stripe
+            .payouts
+            .iter()
+            .filter(|p| p.account == account)
+            .filter_map(|p| {
+                let reference = p.body["metadata"]["payout_reference"].as_str();
+                statement::alter(breaks, reference, p.body.clone(), &["amount"])
+            })
+            .collect();
+        items.extend(breaks.iter().filter_map(|b| foreign_payout(b, &account)));
+        items
     });
     list(items, &query, "/v1/payouts")
+}
+
+/// A foreign payout of the statement breaks on `account`'s list (newest: after ours).
+fn foreign_payout(b: &StatementBreak, account: &str) -> Option<Value> {
+    let StatementBreak::Foreign { provider, destination, reference, amount_minor, currency, seed } = b else {
+        return None;
+    };
+    if provider != "stripe_connect" || destination.as_deref() != Some(account) {
+        return None;
+    }
+    let now = unix_now();
+    Some(json!({
+        "id": format!("po_foreign{seed:06}"), "object": "payout", "amount": amount_minor,
+        "currency": currency.to_ascii_lowercase(), "arrival_date": now, "automatic": false, "created": now,
+        "description": null, "destination": null, "failure_code": null, "failure_message": null,
+        "metadata": {"payout_reference": reference}, "method": "standard", "source_type": "card", "status": "paid",
+        "type": "bank_account",
+    }))
 }
 
 /// `GET /v1/payouts/{id}`.

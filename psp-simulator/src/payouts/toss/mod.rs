@@ -43,6 +43,7 @@ mod wire;
 
 pub use self::wire::TossBook;
 use self::wire::*;
+use super::statement::{self, StatementBreak};
 use super::{AfterPaid, Book, PAYOUTS_MAX, Payouts, SELLERS_MAX, jwe, step};
 use crate::clock::{KST_OFFSET_SECS, iso_kst, now_ms, today, unix_now};
 use crate::execution::{Post, PostParts, Reply, run_post, with_fault};
@@ -386,11 +387,45 @@ fn send_event(payouts: &Payouts, event_type: &str, entity_type: &str, entity: Va
 
 /// `GET /v2/payouts`.
 async fn list_payouts(State(payouts): State<Arc<Payouts>>, Query(query): Query<HashMap<String, String>>) -> Response {
-    let items = payouts.with_book(|book| book.toss.payouts.iter().map(|p| (p.id.clone(), p.json())).collect());
+    let items = payouts.with_book(|book| {
+        let breaks = &book.statement_breaks;
+        let mut items: Vec<(String, Value)> = book
+            .toss
+            .payouts
+            .iter()
+            .filter_map(|p| statement::alter(breaks, Some(&p.reference), p.json(), &["amount", "value"]).map(|j| (p.id.clone(), j)))
+            .collect();
+        items.extend(breaks.iter().filter_map(foreign_payout));
+        items
+    });
     match page(items, &query) {
         Ok(body) => plain(envelope(Some("payout"), body, Value::Null)),
         Err(e) => e.into_response(),
     }
+}
+
+/// A foreign payout of the statement breaks, as Toss lists it (newest: after ours).
+fn foreign_payout(b: &StatementBreak) -> Option<(String, Value)> {
+    let StatementBreak::Foreign { provider, destination, reference, amount_minor, seed, .. } = b else { return None };
+    if provider != "toss_payouts" {
+        return None;
+    }
+    let id = format!("FPA_foreign{seed:06}");
+    let payout = Payout {
+        id: id.clone(),
+        reference: reference.clone(),
+        destination: destination.clone().unwrap_or_else(|| "seller_foreign".to_owned()),
+        amount: *amount_minor,
+        description: "정산".to_owned(),
+        status: "COMPLETED",
+        error: None,
+        requested_at: iso_kst(unix_now()),
+        payout_date: today(KST_OFFSET_SECS).to_string(),
+        metadata: Value::Null,
+        created_at_ms: now_ms(),
+        seq: 0,
+    };
+    Some((id, payout.json()))
 }
 
 /// `GET /v2/payouts/{id}`.
