@@ -206,7 +206,9 @@ async fn a_clean_day_is_matched_settled_and_idempotent(
 /// through the workflows (the duplicated line ignored, the fee difference booked, the lost
 /// capture's janitor signalled and the capture booked); an operator approves the dashboard
 /// refund's suggested fix, which books it through the refund path; the next run heals those
-/// and keeps the rest in their queues; the books hold throughout.
+/// and keeps the rest in their queues; the books hold throughout. The payout provider's
+/// statement of the day shows a settled payout with another amount and a payout nobody asked
+/// for (the returned payout healed through its workflow has its own test, `recon_payouts.rs`).
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_break_in_one_day(
@@ -260,6 +262,24 @@ async fn every_kind_of_break_in_one_day(
         .await
         .expect("dashboard refund");
     assert!(resp.status().is_success(), "dashboard refund: {}", resp.status());
+    // A seller's payout, settled (no webhooks: the payout's own status check sees it paid);
+    // the provider's statement then shows it with another amount, and a payout nobody asked
+    // for.
+    let (seller, payout_id) = settled_payout(&stack, psp, &t).await;
+    let (provider, destination) = stack
+        .store
+        .payout_seller(&payments_domain::SellerAccount::parse(&seller).expect("seller"))
+        .await
+        .expect("read")
+        .map(|s| (s.provider, s.provider_seller_ref))
+        .expect("registered");
+    let statement = json!({"breaks": [
+        {"kind": "amount", "reference": payout_id, "delta_minor": 100},
+        {"kind": "foreign", "provider": provider, "destination": destination, "reference": "payout-ghost",
+            "amount_minor": minor(&t, 9), "currency": t.currency, "seed": 9},
+    ]});
+    let resp = stack.http.post(format!("{}/_sim/payouts/statement", stack.sim_url)).json(&statement).send().await;
+    assert!(resp.expect("statement breaks").status().is_success());
     let target = |name: &str| json!({"order_id": po[name]});
     inject(&stack, psp, json!([
         {"kind": "drop", "target": target("drop")},
@@ -288,6 +308,8 @@ async fn every_kind_of_break_in_one_day(
         (BreakKind::RefundMissingInBooks, 2, BreakStatus::Open),
         (BreakKind::RefundMissingAtPsp, 2, BreakStatus::Open),
         (BreakKind::CaptureUnconfirmed, 1, BreakStatus::Healing),
+        (BreakKind::PayoutAmountMismatch, 2, BreakStatus::Open),
+        (BreakKind::PayoutMissingInBooks, 3, BreakStatus::Open),
     ];
     let mut got: Vec<(BreakKind, i64, &str)> =
         found.values().flatten().map(|b| (b.kind, b.class, b.status.as_str())).collect();
@@ -298,6 +320,8 @@ async fn every_kind_of_break_in_one_day(
     assert_eq!(found[&BreakKind::MissingAtPsp][0].order_id.as_deref(), Some(po["drop"].as_str()));
     assert_eq!(found[&BreakKind::DuplicateCapture][0].order_id.as_deref(), Some(po["twice"].as_str()));
     assert_eq!(found[&BreakKind::CaptureUnconfirmed][0].order_id.as_deref(), Some(lost.as_str()));
+    assert_eq!(found[&BreakKind::PayoutAmountMismatch][0].order_id.as_deref(), Some(payout_id.as_str()));
+    assert_eq!(found[&BreakKind::PayoutMissingInBooks][0].order_id.as_deref(), Some("payout-ghost"));
     assert_eq!(report.heals_sent, 1);
     assert_eq!(report.settlement.fee_breaks_healed, 1);
     assert_books_consistent(&stack).await;
@@ -326,14 +350,63 @@ async fn every_kind_of_break_in_one_day(
         (BreakKind::FeeWithinTolerance, BreakStatus::Healed),
         (BreakKind::AmountOver, BreakStatus::Open),
         (BreakKind::UnknownPayment, BreakStatus::Open),
+        (BreakKind::PayoutAmountMismatch, BreakStatus::Open),
+        (BreakKind::PayoutMissingInBooks, BreakStatus::Open),
     ] {
         assert_eq!(found[&kind][0].status, status, "{kind}: {:?}", found[&kind]);
         assert_eq!(found[&kind][0].reopened, 0, "{kind}");
     }
     assert_eq!((rerun.matching.new, rerun.matching.healed), (0, 2), "{rerun:?}");
-    assert_eq!(rerun.matching.open_by_class, [0, 5, 2], "{rerun:?}");
+    assert_eq!(rerun.matching.open_by_class, [0, 6, 3], "{rerun:?}");
     assert_books_consistent(&stack).await;
     stack.shutdown().await;
+}
+
+/// A seller of its own (payout workflow ids are not scoped to a test stack's task queue),
+/// registered with `psp`'s payout provider, paid one order, its balance paid out for period
+/// 2026-11; waits until the payout settled. Answers the seller and the payout id.
+async fn settled_payout(stack: &Stack, psp: Psp, t: &Terms) -> (String, String) {
+    use payments_proto::payments_v1 as pb;
+    let (provider, country, bank_code) = match psp {
+        Psp::Toss => ("toss_payouts", "KR", "088"),
+        Psp::Stripe => ("stripe_connect", "US", "110000000"),
+    };
+    let seller = unique("seller-po");
+    let mut admin = stack.admin_grpc().await;
+    let registration = pb::RegisterSellerRequest {
+        seller_account: seller.clone(),
+        provider: provider.into(),
+        name: "Shop".into(),
+        email: "shop@example.com".into(),
+        country: country.into(),
+        bank_code: bank_code.into(),
+        account_number: "000123456789".into(),
+        holder_name: "Kim Seller".into(),
+        minimums: String::new(),
+    };
+    admin.register_seller(registration).await.expect("seller registered");
+    let checkout = format!("{seller}-chk");
+    let body = json!({
+        "checkout_id": checkout,
+        "buyer_info": {"buyer_id": "buyer-1"},
+        "credit_card_info": {"token": t.token},
+        "payment_orders": [{"seller_account": seller, "amount": (t.amount)(20), "currency": t.currency,
+            "payment_order_id": format!("{checkout}-1")}],
+    });
+    assert_eq!(stack.post_payment(&body).await.0, 202);
+    assert_eq!(stack.wait_done(&checkout).await.orders[0].status, S::Success);
+    let request =
+        pb::RunPayoutsRequest { seller_account: seller.clone(), currency: t.currency.into(), period: "2026-11".into() };
+    admin.run_payouts(request).await.expect("payout cycle started");
+    let payout_id = format!("payout-{seller}-{}-2026-11", t.currency);
+    let store = stack.store.clone();
+    stack
+        .poll_until("the payout settled", Duration::from_secs(60), || async {
+            let payout = store.payout(&payout_id).await.ok().flatten();
+            payout.filter(|p| p.status == payments_store::PayoutStatus::Settled)
+        })
+        .await;
+    (seller, payout_id)
 }
 
 /// `major` major units of the terms' currency in minor units.
