@@ -271,8 +271,9 @@ impl pb::admin_service_server::AdminService for GrpcAdmin {
         let by = caller_id(&request);
         // The slot first: nothing of the file is received while the gateway is at its limit.
         let _slot = self.service.recon_import_slot()?;
-        let (psp, name, content) = recon::receive_import(request.get_mut()).await?;
-        let outcome = self.service.import_settlement_csv(psp, &name, content).await?;
+        let (name, spool) = recon::receive_import(request.get_mut()).await?;
+        let psp = spool.psp();
+        let outcome = self.service.import_settlement_csv(&name, spool).await?;
         tracing::info!(%psp, file_id = outcome.file_id, by, "settlement file imported over gRPC");
         Ok(Response::new(recon::import_pb(&outcome)))
     }

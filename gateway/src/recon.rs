@@ -16,7 +16,7 @@ use payments_proto::payments_v1 as pb;
 use payments_recon::{Day, Psp};
 use payments_store::{
     BREAK_NOTE_LEN_MAX, BREAKS_LIMIT_MAX, BreakAction, BreakFilter, BreakRecord, BreakStatus, ImportOutcome,
-    REPORT_NAME_LEN_MAX, ReconRunRecord, ReportDraft, ReportSource, StoreError,
+    REPORT_NAME_LEN_MAX, ReconRunRecord, ReportHeader, ReportSource, ReportSpool, SpoolFormat, StoreError,
 };
 use payments_workflows::recon_contract::{FixRequest, recon_fix_workflow_id, recon_workflow_id};
 use payments_workflows::{ReconFixWorkflow, ReconInput, ReconWorkflow};
@@ -336,36 +336,18 @@ impl PaymentsService {
         })
     }
 
-    /// Parses a settlement CSV of `psp` and stores it once (see
-    /// `payments_store::Store::import_settlement_report`); a malformed file stores nothing and is
-    /// refused naming its line and field.
-    pub async fn import_settlement_csv(
-        &self,
-        psp: Psp,
-        name: &str,
-        content: Vec<u8>,
-    ) -> Result<ImportOutcome, ApiError> {
+    /// Stores a spooled settlement CSV once (see
+    /// `payments_store::Store::import_spooled_report`: read back line by line, never whole); a
+    /// malformed file stores nothing and is refused naming its line and field.
+    pub async fn import_settlement_csv(&self, name: &str, mut spool: ReportSpool) -> Result<ImportOutcome, ApiError> {
         let name = check_report_name(name)?;
         let malformed = |message: String| ApiError::invalid("report_invalid", "content", message);
-        if content.is_empty() {
+        if spool.is_empty() {
             return Err(malformed("is empty".into()));
         }
-        if content.len() > RECON_IMPORT_BYTES_MAX {
-            return Err(malformed(format!("is larger than {RECON_IMPORT_BYTES_MAX} bytes")));
-        }
-        let text = String::from_utf8(content).map_err(|_| malformed("is not UTF-8 text".into()))?;
-        // Parsing a large file takes a while: off the async threads.
-        let parsed = tokio::task::spawn_blocking(move || {
-            let lines = payments_recon::parse::parse_csv(psp, &text);
-            (text, lines)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("parsing a settlement file: {e}")))?;
-        let (text, lines) = parsed;
-        let lines = lines.map_err(|e| malformed(e.to_string()))?;
-        let draft =
-            ReportDraft { psp, source: ReportSource::Csv, name, day: None, content: text.as_bytes(), lines: &lines };
-        let outcome = self.store().import_settlement_report(draft).await.map_err(|e| match e {
+        let psp = spool.psp();
+        let header = ReportHeader { source: ReportSource::Csv, name, day: None };
+        let outcome = self.store().import_spooled_report(header, &mut spool).await.map_err(|e| match e {
             StoreError::Precondition(message) => malformed(message),
             other => other.into(),
         })?;
@@ -374,25 +356,35 @@ impl PaymentsService {
     }
 }
 
+/// A spool for a settlement CSV of `psp` received by hand.
+pub fn csv_spool(psp: Psp) -> Result<ReportSpool, ApiError> {
+    ReportSpool::new(psp, SpoolFormat::Csv).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))
+}
+
 /// Receives a streamed import (`ImportSettlementReport`): the PSP, name and format from the
-/// first message, the file from every message's piece, refused as soon as it passes
-/// [`RECON_IMPORT_BYTES_MAX`].
+/// first message, the file from every message's piece, spooled to disk as it comes and refused
+/// as soon as it passes [`RECON_IMPORT_BYTES_MAX`].
 pub async fn receive_import(
     stream: &mut tonic::Streaming<pb::ImportSettlementReportRequest>,
-) -> Result<(Psp, String, Vec<u8>), tonic::Status> {
+) -> Result<(String, ReportSpool), tonic::Status> {
     let first = stream.message().await?.ok_or_else(|| invalid("psp", "the stream holds no message"))?;
     let psp = parse_psp(&first.psp)?;
     let name = check_report_name(&first.name)?.to_owned();
     check_format(&first.format)?;
-    let mut content = first.content;
-    while let Some(piece) = stream.message().await? {
-        if content.len().saturating_add(piece.content.len()) > RECON_IMPORT_BYTES_MAX {
+    let mut spool = csv_spool(psp)?;
+    let mut piece = first.content;
+    loop {
+        if spool.len().saturating_add(piece.len() as u64) > RECON_IMPORT_BYTES_MAX as u64 {
             let message = format!("is larger than {RECON_IMPORT_BYTES_MAX} bytes");
             return Err(ApiError::invalid("report_invalid", "content", message).into());
         }
-        content.extend_from_slice(&piece.content);
+        spool.write(&piece).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+        match stream.message().await? {
+            Some(next) => piece = next.content,
+            None => break,
+        }
     }
-    Ok((psp, name, content))
+    Ok((name, spool))
 }
 
 /// The wire view of a stored run; `running` when its workflow runs now (the row may still show

@@ -19,6 +19,7 @@ use crate::auth::{Caller, RouteTable};
 use crate::error::ApiError;
 use crate::idempotency::now_ms;
 use crate::recon::{self, RECON_IMPORT_BYTES_MAX};
+use futures::StreamExt;
 use crate::rest::{ADMIN, json_post};
 use crate::service::PaymentsService;
 use axum::body::{Body, Bytes};
@@ -238,11 +239,17 @@ async fn import(
     let psp = recon::parse_psp(query.get("psp").map(String::as_str).unwrap_or(""))?;
     let name = recon::check_report_name(query.get("name").map(String::as_str).unwrap_or(""))?.to_owned();
     let _slot = service.recon_import_slot()?;
-    let content = axum::body::to_bytes(body, RECON_IMPORT_BYTES_MAX).await.map_err(|_| {
-        let message = format!("could not be read whole (at most {RECON_IMPORT_BYTES_MAX} bytes)");
-        ApiError::invalid("report_invalid", "content", message)
-    })?;
-    let outcome = service.import_settlement_csv(psp, &name, content.to_vec()).await?;
+    // Spooled to disk as it arrives (the body limit layer bounds it).
+    let mut spool = recon::csv_spool(psp)?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            let message = format!("could not be read whole (at most {RECON_IMPORT_BYTES_MAX} bytes)");
+            ApiError::invalid("report_invalid", "content", message)
+        })?;
+        spool.write(&chunk).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    }
+    let outcome = service.import_settlement_csv(&name, spool).await?;
     tracing::info!(%psp, file_id = outcome.file_id, by = %caller.key_id, "settlement file imported over REST");
     let status = if outcome.already_imported { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(import_json(&recon::import_pb(&outcome)))))

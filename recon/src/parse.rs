@@ -31,42 +31,128 @@ pub const CSV_COLUMNS: [&str; 11] = [
 pub const CSV_REFUND_ID_COLUMN: &str = "refund_id";
 
 /// Reads a settlement CSV (RFC 4180, a header row naming [`CSV_COLUMNS`], and optionally
-/// [`CSV_REFUND_ID_COLUMN`]) of `psp`.
+/// [`CSV_REFUND_ID_COLUMN`]) of `psp`, held in memory. See [`CsvLines`] for a file.
 pub fn parse_csv(psp: Psp, text: &str) -> Result<Vec<SettlementLine>, LineError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| LineError::Report(format!("CSV header: {e}")))?.clone();
-    let column = |name: &'static str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| LineError::Report(format!("CSV header has no {name:?} column")))
-    };
-    let columns: Vec<usize> = CSV_COLUMNS.iter().map(|name| column(name)).collect::<Result<_, _>>()?;
-    let refund_id = column(CSV_REFUND_ID_COLUMN).ok();
-    let mut records = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| LineError::Report(format!("CSV: {e}")))?;
-        let start = record.position().map(|p| p.byte()).unwrap_or_default();
-        records.push((record, usize::try_from(start).unwrap_or(usize::MAX)));
-        if records.len() > REPORT_LINES_MAX {
-            return Err(LineError::Report(format!("more than {REPORT_LINES_MAX} lines")));
+    let source = || std::io::Cursor::new(text.as_bytes());
+    CsvLines::new(psp, source(), source())?.collect()
+}
+
+/// A settlement CSV read record by record from a seekable source (a spooled file), so a
+/// report of any size is never held in memory: each line's raw text is read back from the
+/// source by the record's byte range.
+pub struct CsvLines<R: std::io::Read, S: std::io::Read + std::io::Seek> {
+    psp: Psp,
+    records: csv::StringRecordsIntoIter<std::io::BufReader<R>>,
+    raw: S,
+    columns: Vec<usize>,
+    refund_id: Option<usize>,
+    end: u64,
+    pending: Option<(csv::StringRecord, u64)>,
+    count: usize,
+    failed: bool,
+}
+
+impl<R: std::io::Read, S: std::io::Read + std::io::Seek> CsvLines<R, S> {
+    /// Reads the header of `source`, from its start; `raw` is a second, independent reader of
+    /// the same bytes (another `Cursor`, the file opened again) the lines' raw text is read
+    /// back from.
+    pub fn new(psp: Psp, source: R, mut raw: S) -> Result<Self, LineError> {
+        let io = |e: std::io::Error| LineError::Report(format!("CSV: {e}"));
+        let end = raw.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(std::io::BufReader::new(source));
+        let headers = reader.headers().map_err(|e| LineError::Report(format!("CSV header: {e}")))?.clone();
+        let column = |name: &'static str| {
+            headers
+                .iter()
+                .position(|h| h.trim() == name)
+                .ok_or_else(|| LineError::Report(format!("CSV header has no {name:?} column")))
+        };
+        let columns: Vec<usize> = CSV_COLUMNS.iter().map(|name| column(name)).collect::<Result<_, _>>()?;
+        let refund_id = column(CSV_REFUND_ID_COLUMN).ok();
+        let mut lines = CsvLines {
+            psp,
+            records: reader.into_records(),
+            raw,
+            columns,
+            refund_id,
+            end,
+            pending: None,
+            count: 0,
+            failed: false,
+        };
+        lines.pending = lines.next_record()?;
+        Ok(lines)
+    }
+
+    fn next_record(&mut self) -> Result<Option<(csv::StringRecord, u64)>, LineError> {
+        match self.records.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(LineError::Report(format!("CSV: {e}"))),
+            Some(Ok(record)) => {
+                let start = record.position().map(|p| p.byte()).unwrap_or_default();
+                Ok(Some((record, start)))
+            }
         }
     }
-    let mut lines = Vec::with_capacity(records.len());
-    for (index, (record, start)) in records.iter().enumerate() {
-        let end = records.get(index + 1).map_or(text.len(), |(_, next)| *next);
-        let raw = text.get(*start..end).unwrap_or_default().trim_end_matches(['\r', '\n']);
-        let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+
+    fn line(&mut self, record: &csv::StringRecord, start: u64, end: u64) -> Result<SettlementLine, LineError> {
+        use std::io::SeekFrom;
+        self.count += 1;
+        if self.count > REPORT_LINES_MAX {
+            return Err(LineError::Report(format!("more than {REPORT_LINES_MAX} lines")));
+        }
+        let io = |e: std::io::Error| LineError::Report(format!("CSV: {e}"));
+        let mut bytes = vec![0; usize::try_from(end.saturating_sub(start)).unwrap_or(0)];
+        self.raw.seek(SeekFrom::Start(start)).map_err(io)?;
+        self.raw.read_exact(&mut bytes).map_err(io)?;
+        let raw = String::from_utf8_lossy(&bytes);
+        let raw = raw.trim_matches(['\r', '\n']);
+        let line_no = u32::try_from(self.count).unwrap_or(u32::MAX);
+        let columns = &self.columns;
         let field = |i: usize| record.get(columns[i]).unwrap_or_default().trim();
-        let mut line = csv_line(psp, line_no, raw, field).map_err(|e| e.at(line_no))?;
-        line.refund_reference = refund_id
+        let mut line = csv_line(self.psp, line_no, raw, field).map_err(|e| e.at(line_no))?;
+        line.refund_reference = self
+            .refund_id
             .and_then(|i| record.get(i))
             .map(str::trim)
             .filter(|id| !id.is_empty() && line.kind == LineKind::Refund)
             .map(str::to_owned);
-        lines.push(line);
+        Ok(line)
     }
-    Ok(lines)
+}
+
+impl<R: std::io::Read, S: std::io::Read + std::io::Seek> Iterator for CsvLines<R, S> {
+    type Item = Result<SettlementLine, LineError>;
+
+    /// The next line; after an error, nothing more.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let (record, start) = self.pending.take()?;
+        let result = self.next_record().and_then(|next| {
+            let end = next.as_ref().map_or(self.end, |(_, next_start)| *next_start);
+            self.pending = next;
+            self.line(&record, start, end)
+        });
+        self.failed = result.is_err();
+        Some(result)
+    }
+}
+
+/// One item of a spooled API report (a JSON object on one line, as [`SettlementLine::raw`]
+/// keeps it): a Toss settlement or a Stripe balance transaction.
+pub fn api_item_line(psp: Psp, raw: &str, line_no: u32) -> Result<SettlementLine, LineError> {
+    let item: Value =
+        serde_json::from_str(raw).map_err(|e| LineError::Report(format!("line {line_no}: not a JSON item: {e}")))?;
+    let mut line = match psp {
+        Psp::Toss => toss_line(&item, line_no),
+        Psp::Stripe => stripe_line(&item, line_no),
+    }
+    .map_err(|e| e.at(line_no))?;
+    // The item as spooled, not as serde writes it again.
+    raw.clone_into(&mut line.raw);
+    Ok(line)
 }
 
 fn csv_line<'a>(

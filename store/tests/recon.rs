@@ -347,3 +347,68 @@ async fn a_ledger_that_disagrees_with_clean_rows_is_clearing_drift() {
         store.close().await;
     }
 }
+
+/// A report spooled to disk is stored line by line as a report in memory is: each line's raw
+/// text exactly as received, a movement repeated inside it or known from an earlier report
+/// stored as a copy, the same content again stored once; a malformed line stores nothing; an
+/// API report spools one item a line.
+#[tokio::test]
+async fn a_spooled_report_is_stored_as_received() {
+    use payments_store::{ReportHeader, ReportSpool, SpoolFormat};
+    for store in stores().await {
+        import(&store, "earlier.csv", &[row("txn_known", "pi_k", "po-k", 700, 0, "USD")]).await;
+        let rows = [
+            row("txn_a", "pi_a", "po-a", 1_000, 0, "USD"),
+            row("txn_a", "pi_a", "po-a", 1_000, 0, "USD"),
+            row("txn_known", "pi_k", "po-k", 700, 0, "USD"),
+            row("txn_b", "pi_b", "po-b", -2_00, 0, "USD").replace("\n", ""),
+        ];
+        let text = format!("{HEADER}\r\n{}\r\n", rows.join("\r\n"));
+        let spool = || {
+            let mut spool = ReportSpool::new(Psp::Stripe, SpoolFormat::Csv).unwrap();
+            // In pieces that cut lines, as a download arrives.
+            for piece in text.as_bytes().chunks(7) {
+                spool.write(piece).unwrap();
+            }
+            spool
+        };
+        let header = ReportHeader { source: ReportSource::Csv, name: "spooled.csv", day: Some(today()) };
+        let stored = store.import_spooled_report(header, &mut spool()).await.unwrap();
+        assert_eq!((stored.lines_stored, stored.repeated, stored.already_imported), (4, 2, false));
+        let again = store.import_spooled_report(header, &mut spool()).await.unwrap();
+        assert_eq!((again.file_id, again.lines_stored, again.already_imported), (stored.file_id, 0, true));
+        let raws: Vec<String> =
+            sqlx::query_scalar("SELECT raw FROM recon_line WHERE file_id = $1 ORDER BY line_no")
+                .bind(stored.file_id)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(raws, rows.to_vec(), "each line's raw text as received, without its line break");
+        assert_eq!(store.settlement_line(Psp::Stripe, "txn_a").await.unwrap().unwrap().amount_minor, 1_000);
+
+        let mut bad = ReportSpool::new(Psp::Stripe, SpoolFormat::Csv).unwrap();
+        let broken = row("txn_x", "pi_x", "po-x", 1, 0, "USD").replace(",charge,", ",charge,,");
+        bad.write(format!("{HEADER}\n{}\n{broken}\n", row("txn_y", "pi_y", "po-y", 1, 0, "USD")).as_bytes()).unwrap();
+        let header = ReportHeader { name: "bad.csv", ..header };
+        let refused = store.import_spooled_report(header, &mut bad).await.unwrap_err().to_string();
+        assert!(refused.contains("record 2"), "the malformed line is named: {refused}");
+        let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recon_line WHERE transaction_id = 'txn_y'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(none, 0, "nothing of a malformed report is stored");
+
+        let mut api = ReportSpool::new(Psp::Stripe, SpoolFormat::ApiItems).unwrap();
+        let item = format!(
+            r#"{{"id":"txn_api","reporting_category":"charge","amount":500,"fee":45,"net":455,"currency":"usd","created":{},"source":{{"payment_intent":"pi_api"}}}}"#,
+            Psp::Stripe.day_start_ms(today()) / 1000 + 60
+        );
+        api.push_item(&item).unwrap();
+        let header = ReportHeader { source: ReportSource::StripeApi, name: "api", day: Some(today()) };
+        let stored = store.import_spooled_report(header, &mut api).await.unwrap();
+        assert_eq!(stored.lines_stored, 1);
+        let line = store.settlement_line(Psp::Stripe, "txn_api").await.unwrap().unwrap();
+        assert_eq!((line.payment_reference.as_deref(), line.raw.as_str()), (Some("pi_api"), item.as_str()));
+        store.close().await;
+    }
+}

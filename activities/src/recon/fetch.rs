@@ -1,13 +1,16 @@
 //! Fetching a PSP's settlement report of one day: Stripe's balance transactions (paged with
 //! `starting_after`, sources expanded for the payment intent and order id), Toss Payments'
-//! settlements (paged with `page` / `size`), or the daily CSV file. Each answers the parsed
-//! lines and the bytes the report's hash is taken of (the raw items, in order), so fetching an
-//! unchanged day again is recognised as the same report.
+//! settlements (paged with `page` / `size`), or the daily CSV file. Each is spooled to a
+//! temporary file as it arrives (the CSV chunk by chunk, an API's items page by page, each page
+//! checked as it comes), hashed on the way (an API report: its raw items, in order, one a
+//! line), so fetching an unchanged day again is recognised as the same report and a day of any
+//! size is never held in memory.
 
 use crate::psp::SecretKey;
 use crate::psp::http;
-use payments_recon::parse::{parse_csv, parse_stripe_balance_transactions, parse_toss_settlements};
-use payments_recon::{Day, LineError, Psp, SettlementLine};
+use payments_recon::parse::{parse_stripe_balance_transactions, parse_toss_settlements};
+use payments_recon::{Day, LineError, Psp};
+use payments_store::{ReportSpool, SpoolFormat, StoreError};
 use std::time::Duration;
 
 /// Items per page asked of the PSP (Stripe's maximum; well inside Toss's 5,000).
@@ -35,6 +38,12 @@ impl From<LineError> for FetchError {
     }
 }
 
+impl From<StoreError> for FetchError {
+    fn from(e: StoreError) -> Self {
+        FetchError::Transient(e.to_string())
+    }
+}
+
 /// One PSP account's settlement endpoints.
 #[derive(Clone)]
 pub struct ReportSource {
@@ -49,11 +58,14 @@ pub struct ReportSource {
 pub struct Fetched {
     /// A name for people (the query or file).
     pub name: String,
-    /// Its bytes (CSV text, or the raw items joined by new lines).
-    pub content: Vec<u8>,
-    /// Parsed.
-    pub lines: Vec<SettlementLine>,
+    /// Its bytes (CSV text, or the raw items one a line), on disk.
+    pub spool: ReportSpool,
+    /// Its items (an API report; a CSV's lines are counted when it is read).
+    pub items: u64,
 }
+
+/// Most bytes a daily CSV may have (1,000,000 lines of about 200 bytes).
+pub const CSV_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
 impl ReportSource {
     /// `base_url` is the PSP's API; `csv_base_url` serves `{psp}/{YYYY-MM-DD}.csv`.
@@ -80,9 +92,21 @@ impl ReportSource {
         let file = format!("{day}.csv");
         let url = http::url(&self.csv_base_url, &[self.psp.as_str(), &file])
             .map_err(|e| FetchError::Invalid(e.to_string()))?;
-        let body = self.get(self.http.get(url.clone())).await?;
-        let lines = parse_csv(self.psp, &body)?;
-        Ok(Fetched { name: format!("{}/{file}", self.psp), content: body.into_bytes(), lines })
+        let response = self.http.get(url).send().await.map_err(|e| FetchError::Transient(http::transport_error(e).to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(self.refusal(status, &body));
+        }
+        let mut spool = ReportSpool::new(self.psp, SpoolFormat::Csv)?;
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Transient(http::transport_error(e).to_string()))? {
+            spool.write(&chunk)?;
+            if spool.len() > CSV_BYTES_MAX {
+                return Err(FetchError::Invalid(format!("{file} is larger than {CSV_BYTES_MAX} bytes")));
+            }
+        }
+        Ok(Fetched { name: format!("{}/{file}", self.psp), spool, items: 0 })
     }
 
     /// The day's report from the PSP's API, every page.
@@ -97,7 +121,7 @@ impl ReportSource {
         let (from, until) = (Psp::Stripe.day_start_ms(day) / 1_000, Psp::Stripe.day_start_ms(day.plus_days(1)) / 1_000);
         let url = http::url(&self.base_url, &["v1", "balance_transactions"])
             .map_err(|e| FetchError::Invalid(e.to_string()))?;
-        let (mut lines, mut content, mut after) = (Vec::new(), Vec::new(), None::<String>);
+        let (mut spool, mut items, mut after) = (ReportSpool::new(Psp::Stripe, SpoolFormat::ApiItems)?, 0, None::<String>);
         for page in 0..REPORT_PAGES_MAX {
             let mut query = vec![
                 ("created[gte]".to_owned(), from.to_string()),
@@ -110,17 +134,16 @@ impl ReportSource {
             }
             let request = self.http.get(url.clone()).query(&query).bearer_auth(self.secret_key.expose());
             let body = self.get(request).await?;
-            let first = u32::try_from(lines.len() + 1).unwrap_or(u32::MAX);
+            let first = u32::try_from(items + 1).unwrap_or(u32::MAX);
             let parsed = parse_stripe_balance_transactions(&body, first)?;
             for line in &parsed.lines {
-                content.extend_from_slice(line.raw.as_bytes());
-                content.push(b'\n');
+                spool.push_item(&line.raw)?;
+                items += 1;
             }
-            lines.extend(parsed.lines);
             on_page(page + 1);
             match (parsed.has_more, parsed.last_id) {
                 (true, Some(last)) => after = Some(last),
-                _ => return Ok(Fetched { name: format!("stripe balance_transactions {day}"), content, lines }),
+                _ => return Ok(Fetched { name: format!("stripe balance_transactions {day}"), spool, items }),
             }
         }
         Err(FetchError::Invalid(format!("more than {REPORT_PAGES_MAX} pages of balance transactions on {day}")))
@@ -128,7 +151,7 @@ impl ReportSource {
 
     async fn toss(&self, day: Day, on_page: &mut impl FnMut(usize)) -> Result<Fetched, FetchError> {
         let url = http::url(&self.base_url, &["v1", "settlements"]).map_err(|e| FetchError::Invalid(e.to_string()))?;
-        let (mut lines, mut content) = (Vec::new(), Vec::new());
+        let (mut spool, mut items) = (ReportSpool::new(Psp::Toss, SpoolFormat::ApiItems)?, 0);
         for page in 1..=REPORT_PAGES_MAX {
             let query = [
                 ("startDate", day.to_string()),
@@ -139,17 +162,16 @@ impl ReportSource {
             ];
             let request = self.http.get(url.clone()).query(&query).basic_auth(self.secret_key.expose(), Some(""));
             let body = self.get(request).await?;
-            let first = u32::try_from(lines.len() + 1).unwrap_or(u32::MAX);
+            let first = u32::try_from(items + 1).unwrap_or(u32::MAX);
             let parsed = parse_toss_settlements(&body, first)?;
             let count = parsed.len();
             for line in &parsed {
-                content.extend_from_slice(line.raw.as_bytes());
-                content.push(b'\n');
+                spool.push_item(&line.raw)?;
+                items += 1;
             }
-            lines.extend(parsed);
             on_page(page);
             if count < REPORT_PAGE_SIZE {
-                return Ok(Fetched { name: format!("toss settlements {day}"), content, lines });
+                return Ok(Fetched { name: format!("toss settlements {day}"), spool, items });
             }
         }
         Err(FetchError::Invalid(format!("more than {REPORT_PAGES_MAX} pages of settlements on {day}")))
@@ -158,17 +180,22 @@ impl ReportSource {
     /// Sends a GET and answers the body of a 200, classifying everything else.
     async fn get(&self, request: reqwest::RequestBuilder) -> Result<String, FetchError> {
         let answer = http::send(request).await.map_err(|e| FetchError::Transient(e.to_string()))?;
-        let status = answer.status;
-        if status.is_success() {
+        if answer.status.is_success() {
             return Ok(answer.body);
         }
+        Err(self.refusal(answer.status, &answer.body))
+    }
+
+    /// A non-2xx answer, classified: credentials refused, worth retrying (429, 5xx, a CSV not
+    /// published yet), or invalid.
+    fn refusal(&self, status: reqwest::StatusCode, body: &str) -> FetchError {
         let message = format!("{} answered {status}", self.psp);
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            Err(FetchError::Authentication(message))
+            FetchError::Authentication(message)
         } else if http::is_transient(status) || status == reqwest::StatusCode::NOT_FOUND {
-            Err(FetchError::Transient(message))
+            FetchError::Transient(message)
         } else {
-            Err(FetchError::Invalid(format!("{message}: {}", answer.body.chars().take(200).collect::<String>())))
+            FetchError::Invalid(format!("{message}: {}", body.chars().take(200).collect::<String>()))
         }
     }
 }

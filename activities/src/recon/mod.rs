@@ -12,7 +12,9 @@ use fetch::{FetchError, ReportSource};
 use payments_domain::PaymentOrderId;
 use payments_recon::payouts::{PAYOUT_LOOKBACK_DAYS, returned_status};
 use payments_recon::{BreakKind, Day, Psp, payout_lines};
-use payments_store::{BreakAction, BreakFilter, BreakStatus, ReportDraft, ReportSource as Source, Store};
+use payments_store::{
+    BreakAction, BreakFilter, BreakStatus, ReportDraft, ReportHeader, ReportSource as Source, Store,
+};
 use payments_workflows::payout_contract::PayoutReport;
 use payments_workflows::recon_contract::{
     BookSettlement, Heal, HealingMark, ImportInput, ImportSettlement, ImportSummary, KindTotal, MarkHealing,
@@ -151,21 +153,20 @@ impl ReconActivities {
                 (with_heartbeats(&ctx, &pages, source.api(input.day, count)).await, kind)
             }
         };
-        let fetched = fetched.map_err(from_fetch)?;
-        let draft = ReportDraft {
-            psp: input.psp,
-            source: kind,
-            name: &fetched.name,
-            day: Some(input.day),
-            content: &fetched.content,
-            lines: &fetched.lines,
+        let mut fetched = fetched.map_err(from_fetch)?;
+        let header = ReportHeader { source: kind, name: &fetched.name, day: Some(input.day) };
+        let stored = with_heartbeats(&ctx, &pages, self.store.import_spooled_report(header, &mut fetched.spool))
+            .await
+            .map_err(from_store)?;
+        // An API report counts its items as they arrive; a CSV's lines are counted by reading it.
+        let lines_fetched = match fetched.items {
+            0 => u64::try_from(fetched.spool.lines().map_err(from_store)?.count()).unwrap_or(u64::MAX),
+            items => items,
         };
-        let stored =
-            with_heartbeats(&ctx, &pages, self.store.import_settlement_report(draft)).await.map_err(from_store)?;
         let (payout_lines_fetched, payout_lines_stored) =
             with_heartbeats(&ctx, &pages, self.import_payouts(input.psp, input.day)).await?;
         Ok(ImportSummary {
-            lines_fetched: u64::try_from(fetched.lines.len()).unwrap_or(u64::MAX),
+            lines_fetched,
             lines_stored: stored.lines_stored,
             repeated: stored.repeated,
             file_id: Some(stored.file_id),

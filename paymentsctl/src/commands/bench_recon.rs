@@ -4,7 +4,8 @@
 //! SUCCESS with a PSP reference and its pay-in ledger transaction), writes the PSP's settlement
 //! CSV of the day for them (every 1,000th line with its amount off by one minor unit, so the
 //! day has breaks to keep), then measures, each phase on its own:
-//! - import: parse and store the report (lines/s);
+//! - import: parse and store the report, spooled on disk as a download is, read back line by
+//!   line (lines/s);
 //! - matching: the day matched in pages of payments, both directions (lines/s);
 //! - keeping the findings as breaks, and booking the settlement;
 //!
@@ -19,9 +20,8 @@ use clap::Args;
 use futures::stream::{self, StreamExt};
 use payments_domain::checkout::draft_from_json;
 use payments_domain::{NewCheckout, PaymentOrderId, PaymentOrderStatus};
-use payments_recon::parse::parse_csv;
 use payments_recon::{FeeContract, MatchPolicy, Psp};
-use payments_store::{ReportDraft, ReportSource, Store, Transition};
+use payments_store::{ReportHeader, ReportSource, ReportSpool, SpoolFormat, Store, Transition};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -94,21 +94,13 @@ pub async fn run(globals: &Globals, args: BenchReconArgs) -> anyhow::Result<()> 
 
     let psp = Psp::Stripe;
     let day = psp.day_of_ms(i64::try_from(unix_secs()).unwrap_or(i64::MAX).saturating_mul(1_000));
-    let csv = settlement_csv(&run_id, n, &day.to_string());
+    let mut spool = ReportSpool::new(psp, SpoolFormat::Csv)?;
+    settlement_csv(&mut spool, &run_id, n, &day.to_string())?;
     let before = reset_peak();
     let phase = Instant::now();
-    let lines = parse_csv(psp, &csv)?;
     let name = format!("bench-{run_id}.csv");
-    let draft = ReportDraft {
-        psp,
-        source: ReportSource::Csv,
-        name: &name,
-        day: Some(day),
-        content: csv.as_bytes(),
-        lines: &lines,
-    };
-    let imported = store.import_settlement_report(draft).await?;
-    drop(lines);
+    let header = ReportHeader { source: ReportSource::Csv, name: &name, day: Some(day) };
+    let imported = store.import_spooled_report(header, &mut spool).await?;
     report("import (parse + store)", n, phase, before);
     if imported.lines_stored != n as u64 {
         bail!("stored {} lines of {n} (was this day imported before?)", imported.lines_stored);
@@ -175,15 +167,18 @@ async fn seed_checkout(store: &Store, run_id: &str, c: usize, n: usize) -> anyho
 }
 
 /// The PSP's CSV of the day: one charge per order, every [`BREAK_EVERY`]th one a minor unit off.
-fn settlement_csv(run_id: &str, n: usize, day: &str) -> String {
-    let mut csv = String::with_capacity(n * 120);
-    csv.push_str(payments_recon::parse::CSV_COLUMNS.join(",").as_str());
-    csv.push('\n');
+/// The day's settlement CSV, written row by row into `spool` as a download would arrive.
+fn settlement_csv(spool: &mut ReportSpool, run_id: &str, n: usize, day: &str) -> anyhow::Result<()> {
+    let mut row = payments_recon::parse::CSV_COLUMNS.join(",");
+    row.push('\n');
+    spool.write(row.as_bytes())?;
     for i in 0..n {
+        row.clear();
         let id = order_id(run_id, i);
         let amount: i64 = if i % BREAK_EVERY == BREAK_EVERY - 1 { 1_001 } else { 1_000 };
         let fee = CONTRACT.fee_minor(amount, "USD");
-        let _ = writeln!(csv, "stripe,txn_{id},pi_{id},{id},charge,{amount},{fee},{},usd,{day},", amount - fee);
+        let _ = writeln!(row, "stripe,txn_{id},pi_{id},{id},charge,{amount},{fee},{},usd,{day},", amount - fee);
+        spool.write(row.as_bytes())?;
     }
-    csv
+    Ok(())
 }

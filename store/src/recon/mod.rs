@@ -3,7 +3,8 @@
 //! settlement's booking. What counts as a break and its class is decided by the
 //! `payments-recon` crate; this module reads our books for it and keeps its findings.
 //!
-//! Layout: `mod.rs` (importing a report), `day.rs` (matching one PSP's day, page by page),
+//! Layout: `mod.rs` (importing a report: in memory, or streamed from a `spool.rs` file),
+//! `day.rs` (matching one PSP's day, page by page),
 //! `payouts.rs` (matching the payouts a provider's statement lists against ours),
 //! `breaks.rs` (keeping findings as breaks; the operator's actions), `settle.rs` (booking a
 //! settled day: PSP clearing -> platform bank + PSP fees), `runs.rs` (each PSP day's run and
@@ -14,6 +15,7 @@ mod day;
 mod payouts;
 mod runs;
 mod settle;
+mod spool;
 
 pub use breaks::{
     BREAK_NOTE_LEN_MAX, BREAKS_LIMIT_MAX, BreakAction, BreakFilter, BreakRecord, BreakStatus, KeepOutcome,
@@ -21,6 +23,7 @@ pub use breaks::{
 pub use day::{DayReport, KindCount, RECON_PAGE_KEYS};
 pub use payouts::{PayoutMatch, payout_provider_of};
 pub use runs::ReconRunRecord;
+pub use spool::{ReportSpool, SpoolFormat, SpooledLines};
 pub use settle::{
     PLATFORM_BANK_ACCOUNT, PSP_FEE_ADJUSTMENTS_ACCOUNT, PSP_FEES_ACCOUNT, SETTLEMENT_LEDGER_KIND, SettlementPart,
 };
@@ -77,6 +80,17 @@ pub struct ReportDraft<'a> {
     pub content: &'a [u8],
     /// Its lines, parsed.
     pub lines: &'a [SettlementLine],
+}
+
+/// A spooled report's description (its content and PSP are the spool's).
+#[derive(Debug, Clone, Copy)]
+pub struct ReportHeader<'a> {
+    /// Where from.
+    pub source: ReportSource,
+    /// A file name or the API query, for people.
+    pub name: &'a str,
+    /// The settlement day it was fetched for, if it was.
+    pub day: Option<Day>,
 }
 
 /// What importing a report did.
@@ -144,6 +158,93 @@ impl Store {
         }
         tx.commit().await?;
         let lines_stored = u64::try_from(draft.lines.len()).unwrap_or(u64::MAX);
+        self.analyze_after_import(lines_stored).await;
+        tracing::info!(psp = %draft.psp, file_id, lines_stored, repeated, "settlement report imported");
+        Ok(ImportOutcome { file_id, lines_stored, repeated, already_imported: false, sha256 })
+    }
+
+    /// Stores a spooled report and its lines once, as [`Store::import_settlement_report`] does,
+    /// reading the spool line by line (never the whole report at once): a first pass checks
+    /// every line and counts them (nothing half-read is stored), a second looks up movements
+    /// earlier reports stored, a third writes the lines in chunks, all in one transaction. What
+    /// is held is one chunk of lines and the ids of the report's movements.
+    pub async fn import_spooled_report(
+        &self,
+        header: ReportHeader<'_>,
+        spool: &mut ReportSpool,
+    ) -> Result<ImportOutcome, StoreError> {
+        let psp = spool.psp();
+        if header.name.is_empty() || header.name.len() > REPORT_NAME_LEN_MAX {
+            return Err(StoreError::Precondition(format!("report name: 1 to {REPORT_NAME_LEN_MAX} bytes")));
+        }
+        let sha256 = spool.sha256();
+        if let Some(file_id) = self.report_by_hash(psp, &sha256).await? {
+            return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
+        }
+        let invalid = |e: payments_recon::LineError| StoreError::Precondition(format!("settlement report: {e}"));
+        let mut count: u64 = 0;
+        for line in spool.lines()? {
+            line.map_err(invalid)?;
+            count += 1;
+        }
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO recon_file (psp, source, name, day, sha256, line_count, imported_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING file_id",
+        )
+        .bind(psp.as_str())
+        .bind(header.source.as_str())
+        .bind(header.name)
+        .bind(header.day.map(|d| d.to_string()))
+        .bind(sha256.as_str())
+        .bind(i64::try_from(count).unwrap_or(i64::MAX))
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await;
+        let file_id: i64 = match inserted {
+            Ok(row) => row.try_get(0)?,
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let file_id = self.report_by_hash(psp, &sha256).await?.ok_or(e)?;
+                return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // As for a report in memory: movements stored by earlier reports are looked up before
+        // this one writes anything.
+        let mut first: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lines = spool.lines()?;
+        loop {
+            let chunk: Vec<SettlementLine> =
+                lines.by_ref().take(IMPORT_CHUNK_LINES).collect::<Result<_, _>>().map_err(invalid)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let ids: Vec<&str> = chunk.iter().map(|l| l.transaction_id.as_str()).collect();
+            first.extend(first_copies(&mut tx, psp, &ids).await?);
+        }
+        let (mut stored, mut repeated) = (0_u64, 0);
+        let mut lines = spool.lines()?;
+        loop {
+            let chunk: Vec<SettlementLine> =
+                lines.by_ref().take(IMPORT_CHUNK_LINES).collect::<Result<_, _>>().map_err(invalid)?;
+            if chunk.is_empty() {
+                break;
+            }
+            stored += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+            repeated += insert_chunk(&mut tx, psp, file_id, &chunk, &mut first).await?;
+        }
+        if stored != count {
+            return Err(StoreError::Precondition(format!("the spooled report changed: {count} lines, then {stored}")));
+        }
+        tx.commit().await?;
+        self.analyze_after_import(stored).await;
+        tracing::info!(%psp, file_id, lines_stored = stored, repeated, "settlement report imported (streamed)");
+        Ok(ImportOutcome { file_id, lines_stored: stored, repeated, already_imported: false, sha256 })
+    }
+
+    /// After a large import on PostgreSQL: the new lines' statistics for the matching's plans.
+    async fn analyze_after_import(&self, lines_stored: u64) {
         if self.backend() == crate::Backend::Postgres && lines_stored >= ANALYZE_AFTER_LINES {
             // The day is matched right after: give the planner the new lines' statistics now
             // rather than at autovacuum's next round (a plan made without them scans the table
@@ -153,8 +254,6 @@ impl Store {
                 tracing::warn!(error = %e, "ANALYZE recon_line refused; the planner waits for autovacuum's statistics");
             }
         }
-        tracing::info!(psp = %draft.psp, file_id, lines_stored, repeated, "settlement report imported");
-        Ok(ImportOutcome { file_id, lines_stored, repeated, already_imported: false, sha256 })
     }
 
     async fn report_by_hash(&self, psp: Psp, sha256: &str) -> Result<Option<i64>, StoreError> {
