@@ -120,29 +120,11 @@ impl Store {
         if let Some(file_id) = self.report_by_hash(draft.psp, &sha256).await? {
             return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
         }
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO recon_file (psp, source, name, day, sha256, line_count, imported_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING file_id",
-        )
-        .bind(draft.psp.as_str())
-        .bind(draft.source.as_str())
-        .bind(draft.name)
-        .bind(draft.day.map(|d| d.to_string()))
-        .bind(sha256.as_str())
-        .bind(i64::try_from(draft.lines.len()).unwrap_or(i64::MAX))
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await;
-        let file_id: i64 = match inserted {
-            Ok(row) => row.try_get(0)?,
-            // Imported concurrently by another caller: the same content, so the same outcome.
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                let file_id = self.report_by_hash(draft.psp, &sha256).await?.ok_or(e)?;
-                return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
-            }
-            Err(e) => return Err(e.into()),
+        let header = ReportHeader { source: draft.source, name: draft.name, day: draft.day };
+        let count = u64::try_from(draft.lines.len()).unwrap_or(u64::MAX);
+        let (mut tx, file_id) = match self.open_report(draft.psp, header, &sha256, count).await? {
+            Ok(opened) => opened,
+            Err(earlier) => return Ok(earlier),
         };
         // Movements stored by earlier reports, looked up before this one writes anything (the
         // lookups then never read rows this transaction added, whose statistics the planner
@@ -187,28 +169,9 @@ impl Store {
             line.map_err(invalid)?;
             count += 1;
         }
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO recon_file (psp, source, name, day, sha256, line_count, imported_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING file_id",
-        )
-        .bind(psp.as_str())
-        .bind(header.source.as_str())
-        .bind(header.name)
-        .bind(header.day.map(|d| d.to_string()))
-        .bind(sha256.as_str())
-        .bind(i64::try_from(count).unwrap_or(i64::MAX))
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await;
-        let file_id: i64 = match inserted {
-            Ok(row) => row.try_get(0)?,
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                let file_id = self.report_by_hash(psp, &sha256).await?.ok_or(e)?;
-                return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
-            }
-            Err(e) => return Err(e.into()),
+        let (mut tx, file_id) = match self.open_report(psp, header, &sha256, count).await? {
+            Ok(opened) => opened,
+            Err(earlier) => return Ok(earlier),
         };
         // As for a report in memory: movements stored by earlier reports are looked up before
         // this one writes anything.
@@ -241,6 +204,41 @@ impl Store {
         self.analyze_after_import(stored).await;
         tracing::info!(%psp, file_id, lines_stored = stored, repeated, "settlement report imported (streamed)");
         Ok(ImportOutcome { file_id, lines_stored: stored, repeated, already_imported: false, sha256 })
+    }
+
+    /// Begins the import's transaction with the report's row; when another caller stored the
+    /// same content meanwhile, answers that report instead (the same content, the same outcome).
+    async fn open_report(
+        &self,
+        psp: Psp,
+        header: ReportHeader<'_>,
+        sha256: &str,
+        line_count: u64,
+    ) -> Result<Result<(Transaction<'static, Any>, i64), ImportOutcome>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO recon_file (psp, source, name, day, sha256, line_count, imported_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING file_id",
+        )
+        .bind(psp.as_str())
+        .bind(header.source.as_str())
+        .bind(header.name)
+        .bind(header.day.map(|d| d.to_string()))
+        .bind(sha256)
+        .bind(i64::try_from(line_count).unwrap_or(i64::MAX))
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await;
+        match inserted {
+            Ok(row) => Ok(Ok((tx, row.try_get(0)?))),
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let file_id = self.report_by_hash(psp, sha256).await?.ok_or(e)?;
+                let sha256 = sha256.to_owned();
+                Ok(Err(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 }))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// After a large import on PostgreSQL: the new lines' statistics for the matching's plans.
