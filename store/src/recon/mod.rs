@@ -177,23 +177,13 @@ impl Store {
         // this one writes anything.
         let mut first: BTreeMap<String, i64> = BTreeMap::new();
         let mut lines = spool.lines()?;
-        loop {
-            let chunk: Vec<SettlementLine> =
-                lines.by_ref().take(IMPORT_CHUNK_LINES).collect::<Result<_, _>>().map_err(invalid)?;
-            if chunk.is_empty() {
-                break;
-            }
+        while let Some(chunk) = next_chunk(&mut lines)? {
             let ids: Vec<&str> = chunk.iter().map(|l| l.transaction_id.as_str()).collect();
             first.extend(first_copies(&mut tx, psp, &ids).await?);
         }
         let (mut stored, mut repeated) = (0_u64, 0);
         let mut lines = spool.lines()?;
-        loop {
-            let chunk: Vec<SettlementLine> =
-                lines.by_ref().take(IMPORT_CHUNK_LINES).collect::<Result<_, _>>().map_err(invalid)?;
-            if chunk.is_empty() {
-                break;
-            }
+        while let Some(chunk) = next_chunk(&mut lines)? {
             stored += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
             repeated += insert_chunk(&mut tx, psp, file_id, &chunk, &mut first).await?;
         }
@@ -277,6 +267,17 @@ impl Store {
                 .await?;
         Ok(row.try_get(0)?)
     }
+}
+
+/// The next chunk of a spooled report's lines, `None` at its end; a malformed line refuses the
+/// report.
+fn next_chunk(lines: &mut SpooledLines) -> Result<Option<Vec<SettlementLine>>, StoreError> {
+    let chunk: Vec<SettlementLine> = lines
+        .by_ref()
+        .take(IMPORT_CHUNK_LINES)
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::Precondition(format!("settlement report: {e}")))?;
+    Ok(Some(chunk).filter(|c| !c.is_empty()))
 }
 
 /// Lines written per multi-row INSERT (16 values each: far below both databases' limits on
