@@ -1,7 +1,8 @@
 //! One test per break kind (issue 13), on both databases, driven as an operator would through
 //! `paymentsctl recon` (the gateway's AdminService, with the admin key): the simulator puts
 //! the break into its report of the day (or the PSP does what causes it: a capture whose answer
-//! is lost, a refund in its dashboard, a second capture of an order), a run classifies it, and
+//! is lost, a refund in its dashboard, a second capture of an order, a capture of an order we
+//! declined; or a file imported by hand holds a line no rule covers), a run classifies it, and
 //! then class 1 is healed by the program, a suggested fix is approved and runs through the
 //! workflows, or an operator accepts what the PSP will not change. The next run leaves nothing
 //! active, and the books hold after each step.
@@ -45,6 +46,10 @@ enum Cause {
     RefundNotReported,
     /// The PSP captures the order a second time (another payment naming it).
     SecondCapture,
+    /// The order is declined; then the PSP captures a payment naming it.
+    CaptureOfFailed,
+    /// A settlement file imported by hand has a line of a kind no rule covers (an adjustment).
+    ImportedAdjustment,
 }
 
 fn today() -> Day {
@@ -87,7 +92,18 @@ async fn stripe_post(stack: &Stack, path: &str, form: &str, key: &str) -> Value 
 async fn cause_it(stack: &Stack, cause: Cause, po: &str) {
     match cause {
         Cause::Inject(kind) => inject(stack, json!([kind(po)])).await,
-        Cause::LostCapture => unreachable!("made at checkout"),
+        Cause::LostCapture | Cause::CaptureOfFailed => unreachable!("made at checkout"),
+        Cause::ImportedAdjustment => {
+            let text = format!(
+                "{}\nstripe,txn_adj_{po},,{po},adjustment,-100,0,-100,USD,{},\n",
+                payments_recon::parse::CSV_COLUMNS.join(","),
+                today()
+            );
+            let file = tempfile::NamedTempFile::new().expect("temp file");
+            std::fs::write(file.path(), text).expect("write");
+            let path = file.path().to_str().expect("path").to_owned();
+            paymentsctl(stack, &["recon", "import", &path, "--psp", "stripe"]).await.expect("imported");
+        }
         Cause::DashboardRefund => {
             let reference = common::order(stack, po).await.psp_reference.expect("reference");
             let body = json!({"psp": "stripe", "payment_reference": reference, "amount_minor": 300});
@@ -99,13 +115,15 @@ async fn cause_it(stack: &Stack, cause: Cause, po: &str) {
             assert_eq!(wait_refund_final(stack, &refund).await.status, RefundStatus::Succeeded);
             inject(stack, json!([{"kind": "drop", "target": {"order_id": po, "entry_kind": "refund"}}])).await;
         }
-        Cause::SecondCapture => {
-            let form = format!(
-                "amount=1700&currency=usd&confirm=true&payment_method=pm_card_visa&metadata%5Bpayment_order_id%5D={po}"
-            );
-            stripe_post(stack, "/v1/payment_intents", &form, &format!("second-{po}")).await;
-        }
+        Cause::SecondCapture => capture_naming(stack, po, "second").await,
     }
+}
+
+/// A capture at the PSP naming our order `po`, made outside our checkout (a stray client).
+async fn capture_naming(stack: &Stack, po: &str, key: &str) {
+    let form =
+        format!("amount=1700&currency=usd&confirm=true&payment_method=pm_card_visa&metadata%5Bpayment_order_id%5D={po}");
+    stripe_post(stack, "/v1/payment_intents", &form, &format!("{key}-{po}")).await;
 }
 
 /// One kind: caused, found once with its class, then healed, approved or accepted; the next run
@@ -123,6 +141,8 @@ async fn cause_it(stack: &Stack, cause: Cause, po: &str) {
 #[case::refund_missing_in_books(Cause::DashboardRefund, BreakKind::RefundMissingInBooks, Then::Approve)]
 #[case::refund_missing_at_psp(Cause::RefundNotReported, BreakKind::RefundMissingAtPsp, Then::Accept)]
 #[case::duplicate_capture(Cause::SecondCapture, BreakKind::DuplicateCapture, Then::Approve)]
+#[case::captured_but_failed(Cause::CaptureOfFailed, BreakKind::CapturedButFailed, Then::Approve)]
+#[case::unexplained_line(Cause::ImportedAdjustment, BreakKind::UnexplainedLine, Then::Accept)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_break_kind(
     #[case] cause: Cause,
@@ -147,6 +167,11 @@ async fn each_break_kind(
         // In the janitor's hands: the charge's own status queries have given up.
         common::wait_janitor(&stack, &checkout, &po).await;
         stack.psp_outage(false, false, false).await;
+        po
+    } else if matches!(cause, Cause::CaptureOfFailed) {
+        let (checkout, po) = stack.post_one_order("pm_card_chargeDeclined", "17.00", "USD").await;
+        assert_eq!(stack.wait_done(&checkout).await.orders[0].status, S::Failed);
+        capture_naming(&stack, &po, "after-decline").await;
         po
     } else {
         let po = common::paid_order(&stack, "pm_card_visa", "17.00", "USD").await;
