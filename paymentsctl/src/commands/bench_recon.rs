@@ -90,6 +90,7 @@ pub async fn run(globals: &Globals, args: BenchReconArgs) -> anyhow::Result<()> 
         // A deployment's orders and ledger have statistics (autovacuum); fresh seed rows do not.
         sqlx::query("ANALYZE payment_order").execute(store.pool()).await?;
         sqlx::query("ANALYZE ledger_transaction").execute(store.pool()).await?;
+        sqlx::query("ANALYZE ledger_entry").execute(store.pool()).await?;
     }
 
     let psp = Psp::Stripe;

@@ -16,6 +16,7 @@
 
 use super::Group;
 use crate::recon::{RECON_PAGE_KEYS, placeholders};
+use crate::ledger::PSP_CLEARING_ACCOUNT;
 use crate::{Store, StoreError};
 use payments_recon::matching::pair_refunds;
 use payments_recon::{BreakKind, Day, Finding, LineKind, OrderState};
@@ -77,10 +78,11 @@ impl Store {
             judged.iter().flat_map(|j| j.pay_ins.iter().chain(&j.refunds)).map(String::as_str).collect();
         let mut posted: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
         for chunk in keys.chunks(RECON_PAGE_KEYS) {
+            // By transaction id only (its index), the account filtered here: with the account
+            // in the query a planner may walk every clearing entry instead.
             let sql = format!(
-                "SELECT transaction_id, currency, CAST(SUM(CASE direction WHEN 'DEBIT' THEN amount_minor \
-                 ELSE -amount_minor END) AS BIGINT) AS signed FROM ledger_entry WHERE account = 'psp_clearing' \
-                 AND transaction_id IN ({}) GROUP BY transaction_id, currency",
+                "SELECT transaction_id, account, currency, direction, amount_minor FROM ledger_entry \
+                 WHERE transaction_id IN ({})",
                 placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
@@ -88,8 +90,13 @@ impl Store {
                 query = query.bind(*key);
             }
             for row in query.fetch_all(self.pool()).await? {
+                if row.try_get::<String, _>("account")? != PSP_CLEARING_ACCOUNT {
+                    continue;
+                }
+                let amount: i64 = row.try_get("amount_minor")?;
+                let signed = if row.try_get::<String, _>("direction")? == "DEBIT" { amount } else { -amount };
                 let id: String = row.try_get("transaction_id")?;
-                posted.entry(id).or_default().push((row.try_get("currency")?, row.try_get("signed")?));
+                posted.entry(id).or_default().push((row.try_get("currency")?, signed));
             }
         }
         for payment in judged {
