@@ -121,8 +121,9 @@ async fn cause_it(stack: &Stack, cause: Cause, po: &str) {
 
 /// A capture at the PSP naming our order `po`, made outside our checkout (a stray client).
 async fn capture_naming(stack: &Stack, po: &str, key: &str) {
-    let form =
-        format!("amount=1700&currency=usd&confirm=true&payment_method=pm_card_visa&metadata%5Bpayment_order_id%5D={po}");
+    let form = format!(
+        "amount=1700&currency=usd&confirm=true&payment_method=pm_card_visa&metadata%5Bpayment_order_id%5D={po}"
+    );
     stripe_post(stack, "/v1/payment_intents", &form, &format!("{key}-{po}")).await;
 }
 

@@ -168,7 +168,11 @@ async fn a_returned_payout_whose_webhook_was_lost_is_booked_back(
     assert_eq!(failed.failure_code.as_deref(), Some(side.failure_code), "{failed:?}");
     let seller_id = SellerAccount::parse(&seller).expect("seller");
     let balance = store
-        .seller_balance(&seller_id, Currency::parse(side.currency).expect("currency"), &payments_store::PayoutHolds::delay(0))
+        .seller_balance(
+            &seller_id,
+            Currency::parse(side.currency).expect("currency"),
+            &payments_store::PayoutHolds::delay(0),
+        )
         .await
         .expect("balance");
     assert_eq!((balance.available_minor, balance.in_transit_minor), (50_000, 0), "{balance:?}");

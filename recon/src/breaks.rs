@@ -127,7 +127,11 @@ impl BreakKind {
             | RefundMissingInBooks | RefundMissingAtPsp | PayoutAmountMismatch | PayoutStatusMismatch => {
                 BreakClass::WorkQueue
             }
-            UnknownPayment | CurrencyMismatch | PayoutMissingInBooks | PayoutMissingAtProvider | ClearingDrift
+            UnknownPayment
+            | CurrencyMismatch
+            | PayoutMissingInBooks
+            | PayoutMissingAtProvider
+            | ClearingDrift
             | UnexplainedLine => BreakClass::Priority,
         }
     }

@@ -17,7 +17,7 @@ pub mod payouts;
 
 pub use breaks::{BreakClass, BreakKind, SuggestedFix};
 pub use line::{Day, LineError, LineKind, Psp, SettlementLine};
-pub use payouts::{OurPayout, StatementPayout, StatementStatus, match_payout, payout_lines};
 pub use matching::{
     FeeContract, Finding, MatchPolicy, OrderState, OurOrder, OurRefund, Payment, PaymentVerdict, match_payment,
 };
+pub use payouts::{OurPayout, StatementPayout, StatementStatus, match_payout, payout_lines};

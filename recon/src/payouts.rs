@@ -129,7 +129,8 @@ pub fn match_payout(reference: &str, lines: &[SettlementLine], ours: Option<&Our
     };
     let all = ids(&lines.iter().collect::<Vec<_>>());
     let Some(ours) = ours else {
-        let detail = format!("the provider paid out {amount} {} under a reference we have no payout for", first.currency);
+        let detail =
+            format!("the provider paid out {amount} {} under a reference we have no payout for", first.currency);
         verdict.findings.push(finding(BreakKind::PayoutMissingInBooks, all, amount, &first.currency, detail));
         return verdict;
     };
@@ -272,7 +273,8 @@ mod tests {
         assert_eq!(kinds(Canceled, 5000, Some(ours("REQUESTED", 5000))), vec![PayoutReturned]);
         assert_eq!(kinds(Failed, 5000, Some(ours("SETTLED", 5000))), vec![PayoutStatusMismatch]);
         assert_eq!(kinds(Out, 5000, Some(ours("FAILED", 5000))), vec![PayoutStatusMismatch]);
-        for (status, our) in [(Out, "PAID"), (Out, "SETTLED"), (Out, "IN_TRANSIT"), (Failed, "FAILED"), (Canceled, "CANCELED")]
+        for (status, our) in
+            [(Out, "PAID"), (Out, "SETTLED"), (Out, "IN_TRANSIT"), (Failed, "FAILED"), (Canceled, "CANCELED")]
         {
             assert_eq!(kinds(status, 5000, Some(ours(our, 5000))), vec![], "{status:?} against {our}");
         }

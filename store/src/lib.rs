@@ -80,7 +80,8 @@ pub use payouts::{
 pub use recon::{
     BREAK_NOTE_LEN_MAX, BREAKS_LIMIT_MAX, BreakAction, BreakFilter, BreakRecord, BreakStatus, DayReport, ImportOutcome,
     KeepOutcome, KindCount, PLATFORM_BANK_ACCOUNT, PSP_FEE_ADJUSTMENTS_ACCOUNT, PSP_FEES_ACCOUNT, PayoutMatch,
-    RECON_PAGE_KEYS, REPORT_NAME_LEN_MAX, ReportHeader, ReportSpool, SpoolFormat, SpooledLines, payout_provider_of, ReconRunRecord, ReportDraft, ReportSource, SETTLEMENT_LEDGER_KIND, SettlementPart,
+    RECON_PAGE_KEYS, REPORT_NAME_LEN_MAX, ReconRunRecord, ReportDraft, ReportHeader, ReportSource, ReportSpool,
+    SETTLEMENT_LEDGER_KIND, SettlementPart, SpoolFormat, SpooledLines, payout_provider_of,
 };
 pub use records::{CheckoutRecord, HistoryRecord, OrderFee, OrderRecord, PaymentFlow};
 pub use refund_bookings::{REFUND_LEDGER_KIND, REVERSAL_LEDGER_KIND};

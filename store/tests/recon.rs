@@ -377,12 +377,11 @@ async fn a_spooled_report_is_stored_as_received() {
         assert_eq!((stored.lines_stored, stored.repeated, stored.already_imported), (4, 2, false));
         let again = store.import_spooled_report(header, &mut spool()).await.unwrap();
         assert_eq!((again.file_id, again.lines_stored, again.already_imported), (stored.file_id, 0, true));
-        let raws: Vec<String> =
-            sqlx::query_scalar("SELECT raw FROM recon_line WHERE file_id = $1 ORDER BY line_no")
-                .bind(stored.file_id)
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
+        let raws: Vec<String> = sqlx::query_scalar("SELECT raw FROM recon_line WHERE file_id = $1 ORDER BY line_no")
+            .bind(stored.file_id)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
         assert_eq!(raws, rows.to_vec(), "each line's raw text as received, without its line break");
         assert_eq!(store.settlement_line(Psp::Stripe, "txn_a").await.unwrap().unwrap().amount_minor, 1_000);
 

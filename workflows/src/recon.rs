@@ -154,7 +154,10 @@ async fn steps(
                 let payout = ctx.external_workflow(report.payout_id.clone(), None);
                 let sent =
                     payout.signal(PayoutWorkflow::payout_event, report.clone(), SignalWorkflowOptions::default()).await;
-                let action = format!("signalled payout {} with the provider's {} (payout_event)", report.payout_id, report.status);
+                let action = format!(
+                    "signalled payout {} with the provider's {} (payout_event)",
+                    report.payout_id, report.status
+                );
                 (break_id, sent, action)
             }
         };

@@ -269,8 +269,7 @@ impl StripeConnectClient {
                         retry_after: None,
                     });
                 }
-                let mut query =
-                    vec![("limit", PAYOUT_PAGE_LIMIT.to_string()), ("created[gte]", from_secs.to_string())];
+                let mut query = vec![("limit", PAYOUT_PAGE_LIMIT.to_string()), ("created[gte]", from_secs.to_string())];
                 if let Some(after) = &after {
                     query.push(("starting_after", after.clone()));
                 }

@@ -92,7 +92,8 @@ impl ReportSource {
         let file = format!("{day}.csv");
         let url = http::url(&self.csv_base_url, &[self.psp.as_str(), &file])
             .map_err(|e| FetchError::Invalid(e.to_string()))?;
-        let response = self.http.get(url).send().await.map_err(|e| FetchError::Transient(http::transport_error(e).to_string()))?;
+        let response =
+            self.http.get(url).send().await.map_err(|e| FetchError::Transient(http::transport_error(e).to_string()))?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
@@ -100,7 +101,9 @@ impl ReportSource {
         }
         let mut spool = ReportSpool::new(self.psp, SpoolFormat::Csv)?;
         let mut response = response;
-        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Transient(http::transport_error(e).to_string()))? {
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| FetchError::Transient(http::transport_error(e).to_string()))?
+        {
             spool.write(&chunk)?;
             if spool.len() > CSV_BYTES_MAX {
                 return Err(FetchError::Invalid(format!("{file} is larger than {CSV_BYTES_MAX} bytes")));
@@ -121,7 +124,8 @@ impl ReportSource {
         let (from, until) = (Psp::Stripe.day_start_ms(day) / 1_000, Psp::Stripe.day_start_ms(day.plus_days(1)) / 1_000);
         let url = http::url(&self.base_url, &["v1", "balance_transactions"])
             .map_err(|e| FetchError::Invalid(e.to_string()))?;
-        let (mut spool, mut items, mut after) = (ReportSpool::new(Psp::Stripe, SpoolFormat::ApiItems)?, 0, None::<String>);
+        let (mut spool, mut items, mut after) =
+            (ReportSpool::new(Psp::Stripe, SpoolFormat::ApiItems)?, 0, None::<String>);
         for page in 0..REPORT_PAGES_MAX {
             let mut query = vec![
                 ("created[gte]".to_owned(), from.to_string()),

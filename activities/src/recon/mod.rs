@@ -12,9 +12,7 @@ use fetch::{FetchError, ReportSource};
 use payments_domain::PaymentOrderId;
 use payments_recon::payouts::{PAYOUT_LOOKBACK_DAYS, returned_status};
 use payments_recon::{BreakKind, Day, Psp, payout_lines};
-use payments_store::{
-    BreakAction, BreakFilter, BreakStatus, ReportDraft, ReportHeader, ReportSource as Source, Store,
-};
+use payments_store::{BreakAction, BreakFilter, BreakStatus, ReportDraft, ReportHeader, ReportSource as Source, Store};
 use payments_workflows::payout_contract::PayoutReport;
 use payments_workflows::recon_contract::{
     BookSettlement, Heal, HealingMark, ImportInput, ImportSettlement, ImportSummary, KindTotal, MarkHealing,

@@ -23,10 +23,10 @@ pub use breaks::{
 pub use day::{DayReport, KindCount, RECON_PAGE_KEYS};
 pub use payouts::{PayoutMatch, payout_provider_of};
 pub use runs::ReconRunRecord;
-pub use spool::{ReportSpool, SpoolFormat, SpooledLines};
 pub use settle::{
     PLATFORM_BANK_ACCOUNT, PSP_FEE_ADJUSTMENTS_ACCOUNT, PSP_FEES_ACCOUNT, SETTLEMENT_LEDGER_KIND, SettlementPart,
 };
+pub use spool::{ReportSpool, SpoolFormat, SpooledLines};
 
 use crate::{Store, StoreError, is_unique_violation, now_ms};
 use payments_recon::{Day, Psp, SettlementLine};
@@ -261,10 +261,10 @@ impl Store {
              AND kind NOT IN {}",
             payouts::PAYOUT_KINDS
         ))
-                .bind(psp.as_str())
-                .bind(day.to_string())
-                .fetch_one(self.pool())
-                .await?;
+        .bind(psp.as_str())
+        .bind(day.to_string())
+        .fetch_one(self.pool())
+        .await?;
         Ok(row.try_get(0)?)
     }
 }

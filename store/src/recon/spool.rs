@@ -89,8 +89,12 @@ impl ReportSpool {
         let psp = self.psp;
         match self.format {
             SpoolFormat::Csv => {
-                let lines = CsvLines::new(psp, self.file.reopen().map_err(spool_error)?, self.file.reopen().map_err(spool_error)?)
-                    .map_err(|e| StoreError::Precondition(format!("settlement report: {e}")))?;
+                let lines = CsvLines::new(
+                    psp,
+                    self.file.reopen().map_err(spool_error)?,
+                    self.file.reopen().map_err(spool_error)?,
+                )
+                .map_err(|e| StoreError::Precondition(format!("settlement report: {e}")))?;
                 Ok(Box::new(lines))
             }
             SpoolFormat::ApiItems => {

@@ -393,7 +393,9 @@ async fn list_payouts(State(payouts): State<Arc<Payouts>>, Query(query): Query<H
             .toss
             .payouts
             .iter()
-            .filter_map(|p| statement::alter(breaks, Some(&p.reference), p.json(), &["amount", "value"]).map(|j| (p.id.clone(), j)))
+            .filter_map(|p| {
+                statement::alter(breaks, Some(&p.reference), p.json(), &["amount", "value"]).map(|j| (p.id.clone(), j))
+            })
             .collect();
         items.extend(breaks.iter().filter_map(foreign_payout));
         items

@@ -15,8 +15,8 @@
 //! timing), and no approved fix refunded a capture we never booked.
 
 use super::Group;
-use crate::recon::{RECON_PAGE_KEYS, placeholders};
 use crate::ledger::PSP_CLEARING_ACCOUNT;
+use crate::recon::{RECON_PAGE_KEYS, placeholders};
 use crate::{Store, StoreError};
 use payments_recon::matching::pair_refunds;
 use payments_recon::{BreakKind, Day, Finding, LineKind, OrderState};
