@@ -156,8 +156,10 @@ impl ReconActivities {
         let stored = with_heartbeats(&ctx, &pages, self.store.import_spooled_report(header, &mut fetched.spool))
             .await
             .map_err(from_store)?;
-        // An API report counts its items as they arrive; a CSV's lines are counted by reading it.
+        // An API report counts its items as they arrive; a CSV's lines were counted as they were
+        // stored, or, stored before, are counted by reading it.
         let lines_fetched = match fetched.items {
+            0 if !stored.already_imported => stored.lines_stored,
             0 => u64::try_from(fetched.spool.lines().map_err(from_store)?.count()).unwrap_or(u64::MAX),
             items => items,
         };

@@ -122,7 +122,8 @@ impl Store {
         }
         let header = ReportHeader { source: draft.source, name: draft.name, day: draft.day };
         let count = u64::try_from(draft.lines.len()).unwrap_or(u64::MAX);
-        let (mut tx, file_id) = match self.open_report(draft.psp, header, &sha256, count).await? {
+        let tx = self.begin_write().await?;
+        let (mut tx, file_id) = match self.open_report(tx, draft.psp, header, &sha256, count).await? {
             Ok(opened) => opened,
             Err(earlier) => return Ok(earlier),
         };
@@ -146,10 +147,10 @@ impl Store {
     }
 
     /// Stores a spooled report and its lines once, as [`Store::import_settlement_report`] does,
-    /// reading the spool line by line (never the whole report at once): a first pass checks
-    /// every line and counts them (nothing half-read is stored), a second looks up movements
-    /// earlier reports stored, a third writes the lines in chunks, all in one transaction. What
-    /// is held is one chunk of lines and the ids of the report's movements.
+    /// reading the spool line by line (never the whole report at once), in one transaction: a
+    /// first pass checks and counts every line and looks up the movements earlier reports
+    /// stored, a second writes the lines in chunks. What is held is one chunk of lines and the
+    /// ids of the report's movements.
     pub async fn import_spooled_report(
         &self,
         header: ReportHeader<'_>,
@@ -163,24 +164,21 @@ impl Store {
         if let Some(file_id) = self.report_by_hash(psp, &sha256).await? {
             return Ok(ImportOutcome { file_id, lines_stored: 0, repeated: 0, already_imported: true, sha256 });
         }
-        let invalid = |e: payments_recon::LineError| StoreError::Precondition(format!("settlement report: {e}"));
-        let mut count: u64 = 0;
-        for line in spool.lines()? {
-            line.map_err(invalid)?;
-            count += 1;
-        }
-        let (mut tx, file_id) = match self.open_report(psp, header, &sha256, count).await? {
-            Ok(opened) => opened,
-            Err(earlier) => return Ok(earlier),
-        };
-        // As for a report in memory: movements stored by earlier reports are looked up before
-        // this one writes anything.
+        // One pass checks every line (a malformed one stores nothing), counts them and looks up
+        // the movements earlier reports stored, before this one writes anything.
+        let mut tx = self.begin_write().await?;
         let mut first: BTreeMap<String, i64> = BTreeMap::new();
+        let mut count: u64 = 0;
         let mut lines = spool.lines()?;
         while let Some(chunk) = next_chunk(&mut lines)? {
+            count += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
             let ids: Vec<&str> = chunk.iter().map(|l| l.transaction_id.as_str()).collect();
             first.extend(first_copies(&mut tx, psp, &ids).await?);
         }
+        let (mut tx, file_id) = match self.open_report(tx, psp, header, &sha256, count).await? {
+            Ok(opened) => opened,
+            Err(earlier) => return Ok(earlier),
+        };
         let (mut stored, mut repeated) = (0_u64, 0);
         let mut lines = spool.lines()?;
         while let Some(chunk) = next_chunk(&mut lines)? {
@@ -196,16 +194,17 @@ impl Store {
         Ok(ImportOutcome { file_id, lines_stored: stored, repeated, already_imported: false, sha256 })
     }
 
-    /// Begins the import's transaction with the report's row; when another caller stored the
-    /// same content meanwhile, answers that report instead (the same content, the same outcome).
+    /// Writes the report's row in the import's transaction `tx`; when another caller stored
+    /// the same content meanwhile, answers that report instead (the same content, the same
+    /// outcome).
     async fn open_report(
         &self,
+        mut tx: Transaction<'static, Any>,
         psp: Psp,
         header: ReportHeader<'_>,
         sha256: &str,
         line_count: u64,
     ) -> Result<Result<(Transaction<'static, Any>, i64), ImportOutcome>, StoreError> {
-        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO recon_file (psp, source, name, day, sha256, line_count, imported_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING file_id",
